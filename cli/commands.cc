@@ -1,0 +1,555 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/json_util.h"
+#include "common/subprocess.h"
+#include "coordinator/embedded_runner.h"
+#include "coordinator/grid.h"
+#include "coordinator/job_store.h"
+#include "coordinator/report.h"
+#include "dashboard/dashboard.h"
+#include "engine/device_spec.h"
+#include "engine/formats.h"
+#include "engine/model_config.h"
+#include "kernels/device_info.h"
+#include "worker/job_runner.h"
+
+namespace gb::cli {
+namespace fs = std::filesystem;
+using coord::Json;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitInvalid = 2;
+constexpr int kExitInterrupted = 130;
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+
+std::string default_db() {
+  const char* env = std::getenv("GRIDBENCH_DB");
+  return env && *env ? env : "gridbench.db";
+}
+
+int fail(const std::string& message, int code = kExitError) {
+  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
+  return code;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string job_binary() {
+  const char* env = std::getenv("GRIDBENCH_JOB");
+  if (env && *env) return env;
+  return self_exe_dir() + "/gridbench-job";
+}
+
+// Rebuilds a stored grid (its spec and source) for reports.
+Result<coord::Grid> stored_grid(coord::JobStore& store, const std::string& name) {
+  Result<std::pair<std::string, std::string>> spec = store.grid_spec(name);
+  if (!spec.ok()) return spec.error();
+  nlohmann::ordered_json doc;
+  try {
+    doc = nlohmann::ordered_json::parse(spec->first);
+  } catch (const std::exception& e) {
+    return Error{store.path() + ": grid '" + name + "': stored spec is not JSON: " + e.what()};
+  }
+  return coord::parse_grid(doc, spec->second);
+}
+
+Result<std::string> render_results(coord::JobStore& store, const coord::Grid& grid, coord::TableFormat format) {
+  Result<std::vector<coord::ResultRow>> rows = store.grid_results(grid.name);
+  if (!rows.ok()) return rows.error();
+  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, *rows);
+  if (!tables.ok()) return tables.error();
+  return coord::render_tables(*tables, format);
+}
+
+Status write_text(const fs::path& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return Error{path.string() + ": cannot write"};
+  std::fwrite(text.data(), 1, text.size(), f);
+  bool ok = std::fclose(f) == 0;
+  if (!ok) return Error{path.string() + ": write failed"};
+  return Status::Ok();
+}
+
+// Writes report.md, report.csv, report.json and the dashboard into dir.
+Status write_reports(coord::JobStore& store, const coord::Grid& grid, const fs::path& dir) {
+  Result<std::vector<coord::ResultRow>> rows = store.grid_results(grid.name);
+  if (!rows.ok()) return rows.error();
+  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, *rows);
+  if (!tables.ok()) return tables.error();
+  GB_RETURN_IF_ERROR(write_text(dir / "report.md", coord::render_tables(*tables, coord::TableFormat::kMarkdown)));
+  GB_RETURN_IF_ERROR(write_text(dir / "report.csv", coord::render_tables(*tables, coord::TableFormat::kCsv)));
+  GB_RETURN_IF_ERROR(write_text(dir / "report.json", coord::render_tables(*tables, coord::TableFormat::kJson)));
+  std::map<std::string, std::vector<engine::Series>> series;
+  Result<std::vector<coord::StoredJob>> jobs = store.grid_jobs(grid.name);
+  if (!jobs.ok()) return jobs.error();
+  for (const auto& job : *jobs) {
+    if (job.result_run_id == 0) continue;
+    Result<std::vector<engine::Series>> s = store.job_series(job.id);
+    if (!s.ok()) return s.error();
+    if (!s->empty()) series[job.hash] = std::move(s).value();
+  }
+  return dash::write_dashboard(grid, *tables, *rows, series, dir.string());
+}
+
+// ---- gridbench expand ----
+int cmd_expand(const std::string& path, const std::string& format) {
+  Result<coord::Grid> grid = coord::load_grid(path);
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  if (format == "json") {
+    Json jobs = Json::array();
+    for (const auto& j : grid->jobs)
+      jobs.push_back({{"hash", j.hash}, {"kind", j.kind}, {"repeat", j.repeat}, {"params", j.params}});
+    Json out{{"name", grid->name}, {"points", grid->points.size()}, {"jobs", jobs}};
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (format != "table") return fail("--format: expected table or json, got '" + format + "'", kExitInvalid);
+  std::printf("grid %s: %zu points, %zu jobs\n", grid->name.c_str(), grid->points.size(), grid->jobs.size());
+  std::printf("%-4s  %-16s  %-10s  %-3s  %s\n", "#", "hash", "kind", "rep", "params");
+  int i = 0;
+  for (const auto& j : grid->jobs) {
+    std::printf("%-4d  %-16s  %-10s  %-3d  %s\n", i++, j.hash.c_str(), j.kind.c_str(), j.repeat,
+                canonical_json(j.params).c_str());
+  }
+  return kExitOk;
+}
+
+// ---- gridbench run ----
+struct RunFlags {
+  std::string grid;
+  std::string db;
+  std::string out;
+  int slots = 1;
+  bool rerun = false;
+  int max_attempts = 3;
+  double timeout_s = 0;
+};
+
+int cmd_run(const RunFlags& f) {
+  Result<coord::Grid> grid = coord::load_grid(f.grid);
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  if (f.slots < 1) return fail("-j: expected at least 1 slot", kExitInvalid);
+  if (fs::path parent = fs::path(f.db).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return fail(parent.string() + ": cannot create: " + ec.message());
+  }
+  Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(f.db);
+  if (!store.ok()) return fail(store.message());
+  fs::path out = f.out.empty() ? fs::path("out") / grid->name : fs::path(f.out);
+
+  coord::EmbeddedOptions opts;
+  opts.out_dir = out.string();
+  opts.job_binary = job_binary();
+  opts.slots = f.slots;
+  opts.rerun = f.rerun;
+  opts.max_attempts = f.max_attempts;
+  opts.job_timeout_s = f.timeout_s;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  const bool tty = isatty(fileno(stderr));
+  auto on_event = [&](const coord::EmbeddedEvent& ev) {
+    if (tty) {
+      const int width = 30;
+      int filled = ev.total ? static_cast<int>(width * ev.done / ev.total) : width;
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld done, %lld running, %lld failed ",
+                   std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+                   static_cast<long long>(ev.done), static_cast<long long>(ev.total),
+                   static_cast<long long>(ev.running), static_cast<long long>(ev.failed));
+      if (ev.kind == coord::EmbeddedEvent::kFinished && ev.outcome != "succeeded")
+        std::fprintf(stderr, "\n%s %s %s: %s\n", ev.outcome.c_str(), ev.job_kind.c_str(), ev.hash.c_str(),
+                     ev.detail.c_str());
+    } else if (ev.kind == coord::EmbeddedEvent::kFinished) {
+      std::fprintf(stderr, "[%lld/%lld] %s %s %s %s\n", static_cast<long long>(ev.done),
+                   static_cast<long long>(ev.total), ev.outcome.c_str(), ev.job_kind.c_str(), ev.hash.c_str(),
+                   ev.detail.c_str());
+    }
+  };
+  Result<coord::EmbeddedSummary> summary = coord::run_embedded(*grid, **store, opts, g_stop, on_event);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!summary.ok()) return fail(summary.message());
+  const auto& s = *summary;
+  std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld timeout)\n",
+              grid->name.c_str(), static_cast<long long>(s.submitted.jobs),
+              static_cast<long long>(s.submitted.reused),
+              static_cast<long long>(s.succeeded + s.failed + s.oom + s.timeout),
+              static_cast<long long>(s.succeeded), static_cast<long long>(s.failed), static_cast<long long>(s.oom),
+              static_cast<long long>(s.timeout));
+  if (s.interrupted) {
+    std::printf("interrupted: the database is consistent; run the same command again to resume\n");
+    return kExitInterrupted;
+  }
+  if (Status st = write_reports(**store, *grid, out); !st.ok()) return fail(st.message());
+  std::printf("database: %s\nreport: %s (also report.csv, report.json, index.html)\n", f.db.c_str(),
+              (out / "report.md").c_str());
+  int64_t bad = 0;
+  for (const auto& [state, n] : s.final_state.by_state) {
+    if (state == "failed" || state == "timeout" || state == "cancelled") bad += n;
+  }
+  return bad > 0 ? kExitError : kExitOk;
+}
+
+// ---- gridbench results / grids / dashboard ----
+int cmd_results(const std::string& name, const std::string& db, const std::string& format) {
+  Result<coord::TableFormat> fmt = coord::parse_table_format(format);
+  if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
+  if (!fs::exists(db)) return fail(db + ": no such database", kExitInvalid);
+  Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
+  if (!store.ok()) return fail(store.message());
+  Result<coord::Grid> grid = stored_grid(**store, name);
+  if (!grid.ok()) return fail(grid.message());
+  Result<std::string> text = render_results(**store, *grid, *fmt);
+  if (!text.ok()) return fail(text.message());
+  std::cout << *text;
+  return kExitOk;
+}
+
+int cmd_grids(const std::string& db, const std::string& format) {
+  if (!fs::exists(db)) return fail(db + ": no such database", kExitInvalid);
+  Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
+  if (!store.ok()) return fail(store.message());
+  Result<std::vector<coord::GridSummary>> grids = (*store)->list_grids();
+  if (!grids.ok()) return fail(grids.message());
+  static const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "timeout", "cancelled"};
+  if (format == "json") {
+    Json out = Json::array();
+    for (const auto& g : *grids)
+      out.push_back({{"name", g.name}, {"source", g.source}, {"total", g.total}, {"by_state", g.by_state}});
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (format != "table") return fail("--format: expected table or json, got '" + format + "'", kExitInvalid);
+  std::printf("%-28s %6s", "grid", "jobs");
+  for (const char* s : kStates) std::printf(" %9s", s);
+  std::printf("\n");
+  for (const auto& g : *grids) {
+    std::printf("%-28s %6lld", g.name.c_str(), static_cast<long long>(g.total));
+    for (const char* s : kStates) {
+      auto it = g.by_state.find(s);
+      std::printf(" %9lld", static_cast<long long>(it == g.by_state.end() ? 0 : it->second));
+    }
+    std::printf("\n");
+  }
+  return kExitOk;
+}
+
+int cmd_dashboard(const std::string& name, const std::string& db, const std::string& out) {
+  if (!fs::exists(db)) return fail(db + ": no such database", kExitInvalid);
+  Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
+  if (!store.ok()) return fail(store.message());
+  Result<coord::Grid> grid = stored_grid(**store, name);
+  if (!grid.ok()) return fail(grid.message());
+  fs::path dir = out.empty() ? fs::path("out") / name : fs::path(out);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(dir.string() + ": cannot create: " + ec.message());
+  if (Status st = write_reports(**store, *grid, dir); !st.ok()) return fail(st.message());
+  std::printf("dashboard: %s\n", (dir / "index.html").c_str());
+  return kExitOk;
+}
+
+// ---- gridbench roofline ----
+struct RooflineFlags {
+  std::string model, weight_format, kv_format = "f16", device = "rtx4090", format = "md";
+  std::string bits, batch_size, context, prompt_tokens;
+  bool count_group_scales = false;
+  std::string memory_model;
+  double reserve_gib = -1;
+  double device_memory_gib = 0, device_bandwidth_gib_s = 0, device_tflops = 0;
+};
+
+Result<Json> parse_number_list(const std::string& flag, const std::string& s, bool integer) {
+  Json out = Json::array();
+  for (const auto& item : split_list(s)) {
+    char* end = nullptr;
+    double v = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || (integer && v != static_cast<double>(static_cast<int64_t>(v))))
+      return Error{flag + ": expected " + std::string(integer ? "integers" : "numbers") + ", got '" + item + "'"};
+    out.push_back(integer ? Json(static_cast<int64_t>(v)) : Json(v));
+  }
+  return out;
+}
+
+int cmd_roofline(const RooflineFlags& f) {
+  nlohmann::ordered_json axes = nlohmann::ordered_json::object();
+  std::vector<std::string> varying;
+  auto add_strings = [&](const std::string& key, const std::string& value) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& v : split_list(value)) arr.push_back(v);
+    if (arr.size() > 1) varying.push_back(key);
+    axes[key] = arr;
+  };
+  auto add_numbers = [&](const std::string& key, const std::string& flag, const std::string& value,
+                         bool integer) -> Status {
+    if (value.empty()) return Status::Ok();
+    Result<Json> arr = parse_number_list(flag, value, integer);
+    if (!arr.ok()) return arr.error();
+    if (arr->size() > 1) varying.push_back(key);
+    axes[key] = nlohmann::ordered_json::parse(arr->dump());
+    return Status::Ok();
+  };
+  add_strings("model", f.model);
+  add_strings("weight_format", f.weight_format);
+  add_strings("kv_format", f.kv_format);
+  if (f.device_memory_gib > 0 || f.device_bandwidth_gib_s > 0 || f.device_tflops > 0) {
+    if (!(f.device_memory_gib > 0 && f.device_bandwidth_gib_s > 0 && f.device_tflops > 0))
+      return fail("a custom device needs --device-memory-gib, --device-bandwidth-gib-s and --device-tflops",
+                  kExitInvalid);
+    axes["device"] = nlohmann::ordered_json::array({{{"name", f.device},
+                                                     {"memory_gib", f.device_memory_gib},
+                                                     {"bandwidth_gib_s", f.device_bandwidth_gib_s},
+                                                     {"tflops", f.device_tflops}}});
+  } else {
+    add_strings("device", f.device);
+  }
+  for (auto [key, flag, value, integer] :
+       {std::tuple{"bits", "--bits", f.bits, false}, std::tuple{"batch_size", "--batch-size", f.batch_size, true},
+        std::tuple{"context", "--context", f.context, true},
+        std::tuple{"prompt_tokens", "--prompt-tokens", f.prompt_tokens, true}}) {
+    if (Status st = add_numbers(key, flag, value, integer); !st.ok()) return fail(st.message(), kExitInvalid);
+  }
+  nlohmann::ordered_json fixed = nlohmann::ordered_json::object();
+  if (f.count_group_scales) fixed["count_group_scales"] = true;
+  if (!f.memory_model.empty()) fixed["memory_model"] = f.memory_model;
+  if (f.reserve_gib >= 0) fixed["reserve_gib"] = f.reserve_gib;
+  nlohmann::ordered_json doc{{"name", "roofline"}, {"axes", axes}, {"measure", {"roofline"}}};
+  if (!fixed.empty()) doc["fixed"] = fixed;
+  Result<coord::Grid> grid = coord::parse_grid(doc, "command line");
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  Result<coord::TableFormat> fmt = coord::parse_table_format(f.format);
+  if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
+
+  std::vector<coord::ResultRow> rows;
+  for (const auto& job : grid->jobs) {
+    worker::JobResult r = worker::run_job({job.kind, job.hash, job.repeat, job.params}, nullptr);
+    if (r.status != worker::JobStatus::kSucceeded) return fail(r.error);
+    for (const auto& m : r.output.metrics) {
+      coord::ResultRow row;
+      row.hash = job.hash;
+      row.kind = job.kind;
+      row.params = job.params;
+      row.metric = m.name;
+      row.value = m.value;
+      row.unit = m.unit;
+      row.text = m.text;
+      rows.push_back(std::move(row));
+    }
+  }
+  coord::ReportSpec spec;
+  spec.kind = "roofline";
+  if (grid->jobs.size() == 1) {
+    // One configuration: every metric, one per line.
+    spec.title = "roofline: " + canonical_json(grid->jobs[0].params);
+    coord::Table t;
+    t.title = spec.title;
+    t.header = {"metric", "value", "unit"};
+    for (const auto& r : rows) {
+      coord::TableCell value;
+      value.value = r.value;
+      value.n = 1;
+      if (r.value) {
+        char buf[64];
+        double v = *r.value;
+        if (v == static_cast<double>(static_cast<int64_t>(v)) && std::fabs(v) < 1e15)
+          std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(v));
+        else
+          std::snprintf(buf, sizeof(buf), "%.4g", v);
+        value.text = buf;
+      } else {
+        value.text = r.text;
+      }
+      coord::TableCell metric, unit;
+      metric.text = r.metric;
+      unit.text = r.unit;
+      t.rows.push_back({metric, value, unit});
+    }
+    std::cout << coord::render_tables({t}, *fmt);
+    return kExitOk;
+  }
+  spec.title = "roofline";
+  spec.rows = varying;
+  const double kGiB = 1024.0 * 1024.0 * 1024.0;
+  spec.columns = {{"activated_params", "activated", 2, kGiB, "B", false},
+                  {"kv_bytes_per_token", "KV/token", 0, 1024, " KiB", false},
+                  {"max_context", "max context", 0, 1, "", true},
+                  {"prefill_exact_knee1", "knee1", 0, 1, "", true},
+                  {"prefill_exact_knee2", "knee2", 0, 1, "", true},
+                  {"decode_W_tokens_per_ms", "W tok/ms", 0, 1, "", false},
+                  {"decode_B_ms", "B ms", 2, 1, "", false}};
+  if (!f.context.empty()) spec.columns.push_back({"decode_latency_ms", "latency ms", 2, 1, "", false});
+  grid->reports = {spec};
+  Result<std::vector<coord::Table>> tables = coord::build_tables(*grid, rows);
+  if (!tables.ok()) return fail(tables.message());
+  std::cout << coord::render_tables(*tables, *fmt);
+  return kExitOk;
+}
+
+// ---- gridbench devices ----
+int cmd_devices(bool measure, const std::string& format) {
+  Json out = Json::array();
+  kernels::DeviceInfo cpu = kernels::host_cpu();
+  Json c{{"device", "cpu"}, {"name", cpu.name}, {"memory_bytes", cpu.memory_bytes}, {"cores", cpu.cores}};
+  if (measure) c["copy_bandwidth_bytes_per_s"] = kernels::measure_host_copy_bandwidth(256u << 20, 5);
+  out.push_back(c);
+  for (const auto& d : kernels::cuda_devices()) {
+    Json g{{"device", "cuda:" + std::to_string(d.index)}, {"name", d.name}, {"memory_bytes", d.memory_bytes},
+           {"compute_capability", d.compute_capability}, {"sms", d.cores}};
+    if (measure) {
+      Result<double> bw = kernels::measure_cuda_copy_bandwidth(d.index, 1u << 30, 10);
+      if (bw.ok()) g["copy_bandwidth_bytes_per_s"] = *bw;
+      else g["error"] = bw.message();
+    }
+    out.push_back(g);
+  }
+  if (format == "json") {
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& d : out) {
+    std::printf("%-8s %-40s %8.1f GiB", d["device"].get<std::string>().c_str(), d["name"].get<std::string>().c_str(),
+                d["memory_bytes"].get<double>() / (1024.0 * 1024 * 1024));
+    if (d.contains("copy_bandwidth_bytes_per_s"))
+      std::printf("  copy %.1f GB/s", d["copy_bandwidth_bytes_per_s"].get<double>() / 1e9);
+    if (d.contains("error")) std::printf("  (%s)", d["error"].get<std::string>().c_str());
+    std::printf("\n");
+  }
+  if (!kernels::built_with_cuda()) std::printf("(built without CUDA: no CUDA devices listed)\n");
+  return kExitOk;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"gridbench: run grids of LLM inference experiments and print their report tables.\n"
+               "Exit codes: 0 ok, 1 a job failed or a runtime error, 2 invalid input, 130 interrupted."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("gridbench ") + GRIDBENCH_VERSION);
+
+  std::string grid_path, format = "table";
+  auto* expand = app.add_subcommand("expand", "List the jobs a grid file expands to, without running anything");
+  expand->add_option("grid", grid_path, "grid file (.json, .yaml or .yml)")->required();
+  expand->add_option("--format", format, "table|json")->capture_default_str();
+
+  RunFlags run_flags;
+  run_flags.db = default_db();
+  auto* run = app.add_subcommand("run", "Run a grid in this process with N local job slots, then write its report");
+  run->add_option("grid", run_flags.grid, "grid file (.json, .yaml or .yml)")->required();
+  run->add_option("--db", run_flags.db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
+  run->add_option("--out", run_flags.out, "directory for job files and reports (default out/GRID_NAME)");
+  run->add_option("-j,--jobs", run_flags.slots, "job slots run at once")->capture_default_str();
+  run->add_flag("--rerun", run_flags.rerun, "run again jobs that already succeeded (old results are kept)");
+  run->add_option("--max-attempts", run_flags.max_attempts, "attempts before a job is failed")->capture_default_str();
+  run->add_option("--timeout", run_flags.timeout_s, "seconds before a job is killed (0: none)")->capture_default_str();
+
+  std::string name, db = default_db(), table_format = "md", out_dir;
+  auto* results = app.add_subcommand("results", "Print a grid's report tables from the database");
+  results->add_option("grid_name", name, "grid name (its `name` field)")->required();
+  results->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
+  results->add_option("--format", table_format, "md|csv|json")->capture_default_str();
+
+  std::string grids_format = "table";
+  auto* grids = app.add_subcommand("grids", "List the grids in the database with job counts by state");
+  grids->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
+  grids->add_option("--format", grids_format, "table|json")->capture_default_str();
+
+  auto* dashboard = app.add_subcommand("dashboard", "Write a grid's static HTML dashboard and report files");
+  dashboard->add_option("grid_name", name, "grid name")->required();
+  dashboard->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
+  dashboard->add_option("--out", out_dir, "output directory (default out/GRID_NAME)");
+
+  RooflineFlags rf;
+  auto* roofline = app.add_subcommand(
+      "roofline", "Print reference 003's theory for one configuration; comma-separated lists print a table");
+  roofline->add_option("--model", rf.model, "preset, synthetic:PRESET or hf:DIR (presets: qwen1.5-0.5b ... gpt2)")
+      ->required();
+  roofline->add_option("--weight-format", rf.weight_format, "weight format, e.g. f16, int8-channel, int4-g128, q4_k")
+      ->required();
+  roofline->add_option("--kv-format", rf.kv_format, "KV-cache format, e.g. f16, int8, f16+sink4+win256")
+      ->capture_default_str();
+  roofline->add_option("--device", rf.device, "device preset (rtx4090, a100-80g, h100-sxm, h200) or a custom name")
+      ->capture_default_str();
+  roofline->add_option("--device-memory-gib", rf.device_memory_gib, "custom device: memory in GiB");
+  roofline->add_option("--device-bandwidth-gib-s", rf.device_bandwidth_gib_s, "custom device: bandwidth in GiB/s");
+  roofline->add_option("--device-tflops", rf.device_tflops, "custom device: dense FLOP/s in units of 1e12");
+  roofline->add_option("--bits", rf.bits, "bits per weight, overriding the format's nominal bits (003's w6)");
+  roofline->add_option("--batch-size", rf.batch_size, "batch size (default 1)");
+  roofline->add_option("--context", rf.context, "context length for the decode latency");
+  roofline->add_option("--prompt-tokens", rf.prompt_tokens, "prompt length for the prefill latency");
+  roofline->add_flag("--count-group-scales", rf.count_group_scales, "use effective bits including scales");
+  roofline->add_option("--memory-model", rf.memory_model, "003 (activated weights only) or total");
+  roofline->add_option("--reserve-gib", rf.reserve_gib, "memory kept free with --memory-model total");
+  roofline->add_option("--format", rf.format, "md|csv|json")->capture_default_str();
+
+  bool measure = false;
+  std::string devices_format = "table";
+  auto* devices = app.add_subcommand("devices", "List this machine's devices (CPU and CUDA)");
+  devices->add_flag("--measure", measure, "also measure copy bandwidth");
+  devices->add_option("--format", devices_format, "table|json")->capture_default_str();
+
+  auto* formats = app.add_subcommand("formats", "List the weight, KV-cache format and model preset names");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitInvalid;
+  }
+
+  if (*expand) return cmd_expand(grid_path, format);
+  if (*run) return cmd_run(run_flags);
+  if (*results) return cmd_results(name, db, table_format);
+  if (*grids) return cmd_grids(db, grids_format);
+  if (*dashboard) return cmd_dashboard(name, db, out_dir);
+  if (*roofline) return cmd_roofline(rf);
+  if (*devices) return cmd_devices(measure, devices_format);
+  if (*formats) {
+    std::printf("weight formats: %s\n", join(engine::weight_format_names()).c_str());
+    std::printf("kv formats: %s (policy suffix +sink{S}+win{W})\n", join(engine::kv_format_names()).c_str());
+    std::vector<std::string> models, devs;
+    for (const auto& m : engine::model_presets()) models.push_back(m.name);
+    for (const auto& d : engine::device_presets()) devs.push_back(d.name);
+    std::printf("model presets: %s\n", join(models).c_str());
+    std::printf("device presets: %s\n", join(devs).c_str());
+    return kExitOk;
+  }
+  return kExitInvalid;
+}
+
+}  // namespace gb::cli

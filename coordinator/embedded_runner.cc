@@ -1,0 +1,244 @@
+#include "coordinator/embedded_runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "common/subprocess.h"
+#include "worker/job_runner.h"
+#include "worker/job_spec.h"
+
+namespace gb::coord {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Slot {
+  Lease lease;
+  pid_t pid = 0;
+  std::string result_path;
+  std::string stderr_path;
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::time_point renewed;
+};
+
+// Leases held by embedded runs on this host whose process is gone go back to
+// pending now rather than after their expiry.
+Status reclaim_dead_local_owners(JobStore& store) {
+  Result<std::vector<std::string>> owners = store.lease_owners();
+  if (!owners.ok()) return owners.error();
+  const std::string prefix = "embedded:" + host_name() + ":";
+  for (const auto& owner : *owners) {
+    if (owner.rfind(prefix, 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(owner.substr(prefix.size())));
+    if (pid == getpid() || process_alive(pid)) continue;
+    GB_RETURN_IF_ERROR(store.reclaim_owner(owner));
+  }
+  return Status::Ok();
+}
+
+RunRecord record_from(const worker::JobResult& r) {
+  RunRecord rec;
+  rec.metrics = r.output.metrics;
+  rec.series = r.output.series;
+  rec.device = r.output.device;
+  rec.engine_version = r.engine_version;
+  rec.wall_ms = r.wall_ms;
+  return rec;
+}
+
+}  // namespace
+
+std::string embedded_owner() { return "embedded:" + host_name() + ":" + std::to_string(getpid()); }
+
+Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const EmbeddedOptions& options,
+                                     const std::atomic<bool>& stop,
+                                     const std::function<void(const EmbeddedEvent&)>& on_event) {
+  EmbeddedSummary summary;
+  const std::string owner = embedded_owner();
+  GB_RETURN_IF_ERROR(reclaim_dead_local_owners(store));
+  GB_RETURN_IF_ERROR(store.expire_leases(now_ms()));
+  Result<SubmitStats> submitted = store.submit_grid(grid, options.rerun, options.max_attempts);
+  if (!submitted.ok()) return submitted.error();
+  summary.submitted = *submitted;
+
+  std::error_code ec;
+  fs::create_directories(fs::path(options.out_dir) / "jobs", ec);
+  if (ec) return Error{options.out_dir + ": cannot create: " + ec.message()};
+
+  std::vector<Slot> slots;
+  auto emit = [&](EmbeddedEvent ev) {
+    if (!on_event) return;
+    Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
+    if (s.ok() && s->has_value()) {
+      const GridSummary& g = **s;
+      ev.total = g.total;
+      for (const auto& [state, n] : g.by_state) {
+        std::optional<JobState> st = parse_state(state);
+        if (st && is_terminal(*st)) ev.done += n;
+        if (st && *st != JobState::kSucceeded && is_terminal(*st)) ev.failed += n;
+      }
+    }
+    ev.running = static_cast<int64_t>(slots.size());
+    on_event(ev);
+  };
+
+  auto finish = [&](Slot& slot, const ExitInfo& exit, bool timed_out) -> Status {
+    EmbeddedEvent ev{EmbeddedEvent::kFinished, slot.lease.hash, slot.lease.kind, "", ""};
+    Result<Json> doc = worker::read_json_file(slot.result_path);
+    Result<worker::JobResult> result =
+        doc.ok() ? worker::job_result_from_json(*doc, slot.result_path) : Result<worker::JobResult>(doc.error());
+    std::string stderr_tail = tail_file(slot.stderr_path, 2000);
+    if (timed_out) {
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kTimeout,
+                                    "timed out after " + std::to_string(options.job_timeout_s) + " s"));
+      ++summary.timeout;
+      ev.outcome = "timeout";
+    } else if (exit.exited && exit.code == worker::kExitSucceeded && result.ok()) {
+      GB_RETURN_IF_ERROR(store.complete(slot.lease.run_id, owner, record_from(*result)));
+      ++summary.succeeded;
+      ev.outcome = "succeeded";
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%.1f ms", result->wall_ms);
+      ev.detail = buf;
+    } else if (exit.exited && exit.code == worker::kExitOom) {
+      std::string error = result.ok() ? result->error : stderr_tail;
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kOom, error));
+      ++summary.oom;
+      ev.outcome = "oom";
+      ev.detail = error;
+    } else {
+      std::string error = result.ok() && !result->error.empty() ? result->error : "";
+      if (error.empty()) error = "gridbench-job " + exit.describe() + (stderr_tail.empty() ? "" : ": " + stderr_tail);
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kFailed, error));
+      ev.detail = error;
+      ev.outcome = "failed";
+      Result<std::vector<StoredJob>> jobs = store.grid_jobs(grid.name);
+      if (jobs.ok()) {
+        for (const auto& j : *jobs) {
+          if (j.id == slot.lease.job_id && j.state == JobState::kPending) ev.outcome = "retry";
+        }
+      }
+      ev.outcome == "retry" ? ++summary.retried : ++summary.failed;
+    }
+    emit(ev);
+    return Status::Ok();
+  };
+
+  auto start = [&](const Lease& lease) -> Status {
+    fs::path dir = fs::path(options.out_dir) / "jobs" / (lease.hash + "-run" + std::to_string(lease.run_id));
+    fs::create_directories(dir, ec);
+    if (ec) return Error{dir.string() + ": cannot create: " + ec.message()};
+    worker::JobSpec spec{lease.kind, lease.hash, lease.repeat, lease.params};
+    std::string spec_path = (dir / "job.json").string();
+    GB_RETURN_IF_ERROR(worker::write_json_file(spec_path, worker::job_spec_to_json(spec)));
+    Slot slot;
+    slot.lease = lease;
+    slot.result_path = (dir / "result.json").string();
+    slot.stderr_path = (dir / "stderr.log").string();
+    GB_RETURN_IF_ERROR(store.mark_running(lease.run_id, owner, options.lease_ms));
+    Result<pid_t> pid = spawn_process({options.job_binary, "--spec", spec_path, "--out", slot.result_path},
+                                      (dir / "stdout.log").string(), slot.stderr_path);
+    if (!pid.ok()) {
+      GB_RETURN_IF_ERROR(store.fail(lease.run_id, owner, JobState::kFailed, pid.message()));
+      return pid.error();  // the job binary is missing: nothing else will run either
+    }
+    slot.pid = *pid;
+    slot.started = slot.renewed = std::chrono::steady_clock::now();
+    slots.push_back(slot);
+    emit({EmbeddedEvent::kStarted, lease.hash, lease.kind, "", ""});
+    return Status::Ok();
+  };
+
+  auto stop_all = [&]() -> Status {
+    for (auto& slot : slots) {
+      terminate_process(slot.pid, 2000);
+      GB_RETURN_IF_ERROR(store.release(slot.lease.run_id, owner));
+    }
+    slots.clear();
+    return Status::Ok();
+  };
+
+  bool exhausted = false;
+  while (true) {
+    if (stop.load()) {
+      GB_RETURN_IF_ERROR(stop_all());
+      summary.interrupted = true;
+      break;
+    }
+    // 1. Fill free slots with new leases.
+    while (!exhausted && static_cast<int>(slots.size()) < options.slots && !stop.load()) {
+      Result<std::optional<Lease>> lease = store.lease_next(owner, options.lease_ms, grid.name);
+      if (!lease.ok()) {
+        (void)stop_all();
+        return lease.error();
+      }
+      if (!lease->has_value()) {
+        exhausted = true;
+        break;
+      }
+      if (Status st = start(**lease); !st.ok()) {
+        (void)stop_all();
+        return st.error();
+      }
+    }
+    // 2. Reap finished children, renew the leases of the others.
+    auto now = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < slots.size();) {
+      Slot& slot = slots[i];
+      std::optional<ExitInfo> exit = poll_process(slot.pid);
+      bool timed_out = false;
+      if (!exit && options.job_timeout_s > 0 &&
+          now - slot.started > std::chrono::duration<double>(options.job_timeout_s)) {
+        exit = terminate_process(slot.pid, 2000);
+        timed_out = true;
+      }
+      if (exit) {
+        Slot done = slot;
+        slots.erase(slots.begin() + static_cast<long>(i));
+        if (Status st = finish(done, *exit, timed_out); !st.ok()) {
+          (void)stop_all();
+          return st.error();
+        }
+        exhausted = false;  // a failed job may be pending again
+        continue;
+      }
+      if (now - slot.renewed > std::chrono::milliseconds(options.lease_ms / 3)) {
+        if (Status st = store.renew_lease(slot.lease.run_id, owner, options.lease_ms); !st.ok()) {
+          (void)stop_all();
+          return st.error();
+        }
+        slot.renewed = now;
+      }
+      ++i;
+    }
+    // 3. Done when nothing runs here and nothing of the grid is unfinished elsewhere.
+    if (slots.empty() && exhausted) {
+      Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
+      if (!s.ok()) return s.error();
+      int64_t unfinished = 0;
+      if (s->has_value()) {
+        for (const auto& [state, n] : (*s)->by_state) {
+          std::optional<JobState> st = parse_state(state);
+          if (st && !is_terminal(*st)) unfinished += n;
+        }
+      }
+      if (unfinished == 0) break;
+      // Jobs leased by another process: wait for them, or for their leases to expire.
+      GB_RETURN_IF_ERROR(store.expire_leases(now_ms()));
+      GB_RETURN_IF_ERROR(reclaim_dead_local_owners(store));
+      exhausted = false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(slots.empty() ? 0 : 5));
+  }
+  Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
+  if (s.ok() && s->has_value()) summary.final_state = **s;
+  return summary;
+}
+
+}  // namespace gb::coord

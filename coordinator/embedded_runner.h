@@ -1,0 +1,60 @@
+// The embedded mode of `gridbench run`: the coordinator's logic in-process with N
+// local job slots. Each job runs as a child gridbench-job process; leases are taken
+// from the store exactly as a remote worker would take them, so a run that is
+// interrupted (Ctrl-C) or killed leaves the database consistent and the next run
+// resumes: its own dead leases are reclaimed at once, others expire.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/grid.h"
+#include "coordinator/job_store.h"
+
+namespace gb::coord {
+
+struct EmbeddedOptions {
+  std::string out_dir;     // job.json / result.json / stderr.log per job under out_dir/jobs/HASH/
+  std::string job_binary;  // path of gridbench-job
+  int slots = 1;
+  bool rerun = false;
+  int max_attempts = 3;
+  int64_t lease_ms = 60000;
+  double job_timeout_s = 0;  // 0: none
+};
+
+struct EmbeddedEvent {
+  enum Kind { kStarted, kFinished } kind;
+  std::string hash;
+  std::string job_kind;
+  std::string outcome;  // finished: succeeded | failed | oom | timeout | retry
+  std::string detail;   // error text, or wall time
+  int64_t done = 0;     // jobs of the grid in a terminal state
+  int64_t total = 0;
+  int64_t running = 0;
+  int64_t failed = 0;
+};
+
+struct EmbeddedSummary {
+  SubmitStats submitted;
+  int64_t succeeded = 0;  // in this run
+  int64_t failed = 0;
+  int64_t oom = 0;
+  int64_t timeout = 0;
+  int64_t retried = 0;
+  bool interrupted = false;
+  GridSummary final_state;
+};
+
+// The lease owner name of this process: "embedded:HOST:PID".
+std::string embedded_owner();
+
+// Submits `grid` to `store` and runs its pending jobs until none is left or *stop
+// becomes true (then the children are terminated and their leases released).
+Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const EmbeddedOptions& options,
+                                     const std::atomic<bool>& stop,
+                                     const std::function<void(const EmbeddedEvent&)>& on_event);
+
+}  // namespace gb::coord

@@ -1,0 +1,780 @@
+#include "coordinator/grid.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "common/json_util.h"
+#include "coordinator/grid_yaml.h"
+#include "engine/job_kinds.h"
+
+namespace gb::coord {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+constexpr size_t kMaxErrors = 50;
+constexpr size_t kMaxPoints = 100000;
+
+// Collects "SOURCE: PATH: WHAT" lines, each once, at most kMaxErrors of them.
+class Errors {
+ public:
+  explicit Errors(std::string source) : source_(std::move(source)) {}
+
+  void add(const std::string& path, const std::string& what) {
+    std::string line = source_ + ": " + path + ": " + what;
+    if (!seen_.insert(line).second) return;
+    if (lines_.size() >= kMaxErrors) {
+      ++dropped_;
+      return;
+    }
+    lines_.push_back(std::move(line));
+  }
+  bool empty() const { return lines_.empty(); }
+  size_t count() const { return lines_.size() + dropped_; }
+  Error error() const {
+    std::string msg;
+    for (const auto& l : lines_) msg += (msg.empty() ? "" : "\n") + l;
+    if (dropped_ > 0) msg += "\n" + source_ + ": " + std::to_string(dropped_) + " more errors not shown";
+    return Error{msg};
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string> lines_;
+  std::unordered_set<std::string> seen_;
+  size_t dropped_ = 0;
+};
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string shorten(std::string s, size_t n = 60) {
+  if (s.size() > n) s = s.substr(0, n - 3) + "...";
+  return s;
+}
+
+// "got ..." for type errors.
+std::string got(const OJson& v) {
+  switch (v.type()) {
+    case OJson::value_t::null: return "got null";
+    case OJson::value_t::boolean: return "got " + v.dump();
+    case OJson::value_t::number_integer:
+    case OJson::value_t::number_unsigned: return "got the integer " + v.dump();
+    case OJson::value_t::number_float: return "got the number " + v.dump();
+    case OJson::value_t::string: return "got the string " + shorten(v.dump());
+    case OJson::value_t::array: return v.empty() ? "got an empty array" : "got an array";
+    case OJson::value_t::object: return v.empty() ? "got an empty object" : "got an object";
+    default: return "got " + shorten(v.dump());
+  }
+}
+
+Json to_json(const OJson& v) {
+  switch (v.type()) {
+    case OJson::value_t::object: {
+      Json out = Json::object();
+      for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = to_json(it.value());
+      return out;
+    }
+    case OJson::value_t::array: {
+      Json out = Json::array();
+      for (const auto& e : v) out.push_back(to_json(e));
+      return out;
+    }
+    case OJson::value_t::null: return nullptr;
+    case OJson::value_t::boolean: return v.get<bool>();
+    case OJson::value_t::number_integer: return v.get<int64_t>();
+    case OJson::value_t::number_unsigned: return v.get<uint64_t>();
+    case OJson::value_t::number_float: return v.get<double>();
+    case OJson::value_t::string: return v.get<std::string>();
+    default: return nullptr;
+  }
+}
+
+std::vector<std::string> param_names() {
+  std::vector<std::string> out;
+  for (const auto& p : engine::job_params()) out.push_back(p.name);
+  return out;
+}
+
+std::vector<std::string> kind_names() {
+  std::vector<std::string> out;
+  for (const auto& k : engine::job_kinds()) out.push_back(k.name);
+  return out;
+}
+
+std::string unknown_param(const std::string& name) {
+  return "unknown job parameter '" + name + "' (known: " + join(param_names()) + ")";
+}
+
+std::string unknown_kind(const std::string& name) {
+  return "unknown job kind '" + name + "' (known: " + join(kind_names()) + ")";
+}
+
+bool valid_name(const std::string& s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+bool is_integral(const OJson& v) {
+  if (v.is_number_integer()) return true;
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    return std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15;
+  }
+  return false;
+}
+
+// Checks every key of `where` against an allowed list.
+void check_keys(Errors& errs, const std::string& path, const OJson& obj,
+                const std::vector<std::string>& allowed) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      errs.add(json_path_key(path, it.key()), "unknown key (expected one of: " + join(allowed) + ")");
+    }
+  }
+}
+
+// One value of a known parameter. Returns false when check_param rejects it.
+bool check_value(Errors& errs, const std::string& path, const std::string& name, const OJson& v) {
+  if (auto e = engine::check_param(name, to_json(v))) {
+    errs.add(path, *e);
+    return false;
+  }
+  return true;
+}
+
+// An object of job parameters (fixed, include[i], exclude[i], report filter and
+// baseline). Unknown keys and bad values are errors; returns false when the
+// object itself or one of its keys is unusable (values that fail check_param do
+// not make it unusable: expansion still sees them).
+bool check_param_object(Errors& errs, const std::string& path, const OJson& v, bool* values_ok,
+                        bool allow_empty = true) {
+  if (!v.is_object()) {
+    errs.add(path, "expected an object of job parameters, " + got(v));
+    return false;
+  }
+  if (!allow_empty && v.empty()) {
+    errs.add(path, "expected a non-empty object of job parameters");
+    return false;
+  }
+  bool ok = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    std::string p = json_path_key(path, it.key());
+    if (!engine::find_param(it.key())) {
+      errs.add(p, unknown_param(it.key()));
+      ok = false;
+      continue;
+    }
+    if (!check_value(errs, p, it.key(), it.value()) && values_ok) *values_ok = false;
+  }
+  return ok;
+}
+
+bool matches(const Json& point, const Json& partial) {
+  for (auto it = partial.begin(); it != partial.end(); ++it) {
+    auto f = point.find(it.key());
+    if (f == point.end() || *f != it.value()) return false;
+  }
+  return true;
+}
+
+std::string show_point(const Json& p) { return shorten(p.dump(), 200); }
+
+struct Axis {
+  std::string name;
+  std::vector<Json> values;  // normalized, duplicates dropped
+};
+
+struct Point {
+  Json params;         // normalized full point
+  std::string origin;  // "$.axes" or "$.include[j]"
+  size_t index = 0;    // position in the cross product (for "$.axes" points)
+};
+
+std::string describe_origin(const Point& p) {
+  if (p.origin == "$.axes") return "point " + std::to_string(p.index) + " of the axes' cross product";
+  return p.origin;
+}
+
+void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string>& measures,
+                   std::vector<ReportSpec>& out) {
+  auto it = doc.find("report");
+  if (it == doc.end()) return;
+  std::vector<std::pair<std::string, const OJson*>> items;
+  if (it->is_object()) {
+    items.emplace_back("$.report", &*it);
+  } else if (it->is_array() && !it->empty()) {
+    for (size_t i = 0; i < it->size(); ++i) items.emplace_back(json_path_index("$.report", i), &(*it)[i]);
+  } else {
+    errs.add("$.report", "expected a report object or a non-empty array of them, " + got(*it));
+    return;
+  }
+  static const std::vector<std::string> kReportKeys = {"title",   "kind",   "rows",    "pivot",
+                                                       "columns", "filter", "baseline"};
+  static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",
+                                                       "scale",  "suffix", "truncate"};
+  for (const auto& [path, rp] : items) {
+    const OJson& r = *rp;
+    if (!r.is_object()) {
+      errs.add(path, "expected a report object, " + got(r));
+      continue;
+    }
+    check_keys(errs, path, r, kReportKeys);
+    ReportSpec spec;
+    if (auto f = r.find("title"); f != r.end()) {
+      if (f->is_string()) spec.title = f->get<std::string>();
+      else errs.add(path + ".title", "expected a string, " + got(*f));
+    }
+    if (auto f = r.find("kind"); f != r.end()) {
+      if (!f->is_string()) {
+        errs.add(path + ".kind", "expected a job kind name, " + got(*f));
+      } else if (!engine::find_job_kind(f->get<std::string>())) {
+        errs.add(path + ".kind", unknown_kind(f->get<std::string>()));
+      } else {
+        spec.kind = f->get<std::string>();
+        if (!measures.empty() && std::find(measures.begin(), measures.end(), spec.kind) == measures.end()) {
+          errs.add(path + ".kind",
+                   "job kind '" + spec.kind + "' is not measured by this grid (measure: " + join(measures) + ")");
+        }
+      }
+    }
+    if (auto f = r.find("rows"); f != r.end()) {
+      if (!f->is_array()) {
+        errs.add(path + ".rows", "expected an array of job parameter names, " + got(*f));
+      } else {
+        for (size_t i = 0; i < f->size(); ++i) {
+          const OJson& v = (*f)[i];
+          std::string p = json_path_index(path + ".rows", i);
+          if (!v.is_string()) errs.add(p, "expected a job parameter name, " + got(v));
+          else if (!engine::find_param(v.get<std::string>())) errs.add(p, unknown_param(v.get<std::string>()));
+          else if (std::find(spec.rows.begin(), spec.rows.end(), v.get<std::string>()) != spec.rows.end())
+            errs.add(p, "duplicate row parameter '" + v.get<std::string>() + "'");
+          else spec.rows.push_back(v.get<std::string>());
+        }
+      }
+    }
+    if (auto f = r.find("pivot"); f != r.end()) {
+      if (!f->is_string()) {
+        errs.add(path + ".pivot", "expected a job parameter name, " + got(*f));
+      } else if (!engine::find_param(f->get<std::string>())) {
+        errs.add(path + ".pivot", unknown_param(f->get<std::string>()));
+      } else {
+        spec.pivot = f->get<std::string>();
+        if (std::find(spec.rows.begin(), spec.rows.end(), spec.pivot) != spec.rows.end()) {
+          errs.add(path + ".pivot", "'" + spec.pivot + "' is also one of the rows; expected another parameter");
+        }
+      }
+    }
+    if (auto f = r.find("columns"); f != r.end()) {
+      if (!f->is_array() || f->empty()) {
+        errs.add(path + ".columns", "expected a non-empty array of metric names or column objects, " + got(*f));
+      } else {
+        for (size_t i = 0; i < f->size(); ++i) {
+          const OJson& c = (*f)[i];
+          std::string p = json_path_index(path + ".columns", i);
+          ReportColumn col;
+          if (c.is_string()) {
+            col.metric = c.get<std::string>();
+            if (col.metric.empty()) errs.add(p, "expected a non-empty metric name");
+          } else if (c.is_object()) {
+            check_keys(errs, p, c, kColumnKeys);
+            if (auto m = c.find("metric"); m == c.end()) {
+              errs.add(p, "missing required key 'metric' (a metric or parameter name)");
+            } else if (!m->is_string() || m->get<std::string>().empty()) {
+              errs.add(p + ".metric", "expected a metric or parameter name, " + got(*m));
+            } else {
+              col.metric = m->get<std::string>();
+            }
+            if (auto g = c.find("label"); g != c.end()) {
+              if (g->is_string()) col.label = g->get<std::string>();
+              else errs.add(p + ".label", "expected a string, " + got(*g));
+            }
+            if (auto g = c.find("digits"); g != c.end()) {
+              if (is_integral(*g) && g->get<double>() >= 0 && g->get<double>() <= 17)
+                col.digits = static_cast<int>(g->get<double>());
+              else errs.add(p + ".digits", "expected an integer from 0 to 17, " + got(*g));
+            }
+            if (auto g = c.find("scale"); g != c.end()) {
+              if (g->is_number() && g->get<double>() > 0 && std::isfinite(g->get<double>()))
+                col.scale = g->get<double>();
+              else errs.add(p + ".scale", "expected a number > 0, " + got(*g));
+            }
+            if (auto g = c.find("suffix"); g != c.end()) {
+              if (g->is_string()) col.suffix = g->get<std::string>();
+              else errs.add(p + ".suffix", "expected a string, " + got(*g));
+            }
+            if (auto g = c.find("truncate"); g != c.end()) {
+              if (g->is_boolean()) col.truncate = g->get<bool>();
+              else errs.add(p + ".truncate", "expected true or false, " + got(*g));
+            }
+          } else {
+            errs.add(p, "expected a metric name or a column object {metric, label, digits, scale, suffix, truncate}, " +
+                            got(c));
+            continue;
+          }
+          if (col.label.empty()) col.label = col.metric;
+          spec.columns.push_back(std::move(col));
+        }
+      }
+    }
+    if (auto f = r.find("filter"); f != r.end()) {
+      if (check_param_object(errs, path + ".filter", *f, nullptr)) spec.filter = normalize_json(to_json(*f));
+    }
+    if (auto f = r.find("baseline"); f != r.end()) {
+      if (check_param_object(errs, path + ".baseline", *f, nullptr, /*allow_empty=*/false))
+        spec.baseline = normalize_json(to_json(*f));
+    }
+    out.push_back(std::move(spec));
+  }
+}
+
+// Position (1-based line and column) of 1-based byte offset `byte` in `text`.
+std::pair<size_t, size_t> line_column(const std::string& text, size_t byte) {
+  size_t pos = byte > 0 ? std::min(byte - 1, text.size()) : 0;
+  size_t line = 1, line_start = 0;
+  for (size_t i = 0; i < pos; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return {line, pos - line_start + 1};
+}
+
+Result<OJson> parse_json_text(const std::string& text, const std::string& source) {
+  // Tracks where the parser is, to name duplicate keys by their JSON path
+  // (nlohmann keeps the last of two equal keys silently).
+  struct Frame {
+    bool object;
+    std::string path;
+    std::set<std::string> keys;
+    std::string key;
+    size_t index = 0;
+  };
+  std::vector<Frame> stack;
+  std::vector<std::string> dups;
+  auto child_path = [&]() -> std::string {
+    if (stack.empty()) return "$";
+    const Frame& f = stack.back();
+    return f.object ? json_path_key(f.path, f.key) : json_path_index(f.path, f.index);
+  };
+  auto finished_child = [&]() {
+    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  };
+  OJson::parser_callback_t cb = [&](int /*depth*/, OJson::parse_event_t event, OJson& parsed) {
+    switch (event) {
+      case OJson::parse_event_t::object_start:
+        stack.push_back(Frame{true, child_path(), {}, {}, 0});
+        break;
+      case OJson::parse_event_t::array_start:
+        stack.push_back(Frame{false, child_path(), {}, {}, 0});
+        break;
+      case OJson::parse_event_t::key: {
+        Frame& f = stack.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second && dups.size() < kMaxErrors) {
+          dups.push_back(source + ": " + json_path_key(f.path, f.key) + ": duplicate key");
+        }
+        break;
+      }
+      case OJson::parse_event_t::object_end:
+      case OJson::parse_event_t::array_end:
+        if (!stack.empty()) stack.pop_back();
+        finished_child();
+        break;
+      case OJson::parse_event_t::value:
+        finished_child();
+        break;
+    }
+    return true;
+  };
+  OJson doc;
+  try {
+    doc = OJson::parse(text, cb);
+  } catch (const nlohmann::json::parse_error& e) {
+    auto [line, col] = line_column(text, e.byte);
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..."
+    if (auto c = what.find(", column "); c != std::string::npos) {
+      if (auto s = what.find(": ", c); s != std::string::npos) what = what.substr(s + 2);
+    }
+    return Error{source + ": line " + std::to_string(line) + " column " + std::to_string(col) + ": " + what};
+  }
+  if (!dups.empty()) return Error{join(dups, "\n")};
+  return doc;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string json_path_key(const std::string& base, const std::string& key) {
+  bool ident = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
+               std::all_of(key.begin(), key.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+               });
+  if (ident) return base + "." + key;
+  return base + "[" + Json(key).dump() + "]";
+}
+
+std::string json_path_index(const std::string& base, size_t index) {
+  return base + "[" + std::to_string(index) + "]";
+}
+
+Result<nlohmann::ordered_json> read_grid_document(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Error{path + ": cannot read: is a directory"};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{path + ": cannot read: " + std::strerror(errno)};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Error{path + ": cannot read: " + std::strerror(errno)};
+  std::string text = ss.str();
+  std::string ext = lower(std::filesystem::path(path).extension().string());
+  if (ext == ".yaml" || ext == ".yml") return yaml_to_json(text, path);
+  return parse_json_text(text, path);
+}
+
+Result<Grid> load_grid(const std::string& path) {
+  auto doc = read_grid_document(path);
+  if (!doc.ok()) return doc.error();
+  return parse_grid(*doc, path);
+}
+
+Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& source) {
+  Errors errs(source);
+  Grid g;
+  g.source = source;
+  g.spec = doc;
+
+  static const std::vector<std::string> kTopKeys = {"name",    "description", "axes",    "fixed", "include",
+                                                    "exclude", "measure",     "repeats", "report"};
+  if (!doc.is_object()) {
+    errs.add("$", "expected an object with keys " + join(kTopKeys) + ", " + got(doc));
+    return errs.error();
+  }
+  check_keys(errs, "$", doc, kTopKeys);
+
+  // name, description
+  if (auto it = doc.find("name"); it == doc.end()) {
+    errs.add("$", "missing required key 'name' (a string of letters, digits, '.', '_' and '-')");
+  } else if (!it->is_string() || !valid_name(it->get<std::string>())) {
+    errs.add("$.name", "expected a string of letters, digits, '.', '_' and '-', " + got(*it));
+  } else {
+    g.name = it->get<std::string>();
+  }
+  if (auto it = doc.find("description"); it != doc.end() && !it->is_string()) {
+    errs.add("$.description", "expected a string, " + got(*it));
+  }
+
+  bool structure_ok = true;  // expansion can run
+  bool values_ok = true;     // every parameter value passed check_param
+
+  // axes
+  std::vector<Axis> axes;
+  const bool has_include = doc.contains("include");
+  if (auto it = doc.find("axes"); it == doc.end()) {
+    if (!has_include) {
+      errs.add("$", "missing required key 'axes' (an object of job parameters to arrays of values; "
+                    "or give 'include')");
+      structure_ok = false;
+    }
+  } else if (!it->is_object() || it->empty()) {
+    errs.add("$.axes", "expected a non-empty object of job parameters to arrays of values, " + got(*it));
+    structure_ok = false;
+  } else {
+    for (auto a = it->begin(); a != it->end(); ++a) {
+      std::string path = json_path_key("$.axes", a.key());
+      if (!engine::find_param(a.key())) {
+        errs.add(path, unknown_param(a.key()));
+        structure_ok = false;
+        continue;
+      }
+      if (!a->is_array() || a->empty()) {
+        errs.add(path, "expected a non-empty array of values, " + got(*a));
+        structure_ok = false;
+        continue;
+      }
+      Axis axis{a.key(), {}};
+      for (size_t i = 0; i < a->size(); ++i) {
+        std::string vpath = json_path_index(path, i);
+        const OJson& v = (*a)[i];
+        if (!check_value(errs, vpath, a.key(), v)) values_ok = false;
+        Json n = normalize_json(to_json(v));
+        auto dup = std::find(axis.values.begin(), axis.values.end(), n);
+        if (dup != axis.values.end()) {
+          // Index in the file of the first equal value.
+          size_t first = 0;
+          for (; first < i; ++first) {
+            if (normalize_json(to_json((*a)[first])) == n) break;
+          }
+          errs.add(vpath, "duplicate value " + shorten(n.dump()) + " (same as " + json_path_index(path, first) + ")");
+          continue;
+        }
+        axis.values.push_back(std::move(n));
+      }
+      axes.push_back(std::move(axis));
+    }
+  }
+  for (const auto& a : axes) g.axis_names.push_back(a.name);
+
+  // fixed
+  Json fixed = Json::object();
+  if (auto it = doc.find("fixed"); it != doc.end()) {
+    if (check_param_object(errs, "$.fixed", *it, &values_ok)) {
+      for (auto f = it->begin(); f != it->end(); ++f) {
+        if (std::find(g.axis_names.begin(), g.axis_names.end(), f.key()) != g.axis_names.end()) {
+          errs.add(json_path_key("$.fixed", f.key()),
+                   "'" + f.key() + "' is both an axis and fixed; give it in one place");
+          structure_ok = false;
+        }
+      }
+      fixed = normalize_json(to_json(*it));
+    } else {
+      structure_ok = false;
+    }
+  }
+
+  // include
+  std::vector<Json> includes;
+  if (auto it = doc.find("include"); it != doc.end()) {
+    if (!it->is_array() || it->empty()) {
+      errs.add("$.include", "expected a non-empty array of points (objects of job parameters), " + got(*it));
+      structure_ok = false;
+    } else {
+      for (size_t i = 0; i < it->size(); ++i) {
+        const OJson& p = (*it)[i];
+        if (check_param_object(errs, json_path_index("$.include", i), p, &values_ok, /*allow_empty=*/false)) {
+          includes.push_back(normalize_json(to_json(p)));
+        } else {
+          structure_ok = false;
+        }
+      }
+    }
+  }
+
+  // exclude
+  std::vector<Json> excludes;
+  if (auto it = doc.find("exclude"); it != doc.end()) {
+    if (!it->is_array() || it->empty()) {
+      errs.add("$.exclude", "expected a non-empty array of partial points (objects of job parameters), " + got(*it));
+      structure_ok = false;
+    } else {
+      for (size_t i = 0; i < it->size(); ++i) {
+        const OJson& p = (*it)[i];
+        if (check_param_object(errs, json_path_index("$.exclude", i), p, &values_ok, /*allow_empty=*/false)) {
+          excludes.push_back(normalize_json(to_json(p)));
+        } else {
+          structure_ok = false;
+        }
+      }
+    }
+  }
+
+  // measure
+  std::vector<const engine::JobKind*> kinds;
+  if (auto it = doc.find("measure"); it == doc.end()) {
+    errs.add("$", "missing required key 'measure' (an array of job kinds: " + join(kind_names()) + ")");
+    structure_ok = false;
+  } else if (!it->is_array() || it->empty()) {
+    errs.add("$.measure", "expected a non-empty array of job kinds (known: " + join(kind_names()) + "), " + got(*it));
+    structure_ok = false;
+  } else {
+    for (size_t i = 0; i < it->size(); ++i) {
+      const OJson& m = (*it)[i];
+      std::string path = json_path_index("$.measure", i);
+      if (!m.is_string()) {
+        errs.add(path, "expected a job kind name (known: " + join(kind_names()) + "), " + got(m));
+        structure_ok = false;
+        continue;
+      }
+      const std::string name = m.get<std::string>();
+      const engine::JobKind* kind = engine::find_job_kind(name);
+      if (!kind) {
+        errs.add(path, unknown_kind(name));
+        structure_ok = false;
+        continue;
+      }
+      if (std::find(g.measures.begin(), g.measures.end(), name) != g.measures.end()) {
+        errs.add(path, "duplicate job kind '" + name + "'");
+        continue;
+      }
+      g.measures.push_back(name);
+      kinds.push_back(kind);
+    }
+  }
+  // Index in $.measure of each accepted kind, for error paths.
+  std::vector<size_t> measure_index;
+  if (auto it = doc.find("measure"); it != doc.end() && it->is_array()) {
+    for (const auto& name : g.measures) {
+      for (size_t i = 0; i < it->size(); ++i) {
+        if ((*it)[i] == name) {
+          measure_index.push_back(i);
+          break;
+        }
+      }
+    }
+  }
+
+  // repeats
+  if (auto it = doc.find("repeats"); it != doc.end()) {
+    if (is_integral(*it) && it->get<double>() >= 1 && it->get<double>() <= 1000) {
+      g.repeats = static_cast<int>(it->get<double>());
+    } else {
+      errs.add("$.repeats", "expected an integer from 1 to 1000, " + got(*it));
+    }
+  }
+
+  // report
+  parse_reports(errs, doc, g.measures, g.reports);
+
+  if (!structure_ok) return errs.error();
+
+  // Cross product, first axis outermost.
+  size_t total = axes.empty() ? 0 : 1;
+  for (const auto& a : axes) {
+    if (total > kMaxPoints / std::max<size_t>(a.values.size(), 1)) {
+      total = kMaxPoints + 1;
+      break;
+    }
+    total *= a.values.size();
+  }
+  if (total > kMaxPoints) {
+    errs.add("$.axes", "the axes' cross product has more than " + std::to_string(kMaxPoints) +
+                           " points; expected fewer (split the grid)");
+    return errs.error();
+  }
+  std::vector<Point> points;
+  std::vector<size_t> exclude_hits(excludes.size(), 0);
+  if (!axes.empty()) {
+    std::vector<size_t> idx(axes.size(), 0);
+    size_t n = 0;
+    while (true) {
+      Json p = fixed;
+      for (size_t a = 0; a < axes.size(); ++a) p[axes[a].name] = axes[a].values[idx[a]];
+      bool excluded = false;
+      for (size_t e = 0; e < excludes.size(); ++e) {
+        if (matches(p, excludes[e])) {
+          ++exclude_hits[e];
+          excluded = true;
+        }
+      }
+      if (!excluded) points.push_back(Point{std::move(p), "$.axes", n});
+      ++n;
+      size_t a = axes.size();
+      while (a > 0 && ++idx[a - 1] == axes[a - 1].values.size()) {
+        idx[a - 1] = 0;
+        --a;
+      }
+      if (a == 0) break;
+    }
+  }
+  for (size_t e = 0; e < excludes.size(); ++e) {
+    if (exclude_hits[e] == 0) {
+      errs.add(json_path_index("$.exclude", e),
+               axes.empty() ? "matches no point: the grid has no axes"
+                            : "matches no point of the axes' cross product");
+    }
+  }
+  if (!axes.empty() && points.empty() && includes.empty()) {
+    errs.add("$.exclude", "excludes every point of the axes' cross product; the grid has no jobs");
+  }
+  for (size_t i = 0; i < includes.size(); ++i) {
+    Json p = fixed;
+    p.update(includes[i]);
+    std::string path = json_path_index("$.include", i);
+    auto dup = std::find_if(points.begin(), points.end(), [&](const Point& q) { return q.params == p; });
+    if (dup != points.end()) {
+      errs.add(path, "duplicate point: the same as " + describe_origin(*dup) + " " + show_point(p));
+      continue;
+    }
+    points.push_back(Point{std::move(p), path, 0});
+  }
+
+  // Every point x measure: required parameters present, then the whole job.
+  for (size_t m = 0; m < kinds.size(); ++m) {
+    const engine::JobKind& kind = *kinds[m];
+    std::string path = json_path_index("$.measure", measure_index[m]);
+    for (const auto& r : kind.required) {
+      std::vector<const Point*> lacking;
+      for (const auto& p : points) {
+        if (!p.params.contains(r)) lacking.push_back(&p);
+      }
+      if (lacking.empty()) continue;
+      std::string msg = "job kind '" + kind.name + "' needs parameter '" + r + "'";
+      if (lacking.size() == points.size()) {
+        msg += "; give it in axes or fixed";
+      } else {
+        std::vector<std::string> where;
+        for (const Point* p : lacking) {
+          if (where.size() == 3) {
+            where.push_back("...");
+            break;
+          }
+          where.push_back(describe_origin(*p));
+        }
+        msg += ", missing in " + join(where);
+      }
+      errs.add(path, msg);
+    }
+  }
+  if (!errs.empty()) return errs.error();
+  if (values_ok) {
+    std::unordered_set<std::string> checked;  // each distinct job once
+    for (size_t i = 0; i < points.size() && errs.count() <= kMaxErrors; ++i) {
+      const Point& p = points[i];
+      for (size_t m = 0; m < kinds.size(); ++m) {
+        Json params = normalize_json(engine::project_params(*kinds[m], p.params));
+        if (!checked.insert(kinds[m]->name + "\n" + canonical_json(params)).second) continue;
+        Status st = engine::check_job(kinds[m]->name, params);
+        if (!st.ok()) {
+          errs.add(json_path_index("$.measure", measure_index[m]),
+                   st.message() + " (" + describe_origin(p) + " " + show_point(p.params) + ")");
+        }
+      }
+    }
+  }
+  if (!errs.empty()) return errs.error();
+
+  for (const auto& p : points) g.points.push_back(p.params);
+  g.jobs = expand_jobs(g.points, kinds, g.repeats);
+  return g;
+}
+
+std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
+                                 const std::vector<const engine::JobKind*>& kinds, int repeats) {
+  std::vector<GridJob> jobs;
+  std::unordered_set<std::string> seen;
+  for (const auto& point : points) {
+    for (const engine::JobKind* kind : kinds) {
+      Json params = normalize_json(engine::project_params(*kind, point));
+      const int reps = kind->theory_only ? 1 : std::max(repeats, 1);
+      for (int r = 0; r < reps; ++r) {
+        Json key = {{"kind", kind->name}, {"params", params}};
+        if (r > 0) key["repeat"] = r;
+        std::string hash = content_hash(key);
+        if (!seen.insert(hash).second) continue;
+        jobs.push_back(GridJob{hash, kind->name, params, r});
+      }
+    }
+  }
+  return jobs;
+}
+
+}  // namespace gb::coord

@@ -1,0 +1,88 @@
+// Grid files (JSON or YAML) -> validated, expanded jobs. Expansion is
+// deterministic: the cross product of the axes in file order (first axis
+// outermost), minus `exclude`, plus `include`, then each point times each
+// measure (the job kind), projected onto the parameters that kind takes, times
+// `repeats` (not for theory-only kinds). Each job's hash is content_hash of
+// {"kind", "params"} plus "repeat" when it is > 0, so that a grid extended by one
+// axis value, one measure or more repeats keeps the hashes it had.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace gb::engine {
+struct JobKind;
+}  // namespace gb::engine
+
+namespace gb::coord {
+
+using Json = nlohmann::json;
+
+struct GridJob {
+  std::string hash;
+  std::string kind;
+  Json params;  // projected onto the kind's parameters, normalized
+  int repeat = 0;
+};
+
+struct ReportColumn {
+  std::string metric;  // a metric name, or a parameter name
+  std::string label;   // header text; defaults to the metric name
+  int digits = -1;     // decimals to print; -1: automatic
+  double scale = 1;    // value is divided by this before printing
+  std::string suffix;  // appended to printed numbers, e.g. "B" or "ms"
+  bool truncate = false;  // floor instead of round (lengths in reference 003)
+};
+
+struct ReportSpec {
+  std::string title;
+  std::string kind;                  // only jobs of this kind (empty: all)
+  std::vector<std::string> rows;     // parameters that identify a row
+  std::string pivot;                 // optional parameter spread across column groups
+  std::vector<ReportColumn> columns;
+  Json filter = Json::object();      // only points whose parameters match all of these
+  Json baseline = nullptr;           // parameter values of the baseline row, or null
+};
+
+struct Grid {
+  std::string name;
+  std::string source;       // the file it came from
+  nlohmann::ordered_json spec;  // the file's content as JSON, in file order
+  std::vector<std::string> axis_names;
+  std::vector<std::string> measures;
+  int repeats = 1;
+  std::vector<Json> points; // full parameter sets (axes + fixed), in expansion order
+  std::vector<GridJob> jobs;
+  std::vector<ReportSpec> reports;
+};
+
+// Reads, validates and expands a grid file; YAML for .yaml/.yml, else JSON.
+// Every error line reads "FILE: $.json.path: what was expected".
+Result<Grid> load_grid(const std::string& path);
+
+// The same on an already-parsed document (ordered, so axis order is the file's).
+Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& source);
+
+// The jobs of `points` x `kinds` x `repeats`, in that nesting order (theory-only
+// kinds once, repeat 0), each projected onto its kind's parameters and normalized,
+// deduplicated by hash (first kept): the last step of parse_grid.
+std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
+                                 const std::vector<const engine::JobKind*>& kinds, int repeats);
+
+// Reads a grid file into JSON without validating it: YAML for .yaml/.yml (see
+// coordinator/grid_yaml.h), else JSON. Errors: "FILE: cannot read: REASON",
+// "FILE: line L column C: WHAT" for a syntax error, "FILE: $.path: duplicate key".
+Result<nlohmann::ordered_json> read_grid_document(const std::string& path);
+
+// JSON paths as error messages write them: json_path_key("$.axes", "model") is
+// "$.axes.model" (keys that are not identifiers are written ["..."]), and
+// json_path_index("$.measure", 2) is "$.measure[2]".
+std::string json_path_key(const std::string& base, const std::string& key);
+std::string json_path_index(const std::string& base, size_t index);
+
+}  // namespace gb::coord

@@ -1,0 +1,175 @@
+#include "coordinator/grid_yaml.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "coordinator/grid.h"
+
+namespace gb::coord {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+constexpr size_t kMaxErrors = 50;
+
+std::string where(const YAML::Mark& m) {
+  if (m.is_null()) return "";
+  return "line " + std::to_string(m.line + 1) + " column " + std::to_string(m.column + 1);
+}
+
+struct Converter {
+  std::string source;
+  std::vector<std::string> errors;
+  size_t dropped = 0;
+
+  void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
+    if (errors.size() >= kMaxErrors) {
+      ++dropped;
+      return;
+    }
+    std::string w = where(mark);
+    errors.push_back(source + ": " + path + ": " + what + (w.empty() ? "" : " (" + w + ")"));
+  }
+
+  // Types a plain scalar by the YAML 1.2 core schema.
+  OJson plain(const std::string& s, const std::string& path, const YAML::Mark& mark) {
+    static const std::regex kInt("[-+]?[0-9]+");
+    static const std::regex kOct("0o[0-7]+");
+    static const std::regex kHex("0x[0-9a-fA-F]+");
+    static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+    static const std::regex kInf("[-+]?\\.(inf|Inf|INF)");
+    static const std::regex kNan("\\.(nan|NaN|NAN)");
+    if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    if (std::regex_match(s, kInt)) return integer(s, 10, path, mark);
+    if (std::regex_match(s, kOct)) return integer(s.substr(2), 8, path, mark);
+    if (std::regex_match(s, kHex)) return integer(s.substr(2), 16, path, mark);
+    if (std::regex_match(s, kFloat)) return std::strtod(s.c_str(), nullptr);
+    if (std::regex_match(s, kInf) || std::regex_match(s, kNan)) {
+      add(path, "'" + s + "' cannot be written in JSON; expected a finite number", mark);
+      return nullptr;
+    }
+    return s;
+  }
+
+  OJson integer(std::string digits, int base, const std::string& path, const YAML::Mark& mark) {
+    if (!digits.empty() && digits[0] == '+') digits.erase(0, 1);
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+    if (ec != std::errc() || ptr != digits.data() + digits.size()) {
+      add(path, "integer '" + digits + "' is out of range (at most 64 bits)", mark);
+      return nullptr;
+    }
+    return v;
+  }
+
+  OJson scalar(const YAML::Node& n, const std::string& path) {
+    const std::string& tag = n.Tag();
+    const std::string& s = n.Scalar();
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;  // quoted, block or !!str
+    if (tag == "?" || tag.empty()) return plain(s, path, n.Mark());
+    if (tag == "tag:yaml.org,2002:null") {
+      OJson v = plain(s, path, n.Mark());
+      if (!v.is_null()) add(path, "!!null value '" + s + "' is not null", n.Mark());
+      return nullptr;
+    }
+    if (tag == "tag:yaml.org,2002:bool") {
+      OJson v = plain(s, path, n.Mark());
+      if (!v.is_boolean()) add(path, "!!bool value '" + s + "' is not true or false", n.Mark());
+      return v;
+    }
+    if (tag == "tag:yaml.org,2002:int") {
+      OJson v = plain(s, path, n.Mark());
+      if (!v.is_number_integer()) add(path, "!!int value '" + s + "' is not an integer", n.Mark());
+      return v;
+    }
+    if (tag == "tag:yaml.org,2002:float") {
+      OJson v = plain(s, path, n.Mark());
+      if (!v.is_number()) {
+        add(path, "!!float value '" + s + "' is not a number", n.Mark());
+        return v;
+      }
+      return v.get<double>();
+    }
+    add(path, "unsupported tag '" + tag + "'", n.Mark());
+    return s;
+  }
+
+  OJson convert(const YAML::Node& n, const std::string& path) {
+    switch (n.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return nullptr;
+      case YAML::NodeType::Scalar:
+        return scalar(n, path);
+      case YAML::NodeType::Sequence: {
+        OJson out = OJson::array();
+        size_t i = 0;
+        for (const auto& child : n) out.push_back(convert(child, json_path_index(path, i++)));
+        return out;
+      }
+      case YAML::NodeType::Map: {
+        OJson out = OJson::object();
+        std::map<std::string, YAML::Mark> seen;
+        for (const auto& kv : n) {
+          const YAML::Node& key = kv.first;
+          if (!key.IsScalar()) {
+            add(path, "mapping keys must be strings", key.Mark());
+            continue;
+          }
+          const std::string& k = key.Scalar();
+          std::string child = json_path_key(path, k);
+          auto [it, fresh] = seen.emplace(k, key.Mark());
+          if (!fresh) {
+            std::string first = where(it->second);
+            add(child, "duplicate key" + (first.empty() ? "" : "; first given at " + first), key.Mark());
+            continue;
+          }
+          out[k] = convert(kv.second, child);
+        }
+        return out;
+      }
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace
+
+Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::string& source) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& e) {
+    std::string w = where(e.mark);
+    return Error{source + ": " + (w.empty() ? "" : w + ": ") + e.msg};
+  } catch (const YAML::Exception& e) {
+    return Error{source + ": " + e.what()};
+  }
+  if (docs.empty()) return OJson(nullptr);
+  if (docs.size() > 1) {
+    std::string w = where(docs[1].Mark());
+    return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found " +
+                 std::to_string(docs.size())};
+  }
+  Converter c{source, {}, 0};
+  OJson out = c.convert(docs[0], "$");
+  if (!c.errors.empty()) {
+    std::string msg;
+    for (const auto& e : c.errors) msg += (msg.empty() ? "" : "\n") + e;
+    if (c.dropped > 0) msg += "\n" + source + ": " + std::to_string(c.dropped) + " more errors not shown";
+    return Error{msg};
+  }
+  return out;
+}
+
+}  // namespace gb::coord

@@ -1,0 +1,174 @@
+// JobStore: every grid, job, run, result and worker in one SQLite file (WAL,
+// synchronous=NORMAL, every write in a transaction, versioned schema with
+// migrations). The schema is documented in docs/RESULTS_SCHEMA.md.
+//
+// A job is identified by its content hash and shared by every grid that expands
+// to it; each execution attempt is a run. Results belong to runs, so a rerun keeps
+// the older results; a job's `result_run_id` is the run its report uses.
+// Job states: pending -> leased -> running -> succeeded | failed | oom | timeout |
+// cancelled. A lease that is not renewed expires and the job returns to pending
+// while attempts < max_attempts, else it is failed with its last error.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "coordinator/grid.h"
+#include "engine/job_kinds.h"
+
+struct sqlite3;
+
+namespace gb::coord {
+
+enum class JobState { kPending, kLeased, kRunning, kSucceeded, kFailed, kOom, kTimeout, kCancelled };
+std::string_view state_name(JobState s);
+std::optional<JobState> parse_state(std::string_view s);
+bool is_terminal(JobState s);
+
+struct StoredJob {
+  int64_t id = 0;
+  std::string hash;
+  std::string kind;
+  Json params;
+  int repeat = 0;
+  JobState state = JobState::kPending;
+  int attempts = 0;
+  int max_attempts = 3;
+  std::string lease_owner;
+  int64_t lease_expires_ms = 0;
+  std::string error;
+  int64_t result_run_id = 0;  // 0: none
+};
+
+struct GridSummary {
+  int64_t id = 0;
+  std::string name;
+  std::string source;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t total = 0;
+  std::map<std::string, int64_t> by_state;  // state name -> count
+};
+
+struct Lease {
+  int64_t job_id = 0;
+  int64_t run_id = 0;
+  std::string hash;
+  std::string kind;
+  Json params;
+  int repeat = 0;
+  int attempt = 0;
+  int64_t expires_ms = 0;
+};
+
+// What a finished run reports.
+struct RunRecord {
+  std::vector<engine::Metric> metrics;
+  std::vector<engine::Series> series;
+  Json device = Json::object();
+  std::string engine_version;
+  double wall_ms = 0;
+};
+
+// One metric of one job's current result, with the job's parameters.
+struct ResultRow {
+  int64_t job_id = 0;
+  std::string hash;
+  std::string kind;
+  Json params;
+  int repeat = 0;
+  std::string metric;
+  std::optional<double> value;
+  std::string unit;
+  std::string text;
+  Json device;
+  std::string engine_version;
+};
+
+struct SubmitStats {
+  int64_t grid_id = 0;
+  int64_t jobs = 0;     // jobs in the grid
+  int64_t reused = 0;   // already succeeded, kept
+  int64_t queued = 0;   // pending now (new, reset by rerun, or unfinished)
+};
+
+// Wall clock: milliseconds since the Unix epoch (the unit of every *_ms column).
+int64_t now_ms();
+
+// The schema version this code creates and understands (PRAGMA user_version).
+int job_store_schema_version();
+
+class JobStore {
+ public:
+  // Opens or creates the database, applies pending migrations, turns on WAL.
+  static Result<std::unique_ptr<JobStore>> open(const std::string& path);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  int schema_version() const;
+  const std::string& path() const { return path_; }
+
+  // Inserts or updates the grid and links its jobs, in one transaction. Jobs that
+  // already succeeded are reused unless `rerun`; failed/oom/timeout/cancelled jobs
+  // go back to pending with their attempts reset.
+  Result<SubmitStats> submit_grid(const Grid& grid, bool rerun, int max_attempts = 3);
+
+  // Leases the next pending job (of grid `grid_name`, or of any grid when empty)
+  // to `owner` until now + lease_ms, creating its run. nullopt when none is pending.
+  Result<std::optional<Lease>> lease_next(const std::string& owner, int64_t lease_ms,
+                                          const std::string& grid_name = "");
+  // The lease holder marks the job running / extends its lease. Refused (error) when
+  // the run is not the job's current lease of `owner`.
+  Status mark_running(int64_t run_id, const std::string& owner, int64_t lease_ms);
+  Status renew_lease(int64_t run_id, const std::string& owner, int64_t lease_ms);
+  // Records the results exactly once and marks the job succeeded. Refused when the
+  // lease is stale or foreign (nothing is written then).
+  Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
+  // Records a failed run. `outcome` is kFailed, kOom or kTimeout. kOom is an outcome
+  // (the job ends oom); kFailed/kTimeout go back to pending while attempts remain.
+  Status fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error);
+  // Gives a lease back without spending an attempt (interrupted by the user).
+  Status release(int64_t run_id, const std::string& owner);
+  // Returns jobs whose lease expired before `now` to pending (or failed when their
+  // attempts are spent). Returns how many changed.
+  Result<int64_t> expire_leases(int64_t now);
+  // Returns every job leased by `owner` to pending at once (its holder is known dead).
+  Result<int64_t> reclaim_owner(const std::string& owner);
+  // Owners that currently hold leases (for dead-process detection).
+  Result<std::vector<std::string>> lease_owners();
+  // Cancels the grid's unfinished jobs that no other unfinished grid needs.
+  Result<int64_t> cancel_grid(const std::string& name);
+
+  Result<std::vector<GridSummary>> list_grids();
+  Result<std::optional<GridSummary>> grid_summary(const std::string& name);
+  Result<std::vector<StoredJob>> grid_jobs(const std::string& name);
+  // The grid file's content as JSON text in file order (Grid::spec.dump()), and its
+  // source path, so that parse_grid can rebuild the Grid for reports.
+  Result<std::pair<std::string, std::string>> grid_spec(const std::string& name);
+  // Current results (metrics of each job's result run) of the grid's jobs.
+  Result<std::vector<ResultRow>> grid_results(const std::string& name);
+  // A series of a job's current result run.
+  Result<std::vector<engine::Series>> job_series(int64_t job_id);
+
+ private:
+  JobStore(sqlite3* db, std::string path);
+  sqlite3* db_;
+  std::string path_;
+  int schema_version_ = 0;
+  // One connection, used by one thread at a time: every public method holds it, so
+  // a JobStore may be shared by the threads of a daemon. Other processes (and other
+  // JobStore handles) are serialized by SQLite's own locking (BEGIN IMMEDIATE).
+  mutable std::mutex mu_;
+};
+
+}  // namespace gb::coord

@@ -1,0 +1,575 @@
+#include "coordinator/report.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include "common/json_util.h"
+
+namespace gb::coord {
+
+namespace {
+
+// ---------------------------------------------------------------- numbers
+
+// `v` in plain positional notation, the shortest spelling that round-trips.
+std::string shortest_fixed(double v) {
+  char buf[1100];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  GB_CHECK(r.ec == std::errc());
+  return std::string(buf, r.ptr);
+}
+
+// Rounds the decimal spelling of `v` to `digits` decimals: half away from zero,
+// or towards minus infinity when `floor`. Working on the decimal spelling (not on
+// v * 10^digits) makes 1.005 round to 1.01 as it reads, and 0.29 floor to 0.29.
+std::string round_decimal(double v, int digits, bool floor) {
+  std::string s = shortest_fixed(v);
+  bool neg = false;
+  if (!s.empty() && s[0] == '-') {
+    neg = true;
+    s.erase(0, 1);
+  }
+  std::string ip = s, fp;
+  if (auto dot = s.find('.'); dot != std::string::npos) {
+    ip = s.substr(0, dot);
+    fp = s.substr(dot + 1);
+  }
+  if (static_cast<int>(fp.size()) < digits) fp.append(digits - fp.size(), '0');
+  std::string kept = ip + fp.substr(0, digits);
+  std::string dropped = fp.substr(digits);
+  bool up = false;
+  if (floor) {
+    up = neg && dropped.find_first_not_of('0') != std::string::npos;
+  } else {
+    up = !dropped.empty() && dropped[0] >= '5';
+  }
+  if (up) {
+    int i = static_cast<int>(kept.size()) - 1;
+    for (; i >= 0; --i) {
+      if (kept[i] == '9') {
+        kept[i] = '0';
+      } else {
+        ++kept[i];
+        break;
+      }
+    }
+    if (i < 0) kept.insert(kept.begin(), '1');
+  }
+  std::string int_part = kept.substr(0, kept.size() - digits);
+  std::string frac_part = kept.substr(kept.size() - digits);
+  size_t nz = int_part.find_first_not_of('0');
+  int_part = nz == std::string::npos ? "0" : int_part.substr(nz);
+  bool zero = int_part == "0" && frac_part.find_first_not_of('0') == std::string::npos;
+  std::string out = (neg && !zero) ? "-" : "";
+  out += int_part;
+  if (digits > 0) out += "." + frac_part;
+  return out;
+}
+
+std::string auto_number(double v) {
+  if (v == std::trunc(v) && std::fabs(v) < 1e15) return round_decimal(v, 0, false);
+  // Four significant digits, never in exponent form, trailing zeros dropped.
+  std::string s = shortest_fixed(std::fabs(v));
+  size_t dot = s.find('.');
+  std::string ip = dot == std::string::npos ? s : s.substr(0, dot);
+  int digits = 0;
+  if (ip != "0") {
+    digits = std::max(0, 4 - static_cast<int>(ip.size()));
+  } else {
+    std::string fp = s.substr(dot + 1);
+    size_t first = fp.find_first_not_of('0');
+    digits = static_cast<int>(first == std::string::npos ? 0 : first) + 4;
+  }
+  std::string out = round_decimal(v, digits, false);
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
+
+std::string delta_text(double pct) {
+  std::string t = format_number(pct, 1);
+  if (t.empty() || t[0] != '-') t = "+" + t;
+  return t + "%";
+}
+
+// ---------------------------------------------------------------- building
+
+bool matches_filter(const Json& params, const Json& filter) {
+  if (!filter.is_object()) return true;
+  for (auto it = filter.begin(); it != filter.end(); ++it) {
+    if (!params.is_object() || !params.contains(it.key())) return false;
+    const Json& have = params.at(it.key());
+    if (it.value().is_array()) {  // any of the listed values
+      bool any = false;
+      for (const auto& want : it.value()) any = any || have == want;
+      if (!any) return false;
+    } else if (!(have == it.value())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Json param_of(const Json& params, const std::string& name) {
+  if (params.is_object()) {
+    auto it = params.find(name);
+    if (it != params.end()) return *it;
+  }
+  return nullptr;
+}
+
+std::string key_of(const Json& j) { return canonical_json(j); }
+
+struct Accum {
+  std::vector<double> values;
+  std::string text;  // the first text seen (value-less metrics)
+  std::string unit;
+};
+
+struct CellStats {
+  bool present = false;
+  std::optional<double> mean;
+  int n = 0;
+  double stddev = 0;
+  std::string text;
+};
+
+CellStats stats_of(const Accum* a) {
+  CellStats s;
+  if (a == nullptr) return s;
+  s.present = true;
+  if (a->values.empty()) {
+    s.text = a->text;
+    return s;
+  }
+  s.n = static_cast<int>(a->values.size());
+  double sum = 0;
+  for (double v : a->values) sum += v;
+  double mean = sum / s.n;
+  s.mean = mean;
+  if (s.n > 1) {
+    double ss = 0;
+    for (double v : a->values) ss += (v - mean) * (v - mean);
+    s.stddev = std::sqrt(ss / (s.n - 1));
+  }
+  return s;
+}
+
+Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& all) {
+  const std::string where = "report '" + spec.title + "'";
+  if (!spec.baseline.is_null() && !spec.baseline.is_object()) {
+    return Error{where + ": baseline must be an object of parameter values"};
+  }
+
+  // The results this table looks at.
+  std::vector<const ResultRow*> rows;
+  for (const auto& r : all) {
+    if (!spec.kind.empty() && r.kind != spec.kind) continue;
+    if (!matches_filter(r.params, spec.filter)) continue;
+    rows.push_back(&r);
+  }
+  std::vector<std::string> metric_order;
+  std::set<std::string> metric_set;
+  for (const auto* r : rows) {
+    if (metric_set.insert(r->metric).second) metric_order.push_back(r->metric);
+  }
+
+  std::vector<ReportColumn> columns = spec.columns;
+  if (columns.empty()) {
+    for (const auto& m : metric_order) {
+      ReportColumn c;
+      c.metric = m;
+      columns.push_back(c);
+    }
+  }
+  std::set<std::string> table_metrics;
+  for (const auto& c : columns) {
+    if (metric_set.count(c.metric)) table_metrics.insert(c.metric);
+  }
+
+  // Row keys and pivot values in order of first appearance. A result makes a row
+  // when its metric is one of the table's (or, for a table of parameters only, always).
+  std::vector<Json> row_keys;
+  std::map<std::string, size_t> row_index;
+  std::vector<Json> pivots;
+  std::map<std::string, size_t> pivot_index;
+  auto row_key_of = [&](const ResultRow& r) {
+    Json k = Json::array();
+    for (const auto& name : spec.rows) k.push_back(param_of(r.params, name));
+    return k;
+  };
+  auto pivot_of = [&](const ResultRow& r) {
+    return spec.pivot.empty() ? Json(nullptr) : param_of(r.params, spec.pivot);
+  };
+  for (const auto* r : rows) {
+    if (!table_metrics.empty() && !table_metrics.count(r->metric)) continue;
+    Json k = row_key_of(*r);
+    if (row_index.emplace(key_of(k), row_keys.size()).second) row_keys.push_back(k);
+    Json p = pivot_of(*r);
+    if (pivot_index.emplace(key_of(p), pivots.size()).second) pivots.push_back(p);
+  }
+  if (pivots.empty()) {
+    pivots.push_back(nullptr);
+    pivot_index.emplace(key_of(Json(nullptr)), 0);
+  }
+
+  // Accumulate: (row, pivot, metric) -> values; (row, pivot) -> parameters.
+  std::map<std::tuple<size_t, size_t, std::string>, Accum> cells;
+  std::map<std::pair<size_t, size_t>, const Json*> params_at;
+  std::map<std::string, std::string> unit_of;
+  for (const auto* r : rows) {
+    auto ri = row_index.find(key_of(row_key_of(*r)));
+    auto pi = pivot_index.find(key_of(pivot_of(*r)));
+    if (ri == row_index.end() || pi == pivot_index.end()) continue;
+    params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
+    if (!table_metrics.count(r->metric)) continue;
+    Accum& a = cells[{ri->second, pi->second, r->metric}];
+    if (r->value.has_value()) {
+      a.values.push_back(*r->value);
+    } else if (a.text.empty()) {
+      a.text = r->text;
+    }
+    unit_of.emplace(r->metric, r->unit);
+  }
+  auto accum_at = [&](size_t ri, size_t pi, const std::string& m) -> const Accum* {
+    auto it = cells.find({ri, pi, m});
+    return it == cells.end() ? nullptr : &it->second;
+  };
+
+  // Where each row's baseline is: (row index, pivot index), or nullopt.
+  std::vector<std::vector<std::optional<std::pair<size_t, size_t>>>> base_of(
+      row_keys.size(), std::vector<std::optional<std::pair<size_t, size_t>>>(pivots.size()));
+  if (spec.baseline.is_object()) {
+    for (auto it = spec.baseline.begin(); it != spec.baseline.end(); ++it) {
+      bool known = it.key() == spec.pivot ||
+                   std::find(spec.rows.begin(), spec.rows.end(), it.key()) != spec.rows.end();
+      if (!known) {
+        return Error{where + ": baseline parameter '" + it.key() +
+                     "' is neither a row parameter nor the pivot"};
+      }
+    }
+    for (size_t ri = 0; ri < row_keys.size(); ++ri) {
+      Json k = row_keys[ri];
+      std::optional<Json> base_pivot;
+      for (auto it = spec.baseline.begin(); it != spec.baseline.end(); ++it) {
+        if (it.key() == spec.pivot) {
+          base_pivot = it.value();
+          continue;
+        }
+        for (size_t i = 0; i < spec.rows.size(); ++i) {
+          if (spec.rows[i] == it.key()) k[i] = it.value();
+        }
+      }
+      auto bri = row_index.find(key_of(k));
+      if (bri == row_index.end()) continue;
+      for (size_t pi = 0; pi < pivots.size(); ++pi) {
+        if (base_pivot) {
+          auto bpi = pivot_index.find(key_of(*base_pivot));
+          if (bpi == pivot_index.end()) continue;
+          base_of[ri][pi] = std::make_pair(bri->second, bpi->second);
+        } else {
+          base_of[ri][pi] = std::make_pair(bri->second, pi);
+        }
+      }
+    }
+  }
+
+  Table t;
+  t.title = spec.title;
+  for (const auto& name : spec.rows) {
+    t.header.push_back(name);
+    TableColumn c;
+    c.key = true;
+    c.name = c.label = name;
+    t.columns.push_back(c);
+  }
+  t.key_columns = static_cast<int>(spec.rows.size());
+  for (const auto& pv : pivots) {
+    for (const auto& col : columns) {
+      TableColumn c;
+      c.metric = metric_set.count(col.metric) > 0;
+      c.name = col.metric;
+      c.label = col.label.empty() ? col.metric : col.label;
+      c.pivot_value = spec.pivot.empty() ? "" : param_text(pv);
+      c.unit = c.metric ? unit_of[col.metric] : "";
+      c.scale = col.scale;
+      c.suffix = col.suffix;
+      t.header.push_back(spec.pivot.empty() ? c.label : c.pivot_value + " " + c.label);
+      t.columns.push_back(c);
+    }
+  }
+
+  for (size_t ri = 0; ri < row_keys.size(); ++ri) {
+    std::vector<TableCell> out;
+    for (const auto& v : row_keys[ri]) {
+      TableCell key;
+      key.text = param_text(v);
+      out.push_back(key);
+    }
+    for (size_t pi = 0; pi < pivots.size(); ++pi) {
+      for (const auto& col : columns) {
+        TableCell cell;
+        if (!metric_set.count(col.metric)) {  // a parameter column
+          auto p = params_at.find({ri, pi});
+          if (p != params_at.end()) {
+            Json v = param_of(*p->second, col.metric);
+            if (v.is_number()) {
+              cell.value = v.get<double>();
+              cell.n = 1;
+              cell.text = format_number(*cell.value, col.digits, col.scale, col.suffix, col.truncate);
+            } else {
+              cell.text = param_text(v);
+            }
+          }
+          out.push_back(cell);
+          continue;
+        }
+        CellStats s = stats_of(accum_at(ri, pi, col.metric));
+        if (!s.present) {
+          out.push_back(cell);
+          continue;
+        }
+        if (!s.mean) {
+          cell.text = s.text;
+          out.push_back(cell);
+          continue;
+        }
+        cell.value = s.mean;
+        cell.n = s.n;
+        cell.stddev = s.stddev;
+        cell.text = format_number(*s.mean, col.digits, col.scale, col.suffix, col.truncate);
+        const auto& b = base_of[ri][pi];
+        if (b && !(b->first == ri && b->second == pi)) {
+          CellStats bs = stats_of(accum_at(b->first, b->second, col.metric));
+          if (bs.mean && *bs.mean != 0) {
+            cell.delta_pct = (*s.mean - *bs.mean) / *bs.mean * 100.0;
+            cell.text += " (" + delta_text(*cell.delta_pct) + ")";
+          }
+        }
+        out.push_back(cell);
+      }
+    }
+    t.rows.push_back(std::move(out));
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------- rendering
+
+size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) != 0x80) ++n;  // count code points
+  }
+  return n;
+}
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c == '\n' || c == '\r') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_markdown(const std::vector<Table>& tables) {
+  std::ostringstream os;
+  bool first = true;
+  for (const auto& t : tables) {
+    if (!first) os << "\n";
+    first = false;
+    os << "### " << md_escape(t.title) << "\n\n";
+    size_t ncol = t.header.size();
+    for (const auto& r : t.rows) ncol = std::max(ncol, r.size());
+    if (ncol == 0) {
+      os << "(empty)\n";
+      continue;
+    }
+    std::vector<std::vector<std::string>> grid;
+    std::vector<std::string> head(ncol);
+    for (size_t i = 0; i < t.header.size(); ++i) head[i] = md_escape(t.header[i]);
+    grid.push_back(head);
+    std::vector<bool> numeric(ncol, false);
+    for (const auto& r : t.rows) {
+      std::vector<std::string> line(ncol, "-");
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (!r[i].text.empty()) line[i] = md_escape(r[i].text);
+        if (r[i].value) numeric[i] = true;
+      }
+      grid.push_back(line);
+    }
+    for (size_t i = 0; i < ncol && i < t.columns.size(); ++i) {
+      if (t.columns[i].key) numeric[i] = false;
+    }
+    for (int i = 0; i < t.key_columns && i < static_cast<int>(ncol); ++i) numeric[i] = false;
+    std::vector<size_t> width(ncol, 3);
+    for (const auto& line : grid) {
+      for (size_t i = 0; i < ncol; ++i) width[i] = std::max(width[i], display_width(line[i]));
+    }
+    auto emit = [&](const std::vector<std::string>& line) {
+      os << "|";
+      for (size_t i = 0; i < ncol; ++i) {
+        std::string pad(width[i] - display_width(line[i]), ' ');
+        os << " " << (numeric[i] ? pad + line[i] : line[i] + pad) << " |";
+      }
+      os << "\n";
+    };
+    emit(grid[0]);
+    os << "|";
+    for (size_t i = 0; i < ncol; ++i) {
+      os << " " << (numeric[i] ? std::string(width[i] - 1, '-') + ":" : std::string(width[i], '-'))
+         << " |";
+    }
+    os << "\n";
+    for (size_t k = 1; k < grid.size(); ++k) emit(grid[k]);
+  }
+  return os.str();
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string render_csv(const std::vector<Table>& tables) {
+  std::ostringstream os;
+  auto line = [&](const std::vector<std::string>& fields) {
+    for (size_t i = 0; i < fields.size(); ++i) os << (i ? "," : "") << csv_field(fields[i]);
+    os << "\n";
+  };
+  for (size_t k = 0; k < tables.size(); ++k) {
+    const auto& t = tables[k];
+    // A single table is plain CSV; several are each introduced by "# title" and
+    // separated by a blank line.
+    if (tables.size() > 1) {
+      if (k > 0) os << "\n";
+      std::string title = t.title;
+      std::replace(title.begin(), title.end(), '\n', ' ');
+      os << "# " << title << "\n";
+    }
+    line(t.header);
+    for (const auto& r : t.rows) {
+      std::vector<std::string> f;
+      for (const auto& c : r) f.push_back(c.text);
+      line(f);
+    }
+  }
+  return os.str();
+}
+
+OrderedJson cell_json(const TableCell& c) {
+  OrderedJson j = OrderedJson::object();
+  j["text"] = c.text;
+  j["value"] = c.value ? OrderedJson(*c.value) : OrderedJson(nullptr);
+  j["n"] = c.n;
+  j["stddev"] = c.stddev;
+  j["delta_pct"] = c.delta_pct ? OrderedJson(*c.delta_pct) : OrderedJson(nullptr);
+  return j;
+}
+
+std::string render_json(const std::vector<Table>& tables) {
+  OrderedJson out = OrderedJson::array();
+  for (const auto& t : tables) {
+    OrderedJson jt = OrderedJson::object();
+    jt["title"] = t.title;
+    jt["header"] = t.header;
+    OrderedJson rows = OrderedJson::array();
+    for (const auto& r : t.rows) {
+      OrderedJson jr = OrderedJson::array();
+      for (const auto& c : r) jr.push_back(cell_json(c));
+      rows.push_back(std::move(jr));
+    }
+    jt["rows"] = std::move(rows);
+    out.push_back(std::move(jt));
+  }
+  return out.dump(2, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::string format_number(double value, int digits, double scale, const std::string& suffix,
+                          bool truncate) {
+  double v = scale != 0 ? value / scale : value;
+  std::string s;
+  if (std::isnan(v)) {
+    s = "nan";
+  } else if (std::isinf(v)) {
+    s = v > 0 ? "inf" : "-inf";
+  } else if (digits < 0) {
+    s = truncate ? round_decimal(v, 0, true) : auto_number(v);
+  } else {
+    s = round_decimal(v, digits, truncate);
+  }
+  return s + suffix;
+}
+
+std::string param_text(const Json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 1e15) return round_decimal(d, 0, false);
+    return v.dump();
+  }
+  return canonical_json(v);
+}
+
+Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows) {
+  std::vector<ReportSpec> specs = grid.reports;
+  if (specs.empty()) {
+    ReportSpec d;
+    d.title = grid.name.empty() ? "results" : grid.name;
+    d.rows = grid.axis_names;
+    specs.push_back(std::move(d));
+  }
+  std::vector<Table> out;
+  for (const auto& spec : specs) {
+    auto t = build_one(spec, rows);
+    if (!t.ok()) return t.error();
+    out.push_back(std::move(t).value());
+  }
+  return out;
+}
+
+Result<TableFormat> parse_table_format(const std::string& s) {
+  if (s == "md" || s == "markdown") return TableFormat::kMarkdown;
+  if (s == "csv") return TableFormat::kCsv;
+  if (s == "json") return TableFormat::kJson;
+  return Error{"unknown table format '" + s + "': expected one of md, markdown, csv, json"};
+}
+
+std::string render_tables(const std::vector<Table>& tables, TableFormat format) {
+  switch (format) {
+    case TableFormat::kMarkdown:
+      return render_markdown(tables);
+    case TableFormat::kCsv:
+      return render_csv(tables);
+    case TableFormat::kJson:
+      return render_json(tables);
+  }
+  return "";
+}
+
+}  // namespace gb::coord

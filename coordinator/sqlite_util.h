@@ -1,0 +1,96 @@
+// Thin SQLite helpers: every sqlite3 return code goes through sqlite::check, which
+// turns a failure into an Error that names what was being done (the SQL text) and
+// carries sqlite3_errmsg. Stmt is an RAII prepared statement, Transaction an RAII
+// BEGIN [IMMEDIATE] ... COMMIT that rolls back unless committed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace gb::sqlite {
+
+// The one place where a SQLite return code becomes a Status. SQLITE_OK, SQLITE_ROW
+// and SQLITE_DONE are fine; anything else is Error{"sqlite: CONTEXT: ERRMSG"}.
+Status check(sqlite3* db, int rc, std::string_view context);
+
+// Runs one or more statements that return no rows we need.
+Status exec(sqlite3* db, std::string_view sql);
+
+class Stmt {
+ public:
+  static Result<Stmt> prepare(sqlite3* db, std::string_view sql);
+  Stmt(Stmt&& other) noexcept;
+  Stmt& operator=(Stmt&& other) noexcept;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt();
+
+  // Parameters are 1-based. A failed bind is remembered and returned by the next
+  // step()/run(), so that call sites can chain binds.
+  Stmt& bind(int i, int64_t v);
+  Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Stmt& bind(int i, double v);
+  Stmt& bind(int i, std::optional<double> v);
+  Stmt& bind(int i, std::string_view v);
+  Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Stmt& bind_null(int i);
+
+  // One step: true when a row is available, false when the statement is done.
+  Result<bool> step();
+  // Steps to the end (for statements whose rows are not needed).
+  Status run();
+  // Resets the statement and clears its bindings, for another execution.
+  Status reset();
+  // Rows changed by the last completed INSERT/UPDATE/DELETE on this connection.
+  int64_t changes() const;
+
+  bool is_null(int col) const;
+  int64_t int64(int col) const;  // NULL reads as 0
+  double real(int col) const;
+  std::optional<double> opt_real(int col) const;  // NULL -> nullopt
+  std::string text(int col) const;                // NULL reads as ""
+
+  const std::string& sql() const { return sql_; }
+
+ private:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, std::string sql);
+  void note_bind(int rc, int i);
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;
+  std::optional<std::string> bind_error_;
+};
+
+// Runs `sql` (one statement, binding nothing) and returns the first column of the
+// first row; Error when there is no row.
+Result<int64_t> query_int(sqlite3* db, std::string_view sql);
+
+class Transaction {
+ public:
+  enum class Mode {
+    kRead,   // BEGIN (deferred): a consistent snapshot for several reads
+    kWrite,  // BEGIN IMMEDIATE: takes the write lock now (waits up to busy_timeout)
+  };
+  static Result<Transaction> begin(sqlite3* db, Mode mode);
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();  // rolls back when not committed
+
+  Status commit();
+
+ private:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_ = nullptr;  // null once committed or moved from
+};
+
+}  // namespace gb::sqlite

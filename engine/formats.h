@@ -1,0 +1,46 @@
+// The format tables: every weight format and KV-cache format is one row, looked up
+// by the lower-case name that grid files use. The foundation needs names and bits;
+// the quantization work adds block structs and reference codecs to these rows.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gb::engine {
+
+struct WeightFormat {
+  std::string name;          // "int8-g128", "nf4-b64-dq", "q4_k", "fake:int8-channel", ...
+  double nominal_bits = 16;  // what reference 003's theory uses: 32, 16, 8, 6, 4
+  double effective_bits = 16;  // nominal plus scales/zero points/outliers, per weight
+  int64_t block_size = 0;      // group or block size; 0 = per tensor or per row / none
+  std::string scale_layout;    // "none", "tensor", "row", "group", "block", "superblock"
+  bool symmetric = true;
+  std::string description;
+};
+
+struct KvFormat {
+  std::string name;     // full name as written, e.g. "f16+sink4+win256"
+  std::string element;  // "f32", "f16", "bf16", "int8", "fp8", "int4"
+  double nominal_bits = 16;
+  double effective_bits = 16;  // with per-(token, head) scale and zero point (head_dim 128)
+  // StreamingLLM policy; both 0 for a full cache.
+  int64_t sink_tokens = 0;
+  int64_t window_tokens = 0;
+  bool streaming() const { return window_tokens > 0; }
+};
+
+// Parses a weight format name; the error says what names are accepted.
+Result<WeightFormat> parse_weight_format(std::string_view name);
+// Parses "ELEM" or "ELEM+sink{S}+win{W}".
+Result<KvFormat> parse_kv_format(std::string_view name);
+
+// Names for --help and error messages.
+std::vector<std::string> weight_format_names();
+std::vector<std::string> kv_format_names();
+
+}  // namespace gb::engine

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything, runs every test (ctest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build.sh "$@"
+BUILD_DIR="${GRIDBENCH_BUILD_DIR:-build}"
+cd "$BUILD_DIR"
+ctest --output-on-failure -j "${GRIDBENCH_JOBS:-$(nproc)}" --timeout 600

@@ -1,0 +1,116 @@
+#include "worker/job_runner.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace gb::worker {
+namespace {
+
+std::string temp_dir() {
+  auto dir = std::filesystem::path(::testing::TempDir()) /
+             ("job_runner_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+Json roofline_params() {
+  return Json{{"model", "qwen1.5-7b"}, {"weight_format", "f16"}, {"kv_format", "f16"}, {"device", "rtx4090"}};
+}
+
+TEST(JobSpec, RoundTrip) {
+  JobSpec s{"roofline", "abc", 2, roofline_params()};
+  Result<JobSpec> back = job_spec_from_json(job_spec_to_json(s), "x.json");
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->kind, "roofline");
+  EXPECT_EQ(back->hash, "abc");
+  EXPECT_EQ(back->repeat, 2);
+  EXPECT_EQ(back->params, s.params);
+}
+
+TEST(JobSpec, ErrorsNameFileAndPath) {
+  auto r = job_spec_from_json(Json{{"kind", 3}}, "job.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.message(), "job.json: $.kind: expected a string");
+  r = job_spec_from_json(Json{{"kind", "roofline"}, {"extra", 1}}, "job.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("$.extra: unknown key"), std::string::npos);
+}
+
+TEST(JobResult, RoundTripKeepsTextMetricsAndSeries) {
+  JobResult r;
+  r.status = JobStatus::kOom;
+  r.error = "boom";
+  r.output.metrics.push_back({"max_context", std::nullopt, "tokens", "oom"});
+  r.output.metrics.push_back({"decode_B_ms", 13.12, "ms", ""});
+  r.output.series.push_back({"lat", "tokens", "ms", {{1, 2}, {3, 4}}});
+  r.engine_version = "9";
+  Result<JobResult> back = job_result_from_json(job_result_to_json(r), "r.json");
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->status, JobStatus::kOom);
+  EXPECT_EQ(back->error, "boom");
+  ASSERT_EQ(back->output.metrics.size(), 2u);
+  EXPECT_FALSE(back->output.metrics[0].value.has_value());
+  EXPECT_EQ(back->output.metrics[0].text, "oom");
+  EXPECT_DOUBLE_EQ(*back->output.metrics[1].value, 13.12);
+  ASSERT_EQ(back->output.series.size(), 1u);
+  EXPECT_DOUBLE_EQ(back->output.series[0].points[1].y, 4);
+}
+
+TEST(RunJob, RooflineSucceeds) {
+  JobResult r = run_job({"roofline", "h", 0, roofline_params()}, nullptr);
+  ASSERT_EQ(r.status, JobStatus::kSucceeded) << r.error;
+  bool found = false;
+  for (const auto& m : r.output.metrics) {
+    if (m.name == "decode_B_ms") {
+      found = true;
+      ASSERT_TRUE(m.value.has_value());
+      EXPECT_NEAR(*m.value, 13.12, 0.005);  // reference 003, table 4.4, 7B w16kv16
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(r.engine_version, engine_version());
+}
+
+TEST(RunJob, InvalidParamsFail) {
+  Json p = roofline_params();
+  p["weight_format"] = "int9";
+  JobResult r = run_job({"roofline", "h", 0, p}, nullptr);
+  EXPECT_EQ(r.status, JobStatus::kFailed);
+  EXPECT_NE(r.error.find("int9"), std::string::npos);
+  r = run_job({"no-such-kind", "h", 0, p}, nullptr);
+  EXPECT_EQ(r.status, JobStatus::kFailed);
+  EXPECT_NE(r.error.find("unknown job kind 'no-such-kind'"), std::string::npos);
+}
+
+TEST(RunJobFiles, ExitCodesAndResultFile) {
+  std::string d = temp_dir();
+  ASSERT_TRUE(write_json_file(d + "/job.json", job_spec_to_json({"roofline", "h", 0, roofline_params()})).ok());
+  EXPECT_EQ(run_job_files(d + "/job.json", d + "/result.json"), kExitSucceeded);
+  Result<Json> doc = read_json_file(d + "/result.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["status"], "succeeded");
+
+  EXPECT_EQ(run_job_files(d + "/missing.json", d + "/r2.json"), kExitUsage);
+  doc = read_json_file(d + "/r2.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["status"], "failed");
+  EXPECT_NE((*doc)["error"].get<std::string>().find("missing.json: cannot read"), std::string::npos);
+
+  {
+    std::ofstream f(d + "/bad.json");
+    f << "{not json";
+  }
+  EXPECT_EQ(run_job_files(d + "/bad.json", d + "/r3.json"), kExitUsage);
+
+  Json p = roofline_params();
+  p["device"] = "no-such-device";
+  ASSERT_TRUE(write_json_file(d + "/fail.json", job_spec_to_json({"roofline", "h", 0, p})).ok());
+  EXPECT_EQ(run_job_files(d + "/fail.json", d + "/r4.json"), kExitFailed);
+
+  EXPECT_EQ(run_job_files(d + "/job.json", d + "/no-such-dir/r.json"), kExitIo);
+}
+
+}  // namespace
+}  // namespace gb::worker

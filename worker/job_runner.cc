@@ -1,0 +1,83 @@
+#include "worker/job_runner.h"
+
+#include <chrono>
+#include <cstdio>
+#include <new>
+
+namespace gb::worker {
+
+JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
+  JobResult r;
+  r.engine_version = engine_version();
+  auto t0 = std::chrono::steady_clock::now();
+  const engine::JobKind* kind = engine::find_job_kind(spec.kind);
+  if (kind == nullptr) {
+    r.status = JobStatus::kFailed;
+    r.error = "unknown job kind '" + spec.kind + "'";
+    return r;
+  }
+  if (Status st = engine::check_job(spec.kind, spec.params); !st.ok()) {
+    r.status = JobStatus::kFailed;
+    r.error = st.message();
+    return r;
+  }
+  try {
+    Result<engine::JobOutput> out = kind->run(engine::project_params(*kind, spec.params), progress);
+    if (out.ok()) {
+      r.output = std::move(out).value();
+    } else {
+      r.status = JobStatus::kFailed;
+      r.error = out.message();
+    }
+  } catch (const std::bad_alloc&) {
+    r.status = JobStatus::kOom;
+    r.error = "out of host memory (std::bad_alloc)";
+  }
+  r.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+int exit_code_for(const JobResult& r) {
+  switch (r.status) {
+    case JobStatus::kSucceeded: return kExitSucceeded;
+    case JobStatus::kFailed: return kExitFailed;
+    case JobStatus::kOom: return kExitOom;
+  }
+  return kExitFailed;
+}
+
+int run_job_files(const std::string& spec_path, const std::string& out_path) {
+  auto write_failure = [&](const std::string& error, int code) {
+    std::fprintf(stderr, "gridbench-job: %s\n", error.c_str());
+    if (!out_path.empty()) {
+      JobResult r;
+      r.status = JobStatus::kFailed;
+      r.error = error;
+      r.engine_version = engine_version();
+      if (Status st = write_json_file(out_path, job_result_to_json(r)); !st.ok()) {
+        std::fprintf(stderr, "gridbench-job: %s\n", st.message().c_str());
+        return static_cast<int>(kExitIo);
+      }
+    }
+    return code;
+  };
+  Result<Json> doc = read_json_file(spec_path);
+  if (!doc.ok()) return write_failure(doc.message(), kExitUsage);
+  Result<JobSpec> spec = job_spec_from_json(*doc, spec_path);
+  if (!spec.ok()) return write_failure(spec.message(), kExitUsage);
+  if (engine::find_job_kind(spec->kind) == nullptr)
+    return write_failure(spec_path + ": $.kind: unknown job kind '" + spec->kind + "'", kExitUsage);
+
+  JobResult r = run_job(*spec, [](double fraction, const std::string& message) {
+    std::fprintf(stderr, "progress %.4f %s\n", fraction, message.c_str());
+    std::fflush(stderr);
+  });
+  if (r.status != JobStatus::kSucceeded) std::fprintf(stderr, "gridbench-job: %s\n", r.error.c_str());
+  if (Status st = write_json_file(out_path, job_result_to_json(r)); !st.ok()) {
+    std::fprintf(stderr, "gridbench-job: %s\n", st.message().c_str());
+    return kExitIo;
+  }
+  return exit_code_for(r);
+}
+
+}  // namespace gb::worker

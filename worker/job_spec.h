@@ -1,0 +1,53 @@
+// The files gridbench-job reads and writes: JOB.json (what to run) and RESULT.json
+// (what came of it). The worker daemon and the embedded runner write the first and
+// read the second; the format is documented in docs/ARCHITECTURE.md.
+//
+// JOB.json:    {"kind": "roofline", "hash": "3f2a...", "repeat": 0, "params": {...}}
+// RESULT.json: {"status": "succeeded"|"failed"|"oom", "error": "...",
+//               "metrics": [{"name", "value"|null, "unit", "text"}],
+//               "series": [{"name", "x_unit", "y_unit", "points": [[x, y], ...]}],
+//               "device": {...}, "engine_version": "0.1.0", "wall_ms": 1.5}
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "engine/job_kinds.h"
+
+namespace gb::worker {
+
+using Json = nlohmann::json;
+
+struct JobSpec {
+  std::string kind;
+  std::string hash;
+  int repeat = 0;
+  Json params = Json::object();
+};
+
+enum class JobStatus { kSucceeded, kFailed, kOom };
+std::string_view job_status_name(JobStatus s);
+
+struct JobResult {
+  JobStatus status = JobStatus::kSucceeded;
+  std::string error;
+  engine::JobOutput output;
+  std::string engine_version;
+  double wall_ms = 0;
+};
+
+Json job_spec_to_json(const JobSpec& spec);
+Result<JobSpec> job_spec_from_json(const Json& j, const std::string& where);
+Json job_result_to_json(const JobResult& r);
+Result<JobResult> job_result_from_json(const Json& j, const std::string& where);
+
+Result<Json> read_json_file(const std::string& path);
+// Writes via a temporary file and rename, so a reader never sees half a file.
+Status write_json_file(const std::string& path, const Json& j);
+
+// The engine version every result records.
+std::string engine_version();
+
+}  // namespace gb::worker
