@@ -10,6 +10,10 @@
 #include "engine/model_config.h"
 #include "engine/roofline.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 namespace gb::engine {
 namespace {
 
@@ -34,6 +38,7 @@ const std::vector<ParamSpec>& make_params() {
       {"dataset", ParamType::kString, "evaluation dataset name"},
       {"seed", ParamType::kInteger, "random seed (>= 0)"},
       {"compute", ParamType::kString, "compute precision: f32, f16 or bf16"},
+      {"seconds", ParamType::kNumber, "sleep job: seconds to sleep (0 to 86400)"},
   };
   return params;
 }
@@ -130,6 +135,27 @@ Result<JobOutput> run_roofline(const Json& params, const ProgressFn& progress) {
   return out;
 }
 
+// The `sleep` kind: sleeps, reporting progress, and reports how long it slept. For
+// tests, benchmarks, and operators checking a deployment end to end.
+Result<JobOutput> run_sleep(const Json& params, const ProgressFn& progress) {
+  const double seconds = params.at("seconds").get<double>();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto end = t0 + std::chrono::duration<double>(seconds);
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    const double done = std::chrono::duration<double>(now - t0).count();
+    if (progress) progress(seconds > 0 ? done / seconds : 1.0, "slept " + std::to_string(done) + " s");
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        end - now, std::chrono::milliseconds(100)));
+  }
+  const double slept = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (progress) progress(1.0, "done");
+  JobOutput out;
+  out.metrics.push_back(value_metric("slept_s", slept, "s"));
+  return out;
+}
+
 const std::vector<JobKind>& make_kinds() {
   static const std::vector<JobKind> kinds = {
       {"roofline",
@@ -139,6 +165,8 @@ const std::vector<JobKind>& make_kinds() {
        {"batch_size", "context", "prompt_tokens", "bits", "count_group_scales", "memory_model", "reserve_gib"},
        /*theory_only=*/true,
        run_roofline},
+      {"sleep", "sleeps for `seconds` and reports the time it slept", {"seconds"}, {}, /*theory_only=*/false,
+       run_sleep},
   };
   return kinds;
 }
@@ -200,6 +228,9 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
   } else if (name == "compute") {
     if (value != "f32" && value != "f16" && value != "bf16")
       return "expected \"f32\", \"f16\" or \"bf16\", got " + value.dump();
+  } else if (name == "seconds") {
+    const double t = value.get<double>();
+    if (!(t >= 0 && t <= 86400)) return "expected seconds from 0 to 86400, got " + value.dump();
   } else if (name == "dataset") {
     if (value.get<std::string>().empty()) return "expected a dataset name, got \"\"";
   }

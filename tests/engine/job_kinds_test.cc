@@ -2,6 +2,7 @@
 // roofline job's output (metrics, units, text values, series, device).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 
 #include "engine/job_kinds.h"
@@ -211,6 +212,40 @@ TEST(RooflineJob, GridStyleBitsAxis) {
   auto m = run_metrics(p);
   EXPECT_EQ(*m["weight_bits"].value, 6);
   EXPECT_EQ(*m["max_context"].value, 7515);  // 003 sec. 5.2.3
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+TEST(SleepKind, SleepsAndReportsTheTime) {
+  const JobKind* k = find_job_kind("sleep");
+  ASSERT_NE(k, nullptr);
+  EXPECT_FALSE(k->theory_only);
+  int calls = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  Result<JobOutput> out = k->run(Json{{"seconds", 0.25}}, [&](double f, const std::string&) {
+    EXPECT_GE(f, 0.0);
+    EXPECT_LE(f, 1.0);
+    ++calls;
+  });
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(out.ok()) << out.message();
+  ASSERT_EQ(out->metrics.size(), 1u);
+  EXPECT_EQ(out->metrics[0].name, "slept_s");
+  EXPECT_GE(*out->metrics[0].value, 0.25);
+  EXPECT_LE(*out->metrics[0].value, wall + 1e-6);
+  EXPECT_GE(calls, 2);
+}
+
+TEST(SleepKind, ChecksSeconds) {
+  EXPECT_TRUE(check_job("sleep", Json{{"seconds", 1}}).ok());
+  EXPECT_FALSE(check_job("sleep", Json::object()).ok());
+  EXPECT_TRUE(check_param("seconds", Json(-1)).has_value());
+  EXPECT_TRUE(check_param("seconds", Json("1")).has_value());
+  EXPECT_FALSE(check_param("seconds", Json(0)).has_value());
 }
 
 }  // namespace
