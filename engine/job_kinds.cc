@@ -140,7 +140,8 @@ Result<JobOutput> run_roofline(const Json& params, const ProgressFn& progress) {
 Result<JobOutput> run_sleep(const Json& params, const ProgressFn& progress) {
   const double seconds = params.at("seconds").get<double>();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto end = t0 + std::chrono::duration<double>(seconds);
+  const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(seconds));
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= end) break;
