@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/remote.h"
 #include "common/json_util.h"
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
@@ -478,11 +479,51 @@ int run_cli(int argc, char** argv) {
   run->add_option("--max-attempts", run_flags.max_attempts, "attempts before a job is failed")->capture_default_str();
   run->add_option("--timeout", run_flags.timeout_s, "seconds before a job is killed (0: none)")->capture_default_str();
 
+  RemoteFlags remote;
+  auto add_remote = [&remote](CLI::App* cmd, bool required) {
+    auto* opt = cmd->add_option("--coordinator", remote.coordinator,
+                                "coordinator HOST:PORT (env GRIDBENCH_COORDINATOR)");
+    if (required && !std::getenv("GRIDBENCH_COORDINATOR")) opt->required();
+    cmd->add_option("--token-file", remote.token_file, "file holding the shared token (else env GRIDBENCH_TOKEN)");
+    cmd->add_option("--tls-ca", remote.tls_ca, "CA certificate (PEM): connect with TLS");
+    cmd->add_option("--tls-cert", remote.tls_cert, "client certificate (PEM), when the coordinator asks for one");
+    cmd->add_option("--tls-key", remote.tls_key, "client key (PEM)");
+  };
+
   std::string name, db = default_db(), table_format = "md", out_dir;
-  auto* results = app.add_subcommand("results", "Print a grid's report tables from the database");
+  auto* results = app.add_subcommand("results", "Print a grid's report tables from the database or a coordinator");
   results->add_option("grid_name", name, "grid name (its `name` field)")->required();
   results->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
   results->add_option("--format", table_format, "md|csv|json")->capture_default_str();
+  add_remote(results, false);
+
+  bool submit_rerun = false, submit_wait = false;
+  int submit_attempts = 0;
+  auto* submit = app.add_subcommand("submit", "Submit a grid to a coordinator; its workers run the jobs");
+  submit->add_option("grid", grid_path, "grid file (.json, .yaml or .yml)")->required();
+  submit->add_flag("--wait", submit_wait, "watch the grid until every job ended, then print its report");
+  submit->add_flag("--rerun", submit_rerun, "run again jobs that already succeeded");
+  submit->add_option("--max-attempts", submit_attempts, "attempts before a job is failed (0: the coordinator's)");
+  add_remote(submit, true);
+
+  std::string status_format = "table";
+  auto* status = app.add_subcommand("status", "Grids on a coordinator with job counts, or one grid's jobs");
+  status->add_option("grid_name", name, "grid name (all grids when absent)");
+  status->add_option("--format", status_format, "table|json")->capture_default_str();
+  add_remote(status, true);
+
+  auto* watch = app.add_subcommand("watch", "Follow a grid's progress on a coordinator until it ends");
+  watch->add_option("grid_name", name, "grid name")->required();
+  add_remote(watch, true);
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a grid's unfinished jobs on a coordinator");
+  cancel->add_option("grid_name", name, "grid name")->required();
+  add_remote(cancel, true);
+
+  std::string workers_format = "table";
+  auto* workers = app.add_subcommand("workers", "The workers registered with a coordinator");
+  workers->add_option("--format", workers_format, "table|json")->capture_default_str();
+  add_remote(workers, true);
 
   std::string grids_format = "table";
   auto* grids = app.add_subcommand("grids", "List the grids in the database with job counts by state");
@@ -534,7 +575,15 @@ int run_cli(int argc, char** argv) {
 
   if (*expand) return cmd_expand(grid_path, format);
   if (*run) return cmd_run(run_flags);
-  if (*results) return cmd_results(name, db, table_format);
+  if (*results) {
+    if (!remote.coordinator.empty()) return cmd_remote_results(remote, name, table_format);
+    return cmd_results(name, db, table_format);
+  }
+  if (*submit) return cmd_submit(remote, grid_path, submit_rerun, submit_wait, submit_attempts);
+  if (*status) return cmd_status(remote, name, status_format);
+  if (*watch) return cmd_watch(remote, name);
+  if (*cancel) return cmd_cancel(remote, name);
+  if (*workers) return cmd_workers(remote, workers_format);
   if (*grids) return cmd_grids(db, grids_format);
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);

@@ -1,7 +1,9 @@
 #include "coordinator/job_store.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -173,6 +175,35 @@ FROM grids g
 JOIN grid_jobs gj ON gj.grid_id = g.id
 JOIN jobs j       ON j.id = gj.job_id;
 )sql"},
+      {2, "placement requirements, run progress, worker states", R"sql(
+ALTER TABLE jobs ADD COLUMN req_device TEXT NOT NULL DEFAULT 'any'
+  CHECK (req_device IN ('any', 'cpu', 'cuda'));
+ALTER TABLE jobs ADD COLUMN req_memory_bytes INTEGER NOT NULL DEFAULT 0 CHECK (req_memory_bytes >= 0);
+ALTER TABLE runs ADD COLUMN progress REAL;
+ALTER TABLE runs ADD COLUMN progress_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN engine_version TEXT NOT NULL DEFAULT '';
+-- Lease order without a sort: the smallest (grid_id << 32) + position over the
+-- grids that link the job; NULL when none does.
+ALTER TABLE jobs ADD COLUMN queue_key INTEGER;
+UPDATE jobs SET queue_key = (SELECT MIN((gj.grid_id << 32) + gj.position) FROM grid_jobs gj
+                             WHERE gj.job_id = jobs.id);
+CREATE INDEX jobs_queue ON jobs(state, queue_key);
+-- jobs_queue and jobs_lease_expiry both start with state: one index less to update.
+DROP INDEX jobs_state;
+UPDATE workers SET state = CASE state WHEN 'online' THEN 'active' WHEN 'offline' THEN 'lost' ELSE state END;
+
+DROP VIEW v_jobs;
+CREATE VIEW v_jobs AS
+SELECT g.name AS grid, gj.position AS position, j.id AS job_id, j.hash AS job_hash,
+       j.kind AS kind, j.params_json AS params_json, j.repeat AS repeat, j.state AS state,
+       j.attempts AS attempts, j.max_attempts AS max_attempts, j.lease_owner AS lease_owner,
+       j.lease_expires_ms AS lease_expires_ms, j.error AS error,
+       j.result_run_id AS result_run_id, j.req_device AS req_device,
+       j.req_memory_bytes AS req_memory_bytes
+FROM grids g
+JOIN grid_jobs gj ON gj.grid_id = g.id
+JOIN jobs j       ON j.id = gj.job_id;
+)sql"},
   };
   return kMigrations;
 }
@@ -308,7 +339,7 @@ Result<int64_t> return_leases(sqlite3* db, const char* select_sql, const std::fu
   return static_cast<int64_t>(rows.size());
 }
 
-Result<StoredJob> read_stored_job(const Stmt& st, int first_col) {
+Result<StoredJob> read_stored_job(const Stmt& st, int first_col, bool parse_params) {
   // Columns: id, hash, kind, params_json, repeat, state, attempts, max_attempts,
   // lease_owner, lease_expires_ms, error, result_run_id.
   int c = first_col;
@@ -316,9 +347,12 @@ Result<StoredJob> read_stored_job(const Stmt& st, int first_col) {
   j.id = st.int64(c + 0);
   j.hash = st.text(c + 1);
   j.kind = st.text(c + 2);
-  auto params = parse_json_column(st.text(c + 3), "params_json of job " + j.hash);
-  if (!params.ok()) return params.error();
-  j.params = std::move(*params);
+  j.params_json = st.text(c + 3);
+  if (parse_params) {
+    auto params = parse_json_column(j.params_json, "params_json of job " + j.hash);
+    if (!params.ok()) return params.error();
+    j.params = std::move(*params);
+  }
   j.repeat = static_cast<int>(st.int64(c + 4));
   auto state = parse_state_column(st.text(c + 5), "job " + j.hash);
   if (!state.ok()) return state.error();
@@ -329,12 +363,51 @@ Result<StoredJob> read_stored_job(const Stmt& st, int first_col) {
   j.lease_expires_ms = st.int64(c + 9);
   j.error = st.text(c + 10);
   j.result_run_id = st.int64(c + 11);
+  j.req_device = st.text(c + 12);
+  j.req_memory_bytes = st.int64(c + 13);
+  j.progress = st.real(c + 14);
+  j.progress_message = st.text(c + 15);
   return j;
 }
 
+// Needs "LEFT JOIN runs lr ON lr.id = j.lease_run_id" (the current run's progress).
 constexpr const char* kStoredJobColumns =
     "j.id, j.hash, j.kind, j.params_json, j.repeat, j.state, j.attempts, j.max_attempts, "
-    "j.lease_owner, j.lease_expires_ms, j.error, j.result_run_id";
+    "j.lease_owner, j.lease_expires_ms, j.error, j.result_run_id, j.req_device, j.req_memory_bytes, "
+    "IFNULL(lr.progress, 0), IFNULL(lr.progress_message, '')";
+
+// Binds a capacity as three parameters from `first` on: the largest memory for
+// "any", "cpu" and "cuda" jobs (-1: none of that kind). Used with fits_capacity_sql.
+void bind_capacity(Stmt& st, int first, const DeviceCapacity& c) {
+  st.bind(first, c.any).bind(first + 1, c.cpu).bind(first + 2, c.cuda);
+}
+
+// SQL: job j fits the capacity bound at ?first, ?first+1, ?first+2.
+std::string fits_capacity_sql(int first) {
+  auto p = [&](int k) { return "?" + std::to_string(first + k); };
+  return "((j.req_device = 'any' AND j.req_memory_bytes <= " + p(0) + ") OR (j.req_device = 'cpu' AND " +
+         "j.req_memory_bytes <= " + p(1) + ") OR (j.req_device = 'cuda' AND j.req_memory_bytes <= " + p(2) +
+         "))";
+}
+
+Result<WorkerRecord> read_worker(const Stmt& st) {
+  // Columns: id, name, device_json, slots, engine_version, state, registered_ms, last_seen_ms.
+  WorkerRecord w;
+  w.id = st.int64(0);
+  w.name = st.text(1);
+  auto devices = parse_json_column(st.text(2), "device_json of worker " + w.name);
+  if (!devices.ok()) return devices.error();
+  w.devices = devices->is_array() ? std::move(*devices) : Json::array();
+  w.slots = static_cast<int>(st.int64(3));
+  w.engine_version = st.text(4);
+  w.state = st.text(5);
+  w.registered_ms = st.int64(6);
+  w.last_seen_ms = st.int64(7);
+  return w;
+}
+
+constexpr const char* kWorkerColumns =
+    "id, name, device_json, slots, engine_version, state, registered_ms, last_seen_ms";
 
 }  // namespace
 
@@ -369,6 +442,25 @@ int64_t now_ms() {
 }
 
 int job_store_schema_version() { return migrations().back().version; }
+
+void DeviceCapacity::add_device(std::string_view kind, double memory_bytes) {
+  any = std::max(any, memory_bytes);
+  if (kind == "cpu") cpu = std::max(cpu, memory_bytes);
+  if (kind == "cuda") cuda = std::max(cuda, memory_bytes);
+}
+
+void DeviceCapacity::merge(const DeviceCapacity& other) {
+  any = std::max(any, other.any);
+  cpu = std::max(cpu, other.cpu);
+  cuda = std::max(cuda, other.cuda);
+}
+
+bool DeviceCapacity::can_run(std::string_view req_device, double memory_bytes) const {
+  if (req_device == "any") return memory_bytes <= any;
+  if (req_device == "cpu") return memory_bytes <= cpu;
+  if (req_device == "cuda") return memory_bytes <= cuda;
+  return false;
+}
 
 JobStore::JobStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
@@ -451,9 +543,26 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& path) {
 // ---------------------------------------------------------------------------------
 // Grids
 
-Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_attempts) {
+Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_attempts,
+                                          const RequirementFn& requirement) {
   if (grid.name.empty()) return Error{"submit_grid: the grid has no name"};
   if (max_attempts < 1) return Error{"submit_grid: max_attempts must be >= 1, got " + std::to_string(max_attempts)};
+  // Placement requirements, computed before taking the write lock.
+  std::vector<engine::Requirement> reqs;
+  reqs.reserve(grid.jobs.size());
+  for (const GridJob& gj : grid.jobs) {
+    engine::Requirement r;
+    if (requirement) {
+      r = requirement(gj);
+    } else if (const engine::JobKind* k = engine::find_job_kind(gj.kind)) {
+      r = engine::job_requirement(*k, gj.params);
+    }
+    if (!engine::valid_requirement_device(r.device) || r.memory_bytes < 0) {
+      return Error{"submit_grid: job " + gj.hash + " has an invalid requirement (device '" + r.device +
+                   "', " + std::to_string(r.memory_bytes) + " bytes)"};
+    }
+    reqs.push_back(std::move(r));
+  }
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
@@ -487,7 +596,10 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
                              "error = '', started_ms = NULL, finished_ms = NULL WHERE id = ?1");
   auto set_max = Stmt::prepare(db_, "UPDATE jobs SET max_attempts = ?2 WHERE id = ?1");
   auto link = Stmt::prepare(db_, "INSERT INTO grid_jobs(grid_id, job_id, position) VALUES(?1, ?2, ?3)");
-  for (auto* s : {&insert, &select, &reset, &set_max, &link}) {
+  auto set_req = Stmt::prepare(db_,
+                               "UPDATE jobs SET req_device = ?2, req_memory_bytes = ?3 "
+                               "WHERE id = ?1 AND (req_device <> ?2 OR req_memory_bytes <> ?3)");
+  for (auto* s : {&insert, &select, &reset, &set_max, &link, &set_req}) {
     if (!s->ok()) return s->error();
   }
 
@@ -546,7 +658,17 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
     GB_RETURN_IF_ERROR(link->reset());
     link->bind(1, stats.grid_id).bind(2, job_id).bind(3, static_cast<int64_t>(pos));
     GB_RETURN_IF_ERROR(link->run());
+    GB_RETURN_IF_ERROR(set_req->reset());
+    set_req->bind(1, job_id).bind(2, reqs[pos].device).bind(3, reqs[pos].memory_bytes);
+    GB_RETURN_IF_ERROR(set_req->run());
   }
+  // Lease order (queue_key) of this grid's jobs, and of pending jobs that left it.
+  GB_RETURN_IF_ERROR(exec_bound(db_,
+                                "UPDATE jobs SET queue_key = (SELECT MIN((gj.grid_id << 32) + gj.position) "
+                                "FROM grid_jobs gj WHERE gj.job_id = jobs.id) "
+                                "WHERE id IN (SELECT job_id FROM grid_jobs WHERE grid_id = ?1) "
+                                "OR (state = 'pending' AND queue_key BETWEEN (?1 << 32) AND ((?1 + 1) << 32) - 1)",
+                                [&](Stmt& s) { s.bind(1, stats.grid_id); }));
   stats.jobs = static_cast<int64_t>(seen.size());
   GB_RETURN_IF_ERROR(txn->commit());
   return stats;
@@ -605,7 +727,8 @@ Result<int64_t> JobStore::cancel_grid(const std::string& name) {
 // Leases
 
 Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int64_t lease_ms,
-                                                  const std::string& grid_name) {
+                                                  const std::string& grid_name,
+                                                  const DeviceCapacity* capacity) {
   if (owner.empty()) return Error{"lease_next: the lease owner must not be empty"};
   if (lease_ms <= 0) return Error{"lease_next: lease_ms must be > 0, got " + std::to_string(lease_ms)};
   std::lock_guard lock(mu_);
@@ -621,13 +744,23 @@ Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int6
   }
   // Oldest grid first, then grid order. Jobs that no grid links any more are not
   // handed out.
-  auto pick = Stmt::prepare(db_,
-                            "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
-                            "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-                            "WHERE j.state = 'pending' AND (?1 = 0 OR gj.grid_id = ?1) "
-                            "ORDER BY gj.grid_id, gj.position LIMIT 1");
+  // With a capacity, only jobs it can run. Of any grid: in queue_key order (an index
+  // walk, no sort); of one grid: in that grid's order.
+  const std::string fits = capacity != nullptr ? "AND " + fits_capacity_sql(2) + " " : "";
+  auto pick = Stmt::prepare(
+      db_, grid_id == 0
+               ? "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
+                 "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 " +
+                     fits +
+                     "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
+                     "ORDER BY j.queue_key LIMIT 1"
+               : "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
+                 "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
+                 "WHERE j.state = 'pending' AND gj.grid_id = ?1 " +
+                     fits + "ORDER BY gj.position LIMIT 1");
   if (!pick.ok()) return pick.error();
   pick->bind(1, grid_id);
+  if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
   auto row = pick->step();
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<Lease>();
@@ -689,6 +822,37 @@ Status JobStore::renew_lease(int64_t run_id, const std::string& owner, int64_t l
   GB_RETURN_IF_ERROR(exec_bound(db_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE id = ?1",
                                 [&](Stmt& s) { s.bind(1, held->job_id).bind(2, now + lease_ms); }));
   return txn->commit();
+}
+
+Result<JobStore::Heartbeat> JobStore::heartbeat(int64_t run_id, const std::string& owner, int64_t lease_ms, bool running,
+                                    std::optional<double> progress, const std::string& message) {
+  if (lease_ms <= 0) return Error{"heartbeat: lease_ms must be > 0, got " + std::to_string(lease_ms)};
+  std::lock_guard lock(mu_);
+  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
+  if (!txn.ok()) return txn.error();
+  const int64_t now = now_ms();
+  auto held = check_lease(db_, run_id, owner);
+  if (!held.ok()) return held.error();
+  const int64_t expires = now + lease_ms;
+  GB_RETURN_IF_ERROR(exec_bound(db_,
+                                "UPDATE jobs SET lease_expires_ms = ?2, "
+                                "state = CASE WHEN ?3 THEN 'running' ELSE state END WHERE id = ?1",
+                                [&](Stmt& s) { s.bind(1, held->job_id).bind(2, expires).bind(3, running ? 1 : 0); }));
+  if (running || progress) {
+    double p = progress ? *progress : 0.0;
+    p = std::isnan(p) ? 0.0 : std::clamp(p, 0.0, 1.0);
+    GB_RETURN_IF_ERROR(exec_bound(db_,
+                                  "UPDATE runs SET state = CASE WHEN ?2 THEN 'running' ELSE state END, "
+                                  "progress = CASE WHEN ?3 THEN ?4 ELSE progress END, "
+                                  "progress_message = CASE WHEN ?3 THEN ?5 ELSE progress_message END "
+                                  "WHERE id = ?1",
+                                  [&](Stmt& s) {
+                                    s.bind(1, run_id).bind(2, running ? 1 : 0).bind(3, progress ? 1 : 0);
+                                    s.bind(4, p).bind(5, message);
+                                  }));
+  }
+  GB_RETURN_IF_ERROR(txn->commit());
+  return Heartbeat{expires, running && held->state == JobState::kLeased};
 }
 
 Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRecord& record) {
@@ -810,6 +974,47 @@ Result<int64_t> JobStore::reclaim_owner(const std::string& owner) {
   return *n;
 }
 
+Result<int64_t> JobStore::extend_leases(int64_t min_expires_ms) {
+  std::lock_guard lock(mu_);
+  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
+  if (!txn.ok()) return txn.error();
+  auto st = Stmt::prepare(db_,
+                          "UPDATE jobs SET lease_expires_ms = ?1 "
+                          "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1");
+  if (!st.ok()) return st.error();
+  st->bind(1, min_expires_ms);
+  GB_RETURN_IF_ERROR(st->run());
+  const int64_t n = st->changes();
+  GB_RETURN_IF_ERROR(txn->commit());
+  return n;
+}
+
+Result<std::optional<RunInfo>> JobStore::run_info(int64_t run_id) {
+  std::lock_guard lock(mu_);
+  auto st = Stmt::prepare(db_,
+                          "SELECT r.id, r.job_id, j.hash, r.attempt, r.owner, r.state, j.state, "
+                          "IFNULL(j.lease_run_id, 0), IFNULL(j.lease_owner, '') "
+                          "FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?1");
+  if (!st.ok()) return st.error();
+  st->bind(1, run_id);
+  auto row = st->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<RunInfo>();
+  RunInfo info;
+  info.run_id = st->int64(0);
+  info.job_id = st->int64(1);
+  info.hash = st->text(2);
+  info.attempt = static_cast<int>(st->int64(3));
+  info.owner = st->text(4);
+  info.state = st->text(5);
+  auto state = parse_state_column(st->text(6), "job " + info.hash);
+  if (!state.ok()) return state.error();
+  info.job_state = *state;
+  info.job_lease_run_id = st->int64(7);
+  info.job_lease_owner = st->text(8);
+  return std::optional<RunInfo>(std::move(info));
+}
+
 Result<std::vector<std::string>> JobStore::lease_owners() {
   std::lock_guard lock(mu_);
   auto st = Stmt::prepare(db_,
@@ -897,7 +1102,7 @@ Result<std::optional<GridSummary>> JobStore::grid_summary(const std::string& nam
   return std::optional<GridSummary>(std::move(out->front()));
 }
 
-Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name) {
+Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name, bool parse_params) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
@@ -905,6 +1110,7 @@ Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name) {
   if (!gid.ok()) return gid.error();
   auto st = Stmt::prepare(db_, std::string("SELECT ") + kStoredJobColumns +
                                    " FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
+                                   "LEFT JOIN runs lr ON lr.id = j.lease_run_id "
                                    "WHERE gj.grid_id = ?1 ORDER BY gj.position");
   if (!st.ok()) return st.error();
   st->bind(1, *gid);
@@ -913,7 +1119,7 @@ Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name) {
     auto row = st->step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    auto job = read_stored_job(*st, 0);
+    auto job = read_stored_job(*st, 0, parse_params);
     if (!job.ok()) return job.error();
     out.push_back(std::move(*job));
   }
@@ -1021,6 +1227,108 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
     }
   }
   GB_RETURN_IF_ERROR(txn->commit());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Placement and workers
+
+Result<std::map<std::string, int64_t>> JobStore::unplaceable(const DeviceCapacity& capacity,
+                                                            const std::string& grid_name) {
+  std::lock_guard lock(mu_);
+  auto st = Stmt::prepare(db_,
+                          "SELECT g.name, COUNT(*) FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
+                          "JOIN grids g ON g.id = gj.grid_id "
+                          "WHERE j.state = 'pending' AND (?1 = '' OR g.name = ?1) AND NOT " +
+                              fits_capacity_sql(2) + " GROUP BY g.name");
+  if (!st.ok()) return st.error();
+  st->bind(1, grid_name);
+  bind_capacity(*st, 2, capacity);
+  std::map<std::string, int64_t> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out[st->text(0)] = st->int64(1);
+  }
+  return out;
+}
+
+Result<WorkerRecord> JobStore::register_worker(const std::string& name, const Json& devices, int slots,
+                                               const std::string& engine_version) {
+  if (name.empty()) return Error{"register_worker: the worker name must not be empty"};
+  if (slots < 1) return Error{"register_worker: slots must be >= 1, got " + std::to_string(slots)};
+  std::lock_guard lock(mu_);
+  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
+  if (!txn.ok()) return txn.error();
+  const int64_t now = now_ms();
+  GB_RETURN_IF_ERROR(exec_bound(db_,
+                                "INSERT INTO workers(name, device_json, slots, registered_ms, last_seen_ms, "
+                                "state, engine_version) VALUES(?1, ?2, ?3, ?4, ?4, 'active', ?5) "
+                                "ON CONFLICT(name) DO UPDATE SET device_json = excluded.device_json, "
+                                "slots = excluded.slots, last_seen_ms = excluded.last_seen_ms, "
+                                "state = 'active', engine_version = excluded.engine_version",
+                                [&](Stmt& s) {
+                                  s.bind(1, name).bind(2, dump_json(devices)).bind(3, slots).bind(4, now);
+                                  s.bind(5, engine_version);
+                                }));
+  auto st = Stmt::prepare(db_, std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE name = ?1");
+  if (!st.ok()) return st.error();
+  st->bind(1, name);
+  auto row = st->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error{"register_worker: worker " + name + " vanished after insert"};
+  auto w = read_worker(*st);
+  if (!w.ok()) return w.error();
+  GB_RETURN_IF_ERROR(txn->commit());
+  return w;
+}
+
+Result<std::vector<WorkerRecord>> JobStore::list_workers() {
+  std::lock_guard lock(mu_);
+  auto st = Stmt::prepare(db_, std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id");
+  if (!st.ok()) return st.error();
+  std::vector<WorkerRecord> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    auto w = read_worker(*st);
+    if (!w.ok()) return w.error();
+    out.push_back(std::move(*w));
+  }
+  return out;
+}
+
+Status JobStore::update_workers(const std::vector<WorkerUpdate>& updates) {
+  if (updates.empty()) return Status::Ok();
+  std::lock_guard lock(mu_);
+  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
+  if (!txn.ok()) return txn.status();
+  auto st = Stmt::prepare(db_,
+                          "UPDATE workers SET state = ?2, last_seen_ms = MAX(last_seen_ms, ?3) WHERE name = ?1");
+  if (!st.ok()) return st.status();
+  for (const WorkerUpdate& u : updates) {
+    GB_RETURN_IF_ERROR(st->reset());
+    st->bind(1, u.name).bind(2, u.state).bind(3, u.last_seen_ms);
+    GB_RETURN_IF_ERROR(st->run());
+  }
+  return txn->commit();
+}
+
+Result<std::map<std::string, int64_t>> JobStore::lease_counts() {
+  std::lock_guard lock(mu_);
+  auto st = Stmt::prepare(db_,
+                          "SELECT lease_owner, COUNT(*) FROM jobs WHERE state IN ('leased', 'running') "
+                          "GROUP BY lease_owner");
+  if (!st.ok()) return st.error();
+  std::map<std::string, int64_t> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out[st->text(0)] = st->int64(1);
+  }
   return out;
 }
 

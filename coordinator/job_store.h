@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,7 @@ struct StoredJob {
   std::string hash;
   std::string kind;
   Json params;
+  std::string params_json;  // the stored text of params (canonical JSON)
   int repeat = 0;
   JobState state = JobState::kPending;
   int attempts = 0;
@@ -47,6 +49,10 @@ struct StoredJob {
   int64_t lease_expires_ms = 0;
   std::string error;
   int64_t result_run_id = 0;  // 0: none
+  std::string req_device = "any";  // placement requirement: "any", "cpu" or "cuda"
+  int64_t req_memory_bytes = 0;    // placement requirement: device memory in bytes
+  double progress = 0;             // the current run's last reported progress (0 when none)
+  std::string progress_message;    // and its message
 };
 
 struct GridSummary {
@@ -101,6 +107,59 @@ struct SubmitStats {
   int64_t queued = 0;   // pending now (new, reset by rerun, or unfinished)
 };
 
+// Placement capacity of a worker (or of a set of workers): the largest device
+// memory in bytes per device kind, -1 when it has no device of that kind. A job
+// fits when a device of its kind ("any": of any kind) has at least its memory.
+struct DeviceCapacity {
+  double any = -1;
+  double cpu = -1;
+  double cuda = -1;
+  // Adds one device ("cpu" or "cuda"; other kinds count for "any" only).
+  void add_device(std::string_view kind, double memory_bytes);
+  void merge(const DeviceCapacity& other);
+  bool can_run(std::string_view req_device, double memory_bytes) const;
+};
+
+// The placement requirement of a grid's job; submit_grid asks the job-kind
+// registry (engine::job_requirement) unless given one of these.
+using RequirementFn = std::function<engine::Requirement(const GridJob&)>;
+
+// A worker daemon as the coordinator knows it (table `workers`).
+struct WorkerRecord {
+  int64_t id = 0;
+  std::string name;              // unique; the owner of its leases
+  Json devices = Json::array();  // [{kind, index, name, memory_bytes, ...}, ...]
+  int slots = 1;
+  std::string engine_version;
+  std::string state = "active";  // "active", "draining" or "lost"
+  int64_t registered_ms = 0;
+  int64_t last_seen_ms = 0;
+};
+
+// One run and the lease state of its job, for telling a stale lease from a retry.
+struct RunInfo {
+  int64_t run_id = 0;
+  int64_t job_id = 0;
+  std::string hash;
+  int attempt = 0;
+  std::string owner;  // the worker it was leased to
+  std::string state;  // the run's state (runs.state)
+  JobState job_state = JobState::kPending;
+  int64_t job_lease_run_id = 0;  // the job's current lease (0: none)
+  std::string job_lease_owner;
+  // Whether this run is its job's current lease held by `who`.
+  bool held_by(const std::string& who) const {
+    return (job_state == JobState::kLeased || job_state == JobState::kRunning) && job_lease_run_id == run_id &&
+           job_lease_owner == who;
+  }
+};
+
+struct WorkerUpdate {
+  std::string name;
+  std::string state;  // "active", "draining" or "lost"
+  int64_t last_seen_ms = 0;
+};
+
 // Wall clock: milliseconds since the Unix epoch (the unit of every *_ms column).
 int64_t now_ms();
 
@@ -121,16 +180,33 @@ class JobStore {
   // Inserts or updates the grid and links its jobs, in one transaction. Jobs that
   // already succeeded are reused unless `rerun`; failed/oom/timeout/cancelled jobs
   // go back to pending with their attempts reset.
-  Result<SubmitStats> submit_grid(const Grid& grid, bool rerun, int max_attempts = 3);
+  // Each job's placement requirement (jobs.req_device, req_memory_bytes) is set from
+  // `requirement`, by default the job kind's (engine::job_requirement).
+  Result<SubmitStats> submit_grid(const Grid& grid, bool rerun, int max_attempts = 3,
+                                  const RequirementFn& requirement = {});
 
   // Leases the next pending job (of grid `grid_name`, or of any grid when empty)
   // to `owner` until now + lease_ms, creating its run. nullopt when none is pending.
+  // With `capacity`, only a job whose requirement it can run (DeviceCapacity::can_run)
+  // is leased; without, any job.
   Result<std::optional<Lease>> lease_next(const std::string& owner, int64_t lease_ms,
-                                          const std::string& grid_name = "");
+                                          const std::string& grid_name = "",
+                                          const DeviceCapacity* capacity = nullptr);
   // The lease holder marks the job running / extends its lease. Refused (error) when
   // the run is not the job's current lease of `owner`.
   Status mark_running(int64_t run_id, const std::string& owner, int64_t lease_ms);
   Status renew_lease(int64_t run_id, const std::string& owner, int64_t lease_ms);
+  // Both in one transaction, for a worker's heartbeat: extends the lease to now +
+  // lease_ms, marks the job running when `running`, and records `progress` (a
+  // fraction, clamped to [0, 1]) and `message` on the run when progress is given.
+  // Returns the new expiry and whether the job went leased -> running. Refused like
+  // renew_lease.
+  struct Heartbeat {
+    int64_t expires_ms = 0;
+    bool started = false;
+  };
+  Result<Heartbeat> heartbeat(int64_t run_id, const std::string& owner, int64_t lease_ms, bool running,
+                              std::optional<double> progress, const std::string& message);
   // Records the results exactly once and marks the job succeeded. Refused when the
   // lease is stale or foreign (nothing is written then).
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
@@ -146,12 +222,19 @@ class JobStore {
   Result<int64_t> reclaim_owner(const std::string& owner);
   // Owners that currently hold leases (for dead-process detection).
   Result<std::vector<std::string>> lease_owners();
+  // Extends every lease that expires before `min_expires_ms` to it (a coordinator
+  // restarting gives live workers time to renew). Returns how many changed.
+  Result<int64_t> extend_leases(int64_t min_expires_ms);
+  // A run and its job's lease state; nullopt when no such run exists.
+  Result<std::optional<RunInfo>> run_info(int64_t run_id);
   // Cancels the grid's unfinished jobs that no other unfinished grid needs.
   Result<int64_t> cancel_grid(const std::string& name);
 
   Result<std::vector<GridSummary>> list_grids();
   Result<std::optional<GridSummary>> grid_summary(const std::string& name);
-  Result<std::vector<StoredJob>> grid_jobs(const std::string& name);
+  // Without `parse_params`, StoredJob::params stays null (params_json is always set):
+  // cheaper for callers that only look at states.
+  Result<std::vector<StoredJob>> grid_jobs(const std::string& name, bool parse_params = true);
   // The grid file's content as JSON text in file order (Grid::spec.dump()), and its
   // source path, so that parse_grid can rebuild the Grid for reports.
   Result<std::pair<std::string, std::string>> grid_spec(const std::string& name);
@@ -159,6 +242,22 @@ class JobStore {
   Result<std::vector<ResultRow>> grid_results(const std::string& name);
   // A series of a job's current result run.
   Result<std::vector<engine::Series>> job_series(int64_t job_id);
+
+  // Pending jobs that `capacity` cannot run, per grid name (of grid `grid_name`
+  // only when not empty); grids without such jobs are absent.
+  Result<std::map<std::string, int64_t>> unplaceable(const DeviceCapacity& capacity,
+                                                     const std::string& grid_name = "");
+
+  // Workers. register_worker inserts or replaces (by name) the worker's devices,
+  // slots and engine version, marks it active and seen now, and returns its row
+  // (the id is kept across registrations).
+  Result<WorkerRecord> register_worker(const std::string& name, const Json& devices, int slots,
+                                       const std::string& engine_version);
+  Result<std::vector<WorkerRecord>> list_workers();
+  // Sets the state and last_seen_ms of known workers (unknown names are ignored).
+  Status update_workers(const std::vector<WorkerUpdate>& updates);
+  // Leases held now, per owner.
+  Result<std::map<std::string, int64_t>> lease_counts();
 
  private:
   JobStore(sqlite3* db, std::string path);

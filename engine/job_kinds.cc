@@ -165,9 +165,11 @@ const std::vector<JobKind>& make_kinds() {
        {"model", "weight_format", "kv_format", "device"},
        {"batch_size", "context", "prompt_tokens", "bits", "count_group_scales", "memory_model", "reserve_gib"},
        /*theory_only=*/true,
-       run_roofline},
+       run_roofline,
+       /*requirement=*/{}},  // theory: any device, no memory
       {"sleep", "sleeps for `seconds` and reports the time it slept", {"seconds"}, {}, /*theory_only=*/false,
-       run_sleep},
+       run_sleep,
+       /*requirement=*/{}},  // any device, no memory
   };
   return kinds;
 }
@@ -261,6 +263,15 @@ Status check_job(std::string_view kind, const Json& params) {
     if (auto problem = check_param(it.key(), it.value())) return Error{it.key() + ": " + *problem};
   }
   return Status::Ok();
+}
+
+bool valid_requirement_device(std::string_view device) {
+  return device == "any" || device == "cpu" || device == "cuda";
+}
+
+Requirement job_requirement(const JobKind& kind, const Json& params) {
+  if (!kind.requirement) return Requirement{};
+  return kind.requirement(params);
 }
 
 Json project_params(const JobKind& kind, const Json& point) {

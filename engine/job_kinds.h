@@ -4,6 +4,7 @@
 // whether it is theory-only, and the function that runs it.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -66,6 +67,17 @@ struct JobOutput {
 // Called by long jobs with a fraction in [0, 1] and a short message.
 using ProgressFn = std::function<void(double fraction, const std::string& message)>;
 
+// What a job needs of the machine that runs it, for placement: the coordinator
+// leases a job only to a worker with a device of this kind ("any" matches every
+// device) whose memory is at least memory_bytes.
+struct Requirement {
+  std::string device = "any";  // "any", "cpu" or "cuda"
+  int64_t memory_bytes = 0;    // estimated peak device memory in bytes; 0: negligible
+};
+
+// The device kinds a requirement may name.
+bool valid_requirement_device(std::string_view device);
+
 struct JobKind {
   std::string name;
   std::string help;
@@ -74,6 +86,9 @@ struct JobKind {
   bool theory_only = false;           // no device class; repeats are pointless
   // Runs the job on validated parameters (only required/optional keys are passed).
   std::function<Result<JobOutput>(const Json& params, const ProgressFn& progress)> run;
+  // What a job of this kind needs, from its validated parameters; empty: any device,
+  // 0 bytes (theory-only kinds and `sleep`).
+  std::function<Requirement(const Json& params)> requirement;
 };
 
 const std::vector<JobKind>& job_kinds();
@@ -82,6 +97,10 @@ const JobKind* find_job_kind(std::string_view name);
 // Checks a whole job: the kind exists, every required parameter is present, and
 // each present parameter passes check_param. Errors name the parameter.
 Status check_job(std::string_view kind, const Json& params);
+
+// The placement requirement of a job of `kind` with `params` (kind.requirement, or
+// any device and 0 bytes when the kind has none).
+Requirement job_requirement(const JobKind& kind, const Json& params);
 
 // The parameters of `point` that `kind` takes (required + optional), others dropped.
 Json project_params(const JobKind& kind, const Json& point);

@@ -1,0 +1,364 @@
+#include "cli/remote.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/json_util.h"
+#include "coordinator/grid.h"
+#include "coordinator/report.h"
+#include "proto/gridbench.grpc.pb.h"
+
+namespace gb::cli {
+namespace {
+
+namespace pb = gridbench::v1;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitInvalid = 2;
+
+int fail(const std::string& message, int code = kExitError) {
+  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
+  return code;
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error{path + ": cannot read"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+// One connection: the stub and the bearer token every call carries.
+struct Connection {
+  std::unique_ptr<pb::Coordinator::Stub> stub;
+  std::string address;
+  std::string token;
+
+  std::unique_ptr<grpc::ClientContext> context(int timeout_s = 30) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    if (timeout_s > 0) ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+    return ctx;
+  }
+  // A failed rpc as an exit: invalid input 2, anything else 1.
+  int fail_rpc(const std::string& what, const grpc::Status& s) const {
+    if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return fail(s.error_message(), kExitInvalid);
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+      return fail("cannot reach the coordinator at " + address + ": " + s.error_message());
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED)
+      return fail(what + ": refused by the coordinator at " + address + ": " + s.error_message() +
+                  " (give --token-file or GRIDBENCH_TOKEN)");
+    return fail(what + ": " + s.error_message());
+  }
+};
+
+Result<Connection> connect(const RemoteFlags& r) {
+  Connection c;
+  c.address = r.coordinator;
+  if (c.address.empty()) {
+    const char* env = std::getenv("GRIDBENCH_COORDINATOR");
+    if (env && *env) c.address = env;
+  }
+  if (c.address.empty()) return Error{"--coordinator: give the coordinator's HOST:PORT (or GRIDBENCH_COORDINATOR)"};
+  if (!r.token_file.empty()) {
+    Result<std::string> t = read_text(r.token_file);
+    if (!t.ok()) return Error{"--token-file: " + t.message()};
+    c.token = trim(*t);
+    if (c.token.empty()) return Error{"--token-file: " + r.token_file + " is empty"};
+  } else if (const char* env = std::getenv("GRIDBENCH_TOKEN"); env && *env) {
+    c.token = trim(env);
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!r.tls_ca.empty()) {
+    grpc::SslCredentialsOptions opts;
+    Result<std::string> ca = read_text(r.tls_ca);
+    if (!ca.ok()) return Error{"--tls-ca: " + ca.message()};
+    opts.pem_root_certs = *ca;
+    if (!r.tls_cert.empty() || !r.tls_key.empty()) {
+      Result<std::string> cert = read_text(r.tls_cert);
+      if (!cert.ok()) return Error{"--tls-cert: " + cert.message()};
+      Result<std::string> key = read_text(r.tls_key);
+      if (!key.ok()) return Error{"--tls-key: " + key.message()};
+      opts.pem_cert_chain = *cert;
+      opts.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(opts);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  c.stub = pb::Coordinator::NewStub(grpc::CreateChannel(c.address, creds));
+  return c;
+}
+
+std::vector<coord::ResultRow> to_rows(const pb::GetResultsReply& reply) {
+  std::vector<coord::ResultRow> rows;
+  for (const auto& r : reply.rows()) {
+    coord::ResultRow row;
+    row.hash = r.hash();
+    row.kind = r.kind();
+    row.params = Json::parse(r.params_json(), nullptr, false);
+    row.repeat = r.repeat();
+    row.metric = r.metric().name();
+    if (r.metric().has_value()) row.value = r.metric().value();
+    row.unit = r.metric().unit();
+    row.text = r.metric().text();
+    row.device = Json::parse(r.device_json().empty() ? "{}" : r.device_json(), nullptr, false);
+    row.engine_version = r.engine_version();
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+int print_results(const Connection& c, const std::string& grid, const std::string& format) {
+  Result<coord::TableFormat> fmt = coord::parse_table_format(format);
+  if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
+  pb::GetResultsRequest req;
+  req.set_grid(grid);
+  pb::GetResultsReply reply;
+  auto ctx = c.context();
+  grpc::Status s = c.stub->GetResults(ctx.get(), req, &reply);
+  if (!s.ok()) return c.fail_rpc("results of " + grid, s);
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(reply.grid_spec_json(), nullptr, false);
+  if (doc.is_discarded()) return fail("the coordinator sent a grid spec that is not JSON");
+  Result<coord::Grid> g = coord::parse_grid(doc, reply.source());
+  if (!g.ok()) return fail(g.message());
+  Result<std::vector<coord::Table>> tables = coord::build_tables(*g, to_rows(reply));
+  if (!tables.ok()) return fail(tables.message());
+  std::cout << coord::render_tables(*tables, *fmt);
+  return kExitOk;
+}
+
+int64_t count(const pb::GridStatus& s, const char* state) {
+  auto it = s.by_state().find(state);
+  return it == s.by_state().end() ? 0 : it->second;
+}
+
+int64_t terminal(const pb::GridStatus& s) {
+  return count(s, "succeeded") + count(s, "failed") + count(s, "oom") + count(s, "timeout") + count(s, "cancelled");
+}
+
+int64_t bad(const pb::GridStatus& s) { return count(s, "failed") + count(s, "timeout") + count(s, "cancelled"); }
+
+// Streams a grid's progress until it is done; returns the last status.
+Result<pb::GridStatus> watch(const Connection& c, const std::string& grid) {
+  pb::WatchGridRequest req;
+  req.set_name(grid);
+  auto ctx = c.context(0);
+  std::unique_ptr<grpc::ClientReader<pb::GridProgress>> reader = c.stub->WatchGrid(ctx.get(), req);
+  const bool tty = isatty(fileno(stderr));
+  pb::GridProgress msg;
+  pb::GridStatus last;
+  bool done = false;
+  while (reader->Read(&msg)) {
+    last = msg.status();
+    const int64_t total = last.total(), fin = terminal(last);
+    if (tty) {
+      const int width = 30;
+      int filled = total ? static_cast<int>(width * fin / total) : width;
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld done, %lld running, %lld failed, %lld unplaceable ",
+                   std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+                   static_cast<long long>(fin), static_cast<long long>(total),
+                   static_cast<long long>(count(last, "running") + count(last, "leased")),
+                   static_cast<long long>(bad(last)), static_cast<long long>(last.unplaceable()));
+    }
+    for (const auto& j : msg.changed()) {
+      if (tty && (j.state() == "succeeded" || j.state() == "running" || j.state() == "leased")) continue;
+      std::fprintf(stderr, "%s[%lld/%lld] %s %s %s%s%s\n", tty ? "\n" : "", static_cast<long long>(fin),
+                   static_cast<long long>(total), j.state().c_str(), j.kind().c_str(), j.hash().c_str(),
+                   j.error().empty() ? "" : ": ", j.error().c_str());
+    }
+    if (msg.done()) done = true;
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  grpc::Status s = reader->Finish();
+  if (!s.ok() && !done) return Error{"watch " + grid + ": " + s.error_message()};
+  return last;
+}
+
+}  // namespace
+
+int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, bool wait, int max_attempts) {
+  // Validate here first: the same errors as `gridbench run`, before any traffic.
+  Result<coord::Grid> grid = coord::load_grid(grid_path);
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  Result<std::string> text = read_text(grid_path);
+  if (!text.ok()) return fail(text.message(), kExitInvalid);
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  pb::SubmitGridRequest req;
+  req.set_grid_text(*text);
+  req.set_source(grid_path);
+  req.set_rerun(rerun);
+  req.set_max_attempts(max_attempts);
+  pb::SubmitGridReply reply;
+  auto ctx = c->context();
+  grpc::Status s = c->stub->SubmitGrid(ctx.get(), req, &reply);
+  if (!s.ok()) return c->fail_rpc("submit " + grid_path, s);
+  std::printf("grid %s: %lld jobs, %lld reused, %lld queued\n", reply.name().c_str(),
+              static_cast<long long>(reply.jobs()), static_cast<long long>(reply.reused()),
+              static_cast<long long>(reply.queued()));
+  if (reply.unplaceable() > 0)
+    std::printf("warning: %lld queued jobs fit no registered worker (device kind or memory)\n",
+                static_cast<long long>(reply.unplaceable()));
+  if (!wait) return kExitOk;
+  Result<pb::GridStatus> last = watch(*c, reply.name());
+  if (!last.ok()) return fail(last.message());
+  int code = print_results(*c, reply.name(), "md");
+  if (code != kExitOk) return code;
+  return bad(*last) > 0 ? kExitError : kExitOk;
+}
+
+int cmd_watch(const RemoteFlags& r, const std::string& grid) {
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  Result<pb::GridStatus> last = watch(*c, grid);
+  if (!last.ok()) return fail(last.message());
+  std::printf("grid %s: %lld jobs, %lld succeeded, %lld failed, %lld oom, %lld timeout, %lld cancelled\n",
+              grid.c_str(), static_cast<long long>(last->total()), static_cast<long long>(count(*last, "succeeded")),
+              static_cast<long long>(count(*last, "failed")), static_cast<long long>(count(*last, "oom")),
+              static_cast<long long>(count(*last, "timeout")), static_cast<long long>(count(*last, "cancelled")));
+  return bad(*last) > 0 ? kExitError : kExitOk;
+}
+
+int cmd_status(const RemoteFlags& r, const std::string& grid, const std::string& format) {
+  if (format != "table" && format != "json") return fail("--format: expected table or json", kExitInvalid);
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  if (grid.empty()) {
+    pb::ListGridsReply reply;
+    auto ctx = c->context();
+    grpc::Status s = c->stub->ListGrids(ctx.get(), pb::ListGridsRequest(), &reply);
+    if (!s.ok()) return c->fail_rpc("status", s);
+    static const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "timeout",
+                                    "cancelled"};
+    if (format == "json") {
+      Json out = Json::array();
+      for (const auto& g : reply.grids()) {
+        Json by = Json::object();
+        for (const auto& [k, v] : g.by_state()) by[k] = v;
+        out.push_back({{"name", g.name()}, {"source", g.source()}, {"total", g.total()}, {"by_state", by},
+                       {"unplaceable", g.unplaceable()}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return kExitOk;
+    }
+    std::printf("%-28s %6s", "grid", "jobs");
+    for (const char* st : kStates) std::printf(" %9s", st);
+    std::printf(" %11s\n", "unplaceable");
+    for (const auto& g : reply.grids()) {
+      std::printf("%-28s %6lld", g.name().c_str(), static_cast<long long>(g.total()));
+      for (const char* st : kStates) std::printf(" %9lld", static_cast<long long>(count(g, st)));
+      std::printf(" %11lld\n", static_cast<long long>(g.unplaceable()));
+    }
+    return kExitOk;
+  }
+  pb::ListJobsRequest req;
+  req.set_grid(grid);
+  pb::ListJobsReply reply;
+  auto ctx = c->context();
+  grpc::Status s = c->stub->ListJobs(ctx.get(), req, &reply);
+  if (!s.ok()) return c->fail_rpc("status " + grid, s);
+  if (format == "json") {
+    Json out = Json::array();
+    for (const auto& j : reply.jobs())
+      out.push_back({{"hash", j.hash()},
+                     {"kind", j.kind()},
+                     {"params", Json::parse(j.params_json(), nullptr, false)},
+                     {"repeat", j.repeat()},
+                     {"state", j.state()},
+                     {"attempts", j.attempts()},
+                     {"lease_owner", j.lease_owner()},
+                     {"error", j.error()}});
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("%-16s  %-9s  %-9s  %3s  %-20s  %s\n", "hash", "kind", "state", "att", "worker", "params / error");
+  for (const auto& j : reply.jobs()) {
+    std::string tail = j.error().empty() ? j.params_json() : j.error().substr(0, 120);
+    std::printf("%-16s  %-9s  %-9s  %3d  %-20s  %s\n", j.hash().c_str(), j.kind().c_str(), j.state().c_str(),
+                j.attempts(), j.lease_owner().c_str(), tail.c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_cancel(const RemoteFlags& r, const std::string& grid) {
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  pb::CancelGridRequest req;
+  req.set_name(grid);
+  pb::CancelGridReply reply;
+  auto ctx = c->context();
+  grpc::Status s = c->stub->CancelGrid(ctx.get(), req, &reply);
+  if (!s.ok()) return c->fail_rpc("cancel " + grid, s);
+  std::printf("grid %s: %lld jobs cancelled\n", grid.c_str(), static_cast<long long>(reply.cancelled()));
+  return kExitOk;
+}
+
+int cmd_workers(const RemoteFlags& r, const std::string& format) {
+  if (format != "table" && format != "json") return fail("--format: expected table or json", kExitInvalid);
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  pb::ListWorkersReply reply;
+  auto ctx = c->context();
+  grpc::Status s = c->stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &reply);
+  if (!s.ok()) return c->fail_rpc("workers", s);
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  if (format == "json") {
+    Json out = Json::array();
+    for (const auto& w : reply.workers()) {
+      Json devices = Json::array();
+      for (const auto& d : w.devices())
+        devices.push_back({{"kind", d.kind()},
+                           {"index", d.index()},
+                           {"name", d.name()},
+                           {"memory_bytes", d.memory_bytes()},
+                           {"compute_capability", d.compute_capability()},
+                           {"copy_bandwidth_bytes_per_s", d.copy_bandwidth_bytes_per_s()},
+                           {"matmul_flops_per_s", d.matmul_flops_per_s()}});
+      out.push_back({{"name", w.name()},       {"state", w.state()},     {"slots", w.slots()},
+                     {"running", w.running()}, {"devices", devices},     {"last_seen_ms", w.last_seen_ms()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("%-28s  %-9s  %5s  %7s  %8s  %s\n", "worker", "state", "slots", "running", "seen", "devices");
+  for (const auto& w : reply.workers()) {
+    std::string devices;
+    for (const auto& d : w.devices()) {
+      char buf[256];
+      std::snprintf(buf, sizeof(buf), "%s%s:%d %s %.1f GiB", devices.empty() ? "" : "; ", d.kind().c_str(), d.index(),
+                    d.name().c_str(), d.memory_bytes() / (1024.0 * 1024 * 1024));
+      devices += buf;
+    }
+    std::printf("%-28s  %-9s  %5d  %7d  %6llds  %s\n", w.name().c_str(), w.state().c_str(), w.slots(), w.running(),
+                static_cast<long long>((now_ms - w.last_seen_ms()) / 1000), devices.c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_remote_results(const RemoteFlags& r, const std::string& grid, const std::string& format) {
+  Result<Connection> c = connect(r);
+  if (!c.ok()) return fail(c.message(), kExitInvalid);
+  return print_results(*c, grid, format);
+}
+
+}  // namespace gb::cli

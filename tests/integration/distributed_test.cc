@@ -1,0 +1,629 @@
+// Integration tests of distributed runs: the real gridbench-coordinator and real
+// gridbench-worker processes (which run real gridbench-job children) on loopback,
+// grids submitted over gRPC from the test, the outcome read from the SQLite file.
+//
+// Every test owns its processes through a Cluster, whose destructor kills them all
+// (workers, coordinators, and the gridbench-job children the workers started, found
+// by the pid files in the workers' run directories), also when an assertion fails.
+// Every wait is bounded; the suite's ctest timeout is 180 s.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "common/subprocess.h"
+#include "proto/gridbench.grpc.pb.h"
+
+namespace gb {
+namespace {
+namespace fs = std::filesystem;
+namespace pb = gridbench::v1;
+using Clock = std::chrono::steady_clock;
+
+const std::string kBin = std::string(GB_BINARY_DIR) + "/bin/";
+
+std::string temp_dir() {
+  auto dir = fs::path(::testing::TempDir()) /
+             ("integration_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+              std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// Polls pred every 20 ms until it holds or `ms` pass.
+bool wait_until(int ms, const std::function<bool()>& pred) {
+  auto end = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// A loopback port that was free a moment ago.
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Whether `pid` is a live process (a zombie counts as gone).
+bool alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// ---- SQLite (read-only) ----
+
+int64_t query_int(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  int64_t v = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 5000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return v;
+}
+
+std::vector<std::string> query_strings(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  std::vector<std::string> out;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 5000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char* t = sqlite3_column_text(st, 0);
+        out.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+      }
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return out;
+}
+
+int64_t unfinished(const std::string& db, const std::string& grid) {
+  return query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = '" + grid +
+                           "' AND state IN ('pending', 'leased', 'running')");
+}
+
+// Every job of the grid succeeded, with exactly one succeeded run, which is its
+// result run, and exactly `metrics` result rows, all of that run; no other run of
+// these jobs has results.
+void expect_exactly_once(const std::string& db, const std::string& grid, int64_t jobs, int64_t metrics = 1) {
+  const std::string in_grid = "(SELECT job_id FROM v_jobs WHERE grid = '" + grid + "')";
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = '" + grid + "'"), jobs);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = '" + grid + "' AND state = 'succeeded'"), jobs);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state = 'succeeded' AND job_id IN " + in_grid), jobs);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM (SELECT job_id FROM runs WHERE state = 'succeeded' AND job_id IN " +
+                              in_grid + " GROUP BY job_id HAVING COUNT(*) <> 1)"),
+            0);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM jobs j JOIN runs r ON r.id = j.result_run_id "
+                          "WHERE r.state = 'succeeded' AND j.id IN " + in_grid),
+            jobs);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE run_id IN (SELECT id FROM runs WHERE job_id IN " +
+                              in_grid + ")"),
+            jobs * metrics);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results res JOIN jobs j ON j.result_run_id = res.run_id "
+                          "WHERE j.id IN " + in_grid),
+            jobs * metrics);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_results WHERE grid = '" + grid + "'"), jobs * metrics);
+}
+
+// ---- processes ----
+
+struct Proc {
+  std::string name;
+  pid_t pid = 0;
+  std::string out, err;  // files
+  std::optional<ExitInfo> exit;
+};
+
+// Starts processes and kills every one of them (and the workers' children) when it
+// goes out of scope.
+class Cluster {
+ public:
+  explicit Cluster(std::string dir) : dir_(std::move(dir)) {}
+  ~Cluster() {
+    for (auto& [name, p] : procs_) {
+      if (!p.exit) {
+        kill(-p.pid, SIGKILL);
+        kill(p.pid, SIGKILL);
+        p.exit = wait_process(p.pid);
+      }
+    }
+    kill_job_children();
+    if (::testing::Test::HasFailure()) {
+      for (auto& [name, p] : procs_) {
+        std::fprintf(stderr, "---- %s stderr (tail) ----\n%s\n", name.c_str(), tail_file(p.err, 6000).c_str());
+      }
+      std::fprintf(stderr, "(logs, databases and run directories kept in %s)\n", dir_.c_str());
+    } else {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+    }
+  }
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  Proc& spawn(const std::string& name, const std::vector<std::string>& argv) {
+    Proc p;
+    p.name = name;
+    p.out = dir_ + "/" + name + ".out";
+    p.err = dir_ + "/" + name + ".err";
+    fs::remove(p.out);
+    Result<pid_t> pid = spawn_process(argv, p.out, p.err);
+    EXPECT_TRUE(pid.ok()) << (pid.ok() ? "" : pid.message());
+    p.pid = pid.ok() ? *pid : -1;
+    procs_[name] = p;
+    return procs_[name];
+  }
+
+  Proc& proc(const std::string& name) { return procs_.at(name); }
+
+  // The gridbench-coordinator on 127.0.0.1:port (0: any); waits for "listening on".
+  // Returns the address, "" when it did not come up within 10 s.
+  std::string start_coordinator(const std::string& name, const std::string& db, int port, int lease_ms,
+                                const std::string& token_file = "", const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {kBin + "gridbench-coordinator", "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--db", db, "--lease-ms", std::to_string(lease_ms)};
+    if (!token_file.empty()) argv.insert(argv.end(), {"--token-file", token_file});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Proc& p = spawn(name, argv);
+    std::string address;
+    wait_until(10000, [&] {
+      std::string out = slurp(p.out);
+      auto at = out.find("listening on ");
+      auto nl = at == std::string::npos ? std::string::npos : out.find('\n', at);
+      if (nl != std::string::npos) address = out.substr(at + 13, nl - at - 13);
+      return !address.empty() || exited(name);
+    });
+    EXPECT_FALSE(address.empty()) << name << " did not start: " << slurp(p.err);
+    return address;
+  }
+
+  Proc& start_worker(const std::string& name, const std::string& coordinator, int slots,
+                     const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {kBin + "gridbench-worker", "--coordinator", coordinator,
+                                     "--name", name, "--slots", std::to_string(slots),
+                                     "--work-dir", dir_ + "/" + name, "--seed", std::to_string(++seed_)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return spawn(name, argv);
+  }
+
+  bool exited(const std::string& name) {
+    Proc& p = procs_.at(name);
+    if (!p.exit) p.exit = poll_process(p.pid);
+    return p.exit.has_value();
+  }
+
+  // Waits up to `ms` for the exit; the exit code (128 + signal when killed), -1 on timeout.
+  int wait_exit(const std::string& name, int ms) {
+    if (!wait_until(ms, [&] { return exited(name); })) return -1;
+    const ExitInfo& e = *procs_.at(name).exit;
+    return e.exited ? e.code : 128 + e.signal;
+  }
+
+  void signal(const std::string& name, int sig) { kill(procs_.at(name).pid, sig); }
+
+  void kill9(const std::string& name) {
+    Proc& p = procs_.at(name);
+    kill(p.pid, SIGKILL);
+    p.exit = wait_process(p.pid);
+  }
+
+  // The gridbench-job children (pid files of the workers' runs) still alive.
+  std::vector<pid_t> job_children() {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir_, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (ec) break;
+      if (it->path().filename() != "pid") continue;
+      pid_t pid = 0;
+      std::ifstream in(it->path());
+      if (!(in >> pid) || pid <= 0 || !alive(pid)) continue;
+      if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find(dir_) == std::string::npos) continue;
+      pids.push_back(pid);
+    }
+    return pids;
+  }
+
+  void kill_job_children() {
+    for (pid_t pid : job_children()) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+  }
+
+ private:
+  std::string dir_;
+  std::map<std::string, Proc> procs_;
+  int seed_ = 0;
+};
+
+// ---- gRPC client ----
+
+class Client {
+ public:
+  Client(const std::string& address, std::string token = "",
+         std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials())
+      : stub_(pb::Coordinator::NewStub(grpc::CreateChannel(address, creds))), token_(std::move(token)) {}
+
+  std::unique_ptr<grpc::ClientContext> ctx(int timeout_ms = 10000) {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    if (!token_.empty()) c->AddMetadata("authorization", "Bearer " + token_);
+    return c;
+  }
+
+  pb::SubmitGridReply submit(const std::string& grid_text) {
+    pb::SubmitGridRequest req;
+    req.set_grid_text(grid_text);
+    req.set_source("grid.json");
+    pb::SubmitGridReply reply;
+    grpc::Status s = stub_->SubmitGrid(ctx().get(), req, &reply);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return reply;
+  }
+
+  // Workers the coordinator lists as active.
+  int active_workers() {
+    pb::ListWorkersReply reply;
+    if (!stub_->ListWorkers(ctx(2000).get(), pb::ListWorkersRequest(), &reply).ok()) return -1;
+    int n = 0;
+    for (const auto& w : reply.workers()) n += w.state() == "active";
+    return n;
+  }
+
+  pb::Coordinator::Stub& stub() { return *stub_; }
+
+ private:
+  std::unique_ptr<pb::Coordinator::Stub> stub_;
+  std::string token_;
+};
+
+// A grid of sleep jobs: `values` distinct durations x `repeats`.
+std::string sleep_grid(const std::string& name, const std::vector<double>& seconds, int repeats = 1) {
+  std::string axis;
+  for (double s : seconds) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.4f", s);
+    axis += (axis.empty() ? "" : ", ") + std::string(buf);
+  }
+  return R"({"name": ")" + name + R"(", "axes": {"seconds": [)" + axis + R"(]}, "measure": ["sleep"], "repeats": )" +
+         std::to_string(repeats) + "}";
+}
+
+std::vector<double> steps(double first, double step, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(first + step * i);
+  return v;
+}
+
+// ---- the tests ----
+
+// (1) Three workers finish a 200-job grid; every job is recorded exactly once; the
+// workers drain on SIGTERM and exit 0.
+TEST(Distributed, ThreeWorkersFinishA200JobGridExactlyOnce) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  std::string addr = c.start_coordinator("coordinator", db, 0, 5000);
+  ASSERT_FALSE(addr.empty());
+  for (int i = 1; i <= 3; ++i) c.start_worker("w" + std::to_string(i), addr, 2);
+  Client client(addr);
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 3; })) << "workers did not register";
+
+  auto t0 = Clock::now();
+  pb::SubmitGridReply sub = client.submit(sleep_grid("many", steps(0.0, 0.001, 20), 10));
+  ASSERT_EQ(sub.jobs(), 200);
+  ASSERT_EQ(sub.queued(), 200);
+  ASSERT_TRUE(wait_until(90000, [&] { return unfinished(db, "many") == 0; })) << unfinished(db, "many") << " left";
+  std::fprintf(stderr, "200 jobs on 3 workers x 2 slots: %.0f ms\n", ms_since(t0));
+  expect_exactly_once(db, "many", 200);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(DISTINCT owner) FROM runs"), 3);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state <> 'succeeded'"), 0);
+
+  for (int i = 1; i <= 3; ++i) c.signal("w" + std::to_string(i), SIGTERM);
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(c.wait_exit("w" + std::to_string(i), 10000), 0) << "w" << i;
+  EXPECT_NE(slurp(c.proc("w1").err).find("drained"), std::string::npos);
+}
+
+// (2) SIGKILL of a worker mid-job: its jobs are leased again after their leases
+// expire and finish on the other worker; exactly one result per job.
+TEST(Distributed, KilledWorkersJobsAreLeasedAgainAfterExpiry) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  const int lease_ms = 1500;
+  std::string addr = c.start_coordinator("coordinator", db, 0, lease_ms);
+  ASSERT_FALSE(addr.empty());
+  c.start_worker("victim", addr, 2);
+  Client client(addr);
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 1; }));
+  pb::SubmitGridReply sub = client.submit(sleep_grid("victim", steps(1.5, 0.01, 6)));
+  ASSERT_EQ(sub.jobs(), 6);
+  // The victim holds two running jobs; then a survivor joins.
+  ASSERT_TRUE(wait_until(10000, [&] {
+    return query_int(db, "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = 'victim'") == 2;
+  }));
+  c.start_worker("survivor", addr, 2);
+  std::vector<std::string> held =
+      query_strings(db, "SELECT hash FROM jobs WHERE state = 'running' AND lease_owner = 'victim'");
+  ASSERT_EQ(held.size(), 2u);
+  c.kill9("victim");
+  auto killed = Clock::now();
+  // Its children are orphans now; a machine that dies takes them along.
+  c.kill_job_children();
+
+  ASSERT_TRUE(wait_until(60000, [&] { return unfinished(db, "victim") == 0; }));
+  std::fprintf(stderr, "grid done %.0f ms after the kill\n", ms_since(killed));
+  expect_exactly_once(db, "victim", 6);
+  for (const auto& hash : held) {
+    const std::string runs = "SELECT COUNT(*) FROM runs r JOIN jobs j ON j.id = r.job_id WHERE j.hash = '" + hash + "'";
+    EXPECT_EQ(query_int(db, runs + " AND r.owner = 'victim' AND r.state = 'expired'"), 1) << hash;
+    EXPECT_EQ(query_int(db, runs + " AND r.owner = 'survivor' AND r.state = 'succeeded'"), 1) << hash;
+    // Not before its lease could expire.
+    EXPECT_EQ(query_int(db, runs + " AND r.owner = 'victim' AND r.state = 'succeeded'"), 0) << hash;
+  }
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE owner = 'victim' AND state = 'succeeded'"), 0);
+}
+
+// (3) SIGKILL of the coordinator mid-grid, restarted on the same DB and port: the
+// workers reconnect (registering again), keep their children, deliver their results;
+// the grid completes with nothing lost or duplicated.
+TEST(Distributed, CoordinatorKilledAndRestartedLosesNothing) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  const int port = free_port();
+  std::string addr = c.start_coordinator("coordinator", db, port, 4000);
+  ASSERT_EQ(addr, "127.0.0.1:" + std::to_string(port));
+  for (int i = 1; i <= 3; ++i) c.start_worker("w" + std::to_string(i), addr, 2);
+  Client client(addr);
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 3; }));
+  pb::SubmitGridReply sub = client.submit(sleep_grid("restart", steps(0.2, 0.001, 20), 3));
+  ASSERT_EQ(sub.jobs(), 60);
+  ASSERT_TRUE(wait_until(30000, [&] {
+    return query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'restart' AND state = 'succeeded'") >= 15;
+  }));
+  c.kill9("coordinator");
+  const int64_t done_at_kill =
+      query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'restart' AND state = 'succeeded'");
+  ASSERT_LT(done_at_kill, 60) << "the grid finished before the kill; nothing tested";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // away: children finish, reports wait
+  for (int i = 1; i <= 3; ++i) EXPECT_FALSE(c.exited("w" + std::to_string(i)));
+
+  std::string again;
+  for (int attempt = 0; attempt < 10 && again.empty(); ++attempt) {  // the port may take a moment
+    again = c.start_coordinator("coordinator-" + std::to_string(attempt + 2), db, port, 4000);
+    if (again.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  ASSERT_EQ(again, addr);
+  auto restarted = Clock::now();
+  ASSERT_TRUE(wait_until(60000, [&] { return unfinished(db, "restart") == 0; }))
+      << unfinished(db, "restart") << " left";
+  std::fprintf(stderr, "grid done %.0f ms after the restart (%lld of 60 done at the kill)\n", ms_since(restarted),
+               static_cast<long long>(done_at_kill));
+  expect_exactly_once(db, "restart", 60);
+  for (int i = 1; i <= 3; ++i) {
+    const std::string name = "w" + std::to_string(i);
+    EXPECT_FALSE(c.exited(name));
+    EXPECT_NE(slurp(c.proc(name).err).find("registered again"), std::string::npos) << name;
+  }
+}
+
+// (4) A worker with a wrong token is refused: it exits 1 at once, saying so. A
+// completion for a lease the caller does not hold is refused and writes nothing.
+TEST(Distributed, WrongTokenAndForeignCompletionAreRefused) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  write_file(c.dir() + "/token", "s3cret-token\n");
+  write_file(c.dir() + "/wrong", "not-the-token\n");
+  std::string addr = c.start_coordinator("coordinator", db, 0, 5000, c.dir() + "/token");
+  ASSERT_FALSE(addr.empty());
+
+  c.start_worker("intruder", addr, 1, {"--token-file", c.dir() + "/wrong"});
+  EXPECT_EQ(c.wait_exit("intruder", 15000), 1);
+  std::string err = slurp(c.proc("intruder").err);
+  EXPECT_NE(err.find("UNAUTHENTICATED"), std::string::npos) << err;
+  EXPECT_NE(err.find("token"), std::string::npos) << err;
+
+  // Without a token: refused.
+  Client anonymous(addr);
+  pb::ListGridsReply grids;
+  EXPECT_EQ(anonymous.stub().ListGrids(anonymous.ctx().get(), pb::ListGridsRequest(), &grids).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // Two raw workers; "a" leases the only job.
+  Client client(addr, "s3cret-token");
+  ASSERT_EQ(client.submit(sleep_grid("one", {0.0})).jobs(), 1);
+  int64_t ids[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    pb::RegisterWorkerRequest reg;
+    reg.set_name(i == 0 ? "raw-a" : "raw-b");
+    reg.set_slots(1);
+    pb::Device* d = reg.add_devices();
+    d->set_kind("cpu");
+    d->set_name("test cpu");
+    d->set_memory_bytes(1e9);
+    pb::RegisterWorkerReply r;
+    grpc::Status s = client.stub().RegisterWorker(client.ctx().get(), reg, &r);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ids[i] = r.worker_id();
+  }
+  pb::LeaseJobRequest lreq;
+  lreq.set_worker_id(ids[0]);
+  lreq.set_worker_name("raw-a");
+  lreq.set_wait_ms(2000);
+  pb::LeaseJobReply lease;
+  ASSERT_TRUE(client.stub().LeaseJob(client.ctx().get(), lreq, &lease).ok());
+  ASSERT_TRUE(lease.has_job());
+  const int64_t run = lease.run_id();
+
+  auto completion = [&](int who, int64_t run_id) {
+    pb::CompleteJobRequest req;
+    req.set_worker_id(ids[who]);
+    req.set_worker_name(who == 0 ? "raw-a" : "raw-b");
+    req.set_run_id(run_id);
+    pb::Metric* m = req.add_metrics();
+    m->set_name("slept_s");
+    m->set_value(0);
+    m->set_unit("s");
+    req.set_engine_version("0.1.0");
+    return req;
+  };
+  pb::CompleteJobReply reply;
+  // b does not hold a's lease.
+  grpc::Status s = client.stub().CompleteJob(client.ctx().get(), completion(1, run), &reply);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  // a holds no lease on a run that does not exist.
+  s = client.stub().CompleteJob(client.ctx().get(), completion(0, run + 1000), &reply);
+  EXPECT_TRUE(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION || s.error_code() == grpc::StatusCode::NOT_FOUND)
+      << s.error_message();
+  pb::FailJobRequest fail;
+  fail.set_worker_id(ids[1]);
+  fail.set_worker_name("raw-b");
+  fail.set_run_id(run);
+  fail.set_outcome("failed");
+  fail.set_error("not mine");
+  pb::FailJobReply fail_reply;
+  s = client.stub().FailJob(client.ctx().get(), fail, &fail_reply);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  // Nothing was written.
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results"), 0);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running') AND lease_owner = 'raw-a'"),
+            1);
+
+  // The holder's completion is accepted once; a retry is a duplicate and writes nothing.
+  s = client.stub().CompleteJob(client.ctx().get(), completion(0, run), &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(reply.duplicate());
+  s = client.stub().CompleteJob(client.ctx().get(), completion(0, run), &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(reply.duplicate());
+  expect_exactly_once(db, "one", 1);
+}
+
+// (5) CancelGrid stops the running children within lease_ms / 3 (the renewal
+// interval, when a worker learns of it) + 1 s.
+TEST(Distributed, CancelStopsRunningChildrenWithinTheBound) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  const int lease_ms = 1500;
+  const double bound_ms = lease_ms / 3.0 + 1000;
+  std::string addr = c.start_coordinator("coordinator", db, 0, lease_ms);
+  ASSERT_FALSE(addr.empty());
+  c.start_worker("w1", addr, 2);
+  c.start_worker("w2", addr, 2);
+  Client client(addr);
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 2; }));
+  ASSERT_EQ(client.submit(sleep_grid("long", steps(30, 0.1, 4))).jobs(), 4);
+  ASSERT_TRUE(wait_until(15000, [&] {
+    return query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'long' AND state = 'running'") == 4 &&
+           c.job_children().size() == 4;
+  }));
+  std::vector<pid_t> children = c.job_children();
+
+  pb::CancelGridRequest req;
+  req.set_name("long");
+  pb::CancelGridReply reply;
+  auto t0 = Clock::now();
+  grpc::Status s = client.stub().CancelGrid(client.ctx().get(), req, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.cancelled(), 4);
+  bool stopped = wait_until(10000, [&] {
+    for (pid_t pid : children)
+      if (alive(pid)) return false;
+    return true;
+  });
+  const double took = ms_since(t0);
+  std::fprintf(stderr, "children stopped %.0f ms after CancelGrid (bound %.0f ms)\n", took, bound_ms);
+  EXPECT_TRUE(stopped);
+  EXPECT_LE(took, bound_ms);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'long' AND state = 'cancelled'"), 4);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results"), 0);
+  // The workers stay up, and drain at once (nothing runs).
+  c.signal("w1", SIGTERM);
+  c.signal("w2", SIGTERM);
+  EXPECT_EQ(c.wait_exit("w1", 10000), 0);
+  EXPECT_EQ(c.wait_exit("w2", 10000), 0);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state NOT IN ('cancelled')"), 0);
+}
+
+// TLS with client certificates (and a token): a worker given the CA and its own
+// certificate runs a grid; the coordinator requires both.
+TEST(Distributed, TlsWithClientCertificates) {
+  Cluster c(temp_dir());
+  const std::string cert = c.dir() + "/cert.pem", key = c.dir() + "/key.pem";
+  Result<pid_t> gen = spawn_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                     key, "-out", cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
+                                     "subjectAltName=IP:127.0.0.1,DNS:localhost"},
+                                    c.dir() + "/openssl.out", c.dir() + "/openssl.err");
+  if (!gen.ok()) GTEST_SKIP() << "no openssl to make a certificate: " << gen.message();
+  ExitInfo e = wait_process(*gen);
+  ASSERT_TRUE(e.exited && e.code == 0) << slurp(c.dir() + "/openssl.err");
+  write_file(c.dir() + "/token", "tls-token\n");
+  const std::string db = c.dir() + "/grid.db";
+  std::string addr = c.start_coordinator("coordinator", db, 0, 5000, c.dir() + "/token",
+                                         {"--tls-cert", cert, "--tls-key", key, "--tls-client-ca", cert});
+  ASSERT_FALSE(addr.empty());
+  c.start_worker("tls-worker", addr, 2,
+                 {"--token-file", c.dir() + "/token", "--tls-ca", cert, "--tls-cert", cert, "--tls-key", key});
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = slurp(cert);
+  ssl.pem_cert_chain = slurp(cert);
+  ssl.pem_private_key = slurp(key);
+  Client client(addr, "tls-token", grpc::SslCredentials(ssl));
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 1; }));
+  ASSERT_EQ(client.submit(sleep_grid("tls", steps(0.0, 0.001, 4))).jobs(), 4);
+  ASSERT_TRUE(wait_until(30000, [&] { return unfinished(db, "tls") == 0; }));
+  expect_exactly_once(db, "tls", 4);
+}
+
+}  // namespace
+}  // namespace gb
