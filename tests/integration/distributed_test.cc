@@ -25,6 +25,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/subprocess.h"
 #include "proto/gridbench.grpc.pb.h"
 
@@ -32,6 +34,7 @@ namespace gb {
 namespace {
 namespace fs = std::filesystem;
 namespace pb = gridbench::v1;
+using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 const std::string kBin = std::string(GB_BINARY_DIR) + "/bin/";
@@ -623,6 +626,87 @@ TEST(Distributed, TlsWithClientCertificates) {
   ASSERT_EQ(client.submit(sleep_grid("tls", steps(0.0, 0.001, 4))).jobs(), 4);
   ASSERT_TRUE(wait_until(30000, [&] { return unfinished(db, "tls") == 0; }));
   expect_exactly_once(db, "tls", 4);
+}
+
+// ---- the gridbench CLI against a coordinator ----
+
+// Runs `gridbench ARGS...` to completion in the cluster; returns the exit code and
+// leaves its stdout/stderr in the Proc's files.
+int gridbench(Cluster& c, const std::string& name, std::vector<std::string> args, int timeout_ms = 60000) {
+  args.insert(args.begin(), kBin + "gridbench");
+  c.spawn(name, args);
+  return c.wait_exit(name, timeout_ms);
+}
+
+TEST(Distributed, CliSubmitWaitStatusWorkersResultsCancel) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  write_file(c.dir() + "/token", "cli-token\n");
+  std::string addr = c.start_coordinator("coordinator", db, 0, 3000, c.dir() + "/token");
+  ASSERT_FALSE(addr.empty());
+  c.start_worker("w1", addr, 2, {"--token-file", c.dir() + "/token"});
+  const std::vector<std::string> remote = {"--coordinator", addr, "--token-file", c.dir() + "/token"};
+  auto with_remote = [&](std::vector<std::string> args) {
+    args.insert(args.end(), remote.begin(), remote.end());
+    return args;
+  };
+
+  // workers: the registered worker, as JSON.
+  ASSERT_TRUE(wait_until(15000, [&] {
+    if (gridbench(c, "workers", with_remote({"workers", "--format", "json"})) != 0) return false;
+    return slurp(c.proc("workers").out).find("\"w1\"") != std::string::npos;
+  })) << slurp(c.proc("workers").err);
+
+  // submit --wait: runs the grid to the end and prints its report.
+  write_file(c.dir() + "/g.json",
+             R"({"name": "cli", "axes": {"seconds": [0.01, 0.02, 0.03]}, "measure": ["sleep"], "repeats": 2,
+                 "report": {"rows": ["seconds"], "columns": [{"metric": "slept_s", "digits": 2}]}})");
+  ASSERT_EQ(gridbench(c, "submit", with_remote({"submit", c.dir() + "/g.json", "--wait"})), 0)
+      << slurp(c.proc("submit").err);
+  std::string out = slurp(c.proc("submit").out);
+  EXPECT_NE(out.find("grid cli: 6 jobs, 0 reused, 6 queued"), std::string::npos) << out;
+  EXPECT_NE(out.find("slept_s"), std::string::npos) << out;
+  expect_exactly_once(db, "cli", 6);
+
+  // status: all grids, then one grid's jobs.
+  ASSERT_EQ(gridbench(c, "status", with_remote({"status", "--format", "json"})), 0) << slurp(c.proc("status").err);
+  Json grids = Json::parse(slurp(c.proc("status").out));
+  ASSERT_EQ(grids.size(), 1u);
+  EXPECT_EQ(grids[0]["by_state"]["succeeded"], 6);
+  ASSERT_EQ(gridbench(c, "jobs", with_remote({"status", "cli", "--format", "json"})), 0);
+  Json jobs = Json::parse(slurp(c.proc("jobs").out));
+  ASSERT_EQ(jobs.size(), 6u);
+  EXPECT_EQ(jobs[0]["state"], "succeeded");
+
+  // results --coordinator: the same report as from the database file.
+  ASSERT_EQ(gridbench(c, "results", with_remote({"results", "cli", "--format", "csv"})), 0)
+      << slurp(c.proc("results").err);
+  ASSERT_EQ(gridbench(c, "results-db", {"results", "cli", "--db", db, "--format", "csv"}), 0);
+  EXPECT_EQ(slurp(c.proc("results").out), slurp(c.proc("results-db").out));
+  EXPECT_NE(slurp(c.proc("results").out).find("0.03"), std::string::npos);
+
+  // An invalid grid: exit 2 before any traffic, with the file and path.
+  write_file(c.dir() + "/bad.json", R"({"name": "bad", "axes": {"seconds": [-1]}, "measure": ["sleep"]})");
+  EXPECT_EQ(gridbench(c, "bad", with_remote({"submit", c.dir() + "/bad.json"})), 2);
+  EXPECT_NE(slurp(c.proc("bad").err).find("bad.json: $.axes.seconds[0]"), std::string::npos)
+      << slurp(c.proc("bad").err);
+
+  // A wrong token: refused, with a message that says so.
+  write_file(c.dir() + "/wrong", "nope\n");
+  EXPECT_EQ(gridbench(c, "wrong", {"status", "--coordinator", addr, "--token-file", c.dir() + "/wrong"}), 1);
+  EXPECT_NE(slurp(c.proc("wrong").err).find("refused"), std::string::npos) << slurp(c.proc("wrong").err);
+
+  // cancel: a grid of long sleeps ends cancelled, its children gone.
+  write_file(c.dir() + "/long.json", R"({"name": "long", "axes": {"seconds": [30, 31, 32]}, "measure": ["sleep"]})");
+  ASSERT_EQ(gridbench(c, "submit-long", with_remote({"submit", c.dir() + "/long.json"})), 0);
+  ASSERT_TRUE(wait_until(15000, [&] { return c.job_children().size() == 2; }));
+  ASSERT_EQ(gridbench(c, "cancel", with_remote({"cancel", "long"})), 0) << slurp(c.proc("cancel").err);
+  EXPECT_NE(slurp(c.proc("cancel").out).find("grid long: 3 jobs cancelled"), std::string::npos)
+      << slurp(c.proc("cancel").out);
+  EXPECT_TRUE(wait_until(5000, [&] { return c.job_children().empty(); }));
+  // watch on a finished grid ends at once; cancelled jobs make it exit 1.
+  EXPECT_EQ(gridbench(c, "watch", with_remote({"watch", "long"}), 15000), 1);
+  EXPECT_NE(slurp(c.proc("watch").out).find("3 cancelled"), std::string::npos) << slurp(c.proc("watch").out);
 }
 
 }  // namespace
