@@ -430,6 +430,9 @@ int cmd_devices(bool measure, const std::string& format) {
       Result<double> bw = kernels::measure_cuda_copy_bandwidth(d.index, 1u << 30, 10);
       if (bw.ok()) g["copy_bandwidth_bytes_per_s"] = *bw;
       else g["error"] = bw.message();
+      Result<double> flops = kernels::measure_cuda_matmul_flops(d.index, 4096, 10);
+      if (flops.ok()) g["matmul_flops_per_s"] = *flops;
+      else g["error"] = flops.message();
     }
     out.push_back(g);
   }
@@ -442,6 +445,8 @@ int cmd_devices(bool measure, const std::string& format) {
                 d["memory_bytes"].get<double>() / (1024.0 * 1024 * 1024));
     if (d.contains("copy_bandwidth_bytes_per_s"))
       std::printf("  copy %.1f GB/s", d["copy_bandwidth_bytes_per_s"].get<double>() / 1e9);
+    if (d.contains("matmul_flops_per_s"))
+      std::printf("  bf16 matmul %.1f TFLOP/s", d["matmul_flops_per_s"].get<double>() / 1e12);
     if (d.contains("error")) std::printf("  (%s)", d["error"].get<std::string>().c_str());
     std::printf("\n");
   }
@@ -561,7 +566,7 @@ int run_cli(int argc, char** argv) {
   bool measure = false;
   std::string devices_format = "table";
   auto* devices = app.add_subcommand("devices", "List this machine's devices (CPU and CUDA)");
-  devices->add_flag("--measure", measure, "also measure copy bandwidth");
+  devices->add_flag("--measure", measure, "also measure copy bandwidth (and, on CUDA devices, the bf16 matmul rate)");
   devices->add_option("--format", devices_format, "table|json")->capture_default_str();
 
   auto* formats = app.add_subcommand("formats", "List the weight, KV-cache format and model preset names");

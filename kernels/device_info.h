@@ -1,5 +1,5 @@
 // Device discovery and the two figures a roofline needs measured rather than
-// copied from a datasheet: copy bandwidth. CUDA devices come from
+// copied from a datasheet: copy bandwidth and matmul rate. CUDA devices come from
 // kernels/cuda/device_query.cu when built with CUDA (none otherwise); the host CPU
 // from kernels/cpu/host_info.cc.
 #pragma once
@@ -33,5 +33,8 @@ bool built_with_cuda();
 double measure_host_copy_bandwidth(size_t bytes, int iters);
 // Device-to-device copy kernel on cuda:index; an error without CUDA or device.
 Result<double> measure_cuda_copy_bandwidth(int index, size_t bytes, int iters);
+// Dense bf16 matmul rate in FLOP/s (2*n^3 per n x n x n GEMM, fp32 accumulate) on
+// cuda:index through cuBLAS, best of `iters`; an error without CUDA or device.
+Result<double> measure_cuda_matmul_flops(int index, int n, int iters);
 
 }  // namespace gb::kernels

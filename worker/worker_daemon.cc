@@ -82,6 +82,9 @@ Result<DeviceReport> discover_device(const std::string& spec, bool measure) {
     Result<double> bw = kernels::measure_cuda_copy_bandwidth(index, 256u << 20, 10);
     if (!bw.ok()) return Error{"--device " + spec + ": measuring copy bandwidth: " + bw.message()};
     d.copy_bandwidth_bytes_per_s = *bw;
+    Result<double> flops = kernels::measure_cuda_matmul_flops(index, 4096, 10);
+    if (!flops.ok()) return Error{"--device " + spec + ": measuring matmul rate: " + flops.message()};
+    d.matmul_flops_per_s = *flops;
   }
   return d;
 }

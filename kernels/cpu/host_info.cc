@@ -55,6 +55,9 @@ std::vector<DeviceInfo> cuda_devices() { return {}; }
 Result<double> measure_cuda_copy_bandwidth(int, size_t, int) {
   return Error{"this gridbench was built without CUDA (GRIDBENCH_CUDA=OFF or no nvcc)"};
 }
+Result<double> measure_cuda_matmul_flops(int, int, int) {
+  return Error{"this gridbench was built without CUDA (GRIDBENCH_CUDA=OFF or no nvcc)"};
+}
 #endif
 
 }  // namespace gb::kernels
