@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ Result<pid_t> spawn_process(const std::vector<std::string>& argv, const std::str
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     close(out);
@@ -53,6 +55,10 @@ Result<pid_t> spawn_process(const std::vector<std::string>& argv, const std::str
     return Error{std::string("fork: ") + std::strerror(errno)};
   }
   if (pid == 0) {
+    // A job dies with the runner that started it (a SIGKILLed worker or `gridbench
+    // run`), instead of running on as an orphan whose results nobody reads.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     setpgid(0, 0);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);

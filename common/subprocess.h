@@ -21,7 +21,8 @@ struct ExitInfo {
 };
 
 // Starts argv[0] (a path) with stdin from /dev/null and stdout/stderr appended to
-// the given files, in its own process group.
+// the given files, in its own process group. The child is killed (SIGKILL) when the
+// thread that started it dies, so a killed runner leaves no orphan jobs.
 Result<pid_t> spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
                             const std::string& stderr_path);
 // Non-blocking: the exit of `pid` if it has ended (and reaps it), else nullopt.

@@ -54,6 +54,39 @@ TEST(Subprocess, TerminateKillsTheProcessGroup) {
   EXPECT_FALSE(process_alive(*pid));
 }
 
+TEST(Subprocess, ChildDiesWithItsParent) {
+  std::string d = temp_dir();
+  // An intermediate process spawns a long sleeper, writes its pid, and is killed.
+  pid_t middle = fork();
+  ASSERT_GE(middle, 0);
+  if (middle == 0) {
+    auto pid = spawn_process({"/bin/sleep", "30"}, d + "/o", d + "/e");
+    if (!pid.ok()) _exit(1);
+    std::ofstream(d + "/pid") << *pid;
+    pause();
+    _exit(0);
+  }
+  pid_t sleeper = 0;
+  for (int i = 0; i < 200 && sleeper == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream in(d + "/pid");
+    in >> sleeper;
+  }
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(process_alive(sleeper));
+  kill(middle, SIGKILL);
+  wait_process(middle);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The sleeper is reparented (to init or a subreaper): gone or a zombie.
+    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
+    std::string content((std::istreambuf_iterator<char>(stat)), {});
+    gone = content.empty() || content.find(") Z") != std::string::npos;
+  }
+  EXPECT_TRUE(gone);
+}
+
 TEST(Subprocess, TailFileKeepsWholeLines) {
   std::string d = temp_dir();
   {
