@@ -139,8 +139,12 @@ Result<ModelConfig> model_config_from_hf(const json& config, const std::string& 
     m.hidden_size = *hidden;
     m.num_layers = *layers;
     m.intermediate_size = inner.value_or(4 * *hidden);
+    if (*heads <= 0 || *hidden % *heads != 0)
+      return Error{where + ": n_embd " + std::to_string(*hidden) + " is not a multiple of n_head " +
+                   std::to_string(*heads)};
     m.num_heads = *heads;
     m.num_kv_heads = *heads;
+    m.head_dim = *hidden / *heads;
     m.max_position_embeddings = positions.value_or(1024);
     m.norm_eps = eps.value_or(1e-5);
     m.tie_embeddings = tie.value_or(true);

@@ -10,7 +10,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config git
   libsqlite3-dev sqlite3
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libssl-dev libpcre2-dev
+  libssl-dev libpcre2-dev libicu-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev
 )

@@ -112,6 +112,11 @@ TEST(HfConfig, Families) {
   EXPECT_TRUE(gpt2->learned_positions);
   EXPECT_TRUE(gpt2->tie_embeddings);
   EXPECT_TRUE(gpt2->layer_norm);
+  EXPECT_EQ(gpt2->head_dim, 64);
+  EXPECT_FALSE(model_config_from_hf(json{{"model_type", "gpt2"}, {"vocab_size", 10}, {"n_embd", 10}, {"n_layer", 1},
+                                         {"n_head", 3}},
+                                    "odd")
+                   .ok());
 
   Result<ModelConfig> internlm = model_config_from_hf(
       json{{"model_type", "internlm"}, {"vocab_size", 103168}, {"hidden_size", 4096}, {"num_hidden_layers", 32},
