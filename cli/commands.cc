@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -24,6 +25,7 @@
 #include "engine/device_spec.h"
 #include "engine/formats.h"
 #include "engine/model_config.h"
+#include "engine/tokenizer.h"
 #include "kernels/device_info.h"
 #include "worker/job_runner.h"
 
@@ -416,6 +418,30 @@ int cmd_roofline(const RooflineFlags& f) {
   return kExitOk;
 }
 
+// ---- gridbench tokenize ----
+int cmd_tokenize(const std::string& tokenizer_path, const std::string& text, const std::string& file,
+                 const std::string& format, bool add_special) {
+  if (text.empty() == file.empty()) return fail("give exactly one of --text and --file", kExitInvalid);
+  if (format != "json" && format != "text") return fail("--format: expected json or text", kExitInvalid);
+  Result<engine::Tokenizer> tok = engine::Tokenizer::from_file(tokenizer_path);
+  if (!tok.ok()) return fail(tok.message(), kExitInvalid);
+  std::string input = text;
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return fail(file + ": cannot read", kExitInvalid);
+    input.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::vector<int32_t> ids = tok->encode(input, add_special);
+  if (format == "json") {
+    std::cout << Json(ids).dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::string> pieces = tok->pieces(ids);
+  for (size_t i = 0; i < ids.size(); ++i) std::printf("%d\t%s\n", ids[i], Json(pieces[i]).dump().c_str());
+  std::printf("%zu tokens\n", ids.size());
+  return kExitOk;
+}
+
 // ---- gridbench devices ----
 int cmd_devices(bool measure, const std::string& format) {
   Json out = Json::array();
@@ -569,6 +595,16 @@ int run_cli(int argc, char** argv) {
   devices->add_flag("--measure", measure, "also measure copy bandwidth (and, on CUDA devices, the bf16 matmul rate)");
   devices->add_option("--format", devices_format, "table|json")->capture_default_str();
 
+  std::string tok_path, tok_text, tok_file, tok_format = "json";
+  bool tok_special = false;
+  auto* tokenize = app.add_subcommand("tokenize", "Encode text with a Hugging Face tokenizer.json and print the ids");
+  tokenize->add_option("--tokenizer", tok_path, "tokenizer.json")->required();
+  tokenize->add_option("--text", tok_text, "text to encode");
+  tokenize->add_option("--file", tok_file, "file whose content to encode");
+  tokenize->add_option("--format", tok_format, "json (an array of ids) or text (id and piece per line)")
+      ->capture_default_str();
+  tokenize->add_flag("--add-special", tok_special, "add the tokenizer's special tokens (BOS, template)");
+
   auto* formats = app.add_subcommand("formats", "List the weight, KV-cache format and model preset names");
 
   try {
@@ -593,6 +629,7 @@ int run_cli(int argc, char** argv) {
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);
   if (*devices) return cmd_devices(measure, devices_format);
+  if (*tokenize) return cmd_tokenize(tok_path, tok_text, tok_file, tok_format, tok_special);
   if (*formats) {
     std::printf("weight formats: %s\n", join(engine::weight_format_names()).c_str());
     std::printf("kv formats: %s (policy suffix +sink{S}+win{W})\n", join(engine::kv_format_names()).c_str());

@@ -314,6 +314,23 @@ TEST(Cli, RooflineQwen15ReproducesReference003) {
   }
 }
 
+TEST(Cli, TokenizeCommand) {
+  std::string d = temp_dir();
+  const std::string tok = kSource + "/tests/data/tokenizer/tiny_bytelevel.json";
+  Json expected = Json::parse(slurp(kSource + "/tests/data/tokenizer/expected_ids.json"));
+  // The reference ids (Hugging Face tokenizers) of the first test text.
+  const std::string text = expected["texts"][0];
+  Output o = gridbench(d, {"tokenize", "--tokenizer", tok, "--text", text});
+  ASSERT_EQ(o.code, 0) << o.err;
+  Json ids = Json::parse(o.out);
+  EXPECT_EQ(ids, expected["tokenizers"]["tiny_bytelevel"]["ids"][0]);
+  Output t = gridbench(d, {"tokenize", "--tokenizer", tok, "--text", text, "--format", "text"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find(std::to_string(ids.size()) + " tokens"), std::string::npos) << t.out;
+  EXPECT_EQ(gridbench(d, {"tokenize", "--tokenizer", d + "/missing.json", "--text", "x"}).code, 2);
+  EXPECT_EQ(gridbench(d, {"tokenize", "--tokenizer", tok}).code, 2);
+}
+
 TEST(Cli, DemoGridRuns) {
   std::string d = temp_dir();
   Output o = gridbench(d, {"run", kSource + "/experiments/demo.json", "--db", d + "/gb.db", "--out", d + "/out"});
