@@ -4,7 +4,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <set>
 #include <unordered_map>
@@ -227,8 +229,8 @@ Result<JobState> parse_state_column(const std::string& s, const std::string& wha
   return *st;
 }
 
-Result<int64_t> grid_id_of(sqlite3* db, const std::string& name, const std::string& path) {
-  auto st = Stmt::prepare(db, "SELECT id FROM grids WHERE name = ?1");
+Result<int64_t> grid_id_of(sqlite::StmtCache& db, const std::string& name, const std::string& path) {
+  auto st = db.get("SELECT id FROM grids WHERE name = ?1");
   if (!st.ok()) return st.error();
   st->bind(1, name);
   auto row = st->step();
@@ -246,10 +248,9 @@ struct HeldLease {
   int max_attempts = 0;
 };
 
-Result<HeldLease> check_lease(sqlite3* db, int64_t run_id, const std::string& owner) {
-  auto st = Stmt::prepare(db,
-                          "SELECT j.id, j.hash, j.state, j.lease_owner, j.lease_run_id, j.attempts, "
-                          "j.max_attempts FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?1");
+Result<HeldLease> check_lease(sqlite::StmtCache& db, int64_t run_id, const std::string& owner) {
+  auto st = db.get("SELECT j.id, j.hash, j.state, j.lease_owner, j.lease_run_id, j.attempts, "
+                   "j.max_attempts FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?1");
   if (!st.ok()) return st.error();
   st->bind(1, run_id);
   auto row = st->step();
@@ -282,10 +283,17 @@ Status exec_bound(sqlite3* db, const char* sql, const std::function<void(Stmt&)>
   return st->run();
 }
 
+Status exec_bound(sqlite::StmtCache& db, const char* sql, const std::function<void(Stmt&)>& bind) {
+  auto st = db.get(sql);
+  if (!st.ok()) return st.status();
+  bind(*st);
+  return st->run();
+}
+
 // Ends the run `run_id` in `run_state` with `run_error` and clears the lease of its
 // job, which goes to `job_state` (pending or terminal) with `job_error`; when
 // `give_back_attempt`, the run does not count as an attempt.
-Status end_lease(sqlite3* db, int64_t job_id, int64_t run_id, std::string_view run_state,
+Status end_lease(sqlite::StmtCache& db, int64_t job_id, int64_t run_id, std::string_view run_state,
                  JobState job_state, const std::string& run_error, const std::string& job_error,
                  int64_t now, bool give_back_attempt) {
   GB_RETURN_IF_ERROR(exec_bound(
@@ -307,7 +315,7 @@ Status end_lease(sqlite3* db, int64_t job_id, int64_t run_id, std::string_view r
 // Returns the leases chosen by `select_sql` (columns: job id, run id, owner, attempts,
 // max_attempts; parameter ?1 bound by `bind`) to pending, or to failed when their
 // attempts are spent. Runs end as 'expired'.
-Result<int64_t> return_leases(sqlite3* db, const char* select_sql, const std::function<void(Stmt&)>& bind,
+Result<int64_t> return_leases(sqlite::StmtCache& db, const char* select_sql, const std::function<void(Stmt&)>& bind,
                               const std::string& why, int64_t now) {
   struct Row {
     int64_t job_id, run_id;
@@ -316,7 +324,7 @@ Result<int64_t> return_leases(sqlite3* db, const char* select_sql, const std::fu
   };
   std::vector<Row> rows;
   {
-    auto st = Stmt::prepare(db, select_sql);
+    auto st = db.get(select_sql);
     if (!st.ok()) return st.error();
     bind(*st);
     while (true) {
@@ -462,9 +470,11 @@ bool DeviceCapacity::can_run(std::string_view req_device, double memory_bytes) c
   return false;
 }
 
-JobStore::JobStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+JobStore::JobStore(sqlite3* db, std::string path)
+    : db_(db), stmts_(std::make_unique<sqlite::StmtCache>(db)), path_(std::move(path)) {}
 
 JobStore::~JobStore() {
+  stmts_.reset();  // finalizes the prepared statements before the connection closes
   int rc = sqlite3_close_v2(db_);
   if (rc != SQLITE_OK) std::fprintf(stderr, "gridbench: closing %s: %s\n", path_.c_str(), sqlite3_errstr(rc));
 }
@@ -569,7 +579,7 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
   const int64_t now = now_ms();
   SubmitStats stats;
 
-  GB_RETURN_IF_ERROR(exec_bound(db_,
+  GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                 "INSERT INTO grids(name, source, spec_json, created_ms, updated_ms) "
                                 "VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
                                 "source = excluded.source, spec_json = excluded.spec_json, "
@@ -579,26 +589,23 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
                                   s.bind(3, grid.spec.dump(-1, ' ', false, Json::error_handler_t::replace));
                                   s.bind(4, now);
                                 }));
-  auto gid = grid_id_of(db_, grid.name, path_);
+  auto gid = grid_id_of(*stmts_, grid.name, path_);
   if (!gid.ok()) return gid.error();
   stats.grid_id = *gid;
   // Relinked below: jobs that left the grid stay in `jobs`, only unlinked.
-  GB_RETURN_IF_ERROR(exec_bound(db_, "DELETE FROM grid_jobs WHERE grid_id = ?1",
+  GB_RETURN_IF_ERROR(exec_bound(*stmts_, "DELETE FROM grid_jobs WHERE grid_id = ?1",
                                 [&](Stmt& s) { s.bind(1, stats.grid_id); }));
 
-  auto insert = Stmt::prepare(db_,
-                              "INSERT INTO jobs(hash, kind, params_json, repeat, state, attempts, "
-                              "max_attempts, created_ms) VALUES(?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6) "
-                              "ON CONFLICT(hash) DO NOTHING");
-  auto select = Stmt::prepare(db_, "SELECT id, state FROM jobs WHERE hash = ?1");
-  auto reset = Stmt::prepare(db_,
-                             "UPDATE jobs SET state = 'pending', attempts = 0, max_attempts = ?2, "
-                             "error = '', started_ms = NULL, finished_ms = NULL WHERE id = ?1");
-  auto set_max = Stmt::prepare(db_, "UPDATE jobs SET max_attempts = ?2 WHERE id = ?1");
-  auto link = Stmt::prepare(db_, "INSERT INTO grid_jobs(grid_id, job_id, position) VALUES(?1, ?2, ?3)");
-  auto set_req = Stmt::prepare(db_,
-                               "UPDATE jobs SET req_device = ?2, req_memory_bytes = ?3 "
-                               "WHERE id = ?1 AND (req_device <> ?2 OR req_memory_bytes <> ?3)");
+  auto insert = stmts_->get("INSERT INTO jobs(hash, kind, params_json, repeat, state, attempts, "
+                            "max_attempts, created_ms) VALUES(?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6) "
+                            "ON CONFLICT(hash) DO NOTHING");
+  auto select = stmts_->get("SELECT id, state FROM jobs WHERE hash = ?1");
+  auto reset = stmts_->get("UPDATE jobs SET state = 'pending', attempts = 0, max_attempts = ?2, "
+                           "error = '', started_ms = NULL, finished_ms = NULL WHERE id = ?1");
+  auto set_max = stmts_->get("UPDATE jobs SET max_attempts = ?2 WHERE id = ?1");
+  auto link = stmts_->get("INSERT INTO grid_jobs(grid_id, job_id, position) VALUES(?1, ?2, ?3)");
+  auto set_req = stmts_->get("UPDATE jobs SET req_device = ?2, req_memory_bytes = ?3 "
+                             "WHERE id = ?1 AND (req_device <> ?2 OR req_memory_bytes <> ?3)");
   for (auto* s : {&insert, &select, &reset, &set_max, &link, &set_req}) {
     if (!s->ok()) return s->error();
   }
@@ -663,7 +670,7 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
     GB_RETURN_IF_ERROR(set_req->run());
   }
   // Lease order (queue_key) of this grid's jobs, and of pending jobs that left it.
-  GB_RETURN_IF_ERROR(exec_bound(db_,
+  GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                 "UPDATE jobs SET queue_key = (SELECT MIN((gj.grid_id << 32) + gj.position) "
                                 "FROM grid_jobs gj WHERE gj.job_id = jobs.id) "
                                 "WHERE id IN (SELECT job_id FROM grid_jobs WHERE grid_id = ?1) "
@@ -679,9 +686,9 @@ Result<int64_t> JobStore::cancel_grid(const std::string& name) {
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
   const int64_t now = now_ms();
-  auto gid = grid_id_of(db_, name, path_);
+  auto gid = grid_id_of(*stmts_, name, path_);
   if (!gid.ok()) return gid.error();
-  GB_RETURN_IF_ERROR(exec_bound(db_, "UPDATE grids SET cancelled_ms = ?2 WHERE id = ?1",
+  GB_RETURN_IF_ERROR(exec_bound(*stmts_, "UPDATE grids SET cancelled_ms = ?2 WHERE id = ?1",
                                 [&](Stmt& s) { s.bind(1, *gid).bind(2, now); }));
 
   struct Row {
@@ -692,12 +699,11 @@ Result<int64_t> JobStore::cancel_grid(const std::string& name) {
   {
     // Unfinished jobs of this grid that no other grid still wants (one that has not
     // been cancelled itself).
-    auto st = Stmt::prepare(db_,
-                            "SELECT j.id, IFNULL(j.lease_run_id, 0) FROM grid_jobs gj "
-                            "JOIN jobs j ON j.id = gj.job_id "
-                            "WHERE gj.grid_id = ?1 AND j.state IN ('pending', 'leased', 'running') "
-                            "AND NOT EXISTS (SELECT 1 FROM grid_jobs o JOIN grids og ON og.id = o.grid_id "
-                            "  WHERE o.job_id = j.id AND o.grid_id <> ?1 AND og.cancelled_ms IS NULL)");
+    auto st = stmts_->get("SELECT j.id, IFNULL(j.lease_run_id, 0) FROM grid_jobs gj "
+                          "JOIN jobs j ON j.id = gj.job_id "
+                          "WHERE gj.grid_id = ?1 AND j.state IN ('pending', 'leased', 'running') "
+                          "AND NOT EXISTS (SELECT 1 FROM grid_jobs o JOIN grids og ON og.id = o.grid_id "
+                          "  WHERE o.job_id = j.id AND o.grid_id <> ?1 AND og.cancelled_ms IS NULL)");
     if (!st.ok()) return st.error();
     st->bind(1, *gid);
     while (true) {
@@ -710,10 +716,10 @@ Result<int64_t> JobStore::cancel_grid(const std::string& name) {
   const std::string why = "grid " + name + " cancelled";
   for (const Row& r : rows) {
     if (r.run_id != 0) {
-      GB_RETURN_IF_ERROR(end_lease(db_, r.job_id, r.run_id, "cancelled", JobState::kCancelled, why, why, now,
+      GB_RETURN_IF_ERROR(end_lease(*stmts_, r.job_id, r.run_id, "cancelled", JobState::kCancelled, why, why, now,
                                    /*give_back_attempt=*/false));
     } else {
-      GB_RETURN_IF_ERROR(exec_bound(db_,
+      GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                     "UPDATE jobs SET state = 'cancelled', error = ?2, finished_ms = ?3 "
                                     "WHERE id = ?1",
                                     [&](Stmt& s) { s.bind(1, r.job_id).bind(2, why).bind(3, now); }));
@@ -726,133 +732,262 @@ Result<int64_t> JobStore::cancel_grid(const std::string& name) {
 // ---------------------------------------------------------------------------------
 // Leases
 
+// Group commit. A write that arrives while another batch is being written waits in
+// group_queue_; the next batch takes every waiting write and runs each in its own
+// SAVEPOINT of one BEGIN IMMEDIATE transaction, so that a refused or failed write
+// leaves no trace and does not affect the others, then commits once. Each caller
+// gets its own result only after the COMMIT that made its write durable (or the
+// error that prevented it). The thread whose write is first in the queue writes the
+// batch (no extra thread, no hand-over when nothing else is waiting).
+struct JobStore::GroupOp {
+  const std::function<Status()>* body = nullptr;
+  Status status;
+  int state = 0;  // 0: waiting, 1: done (status set), 2: write the next batch
+  std::condition_variable cv;
+};
+
+Status JobStore::grouped(const std::function<Status()>& body) {
+  GroupOp op;
+  op.body = &body;
+  {
+    std::unique_lock q(group_mu_);
+    group_queue_.push_back(&op);
+    if (group_leader_) {
+      op.cv.wait(q, [&] { return op.state != 0; });
+      if (op.state == 1) return std::move(op.status);
+    } else {
+      group_leader_ = true;
+    }
+  }
+  // This thread writes the next batch, which holds its own write.
+  std::vector<GroupOp*> batch;
+  {
+    std::lock_guard q(group_mu_);
+    batch.swap(group_queue_);
+  }
+  {
+    std::lock_guard lock(mu_);
+    run_batch(batch);
+  }
+  std::lock_guard q(group_mu_);
+  for (GroupOp* o : batch) {
+    if (o == &op) continue;
+    o->state = 1;
+    o->cv.notify_one();  // under group_mu_: the waiter cannot return (and free o) before
+  }
+  if (!group_queue_.empty()) {
+    GroupOp* next = group_queue_.front();
+    next->state = 2;
+    next->cv.notify_one();
+  } else {
+    group_leader_ = false;
+  }
+  return std::move(op.status);
+}
+
+void JobStore::run_batch(const std::vector<GroupOp*>& batch) {
+  std::vector<GroupOp*> written;  // in the open transaction, not committed yet
+  std::optional<Transaction> txn;
+  auto fail_written = [&](const std::string& why) {
+    for (GroupOp* w : written) w->status = Error{why};
+    written.clear();
+  };
+  auto savepoint = [&](const char* sql) -> Status {
+    auto st = stmts_->get(sql);
+    if (!st.ok()) return st.status();
+    return st->run();
+  };
+  std::optional<Status> no_txn;  // BEGIN failed (e.g. busy): the rest of the batch fails alike
+  for (GroupOp* o : batch) {
+    if (no_txn) {
+      o->status = *no_txn;
+      continue;
+    }
+    if (!txn) {
+      auto t = Transaction::begin(db_, Transaction::Mode::kWrite);
+      if (!t.ok()) {
+        no_txn = t.status();
+        o->status = *no_txn;
+        continue;
+      }
+      txn.emplace(std::move(*t));
+    }
+    if (Status sp = savepoint("SAVEPOINT gb_write"); !sp.ok()) {
+      o->status = sp;
+      continue;
+    }
+    Status st;
+    try {
+      st = (*o->body)();
+    } catch (const std::exception& e) {
+      st = Error{std::string("unexpected exception: ") + e.what()};
+    }
+    if (st.ok()) st = savepoint("RELEASE gb_write");
+    o->status = st;
+    if (st.ok()) {
+      written.push_back(o);
+      continue;
+    }
+    if (sqlite3_get_autocommit(db_) != 0) {
+      // SQLite rolled the whole transaction back (I/O error, disk full, ...): the
+      // writes before this one are lost too. The next write starts a new one.
+      fail_written("sqlite rolled back the transaction: " + st.message());
+      txn.reset();
+      continue;
+    }
+    Status undo = savepoint("ROLLBACK TO gb_write");
+    if (undo.ok()) undo = savepoint("RELEASE gb_write");
+    if (!undo.ok()) {
+      // Cannot undo this write alone: give up the whole transaction.
+      fail_written("cannot roll back a refused write: " + undo.message());
+      txn.reset();  // rolls back
+    }
+  }
+  if (txn) {
+    Status c = txn->commit();
+    if (!c.ok()) {
+      fail_written(c.message());
+      txn.reset();  // rolls back
+    }
+  }
+}
+
 Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int64_t lease_ms,
                                                   const std::string& grid_name,
                                                   const DeviceCapacity* capacity) {
   if (owner.empty()) return Error{"lease_next: the lease owner must not be empty"};
   if (lease_ms <= 0) return Error{"lease_next: lease_ms must be > 0, got " + std::to_string(lease_ms)};
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.error();
-  const int64_t now = now_ms();
-
-  int64_t grid_id = 0;
-  if (!grid_name.empty()) {
-    auto gid = grid_id_of(db_, grid_name, path_);
-    if (!gid.ok()) return gid.error();
-    grid_id = *gid;
-  }
   // Oldest grid first, then grid order. Jobs that no grid links any more are not
   // handed out.
   // With a capacity, only jobs it can run. Of any grid: in queue_key order (an index
-  // walk, no sort); of one grid: in that grid's order.
-  const std::string fits = capacity != nullptr ? "AND " + fits_capacity_sql(2) + " " : "";
-  auto pick = Stmt::prepare(
-      db_, grid_id == 0
-               ? "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
-                 "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 " +
-                     fits +
-                     "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
-                     "ORDER BY j.queue_key LIMIT 1"
-               : "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
-                 "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-                 "WHERE j.state = 'pending' AND gj.grid_id = ?1 " +
-                     fits + "ORDER BY gj.position LIMIT 1");
-  if (!pick.ok()) return pick.error();
-  pick->bind(1, grid_id);
-  if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
-  auto row = pick->step();
-  if (!row.ok()) return row.error();
-  if (!*row) return std::optional<Lease>();
+  // walk of jobs_queue, no sort); of one grid: in that grid's order.
+  static const std::string kPickAny =
+      "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 "
+      "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
+      "ORDER BY j.queue_key LIMIT 1";
+  static const std::string kPickAnyFits =
+      "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " +
+      fits_capacity_sql(2) +
+      " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
+      "ORDER BY j.queue_key LIMIT 1";
+  static const std::string kPickGrid =
+      "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
+      "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 ORDER BY gj.position LIMIT 1";
+  static const std::string kPickGridFits =
+      "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
+      "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " +
+      fits_capacity_sql(2) + " ORDER BY gj.position LIMIT 1";
 
-  Lease lease;
-  lease.job_id = pick->int64(0);
-  lease.hash = pick->text(1);
-  lease.kind = pick->text(2);
-  auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
-  if (!params.ok()) return params.error();
-  lease.params = std::move(*params);
-  lease.repeat = static_cast<int>(pick->int64(4));
-  lease.attempt = static_cast<int>(pick->int64(5)) + 1;
-  lease.expires_ms = now + lease_ms;
+  std::optional<Lease> out;
+  const std::function<Status()> body = [&]() -> Status {
+    const int64_t now = now_ms();
+    int64_t grid_id = 0;
+    if (!grid_name.empty()) {
+      auto gid = grid_id_of(*stmts_, grid_name, path_);
+      if (!gid.ok()) return gid.status();
+      grid_id = *gid;
+    }
+    const std::string& sql = grid_id == 0 ? (capacity != nullptr ? kPickAnyFits : kPickAny)
+                                          : (capacity != nullptr ? kPickGridFits : kPickGrid);
+    auto pick = stmts_->get(sql);
+    if (!pick.ok()) return pick.status();
+    pick->bind(1, grid_id);
+    if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
+    auto row = pick->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
 
-  GB_RETURN_IF_ERROR(exec_bound(db_,
-                                "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
-                                "VALUES(?1, ?2, ?3, 'leased', ?4)",
-                                [&](Stmt& s) {
-                                  s.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
-                                }));
-  lease.run_id = sqlite3_last_insert_rowid(db_);
-  auto update = Stmt::prepare(db_,
-                              "UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
+    Lease lease;
+    lease.job_id = pick->int64(0);
+    lease.hash = pick->text(1);
+    lease.kind = pick->text(2);
+    auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
+    if (!params.ok()) return params.status();
+    lease.params = std::move(*params);
+    lease.repeat = static_cast<int>(pick->int64(4));
+    lease.attempt = static_cast<int>(pick->int64(5)) + 1;
+    lease.expires_ms = now + lease_ms;
+
+    GB_RETURN_IF_ERROR(exec_bound(*stmts_,
+                                  "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
+                                  "VALUES(?1, ?2, ?3, 'leased', ?4)",
+                                  [&](Stmt& s) {
+                                    s.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
+                                  }));
+    lease.run_id = sqlite3_last_insert_rowid(db_);
+    auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
                               "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
                               "WHERE id = ?1 AND state = 'pending'");
-  if (!update.ok()) return update.error();
-  update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
-  update->bind(5, lease.run_id).bind(6, now);
-  GB_RETURN_IF_ERROR(update->run());
-  if (update->changes() != 1) return Error{"lease_next: job " + lease.hash + " changed under the write lock"};
-  GB_RETURN_IF_ERROR(txn->commit());
-  return std::optional<Lease>(std::move(lease));
+    if (!update.ok()) return update.status();
+    update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
+    update->bind(5, lease.run_id).bind(6, now);
+    GB_RETURN_IF_ERROR(update->run());
+    if (update->changes() != 1) return Error{"lease_next: job " + lease.hash + " changed under the write lock"};
+    out = std::move(lease);
+    return Status::Ok();
+  };
+  GB_RETURN_IF_ERROR(grouped(body));
+  return out;
 }
 
 Status JobStore::mark_running(int64_t run_id, const std::string& owner, int64_t lease_ms) {
   if (lease_ms <= 0) return Error{"mark_running: lease_ms must be > 0, got " + std::to_string(lease_ms)};
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.status();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.status();
-  GB_RETURN_IF_ERROR(exec_bound(db_, "UPDATE jobs SET state = 'running', lease_expires_ms = ?2 WHERE id = ?1",
-                                [&](Stmt& s) { s.bind(1, held->job_id).bind(2, now + lease_ms); }));
-  GB_RETURN_IF_ERROR(exec_bound(db_, "UPDATE runs SET state = 'running' WHERE id = ?1",
-                                [&](Stmt& s) { s.bind(1, run_id); }));
-  return txn->commit();
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    auto held = check_lease(*stmts_, run_id, owner);
+    if (!held.ok()) return held.status();
+    GB_RETURN_IF_ERROR(exec_bound(*stmts_, "UPDATE jobs SET state = 'running', lease_expires_ms = ?2 WHERE id = ?1",
+                                  [&](Stmt& s) { s.bind(1, held->job_id).bind(2, now + lease_ms); }));
+    return exec_bound(*stmts_, "UPDATE runs SET state = 'running' WHERE id = ?1",
+                      [&](Stmt& s) { s.bind(1, run_id); });
+  });
 }
 
 Status JobStore::renew_lease(int64_t run_id, const std::string& owner, int64_t lease_ms) {
   if (lease_ms <= 0) return Error{"renew_lease: lease_ms must be > 0, got " + std::to_string(lease_ms)};
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.status();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.status();
-  GB_RETURN_IF_ERROR(exec_bound(db_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE id = ?1",
-                                [&](Stmt& s) { s.bind(1, held->job_id).bind(2, now + lease_ms); }));
-  return txn->commit();
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    auto held = check_lease(*stmts_, run_id, owner);
+    if (!held.ok()) return held.status();
+    return exec_bound(*stmts_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE id = ?1",
+                      [&](Stmt& s) { s.bind(1, held->job_id).bind(2, now + lease_ms); });
+  });
 }
 
 Result<JobStore::Heartbeat> JobStore::heartbeat(int64_t run_id, const std::string& owner, int64_t lease_ms, bool running,
                                     std::optional<double> progress, const std::string& message) {
   if (lease_ms <= 0) return Error{"heartbeat: lease_ms must be > 0, got " + std::to_string(lease_ms)};
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.error();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.error();
-  const int64_t expires = now + lease_ms;
-  GB_RETURN_IF_ERROR(exec_bound(db_,
-                                "UPDATE jobs SET lease_expires_ms = ?2, "
-                                "state = CASE WHEN ?3 THEN 'running' ELSE state END WHERE id = ?1",
-                                [&](Stmt& s) { s.bind(1, held->job_id).bind(2, expires).bind(3, running ? 1 : 0); }));
-  if (running || progress) {
-    double p = progress ? *progress : 0.0;
-    p = std::isnan(p) ? 0.0 : std::clamp(p, 0.0, 1.0);
-    GB_RETURN_IF_ERROR(exec_bound(db_,
-                                  "UPDATE runs SET state = CASE WHEN ?2 THEN 'running' ELSE state END, "
-                                  "progress = CASE WHEN ?3 THEN ?4 ELSE progress END, "
-                                  "progress_message = CASE WHEN ?3 THEN ?5 ELSE progress_message END "
-                                  "WHERE id = ?1",
-                                  [&](Stmt& s) {
-                                    s.bind(1, run_id).bind(2, running ? 1 : 0).bind(3, progress ? 1 : 0);
-                                    s.bind(4, p).bind(5, message);
-                                  }));
-  }
-  GB_RETURN_IF_ERROR(txn->commit());
-  return Heartbeat{expires, running && held->state == JobState::kLeased};
+  Heartbeat out;
+  GB_RETURN_IF_ERROR(grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    auto held = check_lease(*stmts_, run_id, owner);
+    if (!held.ok()) return held.status();
+    const int64_t expires = now + lease_ms;
+    GB_RETURN_IF_ERROR(exec_bound(*stmts_,
+                                  "UPDATE jobs SET lease_expires_ms = ?2, "
+                                  "state = CASE WHEN ?3 THEN 'running' ELSE state END WHERE id = ?1",
+                                  [&](Stmt& s) { s.bind(1, held->job_id).bind(2, expires).bind(3, running ? 1 : 0); }));
+    if (running || progress) {
+      double p = progress ? *progress : 0.0;
+      p = std::isnan(p) ? 0.0 : std::clamp(p, 0.0, 1.0);
+      GB_RETURN_IF_ERROR(exec_bound(*stmts_,
+                                    "UPDATE runs SET state = CASE WHEN ?2 THEN 'running' ELSE state END, "
+                                    "progress = CASE WHEN ?3 THEN ?4 ELSE progress END, "
+                                    "progress_message = CASE WHEN ?3 THEN ?5 ELSE progress_message END "
+                                    "WHERE id = ?1",
+                                    [&](Stmt& s) {
+                                      s.bind(1, run_id).bind(2, running ? 1 : 0).bind(3, progress ? 1 : 0);
+                                      s.bind(4, p).bind(5, message);
+                                    }));
+    }
+    out = Heartbeat{expires, running && held->state == JobState::kLeased};
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRecord& record) {
@@ -871,88 +1006,96 @@ Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRec
       }
     }
   }
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.status();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.status();
-
-  auto metric = Stmt::prepare(db_, "INSERT INTO results(run_id, metric, value, unit, text) VALUES(?1, ?2, ?3, ?4, ?5)");
-  if (!metric.ok()) return metric.status();
-  for (const auto& m : record.metrics) {
-    GB_RETURN_IF_ERROR(metric->reset());
-    metric->bind(1, run_id).bind(2, m.name).bind(3, m.value).bind(4, m.unit).bind(5, m.text);
-    GB_RETURN_IF_ERROR(metric->run());
-  }
-  auto point = Stmt::prepare(db_,
-                             "INSERT INTO series(run_id, name, idx, x, y, x_unit, y_unit) "
-                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  if (!point.ok()) return point.status();
-  for (const auto& s : record.series) {
-    for (size_t i = 0; i < s.points.size(); ++i) {
-      GB_RETURN_IF_ERROR(point->reset());
-      point->bind(1, run_id).bind(2, s.name).bind(3, static_cast<int64_t>(i));
-      point->bind(4, s.points[i].x).bind(5, s.points[i].y).bind(6, s.x_unit).bind(7, s.y_unit);
-      GB_RETURN_IF_ERROR(point->run());
+  const std::string device_json = dump_json(record.device);
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    // The lease check and the job's update in one statement: it changes the job only
+    // when `run_id` is its current lease held by `owner`.
+    {
+      auto job = stmts_->get("UPDATE jobs SET state = 'succeeded', result_run_id = ?1, lease_owner = NULL, "
+                             "lease_expires_ms = NULL, lease_run_id = NULL, error = '', finished_ms = ?3 "
+                             "WHERE id = (SELECT job_id FROM runs WHERE id = ?1) AND lease_run_id = ?1 "
+                             "AND lease_owner = ?2 AND state IN ('leased', 'running')");
+      if (!job.ok()) return job.status();
+      job->bind(1, run_id).bind(2, owner).bind(3, now);
+      GB_RETURN_IF_ERROR(job->run());
+      if (job->changes() != 1) {
+        // Not held: check_lease says why (nothing was written).
+        auto held = check_lease(*stmts_, run_id, owner);
+        if (!held.ok()) return held.status();
+        return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};
+      }
     }
-  }
-  GB_RETURN_IF_ERROR(exec_bound(db_,
-                                "UPDATE runs SET state = 'succeeded', finished_ms = ?2, wall_ms = ?3, "
-                                "device_json = ?4, engine_version = ?5, error = '' WHERE id = ?1",
-                                [&](Stmt& s) {
-                                  s.bind(1, run_id).bind(2, now).bind(3, record.wall_ms);
-                                  s.bind(4, dump_json(record.device)).bind(5, record.engine_version);
-                                }));
-  GB_RETURN_IF_ERROR(exec_bound(db_,
-                                "UPDATE jobs SET state = 'succeeded', result_run_id = ?2, lease_owner = NULL, "
-                                "lease_expires_ms = NULL, lease_run_id = NULL, error = '', finished_ms = ?3 "
-                                "WHERE id = ?1",
-                                [&](Stmt& s) { s.bind(1, held->job_id).bind(2, run_id).bind(3, now); }));
-  return txn->commit();
+    auto metric = stmts_->get("INSERT INTO results(run_id, metric, value, unit, text) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!metric.ok()) return metric.status();
+    for (const auto& m : record.metrics) {
+      GB_RETURN_IF_ERROR(metric->reset());
+      metric->bind(1, run_id).bind(2, m.name).bind(3, m.value).bind(4, m.unit).bind(5, m.text);
+      GB_RETURN_IF_ERROR(metric->run());
+    }
+    if (!record.series.empty()) {
+      auto point = stmts_->get("INSERT INTO series(run_id, name, idx, x, y, x_unit, y_unit) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      if (!point.ok()) return point.status();
+      for (const auto& s : record.series) {
+        for (size_t i = 0; i < s.points.size(); ++i) {
+          GB_RETURN_IF_ERROR(point->reset());
+          point->bind(1, run_id).bind(2, s.name).bind(3, static_cast<int64_t>(i));
+          point->bind(4, s.points[i].x).bind(5, s.points[i].y).bind(6, s.x_unit).bind(7, s.y_unit);
+          GB_RETURN_IF_ERROR(point->run());
+        }
+      }
+    }
+    return exec_bound(*stmts_,
+                      "UPDATE runs SET state = 'succeeded', finished_ms = ?2, wall_ms = ?3, "
+                      "device_json = ?4, engine_version = ?5, error = '' WHERE id = ?1",
+                      [&](Stmt& s) {
+                        s.bind(1, run_id).bind(2, now).bind(3, record.wall_ms);
+                        s.bind(4, device_json).bind(5, record.engine_version);
+                      });
+  });
 }
 
 Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error) {
   if (outcome != JobState::kFailed && outcome != JobState::kOom && outcome != JobState::kTimeout) {
     return Error{"fail: outcome must be failed, oom or timeout, got " + str(outcome)};
   }
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.status();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.status();
-  JobState next = outcome;
-  if (outcome != JobState::kOom && held->attempts < held->max_attempts) next = JobState::kPending;
-  GB_RETURN_IF_ERROR(end_lease(db_, held->job_id, run_id, state_name(outcome), next, error, error, now,
-                               /*give_back_attempt=*/false));
-  return txn->commit();
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    auto held = check_lease(*stmts_, run_id, owner);
+    if (!held.ok()) return held.status();
+    JobState next = outcome;
+    if (outcome != JobState::kOom && held->attempts < held->max_attempts) next = JobState::kPending;
+    return end_lease(*stmts_, held->job_id, run_id, state_name(outcome), next, error, error, now,
+                     /*give_back_attempt=*/false);
+  });
 }
 
 Status JobStore::release(int64_t run_id, const std::string& owner) {
-  std::lock_guard lock(mu_);
-  auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
-  if (!txn.ok()) return txn.status();
-  const int64_t now = now_ms();
-  auto held = check_lease(db_, run_id, owner);
-  if (!held.ok()) return held.status();
-  // The job's error stays what it was: a release is not a failure.
-  auto error = sqlite::Stmt::prepare(db_, "SELECT error FROM jobs WHERE id = ?1");
-  if (!error.ok()) return error.status();
-  error->bind(1, held->job_id);
-  auto row = error->step();
-  if (!row.ok()) return row.status();
-  std::string job_error = *row ? error->text(0) : "";
-  GB_RETURN_IF_ERROR(end_lease(db_, held->job_id, run_id, "released", JobState::kPending, "released by " + owner,
-                               job_error, now, /*give_back_attempt=*/true));
-  return txn->commit();
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    auto held = check_lease(*stmts_, run_id, owner);
+    if (!held.ok()) return held.status();
+    // The job's error stays what it was: a release is not a failure.
+    std::string job_error;
+    {
+      auto error = stmts_->get("SELECT error FROM jobs WHERE id = ?1");
+      if (!error.ok()) return error.status();
+      error->bind(1, held->job_id);
+      auto row = error->step();
+      if (!row.ok()) return row.status();
+      job_error = *row ? error->text(0) : "";
+    }
+    return end_lease(*stmts_, held->job_id, run_id, "released", JobState::kPending, "released by " + owner,
+                     job_error, now, /*give_back_attempt=*/true);
+  });
 }
 
 Result<int64_t> JobStore::expire_leases(int64_t now) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
-  auto n = return_leases(db_,
+  auto n = return_leases(*stmts_,
                          "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs "
                          "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1 ORDER BY id",
                          [&](Stmt& s) { s.bind(1, now); }, "lease expired", now);
@@ -965,7 +1108,7 @@ Result<int64_t> JobStore::reclaim_owner(const std::string& owner) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
-  auto n = return_leases(db_,
+  auto n = return_leases(*stmts_,
                          "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs "
                          "WHERE state IN ('leased', 'running') AND lease_owner = ?1 ORDER BY id",
                          [&](Stmt& s) { s.bind(1, owner); }, "lease holder lost", now_ms());
@@ -978,9 +1121,8 @@ Result<int64_t> JobStore::extend_leases(int64_t min_expires_ms) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
-  auto st = Stmt::prepare(db_,
-                          "UPDATE jobs SET lease_expires_ms = ?1 "
-                          "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1");
+  auto st = stmts_->get("UPDATE jobs SET lease_expires_ms = ?1 "
+                        "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1");
   if (!st.ok()) return st.error();
   st->bind(1, min_expires_ms);
   GB_RETURN_IF_ERROR(st->run());
@@ -991,10 +1133,9 @@ Result<int64_t> JobStore::extend_leases(int64_t min_expires_ms) {
 
 Result<std::optional<RunInfo>> JobStore::run_info(int64_t run_id) {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_,
-                          "SELECT r.id, r.job_id, j.hash, r.attempt, r.owner, r.state, j.state, "
-                          "IFNULL(j.lease_run_id, 0), IFNULL(j.lease_owner, '') "
-                          "FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?1");
+  auto st = stmts_->get("SELECT r.id, r.job_id, j.hash, r.attempt, r.owner, r.state, j.state, "
+                        "IFNULL(j.lease_run_id, 0), IFNULL(j.lease_owner, '') "
+                        "FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?1");
   if (!st.ok()) return st.error();
   st->bind(1, run_id);
   auto row = st->step();
@@ -1017,9 +1158,8 @@ Result<std::optional<RunInfo>> JobStore::run_info(int64_t run_id) {
 
 Result<std::vector<std::string>> JobStore::lease_owners() {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_,
-                          "SELECT DISTINCT lease_owner FROM jobs WHERE state IN ('leased', 'running') "
-                          "ORDER BY lease_owner");
+  auto st = stmts_->get("SELECT DISTINCT lease_owner FROM jobs WHERE state IN ('leased', 'running') "
+                        "ORDER BY lease_owner");
   if (!st.ok()) return st.error();
   std::vector<std::string> out;
   while (true) {
@@ -1036,13 +1176,12 @@ Result<std::vector<std::string>> JobStore::lease_owners() {
 
 namespace {
 
-Result<std::vector<GridSummary>> read_summaries(sqlite3* db, const std::string* name) {
+Result<std::vector<GridSummary>> read_summaries(sqlite::StmtCache& db, const std::string* name) {
   std::vector<GridSummary> out;
   std::unordered_map<int64_t, size_t> index;
   {
-    auto st = Stmt::prepare(db,
-                            "SELECT id, name, source, created_ms, updated_ms FROM grids "
-                            "WHERE ?1 IS NULL OR name = ?1 ORDER BY id");
+    auto st = db.get("SELECT id, name, source, created_ms, updated_ms FROM grids "
+                     "WHERE ?1 IS NULL OR name = ?1 ORDER BY id");
     if (!st.ok()) return st.error();
     if (name != nullptr) st->bind(1, *name);
     while (true) {
@@ -1060,10 +1199,9 @@ Result<std::vector<GridSummary>> read_summaries(sqlite3* db, const std::string* 
       out.push_back(std::move(g));
     }
   }
-  auto st = Stmt::prepare(db,
-                          "SELECT gj.grid_id, j.state, COUNT(*) FROM grid_jobs gj "
-                          "JOIN jobs j ON j.id = gj.job_id JOIN grids g ON g.id = gj.grid_id "
-                          "WHERE ?1 IS NULL OR g.name = ?1 GROUP BY gj.grid_id, j.state");
+  auto st = db.get("SELECT gj.grid_id, j.state, COUNT(*) FROM grid_jobs gj "
+                   "JOIN jobs j ON j.id = gj.job_id JOIN grids g ON g.id = gj.grid_id "
+                   "WHERE ?1 IS NULL OR g.name = ?1 GROUP BY gj.grid_id, j.state");
   if (!st.ok()) return st.error();
   if (name != nullptr) st->bind(1, *name);
   while (true) {
@@ -1085,7 +1223,7 @@ Result<std::vector<GridSummary>> JobStore::list_grids() {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
-  auto out = read_summaries(db_, nullptr);
+  auto out = read_summaries(*stmts_, nullptr);
   if (!out.ok()) return out.error();
   GB_RETURN_IF_ERROR(txn->commit());
   return out;
@@ -1095,7 +1233,7 @@ Result<std::optional<GridSummary>> JobStore::grid_summary(const std::string& nam
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
-  auto out = read_summaries(db_, &name);
+  auto out = read_summaries(*stmts_, &name);
   if (!out.ok()) return out.error();
   GB_RETURN_IF_ERROR(txn->commit());
   if (out->empty()) return std::optional<GridSummary>();
@@ -1106,9 +1244,9 @@ Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name, bool
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
-  auto gid = grid_id_of(db_, name, path_);
+  auto gid = grid_id_of(*stmts_, name, path_);
   if (!gid.ok()) return gid.error();
-  auto st = Stmt::prepare(db_, std::string("SELECT ") + kStoredJobColumns +
+  auto st = stmts_->get(std::string("SELECT ") + kStoredJobColumns +
                                    " FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
                                    "LEFT JOIN runs lr ON lr.id = j.lease_run_id "
                                    "WHERE gj.grid_id = ?1 ORDER BY gj.position");
@@ -1129,7 +1267,7 @@ Result<std::vector<StoredJob>> JobStore::grid_jobs(const std::string& name, bool
 
 Result<std::pair<std::string, std::string>> JobStore::grid_spec(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_, "SELECT spec_json, source FROM grids WHERE name = ?1");
+  auto st = stmts_->get("SELECT spec_json, source FROM grids WHERE name = ?1");
   if (!st.ok()) return st.error();
   st->bind(1, name);
   auto row = st->step();
@@ -1142,15 +1280,14 @@ Result<std::vector<ResultRow>> JobStore::grid_results(const std::string& name) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
-  auto gid = grid_id_of(db_, name, path_);
+  auto gid = grid_id_of(*stmts_, name, path_);
   if (!gid.ok()) return gid.error();
-  auto st = Stmt::prepare(db_,
-                          "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, r.metric, r.value, r.unit, "
-                          "r.text, ru.device_json, ru.engine_version "
-                          "FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
-                          "JOIN runs ru ON ru.id = j.result_run_id "
-                          "JOIN results r ON r.run_id = ru.id "
-                          "WHERE gj.grid_id = ?1 ORDER BY gj.position, r.rowid");
+  auto st = stmts_->get("SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, r.metric, r.value, r.unit, "
+                        "r.text, ru.device_json, ru.engine_version "
+                        "FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
+                        "JOIN runs ru ON ru.id = j.result_run_id "
+                        "JOIN results r ON r.run_id = ru.id "
+                        "WHERE gj.grid_id = ?1 ORDER BY gj.position, r.rowid");
   if (!st.ok()) return st.error();
   st->bind(1, *gid);
   std::vector<ResultRow> out;
@@ -1193,7 +1330,7 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
   if (!txn.ok()) return txn.error();
   int64_t run_id = 0;
   {
-    auto st = Stmt::prepare(db_, "SELECT IFNULL(result_run_id, 0) FROM jobs WHERE id = ?1");
+    auto st = stmts_->get("SELECT IFNULL(result_run_id, 0) FROM jobs WHERE id = ?1");
     if (!st.ok()) return st.error();
     st->bind(1, job_id);
     auto row = st->step();
@@ -1203,9 +1340,8 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
   }
   std::vector<engine::Series> out;
   if (run_id != 0) {
-    auto st = Stmt::prepare(db_,
-                            "SELECT name, x, y, x_unit, y_unit FROM series WHERE run_id = ?1 "
-                            "ORDER BY rowid");
+    auto st = stmts_->get("SELECT name, x, y, x_unit, y_unit FROM series WHERE run_id = ?1 "
+                          "ORDER BY rowid");
     if (!st.ok()) return st.error();
     st->bind(1, run_id);
     std::unordered_map<std::string, size_t> index;
@@ -1236,10 +1372,9 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
 Result<std::map<std::string, int64_t>> JobStore::unplaceable(const DeviceCapacity& capacity,
                                                             const std::string& grid_name) {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_,
-                          "SELECT g.name, COUNT(*) FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
-                          "JOIN grids g ON g.id = gj.grid_id "
-                          "WHERE j.state = 'pending' AND (?1 = '' OR g.name = ?1) AND NOT " +
+  auto st = stmts_->get("SELECT g.name, COUNT(*) FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
+                        "JOIN grids g ON g.id = gj.grid_id "
+                        "WHERE j.state = 'pending' AND (?1 = '' OR g.name = ?1) AND NOT " +
                               fits_capacity_sql(2) + " GROUP BY g.name");
   if (!st.ok()) return st.error();
   st->bind(1, grid_name);
@@ -1262,7 +1397,7 @@ Result<WorkerRecord> JobStore::register_worker(const std::string& name, const Js
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
   const int64_t now = now_ms();
-  GB_RETURN_IF_ERROR(exec_bound(db_,
+  GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                 "INSERT INTO workers(name, device_json, slots, registered_ms, last_seen_ms, "
                                 "state, engine_version) VALUES(?1, ?2, ?3, ?4, ?4, 'active', ?5) "
                                 "ON CONFLICT(name) DO UPDATE SET device_json = excluded.device_json, "
@@ -1272,7 +1407,7 @@ Result<WorkerRecord> JobStore::register_worker(const std::string& name, const Js
                                   s.bind(1, name).bind(2, dump_json(devices)).bind(3, slots).bind(4, now);
                                   s.bind(5, engine_version);
                                 }));
-  auto st = Stmt::prepare(db_, std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE name = ?1");
+  auto st = stmts_->get(std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE name = ?1");
   if (!st.ok()) return st.error();
   st->bind(1, name);
   auto row = st->step();
@@ -1286,7 +1421,7 @@ Result<WorkerRecord> JobStore::register_worker(const std::string& name, const Js
 
 Result<std::vector<WorkerRecord>> JobStore::list_workers() {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_, std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id");
+  auto st = stmts_->get(std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id");
   if (!st.ok()) return st.error();
   std::vector<WorkerRecord> out;
   while (true) {
@@ -1305,8 +1440,7 @@ Status JobStore::update_workers(const std::vector<WorkerUpdate>& updates) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.status();
-  auto st = Stmt::prepare(db_,
-                          "UPDATE workers SET state = ?2, last_seen_ms = MAX(last_seen_ms, ?3) WHERE name = ?1");
+  auto st = stmts_->get("UPDATE workers SET state = ?2, last_seen_ms = MAX(last_seen_ms, ?3) WHERE name = ?1");
   if (!st.ok()) return st.status();
   for (const WorkerUpdate& u : updates) {
     GB_RETURN_IF_ERROR(st->reset());
@@ -1318,9 +1452,8 @@ Status JobStore::update_workers(const std::vector<WorkerUpdate>& updates) {
 
 Result<std::map<std::string, int64_t>> JobStore::lease_counts() {
   std::lock_guard lock(mu_);
-  auto st = Stmt::prepare(db_,
-                          "SELECT lease_owner, COUNT(*) FROM jobs WHERE state IN ('leased', 'running') "
-                          "GROUP BY lease_owner");
+  auto st = stmts_->get("SELECT lease_owner, COUNT(*) FROM jobs WHERE state IN ('leased', 'running') "
+                        "GROUP BY lease_owner");
   if (!st.ok()) return st.error();
   std::map<std::string, int64_t> out;
   while (true) {

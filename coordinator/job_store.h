@@ -28,6 +28,10 @@
 
 struct sqlite3;
 
+namespace gb::sqlite {
+class StmtCache;
+}
+
 namespace gb::coord {
 
 enum class JobState { kPending, kLeased, kRunning, kSucceeded, kFailed, kOom, kTimeout, kCancelled };
@@ -209,6 +213,11 @@ class JobStore {
                               std::optional<double> progress, const std::string& message);
   // Records the results exactly once and marks the job succeeded. Refused when the
   // lease is stale or foreign (nothing is written then).
+  // The lease writes (lease_next, mark_running, renew_lease, heartbeat, complete,
+  // fail, release) are group-committed: writes from threads that call at the same
+  // time share one transaction, each in its own savepoint (a refused one leaves no
+  // trace and does not affect the others), and each returns after that transaction
+  // committed.
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
   // Records a failed run. `outcome` is kFailed, kOom or kTimeout. kOom is an outcome
   // (the job ends oom); kFailed/kTimeout go back to pending while attempts remain.
@@ -262,12 +271,23 @@ class JobStore {
  private:
   JobStore(sqlite3* db, std::string path);
   sqlite3* db_;
+  std::unique_ptr<sqlite::StmtCache> stmts_;  // prepared statements of db_, used under mu_
   std::string path_;
   int schema_version_ = 0;
   // One connection, used by one thread at a time: every public method holds it, so
   // a JobStore may be shared by the threads of a daemon. Other processes (and other
   // JobStore handles) are serialized by SQLite's own locking (BEGIN IMMEDIATE).
+  // Statements are prepared once (stmts_) and reused.
   mutable std::mutex mu_;
+
+  // Group commit of the lease writes (lease_next, mark_running, renew_lease,
+  // heartbeat, complete, fail, release): see grouped() in job_store.cc.
+  struct GroupOp;
+  Status grouped(const std::function<Status()>& body);
+  void run_batch(const std::vector<GroupOp*>& batch);  // under mu_
+  std::mutex group_mu_;
+  std::vector<GroupOp*> group_queue_;  // waiting writes, oldest first
+  bool group_leader_ = false;          // a thread is writing a batch or about to
 };
 
 }  // namespace gb::coord

@@ -863,6 +863,10 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
   // Workers may keep idle connections alive with pings every 10 s or more.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // The synchronous server runs each rpc on a thread of its pool; by default a
+  // thread that finishes an rpc ends when 2 others are already polling, so that with
+  // many busy workers nearly every rpc creates and ends a thread. Keep up to 64 idle.
+  builder.SetSyncServerOption(grpc::ServerBuilder::MAX_POLLERS, 64);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || (!address->is_unix() && port == 0)) {
     server->service_->shutdown();

@@ -5,7 +5,8 @@
 // long-polling LeaseJob calls and WatchGrid streams.
 //
 // Threads: gRPC's synchronous server runs each rpc on a thread of its pool; every
-// rpc does short store transactions (JobStore serializes them on one connection).
+// rpc does short store transactions (JobStore serializes them on one connection and
+// group-commits concurrent lease writes: an rpc is answered after its commit).
 // A sweeper thread expires leases every lease_ms / 4 and marks workers lost after
 // 3 x lease_ms without a call.
 #pragma once

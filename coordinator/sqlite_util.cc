@@ -9,7 +9,28 @@ namespace gb::sqlite {
 
 namespace {
 
-// SQL text shortened for messages: whitespace runs collapsed, at most ~160 chars.
+std::string errmsg_of(sqlite3* db, int rc) {
+  std::string msg;
+  if (db != nullptr && sqlite3_errcode(db) != SQLITE_OK) {
+    msg += sqlite3_errmsg(db);
+  } else {
+    msg += sqlite3_errstr(rc);
+  }
+  msg += " (code " + std::to_string(rc) + ")";
+  return msg;
+}
+
+bool is_ok(int rc) { return rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE; }
+
+// check() with a context that is only built when rc is an error.
+template <class F>
+Status check_lazy(sqlite3* db, int rc, F&& context) {
+  if (is_ok(rc)) return Status::Ok();
+  return check(db, rc, context());
+}
+
+}  // namespace
+
 std::string brief_sql(std::string_view sql) {
   std::string out;
   bool space = false;
@@ -29,65 +50,87 @@ std::string brief_sql(std::string_view sql) {
   return out;
 }
 
-}  // namespace
-
 Status check(sqlite3* db, int rc, std::string_view context) {
-  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return Status::Ok();
+  if (is_ok(rc)) return Status::Ok();
   std::string msg = "sqlite: ";
   msg += context;
   msg += ": ";
-  if (db != nullptr && sqlite3_errcode(db) != SQLITE_OK) {
-    msg += sqlite3_errmsg(db);
-  } else {
-    msg += sqlite3_errstr(rc);
-  }
-  msg += " (code " + std::to_string(rc) + ")";
+  msg += errmsg_of(db, rc);
   return Error{std::move(msg)};
 }
 
 Status exec(sqlite3* db, std::string_view sql) {
   std::string s(sql);
-  return check(db, sqlite3_exec(db, s.c_str(), nullptr, nullptr, nullptr), brief_sql(sql));
+  return check_lazy(db, sqlite3_exec(db, s.c_str(), nullptr, nullptr, nullptr), [&] { return brief_sql(sql); });
 }
 
-Result<Stmt> Stmt::prepare(sqlite3* db, std::string_view sql) {
+namespace {
+
+Result<sqlite3_stmt*> prepare_raw(sqlite3* db, std::string_view sql, unsigned flags) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  Status st = check(db, rc, "prepare `" + brief_sql(sql) + "`");
-  if (!st.ok()) {
+  int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), flags, &stmt, nullptr);
+  if (!is_ok(rc)) {
+    Status st = check(db, rc, "prepare `" + brief_sql(sql) + "`");
     sqlite3_finalize(stmt);
     return Error{st.message()};
   }
   if (stmt == nullptr) return Error{"sqlite: prepare `" + brief_sql(sql) + "`: empty statement"};
-  return Stmt(db, stmt, std::string(sql));
+  return stmt;
 }
 
-Stmt::Stmt(sqlite3* db, sqlite3_stmt* stmt, std::string sql)
-    : db_(db), stmt_(stmt), sql_(std::move(sql)) {}
+}  // namespace
+
+Result<Stmt> Stmt::prepare(sqlite3* db, std::string_view sql) {
+  auto stmt = prepare_raw(db, sql, 0);
+  if (!stmt.ok()) return stmt.error();
+  return Stmt(db, *stmt, nullptr);
+}
+
+Stmt::Stmt(sqlite3* db, sqlite3_stmt* stmt, bool* borrowed) : db_(db), stmt_(stmt), borrowed_(borrowed) {}
 
 Stmt::Stmt(Stmt&& other) noexcept
     : db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
-      sql_(std::move(other.sql_)),
+      borrowed_(std::exchange(other.borrowed_, nullptr)),
       bind_error_(std::move(other.bind_error_)) {}
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);  // its return code repeats the last step's error: nothing new
+    release();
     db_ = other.db_;
     stmt_ = std::exchange(other.stmt_, nullptr);
-    sql_ = std::move(other.sql_);
+    borrowed_ = std::exchange(other.borrowed_, nullptr);
     bind_error_ = std::move(other.bind_error_);
   }
   return *this;
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+void Stmt::release() {
+  if (stmt_ == nullptr) return;
+  if (borrowed_ != nullptr) {
+    // Back to the cache: reset (its return code repeats the last step's error,
+    // which step() already reported) and unbound, so that it holds no read snapshot.
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *borrowed_ = false;
+    borrowed_ = nullptr;
+  } else {
+    sqlite3_finalize(stmt_);  // its return code repeats the last step's error: nothing new
+  }
+  stmt_ = nullptr;
+}
+
+Stmt::~Stmt() { release(); }
+
+std::string Stmt::sql() const {
+  const char* s = stmt_ != nullptr ? sqlite3_sql(stmt_) : nullptr;
+  return s != nullptr ? std::string(s) : std::string();
+}
 
 void Stmt::note_bind(int rc, int i) {
-  if (bind_error_.has_value()) return;
-  Status st = check(db_, rc, "bind ?" + std::to_string(i) + " of `" + brief_sql(sql_) + "`");
-  if (!st.ok()) bind_error_ = st.message();
+  if (is_ok(rc) || bind_error_.has_value()) return;
+  Status st = check(db_, rc, "bind ?" + std::to_string(i) + " of `" + brief_sql(sql()) + "`");
+  bind_error_ = st.message();
 }
 
 Stmt& Stmt::bind(int i, int64_t v) {
@@ -119,8 +162,8 @@ Result<bool> Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  Status st = check(db_, rc, "`" + brief_sql(sql_) + "`");
-  if (st.ok()) return Error{"sqlite: `" + brief_sql(sql_) + "`: unexpected step result " + std::to_string(rc)};
+  Status st = check(db_, rc, "`" + brief_sql(sql()) + "`");
+  if (st.ok()) return Error{"sqlite: `" + brief_sql(sql()) + "`: unexpected step result " + std::to_string(rc)};
   return Error{st.message()};
 }
 
@@ -136,7 +179,7 @@ Status Stmt::reset() {
   bind_error_.reset();
   // sqlite3_reset repeats the error of the last step, which step() already reported.
   sqlite3_reset(stmt_);
-  return check(db_, sqlite3_clear_bindings(stmt_), "clear bindings of `" + brief_sql(sql_) + "`");
+  return check_lazy(db_, sqlite3_clear_bindings(stmt_), [&] { return "clear bindings of `" + brief_sql(sql()) + "`"; });
 }
 
 int64_t Stmt::changes() const { return sqlite3_changes64(db_); }
@@ -156,6 +199,22 @@ std::string Stmt::text(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);
   if (p == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+StmtCache::~StmtCache() {
+  for (auto& [sql, e] : entries_) sqlite3_finalize(e.stmt);
+}
+
+Result<Stmt> StmtCache::get(std::string_view sql) {
+  auto it = entries_.find(sql);
+  if (it == entries_.end()) {
+    auto stmt = prepare_raw(db_, sql, SQLITE_PREPARE_PERSISTENT);
+    if (!stmt.ok()) return stmt.error();
+    it = entries_.emplace(std::string(sql), Entry{*stmt, false}).first;
+  }
+  if (it->second.busy) return Stmt::prepare(db_, sql);  // lent already: a private copy
+  it->second.busy = true;
+  return Stmt(db_, it->second.stmt, &it->second.busy);
 }
 
 Result<int64_t> query_int(sqlite3* db, std::string_view sql) {

@@ -1,13 +1,17 @@
 // Thin SQLite helpers: every sqlite3 return code goes through sqlite::check, which
 // turns a failure into an Error that names what was being done (the SQL text) and
-// carries sqlite3_errmsg. Stmt is an RAII prepared statement, Transaction an RAII
-// BEGIN [IMMEDIATE] ... COMMIT that rolls back unless committed.
+// carries sqlite3_errmsg. Stmt is an RAII prepared statement, StmtCache keeps
+// prepared statements for reuse, Transaction an RAII BEGIN [IMMEDIATE] ... COMMIT
+// that rolls back unless committed. Messages (and the shortened SQL text in them)
+// are only built when something fails.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/status.h"
 
@@ -20,8 +24,13 @@ namespace gb::sqlite {
 // and SQLITE_DONE are fine; anything else is Error{"sqlite: CONTEXT: ERRMSG"}.
 Status check(sqlite3* db, int rc, std::string_view context);
 
+// SQL text shortened for messages: whitespace runs collapsed, at most ~160 chars.
+std::string brief_sql(std::string_view sql);
+
 // Runs one or more statements that return no rows we need.
 Status exec(sqlite3* db, std::string_view sql);
+
+class StmtCache;
 
 class Stmt {
  public:
@@ -30,6 +39,8 @@ class Stmt {
   Stmt& operator=(Stmt&& other) noexcept;
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
+  // Finalizes the statement, or, for one borrowed from a StmtCache, resets it, clears
+  // its bindings and gives it back.
   ~Stmt();
 
   // Parameters are 1-based. A failed bind is remembered and returned by the next
@@ -58,15 +69,45 @@ class Stmt {
   std::optional<double> opt_real(int col) const;  // NULL -> nullopt
   std::string text(int col) const;                // NULL reads as ""
 
-  const std::string& sql() const { return sql_; }
+  std::string sql() const;
 
  private:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt, std::string sql);
+  friend class StmtCache;
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, bool* borrowed);
   void note_bind(int rc, int i);
+  void release();
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
-  std::string sql_;
+  bool* borrowed_ = nullptr;  // the cache's in-use flag when borrowed from a StmtCache
   std::optional<std::string> bind_error_;
+};
+
+// Prepared statements of one connection, kept (SQLITE_PREPARE_PERSISTENT) and keyed
+// by their SQL text. get() lends the statement, ready to bind; it goes back (reset,
+// bindings cleared) when the Stmt is destroyed. A statement that is lent already
+// (the same SQL used twice at once) is prepared afresh for the second user. Used by
+// one thread at a time; destroy it before closing the connection.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  ~StmtCache();
+  StmtCache(const StmtCache&) = delete;
+  StmtCache& operator=(const StmtCache&) = delete;
+
+  Result<Stmt> get(std::string_view sql);
+  sqlite3* db() const { return db_; }
+
+ private:
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool busy = false;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
 };
 
 // Runs `sql` (one statement, binding nothing) and returns the first column of the
