@@ -576,6 +576,14 @@ TEST_F(DaemonTest, KillsChildrenLeftByAnEarlierWorker) {
   Result<pid_t> orphan =
       spawn_process({"/bin/sh", "-c", "sleep 30", "sh", (run / "job.json").string()}, dir + "/o.out", dir + "/o.err");
   ASSERT_TRUE(orphan.ok()) << orphan.message();
+  // The worker recognises its children by their command line: wait until the
+  // orphan has exec'd (under load the fork can still show the test's own).
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream cmd("/proc/" + std::to_string(*orphan) + "/cmdline");
+    const std::string line((std::istreambuf_iterator<char>(cmd)), {});
+    if (line.find("job.json") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   write_file((run / "pid").string(), std::to_string(*orphan) + "\n");
   // An unrelated process whose pid is in a pid file is left alone.
   const fs::path other = fs::path(dir) / "work" / "runs" / "00000000000000fe-run98";
