@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include <chrono>
+#include <optional>
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,7 +27,11 @@
 #include "engine/device_spec.h"
 #include "engine/formats.h"
 #include "engine/model_config.h"
+#include "engine/generate.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "engine/weights.h"
 #include "kernels/device_info.h"
 #include "worker/job_runner.h"
 
@@ -442,6 +448,92 @@ int cmd_tokenize(const std::string& tokenizer_path, const std::string& text, con
   return kExitOk;
 }
 
+// ---- gridbench generate ----
+struct GenerateFlags {
+  std::string model, prompt, kv_format = "f32", weight_format = "f32", tokenizer;
+  int64_t max_tokens = 32;
+  double temperature = 0, top_p = 1;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool ids = false, no_eos = false;
+};
+
+int cmd_generate(const GenerateFlags& f) {
+  Result<engine::KvFormat> kvf = engine::parse_kv_format(f.kv_format);
+  if (!kvf.ok()) return fail("--kv-format: " + kvf.message(), kExitInvalid);
+  Result<engine::KvCacheOptions> kv = engine::kv_cache_options(*kvf);
+  if (!kv.ok()) return fail("--kv-format: " + kv.message(), kExitInvalid);
+  engine::LoadOptions load;
+  if (f.weight_format == "f16") load.weights = engine::LoadOptions::Precision::kF16;
+  else if (f.weight_format == "bf16") load.weights = engine::LoadOptions::Precision::kBF16;
+  else if (f.weight_format != "f32") return fail("--weight-format: the CPU engine takes f32, f16 or bf16", kExitInvalid);
+  engine::GenerateOptions go;
+  go.max_new_tokens = f.max_tokens;
+  go.sampling = {f.temperature, f.top_k, f.top_p, f.seed};
+  if (Status s = engine::validate(go.sampling); !s.ok()) return fail(s.message(), kExitInvalid);
+  if (f.max_tokens < 0) return fail("--max-tokens must be >= 0", kExitInvalid);
+
+  Result<std::unique_ptr<engine::WeightSource>> w = engine::open_weights(f.model);
+  if (!w.ok()) return fail(w.message(), kExitInvalid);
+  const engine::Tokenizer* tok = (*w)->tokenizer();
+  std::optional<engine::Tokenizer> own;
+  if (!f.tokenizer.empty()) {
+    Result<engine::Tokenizer> t = engine::Tokenizer::from_file(f.tokenizer);
+    if (!t.ok()) return fail(t.message(), kExitInvalid);
+    own = std::move(*t);
+    tok = &*own;
+  }
+  if (tok == nullptr) return fail("model " + f.model + " has no tokenizer: give one with --tokenizer", kExitInvalid);
+  auto backend = engine::make_cpu_backend(f.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<engine::Model>> model = engine::Model::load(**w, *backend, load);
+  if (!model.ok()) return fail(model.message());
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!f.no_eos) {
+    if (tok->eos_id()) go.eos_token_id = *tok->eos_id();
+    else if ((*model)->config().eos_token_id >= 0) go.eos_token_id = (*model)->config().eos_token_id;
+  }
+  const std::vector<int32_t> prompt = tok->encode(f.prompt, true);
+  if (prompt.empty()) return fail("the prompt encodes to no tokens", kExitInvalid);
+  Result<std::unique_ptr<engine::KvCache>> cache = (*model)->make_cache(*kv, 1);
+  if (!cache.ok()) return fail(cache.message());
+  // Print the continuation as it comes: decode the whole suffix each time and
+  // write what is new, so multi-token characters appear once complete.
+  std::vector<int32_t> generated;
+  std::string shown;
+  auto on_token = [&](int32_t t) {
+    generated.push_back(t);
+    if (f.ids) {
+      std::printf("%d\n", t);
+    } else {
+      const std::string text = tok->decode(generated, true);
+      if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+        std::fputs(text.c_str() + shown.size(), stdout);
+        shown = text;
+      }
+    }
+    std::fflush(stdout);
+  };
+  if (!f.ids) {
+    std::fputs(f.prompt.c_str(), stdout);
+    std::fflush(stdout);
+  }
+  Result<engine::GenerateResult> r = engine::generate(**model, **cache, 0, prompt, go, on_token);
+  if (!r.ok()) return fail(r.message());
+  double decode_ms = 0;
+  for (double ms : r->decode_ms) decode_ms += ms;
+  std::printf("\n");
+  std::fprintf(stderr, "[%s: loaded in %.2f s; prompt %zu tokens, prefill %.1f ms; %zu new tokens (%s)",
+               (*w)->describe().c_str(), load_s, prompt.size(), r->prefill_ms, r->tokens.size(),
+               r->stop_reason.c_str());
+  if (!r->decode_ms.empty())
+    std::fprintf(stderr, ", decode %.2f ms/token = %.1f tokens/s on the CPU", decode_ms / r->decode_ms.size(),
+                 1000.0 * r->decode_ms.size() / decode_ms);
+  std::fprintf(stderr, "]\n");
+  return kExitOk;
+}
+
 // ---- gridbench devices ----
 int cmd_devices(bool measure, const std::string& format) {
   Json out = Json::array();
@@ -605,6 +697,23 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   tokenize->add_flag("--add-special", tok_special, "add the tokenizer's special tokens (BOS, template)");
 
+  GenerateFlags gf;
+  auto* gen = app.add_subcommand("generate", "Load a model and print its continuation of a prompt (CPU engine)");
+  gen->add_option("--model", gf.model, "hf:DIR, gguf:FILE or synthetic:PRESET[@SEED]")->required();
+  gen->add_option("--prompt", gf.prompt, "the prompt text")->required();
+  gen->add_option("--max-tokens", gf.max_tokens, "tokens to generate at most")->capture_default_str();
+  gen->add_option("--kv-format", gf.kv_format, "KV cache: f32, f16, bf16, optionally +sink{S}+win{W}")
+      ->capture_default_str();
+  gen->add_option("--weight-format", gf.weight_format, "weights held at f32, f16 or bf16")->capture_default_str();
+  gen->add_option("--temperature", gf.temperature, "0 is greedy; > 0 samples")->capture_default_str();
+  gen->add_option("--top-k", gf.top_k, "sample from the k most likely tokens (0: all)")->capture_default_str();
+  gen->add_option("--top-p", gf.top_p, "nucleus sampling threshold")->capture_default_str();
+  gen->add_option("--seed", gf.seed, "sampling seed")->capture_default_str();
+  gen->add_option("--threads", gf.threads, "CPU threads (0: all)")->capture_default_str();
+  gen->add_option("--tokenizer", gf.tokenizer, "tokenizer.json to use instead of the model's own");
+  gen->add_flag("--ids", gf.ids, "print the new token ids, one per line, instead of text");
+  gen->add_flag("--no-eos", gf.no_eos, "do not stop at the end-of-sequence token");
+
   auto* formats = app.add_subcommand("formats", "List the weight, KV-cache format and model preset names");
 
   try {
@@ -629,6 +738,7 @@ int run_cli(int argc, char** argv) {
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);
   if (*devices) return cmd_devices(measure, devices_format);
+  if (*gen) return cmd_generate(gf);
   if (*tokenize) return cmd_tokenize(tok_path, tok_text, tok_file, tok_format, tok_special);
   if (*formats) {
     std::printf("weight formats: %s\n", join(engine::weight_format_names()).c_str());

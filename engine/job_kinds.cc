@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/device_spec.h"
+#include "engine/engine_jobs.h"
 #include "engine/formats.h"
 #include "engine/model_config.h"
 #include "engine/roofline.h"
@@ -39,6 +40,12 @@ const std::vector<ParamSpec>& make_params() {
       {"seed", ParamType::kInteger, "random seed (>= 0)"},
       {"compute", ParamType::kString, "compute precision: f32, f16 or bf16"},
       {"seconds", ParamType::kNumber, "sleep job: seconds to sleep (0 to 86400)"},
+      {"ppl_mode", ParamType::kString,
+       "perplexity: \"llama.cpp\" (context-sized chunks, second half scored) or \"sliding\" (HF strided window)"},
+      {"stride", ParamType::kInteger, "perplexity, sliding mode: tokens between window starts (>= 1)"},
+      {"chunks", ParamType::kInteger, "perplexity: evaluate at most this many chunks or windows (>= 1)"},
+      {"threads", ParamType::kInteger, "CPU threads for the engine (>= 1; default all)"},
+      {"tokenizer", ParamType::kString, "a tokenizer.json to use instead of the model's own"},
   };
   return params;
 }
@@ -170,6 +177,25 @@ const std::vector<JobKind>& make_kinds() {
       {"sleep", "sleeps for `seconds` and reports the time it slept", {"seconds"}, {}, /*theory_only=*/false,
        run_sleep,
        /*requirement=*/{}},  // any device, no memory
+      {"ppl",
+       "perplexity over a text dataset (text:FILE or jsonl:FILE:FIELD), llama.cpp chunks or HF sliding window",
+       {"model", "dataset"},
+       {"weight_format", "kv_format", "context", "ppl_mode", "stride", "chunks", "batch_size", "threads", "tokenizer"},
+       /*theory_only=*/false,
+       run_ppl_job,
+       engine_job_requirement},
+      {"memory", "weight bytes, KV bytes per token and peak resident memory after a prefill of `context` tokens",
+       {"model"},
+       {"weight_format", "kv_format", "context", "batch_size", "threads"},
+       /*theory_only=*/false,
+       run_memory_job,
+       engine_job_requirement},
+      {"speed", "prefill time, decode time per token and throughput of a batch (CPU figures on the CPU backend)",
+       {"model"},
+       {"weight_format", "kv_format", "prompt_tokens", "gen_tokens", "batch_size", "seed", "threads"},
+       /*theory_only=*/false,
+       run_speed_job,
+       engine_job_requirement},
   };
   return kinds;
 }
@@ -216,7 +242,8 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
   } else if (name == "device") {
     Result<DeviceSpec> d = resolve_device(value);
     if (!d) return d.message();
-  } else if (name == "batch_size" || name == "context" || name == "prompt_tokens" || name == "gen_tokens") {
+  } else if (name == "batch_size" || name == "context" || name == "prompt_tokens" || name == "gen_tokens" ||
+             name == "stride" || name == "chunks" || name == "threads") {
     if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
   } else if (name == "seed") {
     if (value.get<double>() < 0) return "expected an integer >= 0, got " + value.dump();
@@ -234,6 +261,10 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
   } else if (name == "seconds") {
     const double t = value.get<double>();
     if (!(t >= 0 && t <= 86400)) return "expected seconds from 0 to 86400, got " + value.dump();
+  } else if (name == "ppl_mode") {
+    if (value != "llama.cpp" && value != "sliding") return "expected \"llama.cpp\" or \"sliding\", got " + value.dump();
+  } else if (name == "tokenizer") {
+    if (value.get<std::string>().empty()) return "expected a tokenizer.json path, got \"\"";
   } else if (name == "dataset") {
     if (value.get<std::string>().empty()) return "expected a dataset name, got \"\"";
   }

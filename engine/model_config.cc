@@ -2,6 +2,8 @@
 // The presets themselves live in engine/presets.cc.
 #include "engine/model_config.h"
 
+#include "engine/gguf.h"
+
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +17,7 @@ using nlohmann::json;
 
 constexpr std::string_view kSyntheticPrefix = "synthetic:";
 constexpr std::string_view kHfPrefix = "hf:";
+constexpr std::string_view kGgufPrefix = "gguf:";
 
 std::string type_of(const json& v) {
   if (v.is_null()) return "null";
@@ -219,6 +222,59 @@ Result<ModelConfig> model_config_from_hf(const json& config, const std::string& 
   } else {
     return Error{where + ": unsupported model_type '" + t + "' (supported: " + kModelTypes + ")"};
   }
+  // The activation: hidden_act (activation_function for GPT-2), family default.
+  {
+    const char* key = t == "gpt2" ? "activation_function" : "hidden_act";
+    std::optional<std::string> act = r.string(key, false);
+    const std::string a = act.value_or(t == "gpt2" ? "gelu_new" : (t == "gpt_neox" ? "gelu" : "silu"));
+    if (a == "silu" || a == "swish") m.activation = ModelConfig::Activation::kSilu;
+    else if (a == "gelu") m.activation = ModelConfig::Activation::kGelu;
+    else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") m.activation = ModelConfig::Activation::kGeluTanh;
+    else r.fail(std::string(key) + " '" + a + "' is not supported (supported: silu, gelu, gelu_new, gelu_pytorch_tanh)");
+    if (m.gated_mlp != (m.activation == ModelConfig::Activation::kSilu) && r.ok() && t != "gpt_neox" && t != "gpt2")
+      r.fail(std::string(key) + " '" + a + "' is not supported with a gated MLP (only silu)");
+  }
+  // Special tokens: an integer, or (Llama 3 instruct) a list whose first is used.
+  auto token_id = [&](const char* key) -> int64_t {
+    auto it = config.find(key);
+    if (it == config.end() || it->is_null()) return -1;
+    const json& v = it->is_array() && !it->empty() ? it->front() : *it;
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) return v.get<int64_t>();
+    r.fail(std::string(key) + " must be a non-negative integer or a list of them, got " + it->dump());
+    return -1;
+  };
+  m.bos_token_id = token_id("bos_token_id");
+  m.eos_token_id = token_id("eos_token_id");
+  // rope_scaling: null, {"type"|"rope_type": "linear", "factor"} or "llama3" with
+  // its three extra fields. Anything else is refused rather than silently ignored.
+  if (auto rs = config.find("rope_scaling"); rs != config.end() && !rs->is_null()) {
+    if (!rs->is_object()) {
+      r.fail("rope_scaling must be an object or null, got " + type_of(*rs));
+    } else {
+      const std::string in_rs = where + " (rope_scaling)";
+      FieldReader s(*rs, in_rs);
+      std::optional<std::string> kind = rs->contains("rope_type") ? s.string("rope_type", true) : s.string("type", true);
+      std::optional<double> factor = s.number("factor");
+      if (kind && (*kind == "linear" || *kind == "llama3")) {
+        if (!factor) s.fail("missing required field factor");
+        m.rope_factor = factor.value_or(1.0);
+        if (*kind == "linear") {
+          m.rope_scaling = ModelConfig::RopeScaling::kLinear;
+        } else {
+          m.rope_scaling = ModelConfig::RopeScaling::kLlama3;
+          m.rope_low_freq_factor = s.number("low_freq_factor").value_or(1.0);
+          m.rope_high_freq_factor = s.number("high_freq_factor").value_or(4.0);
+          m.rope_original_max_positions = s.integer("original_max_position_embeddings", false).value_or(8192);
+          if (m.rope_high_freq_factor <= m.rope_low_freq_factor)
+            s.fail("high_freq_factor must be greater than low_freq_factor");
+        }
+      } else if (kind && *kind != "default") {
+        s.fail("rope_scaling type '" + *kind + "' is not supported (supported: linear, llama3)");
+      }
+      if (!s.ok()) return s.error();
+    }
+  }
+  if (!r.ok()) return r.error();
   if (m.num_heads % m.num_kv_heads != 0)
     return Error{where + ": num_attention_heads " + std::to_string(m.num_heads) +
                  " is not a multiple of num_key_value_heads " + std::to_string(m.num_kv_heads)};
@@ -231,6 +287,12 @@ Result<ModelRef> parse_model_ref(const std::string& ref) {
     r.kind = ModelRef::Kind::kHf;
     r.hf_dir = ref.substr(kHfPrefix.size());
     if (r.hf_dir.empty()) return Error{"model '" + ref + "': hf: needs a directory, e.g. hf:/models/qwen1.5-0.5b"};
+    return r;
+  }
+  if (ref.starts_with(kGgufPrefix)) {
+    r.kind = ModelRef::Kind::kGguf;
+    r.gguf_file = ref.substr(kGgufPrefix.size());
+    if (r.gguf_file.empty()) return Error{"model '" + ref + "': gguf: needs a file, e.g. gguf:/models/qwen2-0.5b-f16.gguf"};
     return r;
   }
   std::string_view name = ref;
@@ -249,7 +311,7 @@ Result<ModelRef> parse_model_ref(const std::string& ref) {
     std::string known;
     for (const auto& p : model_presets()) known += (known.empty() ? "" : ", ") + p.name;
     return Error{"unknown model '" + ref + "' (presets: " + known +
-                 "; or synthetic:PRESET[@SEED], hf:DIR)"};
+                 "; or synthetic:PRESET[@SEED], hf:DIR, gguf:FILE)"};
   }
   r.preset = std::string(name);
   return r;
@@ -258,6 +320,12 @@ Result<ModelRef> parse_model_ref(const std::string& ref) {
 Result<ModelConfig> resolve_model(const std::string& ref) {
   Result<ModelRef> parsed = parse_model_ref(ref);
   if (!parsed) return parsed.error();
+  if (parsed->kind == ModelRef::Kind::kGguf) {
+    Result<ModelConfig> m = gguf_model_config(parsed->gguf_file);
+    if (!m) return Error{"model '" + ref + "': " + m.error().message};
+    m->name = ref;
+    return m;
+  }
   if (parsed->kind != ModelRef::Kind::kHf) {
     ModelConfig m = *find_model_preset(parsed->preset);
     m.name = ref;

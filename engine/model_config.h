@@ -39,8 +39,23 @@ struct ModelConfig {
   bool learned_positions = false;  // GPT-2: wpe table, no rope
   bool layer_norm = false;         // LayerNorm (with bias) instead of RMSNorm
   double rotary_pct = 1.0;         // GPT-NeoX partial rotary
+  // The MLP's activation: SiLU (gated families), exact GELU (GPT-NeoX "gelu"),
+  // or the tanh approximation (GPT-2 "gelu_new").
+  enum class Activation { kSilu, kGelu, kGeluTanh };
+  Activation activation = Activation::kSilu;
   double rope_theta = 10000.0;
   double norm_eps = 1e-6;
+  // Rope scaling (HF rope_scaling): none, "linear" (positions divided by
+  // rope_factor) or "llama3" (Llama 3.1's frequency-dependent scaling).
+  enum class RopeScaling { kNone, kLinear, kLlama3 };
+  RopeScaling rope_scaling = RopeScaling::kNone;
+  double rope_factor = 1.0;
+  double rope_low_freq_factor = 1.0;          // llama3
+  double rope_high_freq_factor = 4.0;         // llama3
+  int64_t rope_original_max_positions = 8192; // llama3
+  // Special token ids from the config (-1 when not given).
+  int64_t bos_token_id = -1;
+  int64_t eos_token_id = -1;
 };
 
 // Every preset: the Qwen1.5 family (with the hypothetical no-GQA 32B and 110B of
@@ -52,17 +67,19 @@ const ModelConfig* find_model_preset(std::string_view name);
 Result<ModelConfig> model_config_from_hf(const nlohmann::json& config, const std::string& where);
 
 // Resolves a model reference as grids and flags write it: a preset name
-// ("qwen1.5-7b"), "synthetic:PRESET[@SEED]", or "hf:DIR" (reads DIR/config.json).
+// ("qwen1.5-7b"), "synthetic:PRESET[@SEED]", "hf:DIR" (reads DIR/config.json) or
+// "gguf:FILE" (reads the file's metadata).
 Result<ModelConfig> resolve_model(const std::string& ref);
 
 // A model reference taken apart, without reading any file. The resolved config's
 // name is the reference as written.
 struct ModelRef {
-  enum class Kind { kPreset, kSynthetic, kHf };
+  enum class Kind { kPreset, kSynthetic, kHf, kGguf };
   Kind kind = Kind::kPreset;
   std::string preset;  // kPreset, kSynthetic: a name in model_presets()
   uint64_t seed = 0;   // kSynthetic: the @SEED, 0 when omitted
   std::string hf_dir;  // kHf
+  std::string gguf_file;  // kGguf
 };
 Result<ModelRef> parse_model_ref(const std::string& ref);
 

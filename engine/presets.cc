@@ -100,6 +100,8 @@ std::vector<ModelConfig> make_presets() {
   py.layer_norm = true;
   py.rotary_pct = 0.25;
   py.norm_eps = 1e-5;
+  py.activation = ModelConfig::Activation::kGelu;
+  py.eos_token_id = 0;
   v.push_back(py);
 
   ModelConfig g2;
@@ -119,6 +121,8 @@ std::vector<ModelConfig> make_presets() {
   g2.learned_positions = true;
   g2.layer_norm = true;
   g2.norm_eps = 1e-5;
+  g2.activation = ModelConfig::Activation::kGeluTanh;
+  g2.eos_token_id = 50256;
   v.push_back(g2);
   return v;
 }

@@ -1,10 +1,6 @@
 // Safetensors parsing, memory-mapped reading and writing (engine/safetensors.h).
 #include "engine/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -186,43 +182,19 @@ Result<SafetensorsHeader> parse_safetensors_header(const uint8_t* file, size_t s
 // ---- SafetensorsFile ----
 
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{path + ": cannot open: " + std::strerror(errno)};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Error{path + ": cannot stat: " + std::strerror(err)};
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error{path + ": not a regular file"};
-  }
+  Result<MappedFile> m = MappedFile::open(path);
+  if (!m) return m.error();
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
-  f->size_ = static_cast<size_t>(st.st_size);
-  if (f->size_ > 0) {
-    void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      return Error{path + ": cannot mmap " + std::to_string(f->size_) + " bytes: " + std::strerror(err)};
-    }
-    f->map_ = p;
-  }
-  ::close(fd);
-  static const uint8_t kEmpty[1] = {0};
-  const uint8_t* bytes = f->map_ ? static_cast<const uint8_t*>(f->map_) : kEmpty;
-  Result<SafetensorsHeader> h = parse_safetensors_header(bytes, f->size_, path);
+  f->map_ = std::move(*m);
+  Result<SafetensorsHeader> h = parse_safetensors_header(f->map_.data(), f->map_.size(), path);
   if (!h) return h.error();
   f->header_ = std::move(*h);
   for (size_t i = 0; i < f->header_.tensors.size(); ++i) f->index_.emplace(f->header_.tensors[i].name, i);
   return f;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(map_, size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 const SafetensorsEntry* SafetensorsFile::find(std::string_view name) const {
   auto it = index_.find(name);
@@ -233,7 +205,7 @@ TensorView SafetensorsFile::view(const SafetensorsEntry& e) const {
   TensorView v;
   v.dtype = e.dtype;
   v.shape = e.shape;
-  v.data = map_ ? static_cast<const uint8_t*>(map_) + header_.data_start + e.begin : nullptr;
+  v.data = map_.data() + header_.data_start + e.begin;
   return v;
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/mapped_file.h"
 #include "engine/tensor.h"
 
 namespace gb::engine {
@@ -67,13 +68,12 @@ class SafetensorsFile {
   // nullptr when the file has no tensor of that name.
   const SafetensorsEntry* find(std::string_view name) const;
   TensorView view(const SafetensorsEntry& e) const;
-  size_t file_size() const { return size_; }
+  size_t file_size() const { return map_.size(); }
 
  private:
   SafetensorsFile() = default;
   std::string path_;
-  void* map_ = nullptr;
-  size_t size_ = 0;
+  MappedFile map_;
   SafetensorsHeader header_;
   std::map<std::string, size_t, std::less<>> index_;  // name -> header_.tensors index
 };

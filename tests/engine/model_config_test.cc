@@ -286,3 +286,49 @@ TEST(ResolveDevice, PresetsAndObjects) {
 
 }  // namespace
 }  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+TEST(HfConfig, RopeScalingActivationAndSpecialTokens) {
+  nlohmann::json c = {{"model_type", "llama"},   {"vocab_size", 128},        {"hidden_size", 64},
+                      {"num_hidden_layers", 2},  {"intermediate_size", 128}, {"num_attention_heads", 4},
+                      {"bos_token_id", 1},       {"eos_token_id", {7, 9}}};
+  c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+  Result<ModelConfig> m = model_config_from_hf(c, "cfg.json");
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ(m->rope_scaling, ModelConfig::RopeScaling::kLlama3);
+  EXPECT_DOUBLE_EQ(m->rope_factor, 8.0);
+  EXPECT_EQ(m->rope_original_max_positions, 8192);
+  EXPECT_EQ(m->bos_token_id, 1);
+  EXPECT_EQ(m->eos_token_id, 7);  // the first of a list
+  EXPECT_EQ(m->activation, ModelConfig::Activation::kSilu);
+
+  c["rope_scaling"] = {{"type", "linear"}, {"factor", 2}};
+  m = model_config_from_hf(c, "cfg.json");
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ(m->rope_scaling, ModelConfig::RopeScaling::kLinear);
+
+  c["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}};
+  m = model_config_from_hf(c, "cfg.json");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("rope_scaling type 'yarn' is not supported"), std::string::npos) << m.message();
+  EXPECT_NE(m.message().find("cfg.json"), std::string::npos) << m.message();
+
+  c["rope_scaling"] = {{"type", "linear"}};
+  EXPECT_NE(model_config_from_hf(c, "cfg.json").message().find("factor"), std::string::npos);
+
+  c["rope_scaling"] = nullptr;
+  c["hidden_act"] = "relu";
+  EXPECT_NE(model_config_from_hf(c, "cfg.json").message().find("hidden_act 'relu' is not supported"),
+            std::string::npos);
+
+  nlohmann::json g = {{"model_type", "gpt2"}, {"vocab_size", 256}, {"n_embd", 64}, {"n_layer", 2}, {"n_head", 4}};
+  m = model_config_from_hf(g, "g.json");
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ(m->activation, ModelConfig::Activation::kGeluTanh);
+}
+
+}  // namespace
+}  // namespace gb::engine
