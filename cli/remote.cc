@@ -103,7 +103,11 @@ Result<Connection> connect(const RemoteFlags& r) {
   } else {
     creds = grpc::InsecureChannelCredentials();
   }
-  c.stub = pb::Coordinator::NewStub(grpc::CreateChannel(c.address, creds));
+  // Replies (GetResults of a large grid, a status listing every job) can exceed
+  // gRPC's 4 MiB default; accept what the coordinator accepts as requests.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  c.stub = pb::Coordinator::NewStub(grpc::CreateCustomChannel(c.address, creds, args));
   return c;
 }
 

@@ -445,10 +445,27 @@ Result<nlohmann::ordered_json> read_grid_document(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return Error{path + ": cannot read: " + std::strerror(errno)};
-  std::string text = ss.str();
-  std::string ext = lower(std::filesystem::path(path).extension().string());
-  if (ext == ".yaml" || ext == ".yml") return yaml_to_json(text, path);
-  return parse_json_text(text, path);
+  return parse_grid_document(ss.str(), path);
+}
+
+Result<nlohmann::ordered_json> parse_grid_document(const std::string& text, const std::string& source) {
+  const std::string ext = lower(std::filesystem::path(source).extension().string());
+  bool yaml;
+  if (ext == ".yaml" || ext == ".yml") {
+    yaml = true;
+  } else if (ext == ".json") {
+    yaml = false;
+  } else {
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    yaml = first == std::string::npos || text[first] != '{';
+  }
+  return yaml ? yaml_to_json(text, source) : parse_json_text(text, source);
+}
+
+Result<Grid> parse_grid_text(const std::string& text, const std::string& source) {
+  auto doc = parse_grid_document(text, source);
+  if (!doc.ok()) return doc.error();
+  return parse_grid(*doc, source);
 }
 
 Result<Grid> load_grid(const std::string& path) {

@@ -79,6 +79,14 @@ std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
 // "FILE: line L column C: WHAT" for a syntax error, "FILE: $.path: duplicate key".
 Result<nlohmann::ordered_json> read_grid_document(const std::string& path);
 
+// A grid document's text -> JSON: YAML when `source` ends in .yaml/.yml, JSON when
+// it ends in .json, otherwise JSON when the text starts with '{' and YAML else.
+// Errors as read_grid_document's ("SOURCE: line L column C: ...").
+Result<nlohmann::ordered_json> parse_grid_document(const std::string& text, const std::string& source);
+// parse_grid_document then parse_grid: what the coordinator does with a submitted
+// grid's text.
+Result<Grid> parse_grid_text(const std::string& text, const std::string& source);
+
 // JSON paths as error messages write them: json_path_key("$.axes", "model") is
 // "$.axes.model" (keys that are not identifiers are written ["..."]), and
 // json_path_index("$.measure", 2) is "$.measure[2]".

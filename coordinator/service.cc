@@ -28,90 +28,6 @@ grpc::Status invalid(const std::string& message) { return rpc_error(grpc::Status
 grpc::Status not_found(const std::string& message) { return rpc_error(grpc::StatusCode::NOT_FOUND, message); }
 grpc::Status refused(const std::string& message) { return rpc_error(grpc::StatusCode::FAILED_PRECONDITION, message); }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// JSON text -> ordered JSON, with the errors read_grid_document gives for files:
-// "SOURCE: line L column C: WHAT" and "SOURCE: JSON-PATH: duplicate key".
-Result<nlohmann::ordered_json> parse_json_document(const std::string& text, const std::string& source) {
-  using OJson = nlohmann::ordered_json;
-  struct Frame {
-    bool object;
-    std::string path;
-    std::set<std::string> keys;
-    std::string key;
-    size_t index = 0;
-  };
-  std::vector<Frame> stack;
-  std::vector<std::string> dups;
-  auto child_path = [&]() -> std::string {
-    if (stack.empty()) return "$";
-    const Frame& f = stack.back();
-    return f.object ? json_path_key(f.path, f.key) : json_path_index(f.path, f.index);
-  };
-  auto finished_child = [&]() {
-    if (!stack.empty() && !stack.back().object) ++stack.back().index;
-  };
-  OJson::parser_callback_t cb = [&](int /*depth*/, OJson::parse_event_t event, OJson& parsed) {
-    switch (event) {
-      case OJson::parse_event_t::object_start:
-        stack.push_back(Frame{true, child_path(), {}, {}, 0});
-        break;
-      case OJson::parse_event_t::array_start:
-        stack.push_back(Frame{false, child_path(), {}, {}, 0});
-        break;
-      case OJson::parse_event_t::key: {
-        Frame& f = stack.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second && dups.size() < 50) {
-          dups.push_back(source + ": " + json_path_key(f.path, f.key) + ": duplicate key");
-        }
-        break;
-      }
-      case OJson::parse_event_t::object_end:
-      case OJson::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        finished_child();
-        break;
-      case OJson::parse_event_t::value:
-        finished_child();
-        break;
-    }
-    return true;
-  };
-  OJson doc;
-  try {
-    doc = OJson::parse(text, cb);
-  } catch (const nlohmann::json::parse_error& e) {
-    size_t line = 1, line_start = 0;
-    const size_t pos = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    for (size_t i = 0; i < pos; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        line_start = i + 1;
-      }
-    }
-    std::string what = e.what();
-    if (auto c = what.find(", column "); c != std::string::npos) {
-      if (auto s = what.find(": ", c); s != std::string::npos) what = what.substr(s + 2);
-    }
-    return Error{source + ": line " + std::to_string(line) + " column " + std::to_string(pos - line_start + 1) + ": " +
-                 what};
-  }
-  if (!dups.empty()) {
-    std::string all;
-    for (const auto& d : dups) all += (all.empty() ? "" : "\n") + d;
-    return Error{all};
-  }
-  return doc;
-}
-
 std::string params_text(const Json& params) { return canonical_json(params); }
 
 void to_pb(const StoredJob& j, pb::Job* out) {
@@ -184,22 +100,6 @@ bool all_terminal(const GridSummary& g) {
 }
 
 }  // namespace
-
-Result<Grid> parse_grid_text(const std::string& text, const std::string& source) {
-  const std::string ext = lower(source);
-  bool yaml;
-  if (ends_with(ext, ".yaml") || ends_with(ext, ".yml")) {
-    yaml = true;
-  } else if (ends_with(ext, ".json")) {
-    yaml = false;
-  } else {
-    size_t first = text.find_first_not_of(" \t\r\n");
-    yaml = first == std::string::npos || text[first] != '{';
-  }
-  Result<nlohmann::ordered_json> doc = yaml ? yaml_to_json(text, source) : parse_json_document(text, source);
-  if (!doc.ok()) return doc.error();
-  return parse_grid(*doc, source);
-}
 
 // ---------------------------------------------------------------------------------
 // CoordinatorService

@@ -47,11 +47,6 @@ struct ServiceOptions {
   std::function<void(const std::string&)> log;
 };
 
-// A grid file's text -> a validated, expanded Grid: YAML when `source` ends in
-// .yaml/.yml, JSON when it ends in .json, otherwise JSON when the text starts with
-// '{' and YAML else. Errors as load_grid's ("SOURCE: JSON-PATH: ...", one per line).
-Result<Grid> parse_grid_text(const std::string& text, const std::string& source);
-
 class CoordinatorService final : public pb::Coordinator::Service {
  public:
   CoordinatorService(JobStore& store, ServiceOptions options);

@@ -794,3 +794,51 @@ TEST_F(JobStoreTest, OneHandleSharedByThreads) {
 
 }  // namespace
 }  // namespace gb::coord
+
+namespace gb::coord {
+namespace {
+
+// Concurrent completions are group-committed: refused ones (a foreign owner, a
+// second completion of the same run) share batches with accepted ones, and
+// neither leaves a trace of the other. Every accepted result is stored once.
+TEST_F(JobStoreTest, GroupCommitKeepsRefusedWritesOutOfTheirBatch) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  constexpr int kJobs = 64;
+  ASSERT_TRUE(store->submit_grid(make_grid("g", kJobs), false).ok());
+  std::vector<Lease> leases;
+  for (int i = 0; i < kJobs; ++i) leases.push_back(must_lease(*store, "w" + std::to_string(i % 4)));
+  std::atomic<int> accepted{0}, refused{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kJobs; i += 8) {
+        const Lease& l = leases[static_cast<size_t>(i)];
+        const std::string owner = "w" + std::to_string(i % 4);
+        // A foreign completion first, then the real one, then a duplicate.
+        if (store->complete(l.run_id, "intruder", record(-1)).ok()) ++wrong;
+        else ++refused;
+        if (store->complete(l.run_id, owner, record(i)).ok()) ++accepted;
+        else ++wrong;
+        if (store->complete(l.run_id, owner, record(-2)).ok()) ++wrong;
+        else ++refused;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(accepted, kJobs);
+  EXPECT_EQ(refused, 2 * kJobs);
+  EXPECT_EQ(wrong, 0);
+
+  Raw raw(path_);
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'"), kJobs);
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM results WHERE metric = 'tok_per_s'"), kJobs);
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM results WHERE value < 0"), 0);  // nothing of the refused writes
+  EXPECT_EQ(raw.num("SELECT COUNT(DISTINCT job_id) FROM runs WHERE state = 'succeeded'"), kJobs);
+  // Each job's stored value is its own.
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM results r JOIN runs u ON r.run_id = u.id JOIN jobs j ON u.job_id = j.id "
+                    "WHERE r.metric = 'tok_per_s' AND r.value = CAST(substr(j.hash, 4) AS REAL)"),
+            kJobs);
+}
+
+}  // namespace
+}  // namespace gb::coord
