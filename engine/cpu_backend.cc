@@ -15,10 +15,6 @@
 #include "engine/tensor.h"
 #include "engine/thread_pool.h"
 
-// The 8-wide vector helpers below are inlined into the AVX2 clone; the generic
-// clone lowers them to SSE. Their ABI is never exposed.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace gb::engine {
 namespace {
 
@@ -37,13 +33,13 @@ class HostBuffer final : public Buffer {
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v8fu __attribute__((vector_size(32), aligned(4)));
 
-inline v8f load8(const float* p) { return *reinterpret_cast<const v8fu*>(p); }
-inline float hsum(v8f v) {
-  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
+// Macros rather than functions: a function passing or returning a 256-bit vector
+// would have a different ABI in the generic clone (and clang refuses it).
+#define GB_LOAD8(p) (*reinterpret_cast<const v8fu*>(p))
+#define GB_HSUM(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
 
 // y[m, n] = x[m, :] . W[n, :] (+ b[n]) for rows m in [0, rows) and n in [n0, n1).
-__attribute__((target_clones("avx2,fma", "default")))
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void linear_range(const float* x, int64_t rows, int64_t K, const float* W, const float* bias, int64_t N,
                   int64_t n0, int64_t n1, float* y) {
   const int64_t K8 = K & ~int64_t{7};
@@ -61,13 +57,13 @@ void linear_range(const float* x, int64_t rows, int64_t K, const float* W, const
         const float* x3 = x2 + K;
         v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
         for (int64_t k = 0; k < K8; k += 8) {
-          const v8f wv = load8(w + k);
-          a0 += load8(x0 + k) * wv;
-          a1 += load8(x1 + k) * wv;
-          a2 += load8(x2 + k) * wv;
-          a3 += load8(x3 + k) * wv;
+          const v8f wv = GB_LOAD8(w + k);
+          a0 += GB_LOAD8(x0 + k) * wv;
+          a1 += GB_LOAD8(x1 + k) * wv;
+          a2 += GB_LOAD8(x2 + k) * wv;
+          a3 += GB_LOAD8(x3 + k) * wv;
         }
-        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+        float s0 = GB_HSUM(a0), s1 = GB_HSUM(a1), s2 = GB_HSUM(a2), s3 = GB_HSUM(a3);
         for (int64_t k = K8; k < K; ++k) {
           s0 += x0[k] * w[k];
           s1 += x1[k] * w[k];
@@ -84,11 +80,12 @@ void linear_range(const float* x, int64_t rows, int64_t K, const float* W, const
         v8f a0 = {}, a1 = {};
         int64_t k = 0;
         for (; k + 16 <= K8; k += 16) {
-          a0 += load8(x0 + k) * load8(w + k);
-          a1 += load8(x0 + k + 8) * load8(w + k + 8);
+          a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
+          a1 += GB_LOAD8(x0 + k + 8) * GB_LOAD8(w + k + 8);
         }
-        for (; k < K8; k += 8) a0 += load8(x0 + k) * load8(w + k);
-        float s = hsum(a0 + a1);
+        for (; k < K8; k += 8) a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
+        a0 += a1;
+        float s = GB_HSUM(a0);
         for (k = K8; k < K; ++k) s += x0[k] * w[k];
         y[m * N + n] = s + b;
       }

@@ -73,6 +73,9 @@ class Loader {
       return Error{w_.describe() + ": tensor " + name + " has a non-finite value (NaN or infinity) at element " +
                    std::to_string(bad)};
     std::vector<float> v = to_f32(*t);
+    // The source's own copy (a synthetic tensor) is no longer needed: free it now,
+    // so that loading never holds two copies of the weights.
+    w_.release_tensors();
     if (precision_ == LoadOptions::Precision::kF16)
       for (float& x : v) x = f16_to_f32(f32_to_f16(x));
     else if (precision_ == LoadOptions::Precision::kBF16)

@@ -195,6 +195,10 @@ Result<ModelConfig> model_config_from_hf(const json& config, const std::string& 
     m.max_position_embeddings = positions.value_or(2048);
     m.tie_embeddings = tie.value_or(false);
     m.rope_theta = theta.value_or(10000.0);
+    // transformers 5 writes rope_parameters {"rope_type", "rope_theta", ...} instead.
+    if (auto rp = config.find("rope_parameters"); !theta && rp != config.end() && rp->is_object())
+      if (auto t5 = rp->find("rope_theta"); t5 != rp->end() && t5->is_number() && t5->get<double>() > 0)
+        m.rope_theta = t5->get<double>();
     m.norm_eps = eps.value_or(neox ? 1e-5 : 1e-6);
     if (t == "llama" || t == "mistral") {
       m.family = Family::kLlama;
@@ -247,7 +251,9 @@ Result<ModelConfig> model_config_from_hf(const json& config, const std::string& 
   m.eos_token_id = token_id("eos_token_id");
   // rope_scaling: null, {"type"|"rope_type": "linear", "factor"} or "llama3" with
   // its three extra fields. Anything else is refused rather than silently ignored.
-  if (auto rs = config.find("rope_scaling"); rs != config.end() && !rs->is_null()) {
+  auto rs = config.find("rope_scaling");
+  if (rs == config.end() || rs->is_null()) rs = config.find("rope_parameters");
+  if (rs != config.end() && !rs->is_null()) {
     if (!rs->is_object()) {
       r.fail("rope_scaling must be an object or null, got " + type_of(*rs));
     } else {

@@ -189,6 +189,11 @@ std::optional<SyntheticInit> SyntheticWeights::init_of(std::string_view name) co
   return it->second.init;
 }
 
+void SyntheticWeights::release_tensors() {
+  for (auto& [name, e] : entries_) e.data.reset();
+  generated_bytes_ = 0;
+}
+
 Result<TensorView> SyntheticWeights::tensor(std::string_view name) {
   if (!tied_head_name_.empty() && name == tied_head_name_) name = embed_name_;  // the tied head
   auto it = entries_.find(std::string(name));

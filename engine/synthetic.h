@@ -87,6 +87,9 @@ class SyntheticWeights final : public WeightSource {
   Result<TensorView> tensor(std::string_view name) override;
   // 4 bytes per parameter (a tied head once), from the config alone.
   uint64_t parameter_bytes() const override { return parameter_bytes_; }
+  // Frees every generated tensor; a later tensor() call generates it again (the
+  // same bytes).
+  void release_tensors() override;
   // A byte-level tokenizer of the model's vocab size (Tokenizer::byte_level), built
   // on first use. Null when the vocab is below 256 (one id per byte is impossible)
   // or above 2^31 - 1.

@@ -32,6 +32,12 @@ class WeightSource {
   // and the file.
   virtual Result<TensorView> tensor(std::string_view name) = 0;
 
+  // Frees what tensor() built (synthetic weights, converted tensors) once the
+  // caller has copied them: views handed out before become invalid. Model::load
+  // calls it after each tensor, so loading never holds two copies. The default
+  // keeps everything (memory-mapped files cost no private memory).
+  virtual void release_tensors() {}
+
   // Bytes the parameters take as stored (a tied head counted once).
   virtual uint64_t parameter_bytes() const = 0;
 

@@ -324,6 +324,21 @@ TEST(HfConfig, RopeScalingActivationAndSpecialTokens) {
   EXPECT_NE(model_config_from_hf(c, "cfg.json").message().find("hidden_act 'relu' is not supported"),
             std::string::npos);
 
+  // transformers 5's layout: rope_parameters carries the theta and the scaling.
+  c.erase("hidden_act");
+  c["rope_parameters"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192},
+                          {"rope_theta", 500000.0}};
+  m = model_config_from_hf(c, "cfg.json");
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_DOUBLE_EQ(m->rope_theta, 500000.0);
+  EXPECT_EQ(m->rope_scaling, ModelConfig::RopeScaling::kLlama3);
+  c["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1e6}};
+  m = model_config_from_hf(c, "cfg.json");
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_DOUBLE_EQ(m->rope_theta, 1e6);
+  EXPECT_EQ(m->rope_scaling, ModelConfig::RopeScaling::kNone);
+
   nlohmann::json g = {{"model_type", "gpt2"}, {"vocab_size", 256}, {"n_embd", 64}, {"n_layer", 2}, {"n_head", 4}};
   m = model_config_from_hf(g, "g.json");
   ASSERT_TRUE(m.ok()) << m.message();

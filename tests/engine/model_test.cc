@@ -361,8 +361,12 @@ TEST(Rope, Llama3ScalingKeepsHighFrequenciesAndDividesLowOnes) {
   // Wavelength 2*pi/inv: below 64/4 = 16 kept, above 64 divided by 8.
   for (size_t i = 0; i < f.size(); ++i) {
     const double wavelen = 2 * 3.141592653589793 / p[i];
-    if (wavelen < 16) EXPECT_FLOAT_EQ(f[i], p[i]);
-    if (wavelen > 64) EXPECT_FLOAT_EQ(f[i], p[i] / 8);
+    if (wavelen < 16) {
+      EXPECT_FLOAT_EQ(f[i], p[i]);
+    }
+    if (wavelen > 64) {
+      EXPECT_FLOAT_EQ(f[i], p[i] / 8);
+    }
     if (wavelen >= 16 && wavelen <= 64) {
       EXPECT_LE(f[i], p[i]);
       EXPECT_GE(f[i], p[i] / 8);

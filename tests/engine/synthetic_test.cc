@@ -116,6 +116,11 @@ TEST(Synthetic, DeterministicAndOrderIndependent) {
   // Tensors of the same shape but another name differ too.
   EXPECT_NE(bytes_of(*a->tensor("model.layers.0.self_attn.q_proj.weight")),
             bytes_of(*a->tensor("model.layers.1.self_attn.q_proj.weight")));
+  // Released tensors free their memory and come back identical.
+  EXPECT_GT(a->generated_bytes(), 0u);
+  a->release_tensors();
+  EXPECT_EQ(a->generated_bytes(), 0u);
+  for (size_t i = 0; i < names.size(); ++i) ASSERT_EQ(bytes_of(*a->tensor(names[i])), forward[i]) << names[i];
 }
 
 TEST(Synthetic, EveryPresetListsItsParametersWithoutGenerating) {

@@ -1,0 +1,117 @@
+// engine_bench: the CPU reference engine's speed, as ratios measured in one run.
+//
+//   decode     tokens/s of greedy single-sequence decode, and its ratio to the
+//              issue's target (15 tokens/s for synthetic gpt2 on 2 cores);
+//   bandwidth  the weights streamed per decode step over the step time, and its
+//              ratio to this machine's measured memcpy bandwidth (the roofline a
+//              memory-bound decode can reach);
+//   prefill    tokens/s and the FLOP rate of a prompt's forward pass;
+//   batch      decode tokens/s at batch 4 and its ratio to batch 1.
+//
+// Not a test: run by hand, e.g. build/bin/engine_bench --model synthetic:gpt2.
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/weights.h"
+#include "kernels/device_info.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using gb::engine::SequenceStep;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Decodes `steps` tokens for `batch` sequences after a `prompt`-token prefill;
+// returns {prefill seconds, decode seconds per step}.
+std::pair<double, double> run(gb::engine::Model& m, int batch, int prompt, int steps) {
+  auto cache = m.make_cache({}, batch);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "%s\n", cache.message().c_str());
+    std::exit(1);
+  }
+  std::mt19937 g(1);
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
+  std::vector<SequenceStep> s;
+  for (int b = 0; b < batch; ++b) {
+    for (int i = 0; i < prompt; ++i)
+      prompts[static_cast<size_t>(b)].push_back(static_cast<int32_t>(g() % m.config().vocab_size));
+    s.push_back({b, prompts[static_cast<size_t>(b)]});
+  }
+  std::vector<float> logits;
+  auto t0 = Clock::now();
+  if (!m.forward(s, **cache, gb::engine::LogitsMode::kLast, &logits).ok()) std::exit(1);
+  const double prefill = seconds_since(t0);
+  std::vector<int32_t> next(static_cast<size_t>(batch));
+  t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    s.clear();
+    for (int b = 0; b < batch; ++b) {
+      next[static_cast<size_t>(b)] = gb::engine::argmax(
+          std::span<const float>(logits).subspan(static_cast<size_t>(b) * m.config().vocab_size, m.config().vocab_size));
+      s.push_back({b, std::span<const int32_t>(&next[static_cast<size_t>(b)], 1)});
+    }
+    if (!m.forward(s, **cache, gb::engine::LogitsMode::kLast, &logits).ok()) std::exit(1);
+  }
+  return {prefill, seconds_since(t0) / steps};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"The CPU engine's decode and prefill speed, as ratios against targets"};
+  std::string model = "synthetic:gpt2";
+  int threads = 0, prompt = 128, steps = 64;
+  double target = 15.0;
+  app.add_option("--model", model, "hf:DIR, gguf:FILE or synthetic:PRESET")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: all)")->capture_default_str();
+  app.add_option("--prompt-tokens", prompt, "prefill length")->capture_default_str();
+  app.add_option("--steps", steps, "decode steps measured")->capture_default_str();
+  app.add_option("--target", target, "decode tokens/s target")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto w = gb::engine::open_weights(model);
+  if (!w.ok()) {
+    std::fprintf(stderr, "%s\n", w.message().c_str());
+    return 1;
+  }
+  auto backend = gb::engine::make_cpu_backend(threads);
+  auto m = gb::engine::Model::load(**w, *backend);
+  if (!m.ok()) {
+    std::fprintf(stderr, "%s\n", m.message().c_str());
+    return 1;
+  }
+  const double weight_bytes = static_cast<double>((*m)->weight_bytes());
+  const double copy_bw = gb::kernels::measure_host_copy_bandwidth(256u << 20, 5);
+  const gb::kernels::DeviceInfo cpu = gb::kernels::host_cpu();
+  std::printf("machine: %s, %d cores, %d threads used; model %s, %.1f MB of f32 weights\n", cpu.name.c_str(),
+              cpu.cores, threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()),
+              (*w)->describe().c_str(), weight_bytes / 1e6);
+
+  run(**m, 1, 8, 4);  // warm-up: page in the weights and the scratch buffers
+  const auto [prefill1, step1] = run(**m, 1, prompt, steps);
+  const auto [prefill4, step4] = run(**m, 4, prompt, steps / 4 > 0 ? steps / 4 : 1);
+  const double tps1 = 1.0 / step1, tps4 = 4.0 / step4;
+  const double stream_bw = weight_bytes / step1;
+  // 2 FLOPs per weight per token (the matrices; attention is small at this length).
+  const double prefill_flops = 2.0 * weight_bytes / 4.0 * prompt / prefill1;
+
+  std::printf("decode (batch 1):  %7.2f ms/token = %6.1f tokens/s   (ratio to the %.0f tokens/s target: %.2f)\n",
+              step1 * 1e3, tps1, target, tps1 / target);
+  std::printf("weight stream:     %7.2f GB/s; memcpy bandwidth %.2f GB/s   (ratio: %.2f)\n", stream_bw / 1e9,
+              copy_bw / 1e9, stream_bw / copy_bw);
+  std::printf("prefill %d tokens: %7.1f ms = %6.0f tokens/s, %.1f GFLOP/s\n", prompt, prefill1 * 1e3,
+              prompt / prefill1, prefill_flops / 1e9);
+  std::printf("decode (batch 4):  %7.2f ms/step = %6.1f tokens/s   (ratio to batch 1: %.2f)\n", step4 * 1e3, tps4,
+              tps4 / tps1);
+  (void)prefill4;
+  return 0;
+}
