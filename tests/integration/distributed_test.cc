@@ -711,3 +711,42 @@ TEST(Distributed, CliSubmitWaitStatusWorkersResultsCancel) {
 
 }  // namespace
 }  // namespace gb
+
+namespace gb {
+namespace {
+
+// The engine's job kinds through the daemons: a CPU worker takes speed, memory
+// and ppl jobs of a tiny golden model and reports CPU figures.
+TEST(Distributed, EngineJobsRunOnACpuWorker) {
+  Cluster c(temp_dir());
+  const std::string db = c.dir() + "/grid.db";
+  std::string addr = c.start_coordinator("coordinator", db, 0, 5000);
+  ASSERT_FALSE(addr.empty());
+  c.start_worker("cpu1", addr, 1);
+  Client client(addr);
+  ASSERT_TRUE(wait_until(15000, [&] { return client.active_workers() == 1; })) << "worker did not register";
+  const std::string data = std::string(GB_SOURCE_DIR) + "/tests/data";
+  const std::string grid = R"({"name": "engine", "axes": {"kv_format": ["f32", "bf16"]},
+    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "context": 32, "chunks": 2, "prompt_tokens": 8,
+              "gen_tokens": 4, "dataset": "text:)" + data + R"(/corpus/opticks-book1-part1.txt",
+              "tokenizer": ")" + data + R"(/ppl/byte_tokenizer.json"},
+    "measure": ["speed", "memory", "ppl"]})";
+  pb::SubmitGridReply sub = client.submit(grid);
+  ASSERT_EQ(sub.jobs(), 6);
+  EXPECT_EQ(sub.unplaceable(), 0);
+  ASSERT_TRUE(wait_until(60000, [&] { return unfinished(db, "engine") == 0; })) << unfinished(db, "engine") << " left";
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state = 'succeeded'"), 6);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state <> 'succeeded'"), 0);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE run_id NOT IN "
+                          "(SELECT result_run_id FROM jobs WHERE result_run_id IS NOT NULL)"),
+            0);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'ppl' AND value > 1"), 2);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'tokens_scored' AND value = 30"), 2);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'cpu_tpot_ms' AND value > 0"), 2);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE json_extract(device_json, '$.backend') = 'cpu'"), 6);
+  c.signal("cpu1", SIGTERM);
+  EXPECT_EQ(c.wait_exit("cpu1", 10000), 0);
+}
+
+}  // namespace
+}  // namespace gb
