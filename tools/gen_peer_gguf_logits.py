@@ -39,6 +39,8 @@ Usage:  python3 -m venv /tmp/goldvenv
         /tmp/goldvenv/bin/python tools/gen_peer_gguf_logits.py
 """
 
+import json
+import math
 import os
 import sys
 from importlib.metadata import version
@@ -207,6 +209,10 @@ def perplexity(model, ids):
     return float(torch.exp(nll))
 
 
+PPL_BYTES, PPL_CTX = 6000, 128
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def main():
     torch.set_num_threads(1)
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
@@ -261,6 +267,28 @@ def main():
     save_file({"input_ids": input_ids.contiguous(), "logits": logits}, path)
     print(f"wrote {path}: logits {list(logits.shape)}, max|logits| "
           f"{logits.abs().max().item():.3f}, argmax {logits[0].argmax(-1).tolist()}")
+
+    # llama-perplexity's arithmetic (the peers README's setting: context 128, the
+    # second half of each chunk scored, no BOS since this tokenizer adds none) over
+    # the first PPL_BYTES bytes of the project's corpus.
+    with open(os.path.join(ROOT, "tests", "data", "corpus", "opticks-book1-part1.txt"), "rb") as f:
+        raw = f.read(PPL_BYTES)
+    corpus_ids = tok.encode(raw.decode("utf-8"), add_special_tokens=False).ids
+    nlls = []
+    with torch.no_grad():
+        for start in range(0, len(corpus_ids) - PPL_CTX + 1, PPL_CTX):
+            chunk = corpus_ids[start:start + PPL_CTX]
+            lp = torch.log_softmax(model(input_ids=torch.tensor([chunk])).logits[0].double(), dim=-1)
+            for j in range(PPL_CTX // 2, PPL_CTX - 1):
+                nlls.append(-lp[j, chunk[j + 1]].item())
+    mean = sum(nlls) / len(nlls)
+    expected = {"text_bytes": PPL_BYTES, "tokens": len(corpus_ids), "context": PPL_CTX,
+                "tokens_scored": len(nlls), "nll_mean": mean, "ppl": math.exp(mean),
+                "first_ids": corpus_ids[:32]}
+    path = os.path.join(OUT, "peer_llama_f16_ppl.json")
+    with open(path, "w") as f:
+        json.dump(expected, f, indent=1)
+    print(f"wrote {path}: {expected}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
 #include "engine/generate.h"
+#include "engine/job_kinds.h"
 #include "engine/model.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"
@@ -123,6 +126,52 @@ TEST(GoldenPeerGguf, LlamaCppF16FileMatchesTransformersOnTheSameWeights) {
   ASSERT_TRUE((*model)->forward({&s, 1}, **cache, LogitsMode::kAll, &logits).ok());
   ASSERT_EQ(logits.size(), ref.logits.size());
   EXPECT_LT(rel_err(logits, ref.logits), 1e-4);
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// llama-perplexity's arithmetic on llama.cpp's own f16 file, tokenized with the
+// tokenizer embedded in the GGUF: the same token count and perplexity as
+// transformers on the same weights with the peer tokenizer.json.
+TEST(GoldenPeerGguf, PerplexityWithTheEmbeddedTokenizerMatchesTransformers) {
+  const std::string gguf = kShared + "/peers/llama-gguf/peer-llama-f16.gguf";
+  if (!fs::exists(gguf)) GTEST_SKIP() << gguf << " is absent (this test needs ../shared beside the repository)";
+  std::ifstream in(std::string(GB_SOURCE_DIR) + "/tests/data/peer_gguf/peer_llama_f16_ppl.json");
+  const nlohmann::json want = nlohmann::json::parse(in);
+  std::ifstream corpus(std::string(GB_SOURCE_DIR) + "/tests/data/corpus/opticks-book1-part1.txt", std::ios::binary);
+  std::string text(want["text_bytes"].get<size_t>(), '\0');
+  corpus.read(text.data(), static_cast<std::streamsize>(text.size()));
+  const fs::path file = fs::temp_directory_path() / ("gb_peer_ppl_" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(file, std::ios::binary) << text;
+
+  auto w = open_weights("gguf:" + gguf);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  ASSERT_NE((*w)->tokenizer(), nullptr);
+  const std::vector<int32_t> ids = (*w)->tokenizer()->encode(text);
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), want["tokens"].get<int64_t>());
+  EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + 32), want["first_ids"].get<std::vector<int32_t>>());
+
+  const JobKind* ppl = find_job_kind("ppl");
+  ASSERT_NE(ppl, nullptr);
+  Result<JobOutput> out = ppl->run({{"model", "gguf:" + gguf},
+                                    {"dataset", "text:" + file.string()},
+                                    {"context", want["context"]},
+                                    {"batch_size", 2}},
+                                   nullptr);
+  fs::remove(file);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  auto value = [&](const std::string& name) {
+    for (const Metric& m : out->metrics)
+      if (m.name == name && m.value) return *m.value;
+    return std::nan("");
+  };
+  EXPECT_EQ(value("tokens_scored"), want["tokens_scored"].get<double>());
+  EXPECT_NEAR(value("nll_mean"), want["nll_mean"].get<double>(), 1e-5);
+  EXPECT_NEAR(value("ppl") / want["ppl"].get<double>(), 1.0, 1e-4);
 }
 
 }  // namespace
