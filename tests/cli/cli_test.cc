@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -336,6 +337,62 @@ TEST(Cli, DemoGridRuns) {
   Output o = gridbench(d, {"run", kSource + "/experiments/demo.json", "--db", d + "/gb.db", "--out", d + "/out"});
   ASSERT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_TRUE(fs::exists(d + "/out/report.md"));
+}
+
+TEST(Cli, GenerateCommand) {
+  std::string d = temp_dir();
+  const std::string model = "hf:" + kSource + "/tests/data/golden/gpt2";
+  const std::string tok = kSource + "/tests/data/ppl/byte_tokenizer.json";
+  const std::vector<std::string> base = {"generate", "--model", model, "--tokenizer", tok, "--prompt", "Light",
+                                         "--max-tokens", "8", "--no-eos", "--ids"};
+  Output o = gridbench(d, base);
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::istringstream lines(o.out);
+  std::vector<int> ids;
+  for (int id; lines >> id;) ids.push_back(id);
+  EXPECT_EQ(ids.size(), 8u) << o.out;
+  for (int id : ids) EXPECT_TRUE(id >= 0 && id < 256) << id;
+  EXPECT_NE(o.err.find("8 new tokens (length)"), std::string::npos) << o.err;
+  // Greedy is deterministic, and so is sampling with a seed; the KV format is honoured.
+  EXPECT_EQ(gridbench(d, base).out, o.out);
+  auto sampled = base;
+  sampled.insert(sampled.end(), {"--temperature", "1.5", "--seed", "7"});
+  const Output s1 = gridbench(d, sampled), s2 = gridbench(d, sampled);
+  ASSERT_EQ(s1.code, 0) << s1.err;
+  EXPECT_EQ(s1.out, s2.out);
+  auto streaming = base;
+  streaming.insert(streaming.end(), {"--kv-format", "bf16+sink2+win8"});
+  EXPECT_EQ(gridbench(d, streaming).code, 0);
+  // Text output starts with the prompt.
+  Output text = gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "Light", "--max-tokens", "4"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out.rfind("Light", 0), 0u) << text.out;
+  // Errors: a preset has no weights, an unsupported format, no tokenizer.
+  Output preset = gridbench(d, {"generate", "--model", "gpt2", "--prompt", "x"});
+  EXPECT_EQ(preset.code, 2);
+  EXPECT_NE(preset.err.find("preset without weights"), std::string::npos) << preset.err;
+  EXPECT_EQ(gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "x", "--kv-format", "int4"}).code, 2);
+  Output notok = gridbench(d, {"generate", "--model", model, "--prompt", "x"});
+  EXPECT_EQ(notok.code, 2);
+  EXPECT_NE(notok.err.find("--tokenizer"), std::string::npos) << notok.err;
+}
+
+TEST(Cli, EngineGridRunsEmbedded) {
+  std::string d = temp_dir();
+  const std::string data = kSource + "/tests/data";
+  write_file(d + "/engine.json", R"({"name": "tiny-engine", "axes": {"kv_format": ["f32", "f16"]},
+    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "context": 32, "chunks": 2, "prompt_tokens": 8,
+              "gen_tokens": 4, "dataset": "text:)" + data + R"(/corpus/opticks-book1-part1.txt",
+              "tokenizer": ")" + data + R"(/ppl/byte_tokenizer.json"},
+    "measure": ["ppl", "speed"],
+    "report": {"kind": "ppl", "rows": ["kv_format"], "columns": [{"metric": "ppl", "digits": 1}],
+               "baseline": {"kv_format": "f32"}}})");
+  Output o = gridbench(d, {"run", d + "/engine.json", "--db", d + "/gb.db", "--out", d + "/out"});
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_EQ(query_int(d + "/gb.db", "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'"), 4);
+  Output r = gridbench(d, {"results", "tiny-engine", "--db", d + "/gb.db"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| f16"), std::string::npos) << r.out;
 }
 
 }  // namespace
