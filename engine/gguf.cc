@@ -1253,6 +1253,11 @@ class GgufWeights final : public WeightSource {
 
   const ModelConfig& config() const override { return config_; }
   std::string describe() const override { return "gguf:" + file_->path(); }
+  // Rearranged copies are freed; the mapped file's pages leave resident memory.
+  void release_tensors() override {
+    owned_.clear();
+    file_->drop_pages();
+  }
 
   Result<TensorView> tensor(std::string_view name) override {
     if (head_tied_ && name == head_name_) name = embed_name_;

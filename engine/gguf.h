@@ -243,6 +243,8 @@ class GgufFile {
   // naming the tensor for block-quantized types.
   Result<TensorView> view(const GgufTensorInfo& info) const;
   size_t file_size() const { return map_.size(); }
+  // Drops the mapping's resident pages (MappedFile::drop_pages); views stay valid.
+  void drop_pages() const { map_.drop_pages(); }
 
  private:
   GgufFile() = default;

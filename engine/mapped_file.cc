@@ -55,6 +55,10 @@ MappedFile::~MappedFile() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
+void MappedFile::drop_pages() const {
+  if (map_ != nullptr) ::madvise(map_, size_, MADV_DONTNEED);
+}
+
 const uint8_t* MappedFile::data() const {
   static const uint8_t kEmpty[1] = {0};
   return map_ != nullptr ? static_cast<const uint8_t*>(map_) : kEmpty;

@@ -24,6 +24,10 @@ class MappedFile {
 
   const uint8_t* data() const;
   size_t size() const { return size_; }
+  // Drops the pages read so far from this process's resident memory
+  // (MADV_DONTNEED); the next read of them comes from the file again. Views stay
+  // valid.
+  void drop_pages() const;
 
  private:
   void* map_ = nullptr;

@@ -69,6 +69,8 @@ class SafetensorsFile {
   const SafetensorsEntry* find(std::string_view name) const;
   TensorView view(const SafetensorsEntry& e) const;
   size_t file_size() const { return map_.size(); }
+  // Drops the mapping's resident pages (MappedFile::drop_pages); views stay valid.
+  void drop_pages() const { map_.drop_pages(); }
 
  private:
   SafetensorsFile() = default;

@@ -28,6 +28,10 @@ class HfWeights final : public WeightSource {
     return ckpt_->tensor(name);
   }
   uint64_t parameter_bytes() const override { return ckpt_->parameter_bytes(); }
+  // The mapped files' pages leave resident memory (they are read again on use).
+  void release_tensors() override {
+    for (const auto& f : ckpt_->files()) f->drop_pages();
+  }
   const Tokenizer* tokenizer() const override { return tok_ ? &*tok_ : nullptr; }
 
  private:

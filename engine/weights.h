@@ -32,10 +32,11 @@ class WeightSource {
   // and the file.
   virtual Result<TensorView> tensor(std::string_view name) = 0;
 
-  // Frees what tensor() built (synthetic weights, converted tensors) once the
-  // caller has copied them: views handed out before become invalid. Model::load
-  // calls it after each tensor, so loading never holds two copies. The default
-  // keeps everything (memory-mapped files cost no private memory).
+  // Frees what tensor() built (synthetic weights, rearranged tensors) and drops
+  // mapped file pages from resident memory, once the caller has copied them:
+  // views of built tensors become invalid (views into mapped files stay valid).
+  // Model::load calls it after each tensor, so loading never holds two copies
+  // and the peak resident memory is that of the loaded model.
   virtual void release_tensors() {}
 
   // Bytes the parameters take as stored (a tied head counted once).
