@@ -498,3 +498,27 @@ TEST(ModelErrors, NanWeightsNameTheTensor) {
 
 }  // namespace
 }  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// Dropping a mapped checkpoint's pages keeps its views readable, with the same bytes.
+TEST(WeightSources, ReleasingMappedPagesKeepsViewsValid) {
+  const std::vector<std::string> refs = {"hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/qwen2",
+                                         "synthetic:gpt2@3"};
+  for (const std::string& ref : refs) {
+    auto w = open_weights(ref);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    const std::string name = ref.starts_with("hf:") ? "model.layers.1.mlp.up_proj.weight" : "transformer.h.0.ln_1.bias";
+    auto t = (*w)->tensor(name);
+    ASSERT_TRUE(t.ok());
+    const std::vector<float> before = to_f32(*t);
+    (*w)->release_tensors();
+    auto again = (*w)->tensor(name);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(to_f32(*again), before) << ref;
+  }
+}
+
+}  // namespace
+}  // namespace gb::engine
