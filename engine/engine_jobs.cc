@@ -189,11 +189,14 @@ Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress) {
   if (windows.empty())
     return Error{"dataset " + dataset + " has " + std::to_string(n) + " tokens, fewer than one context of " +
                  std::to_string(ctx)};
-  // llama.cpp puts BOS first in every chunk when the model's tokenizer adds one.
+  // llama.cpp puts BOS first in every chunk when the model's tokenizer adds one:
+  // the token that encoding with special tokens puts before the text.
   std::optional<int32_t> bos;
   if (mode == "llama.cpp") {
-    const std::vector<int32_t> probe = tok->encode("a", true);
-    if (tok->bos_id() && !probe.empty() && probe.front() == *tok->bos_id()) bos = tok->bos_id();
+    const std::vector<int32_t> with = tok->encode("a", true), without = tok->encode("a", false);
+    if (with.size() > without.size() && !with.empty() &&
+        std::equal(without.begin(), without.end(), with.begin() + 1))
+      bos = with.front();
   }
 
   const int64_t batch = int_param(params, "batch_size", 1);

@@ -11,6 +11,9 @@
 
 #include "engine/engine_jobs.h"
 #include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "engine/weights.h"
 
 namespace gb::engine {
 namespace {
@@ -183,6 +186,53 @@ TEST(EngineJobs, PlacementNeedsTheCpuAndTheWeights) {
   EXPECT_EQ(r.device, "cpu");
   // 124,439,808 parameters in f32, plus 1024 tokens of f32 KV (12 x 2 x 768 x 4 bytes each).
   EXPECT_EQ(r.memory_bytes, 124439808LL * 4 + 1024LL * 12 * 2 * 768 * 4);
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// A tokenizer that adds BOS (here "<s>", id 1, by its TemplateProcessing): in
+// llama.cpp mode every chunk starts with BOS in place of its first token, as
+// llama-perplexity does; the sliding mode feeds the text as it is.
+TEST(PplJob, LlamaCppModePutsBosFirstInEveryChunk) {
+  const std::string tok_path = kData + "/tokenizer/tiny_metaspace_norm.json";
+  const std::string text = corpus_prefix_file(1200);
+  Result<JobOutput> out = run("ppl", {{"model", "synthetic:gpt2@2"},
+                                      {"dataset", "text:" + text},
+                                      {"tokenizer", tok_path},
+                                      {"context", 32},
+                                      {"chunks", 2}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+
+  // The same by hand.
+  auto tok = Tokenizer::from_file(tok_path);
+  ASSERT_TRUE(tok.ok());
+  std::ifstream in(text, std::ios::binary);
+  const std::string body((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<int32_t> ids = tok->encode(body, false);
+  auto w = open_weights("synthetic:gpt2@2");
+  ASSERT_TRUE(w.ok());
+  auto backend = make_cpu_backend(2);
+  auto model = Model::load(**w, *backend);
+  ASSERT_TRUE(model.ok());
+  PplStats with_bos;
+  for (int c = 0; c < 2; ++c) {
+    std::vector<int32_t> chunk(ids.begin() + 32 * c, ids.begin() + 32 * (c + 1));
+    chunk[0] = 1;  // <s>
+    auto cache = (*model)->make_cache({}, 1);
+    ASSERT_TRUE(cache.ok());
+    std::vector<float> logits;
+    SequenceStep s{0, chunk};
+    ASSERT_TRUE((*model)->forward({&s, 1}, **cache, LogitsMode::kAll, &logits).ok());
+    for (int j = 16; j < 31; ++j)
+      with_bos.add(token_nll(std::span<const float>(logits).subspan(static_cast<size_t>(j) * 50257, 50257),
+                             chunk[static_cast<size_t>(j + 1)]));
+  }
+  EXPECT_NEAR(value_of(*out, "nll_mean"), with_bos.mean_nll(), 1e-9);
+  fs::remove(text);
 }
 
 }  // namespace
