@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   app.add_option("--jobs", jobs, "instant jobs in the grid (rounded up to a multiple of 1000 past 1000)")
       ->capture_default_str();
   app.add_option("--db", db, "database file (default: a fresh temporary file)");
+  int checkpoint_ms = gb::coord::ServerOptions().checkpoint_interval_ms;
+  app.add_option("--checkpoint-interval-ms", checkpoint_ms,
+                 "background WAL checkpoint interval; 0: SQLite's automatic checkpoints in the writer")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gb_bench_" + std::to_string(getpid()));
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
   options.listen = "127.0.0.1:0";
   options.db_path = db.empty() ? (dir / "bench.db").string() : db;
   options.service.lease_ms = 30000;
+  options.checkpoint_interval_ms = checkpoint_ms;
   auto server = gb::coord::CoordinatorServer::start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "coordinator_bench: %s\n", server.message().c_str());

@@ -10,17 +10,19 @@
 // while attempts < max_attempts, else it is failed with its last error.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <thread>
 
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "common/status.h"
 #include "coordinator/grid.h"
@@ -268,8 +270,20 @@ class JobStore {
   // Leases held now, per owner.
   Result<std::map<std::string, int64_t>> lease_counts();
 
+  // Moves WAL checkpoints off the write path, for the coordinator daemon: a
+  // thread with its own connection checkpoints (PASSIVE: never blocks a writer)
+  // every `interval_ms`, and this connection's automatic checkpoints, which a
+  // commit would otherwise run while holding the store, are turned off. Stops
+  // when the store is destroyed.
+  Status start_background_checkpoints(int interval_ms = 50);
+
  private:
   JobStore(sqlite3* db, std::string path);
+  void checkpoint_loop(sqlite3* conn, int interval_ms);
+  std::thread checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;
   sqlite3* db_;
   std::unique_ptr<sqlite::StmtCache> stmts_;  // prepared statements of db_, used under mu_
   std::string path_;

@@ -746,6 +746,8 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
 
   Result<std::unique_ptr<JobStore>> store = JobStore::open(options.db_path);
   if (!store.ok()) return store.error();
+  if (options.checkpoint_interval_ms > 0)
+    GB_RETURN_IF_ERROR((*store)->start_background_checkpoints(options.checkpoint_interval_ms));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->store_ = std::move(*store);
   server->service_ = std::make_unique<CoordinatorService>(*server->store_, options.service);

@@ -131,6 +131,10 @@ struct ServerOptions {
   TlsFiles tls;
   bool insecure = false;                  // allow a non-loopback bind without a token
   int64_t max_message_bytes = 256 << 20;  // largest request accepted
+  // WAL checkpoints on a background connection every this many ms
+  // (JobStore::start_background_checkpoints); 0: SQLite's automatic checkpoints,
+  // run by whichever commit crosses 1000 WAL pages.
+  int checkpoint_interval_ms = 50;
   ServiceOptions service;
 };
 

@@ -842,3 +842,44 @@ TEST_F(JobStoreTest, GroupCommitKeepsRefusedWritesOutOfTheirBatch) {
 
 }  // namespace
 }  // namespace gb::coord
+
+namespace gb::coord {
+namespace {
+
+// Background checkpoints copy the WAL into the database file while writers go
+// on; without them (the control) a burst smaller than SQLite's own checkpoint
+// threshold (1000 WAL pages) stays in the WAL.
+TEST_F(JobStoreTest, BackgroundCheckpointsCopyTheWalIntoTheDatabase) {
+  auto burst = [](JobStore& s) {
+    ASSERT_TRUE(s.submit_grid(make_grid("g", 20), false).ok());
+    for (int i = 0; i < 20; ++i) {
+      Lease l = must_lease(s, "w");
+      ASSERT_TRUE(s.complete(l.run_id, "w", record(i)).ok());
+    }
+  };
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  const auto empty = fs::file_size(path_);
+  ASSERT_TRUE(store->start_background_checkpoints(5).ok());
+  EXPECT_FALSE(store->start_background_checkpoints(5).ok());  // once
+  burst(*store);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto with = fs::file_size(path_);
+
+  const std::string control_path = path_ + ".control";
+  auto control = JobStore::open(control_path);
+  ASSERT_TRUE(control.ok()) << control.message();
+  EXPECT_FALSE((*control)->start_background_checkpoints(0).ok());
+  burst(**control);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto without = fs::file_size(control_path);
+
+  EXPECT_GT(with, empty + 16384) << "empty " << empty << ", after the burst " << with;
+  EXPECT_LT(without, empty + 4096) << "empty " << empty << ", control after the burst " << without;
+  store.reset();  // stops the checkpointer
+  Raw raw(path_);
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'"), 20);
+}
+
+}  // namespace
+}  // namespace gb::coord
