@@ -300,18 +300,27 @@ struct GgufWeightsOptions {
 // Anything else unexpected, missing or misshaped is an error naming the tensor and
 // the file; so is a block-quantized tensor (unless allow_quantized).
 // The tokenizer is built from the embedded vocabulary (tokenizer.ggml.model "gpt2",
-// byte-level BPE, through gguf_tokenizer_json) when the file opens, and a vocabulary
-// it cannot build (an unknown tokenizer.ggml.pre, say) fails the open; null for
-// other tokenizer models (SentencePiece "llama", ...) and files without one. Its
-// bos_id()/eos_id() are unset: the ids are in config().bos_token_id/eos_token_id.
+// byte-level BPE, or "llama", SentencePiece, through gguf_tokenizer_json) when the
+// file opens, and a vocabulary it cannot build (an unknown tokenizer.ggml.pre, say)
+// fails the open; null for other tokenizer models (WordPiece "bert", Unigram "t5",
+// ...) and files without one. Its bos_id()/eos_id() are unset: the ids are in
+// config().bos_token_id/eos_token_id.
 Result<std::unique_ptr<WeightSource>> open_gguf_weights(const std::string& path,
                                                         const GgufWeightsOptions& options = {});
 
-// The embedded tokenizer of a byte-level BPE GGUF (tokenizer.ggml.model "gpt2") as a
-// Hugging Face tokenizer.json document: vocab and merges, control and user-defined
-// tokens as added tokens, the pre-tokenizer regex chosen by tokenizer.ggml.pre
-// (qwen2, llama-bpe/llama3, gpt-2 and the default), a BOS template when
-// tokenizer.ggml.add_bos_token is true. No normalizer: llama.cpp applies none.
+// The embedded tokenizer of a GGUF as a Hugging Face tokenizer.json document.
+// tokenizer.ggml.model "gpt2" (byte-level BPE): vocab and merges, control and
+// user-defined tokens as added tokens, the pre-tokenizer regex chosen by
+// tokenizer.ggml.pre (qwen2, llama-bpe/llama3, gpt-2 and the default), a BOS template
+// when tokenizer.ggml.add_bos_token is true; no normalizer: llama.cpp applies none.
+// tokenizer.ggml.model "llama" (SentencePiece BPE: Llama 2, Mistral, ...): encodes as
+// llama.cpp's SPM tokenizer and sentencepiece do: a BPE model with byte fallback whose
+// merges are every split of a piece into two pieces, ranked by the piece's score
+// (tokenizer.ggml.scores, highest first); a Prepend "▁" (tokenizer.ggml.add_space_prefix,
+// default true) and Replace " " -> "▁" normalizer; unknown, control and user-defined
+// tokens as added tokens; the unknown token (tokenizer.ggml.unknown_token_id or the
+// first of type unknown) for characters without byte tokens; BOS added unless
+// tokenizer.ggml.add_bos_token is false; the Replace/ByteFallback/Fuse/Strip decoder.
 Result<std::string> gguf_tokenizer_json(const GgufHeader& header);
 
 // ---- writing ----
