@@ -9,32 +9,14 @@
 #include <unistd.h>
 
 #include "engine/dataset.h"
+#include "tests/engine/temp_dir.h"
 
 namespace gb::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("gb_dataset_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using gb::test_support::TempDir;
 
 std::string load_ok(const std::string& spec) {
   Result<std::string> r = load_text_dataset(spec);

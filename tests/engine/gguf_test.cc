@@ -21,6 +21,7 @@
 
 #include "engine/hf_checkpoint.h"
 #include "engine/tokenizer.h"
+#include "tests/engine/temp_dir.h"
 
 namespace gb::engine {
 namespace {
@@ -33,21 +34,7 @@ const std::string kPeerDir = std::string(GB_SOURCE_DIR) + "/../shared/peers/llam
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
-class TempDir {
- public:
-  TempDir() {
-    path_ =
-        fs::temp_directory_path() / ("gb_gguf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using gb::test_support::TempDir;
 
 // ---- a test-side converter, written from llama.cpp's convert_hf_to_gguf.py ----
 

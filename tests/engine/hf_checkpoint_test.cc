@@ -12,6 +12,7 @@
 
 #include "engine/hf_checkpoint.h"
 #include "engine/safetensors.h"
+#include "tests/engine/temp_dir.h"
 
 namespace gb::engine {
 namespace {
@@ -19,22 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("gb_hf_checkpoint_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using gb::test_support::TempDir;
 
 // One tensor of a tiny model, owning its bytes.
 struct Owned {

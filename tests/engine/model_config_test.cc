@@ -8,6 +8,7 @@
 
 #include "engine/device_spec.h"
 #include "engine/model_config.h"
+#include "tests/engine/temp_dir.h"
 
 namespace gb::engine {
 namespace {
@@ -16,24 +17,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("gb_engine_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name) << text;
-  }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using gb::test_support::TempDir;
 
 const char* kQwen15Config = R"({
   "architectures": ["Qwen2ForCausalLM"],
