@@ -460,14 +460,10 @@ struct GenerateFlags {
 };
 
 int cmd_generate(const GenerateFlags& f) {
-  Result<engine::KvFormat> kvf = engine::parse_kv_format(f.kv_format);
-  if (!kvf.ok()) return fail("--kv-format: " + kvf.message(), kExitInvalid);
-  Result<engine::KvCacheOptions> kv = engine::kv_cache_options(*kvf);
+  Result<engine::KvCacheOptions> kv = engine::kv_cache_options(f.kv_format);
   if (!kv.ok()) return fail("--kv-format: " + kv.message(), kExitInvalid);
-  engine::LoadOptions load;
-  if (f.weight_format == "f16") load.weights = engine::LoadOptions::Precision::kF16;
-  else if (f.weight_format == "bf16") load.weights = engine::LoadOptions::Precision::kBF16;
-  else if (f.weight_format != "f32") return fail("--weight-format: the CPU engine takes f32, f16 or bf16", kExitInvalid);
+  Result<engine::LoadOptions> load = engine::load_options(f.weight_format);
+  if (!load.ok()) return fail("--weight-format: " + load.message(), kExitInvalid);
   engine::GenerateOptions go;
   go.max_new_tokens = f.max_tokens;
   go.sampling = {f.temperature, f.top_k, f.top_p, f.seed};
@@ -487,7 +483,7 @@ int cmd_generate(const GenerateFlags& f) {
   if (tok == nullptr) return fail("model " + f.model + " has no tokenizer: give one with --tokenizer", kExitInvalid);
   auto backend = engine::make_cpu_backend(f.threads);
   const auto t0 = std::chrono::steady_clock::now();
-  Result<std::unique_ptr<engine::Model>> model = engine::Model::load(**w, *backend, load);
+  Result<std::unique_ptr<engine::Model>> model = engine::Model::load(**w, *backend, *load);
   if (!model.ok()) return fail(model.message());
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!f.no_eos) {

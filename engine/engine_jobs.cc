@@ -51,18 +51,11 @@ struct Engine {
 Result<Engine> open_engine(const Json& params) {
   Engine e;
   e.threads = static_cast<int>(int_param(params, "threads", 0));
-  LoadOptions load;
   e.weight_format = str_param(params, "weight_format", "f32");
-  if (e.weight_format == "f16") load.weights = LoadOptions::Precision::kF16;
-  else if (e.weight_format == "bf16") load.weights = LoadOptions::Precision::kBF16;
-  else if (e.weight_format != "f32")
-    return Error{"weight_format '" + e.weight_format +
-                 "': the CPU engine holds weights in f32, f16 or bf16 so far (the quantized formats come with "
-                 "the weight-format work)"};
+  Result<LoadOptions> load = load_options(e.weight_format);
+  if (!load) return load.error();
   e.kv_format = str_param(params, "kv_format", "f32");
-  Result<KvFormat> kvf = parse_kv_format(e.kv_format);
-  if (!kvf) return kvf.error();
-  Result<KvCacheOptions> kv = kv_cache_options(*kvf);
+  Result<KvCacheOptions> kv = kv_cache_options(e.kv_format);
   if (!kv) return kv.error();
   e.kv = *kv;
   const auto t0 = Clock::now();
@@ -70,7 +63,7 @@ Result<Engine> open_engine(const Json& params) {
   if (!w) return w.error();
   e.weights = std::move(*w);
   e.backend = make_cpu_backend(e.threads);
-  Result<std::unique_ptr<Model>> m = Model::load(*e.weights, *e.backend, load);
+  Result<std::unique_ptr<Model>> m = Model::load(*e.weights, *e.backend, *load);
   if (!m) return m.error();
   e.model = std::move(*m);
   e.load_ms = ms_since(t0);

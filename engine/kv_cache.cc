@@ -17,6 +17,12 @@ Result<KvCacheOptions> kv_cache_options(const KvFormat& format) {
   return o;
 }
 
+Result<KvCacheOptions> kv_cache_options(std::string_view name) {
+  Result<KvFormat> f = parse_kv_format(name);
+  if (!f) return f.error();
+  return kv_cache_options(*f);
+}
+
 uint64_t KvCache::bytes_per_token(const ModelConfig& c, KvElement e) {
   return 2ull * static_cast<uint64_t>(c.num_layers) * static_cast<uint64_t>(c.num_kv_heads) *
          static_cast<uint64_t>(c.head_dim) * kv_element_size(e);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -44,6 +45,8 @@ struct KvCacheOptions {
 // Reads a KV format (engine/formats.h) into options; errors for elements the CPU
 // cache does not store yet.
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format);
+// The same from a KV format name ("f16", "bf16+sink4+win252").
+Result<KvCacheOptions> kv_cache_options(std::string_view name);
 
 class KvCache {
  public:

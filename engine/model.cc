@@ -51,6 +51,17 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim) {
   return f;
 }
 
+Result<LoadOptions> load_options(std::string_view weight_format) {
+  LoadOptions o;
+  if (weight_format == "f16") o.weights = LoadOptions::Precision::kF16;
+  else if (weight_format == "bf16") o.weights = LoadOptions::Precision::kBF16;
+  else if (weight_format != "f32")
+    return Error{"weight format '" + std::string(weight_format) +
+                 "': the CPU engine holds weights in f32, f16 or bf16 so far (the quantized formats come with "
+                 "the weight-format work)"};
+  return o;
+}
+
 namespace {
 
 // Reads parameters from a WeightSource as f32, checking shape and finiteness.

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -41,6 +42,10 @@ struct LoadOptions {
   enum class Precision { kF32, kF16, kBF16 };
   Precision weights = Precision::kF32;
 };
+
+// The load options of a weight format name ("f32", "f16", "bf16"); other formats
+// are an error that says what the engine holds so far.
+Result<LoadOptions> load_options(std::string_view weight_format);
 
 class Model {
  public:
