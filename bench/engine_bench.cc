@@ -17,11 +17,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "engine/kv_cache.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
-#include "engine/weights.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model.h"
+#include "engine/model/sampler.h"
+#include "engine/weights/weight_source.h"
 #include "kernels/device_info.h"
+#include "engine/backend/cpu_backend.h"
 
 namespace {
 

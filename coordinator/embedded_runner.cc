@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "common/subprocess.h"
-#include "worker/job_runner.h"
 #include "worker/job_spec.h"
 
 namespace gb::coord {

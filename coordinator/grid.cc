@@ -13,7 +13,7 @@
 
 #include "common/json_util.h"
 #include "coordinator/grid_yaml.h"
-#include "engine/job_kinds.h"
+#include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {
 namespace {

@@ -26,7 +26,7 @@
 
 #include "common/status.h"
 #include "coordinator/grid.h"
-#include "engine/job_kinds.h"
+#include "engine/jobs/job_kinds.h"
 
 struct sqlite3;
 

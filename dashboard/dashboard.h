@@ -13,7 +13,7 @@
 #include "coordinator/grid.h"
 #include "coordinator/job_store.h"
 #include "coordinator/report.h"
-#include "engine/job_kinds.h"
+#include "engine/jobs/job_kinds.h"
 
 namespace gb::dash {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/gguf.h"
+#include "engine/spec/gguf_header.h"
 
 namespace {
 

@@ -1,5 +1,7 @@
 #include "worker/job_runner.h"
 
+#include "engine/measure/measures.h"
+
 #include <chrono>
 #include <cstdio>
 #include <new>
@@ -21,8 +23,14 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
     r.error = st.message();
     return r;
   }
+  const engine::MeasureFn* measure = engine::find_measure(spec.kind);
+  if (measure == nullptr) {
+    r.status = JobStatus::kFailed;
+    r.error = "job kind '" + spec.kind + "' has no run function in this gridbench-job";
+    return r;
+  }
   try {
-    Result<engine::JobOutput> out = kind->run(engine::project_params(*kind, spec.params), progress);
+    Result<engine::JobOutput> out = (*measure)(engine::project_params(*kind, spec.params), progress);
     if (out.ok()) {
       r.output = std::move(out).value();
     } else {

@@ -7,15 +7,6 @@
 
 namespace gb::worker {
 
-// Exit codes of gridbench-job (documented in README and docs/ARCHITECTURE.md).
-enum ExitCode : int {
-  kExitSucceeded = 0,  // RESULT.json has status succeeded
-  kExitFailed = 1,     // the job ran and failed; RESULT.json has the error
-  kExitUsage = 2,      // bad flags or an unreadable/invalid JOB.json; RESULT.json if --out was given
-  kExitOom = 3,        // out of memory: an outcome, RESULT.json has status oom
-  kExitIo = 4,         // RESULT.json could not be written
-};
-
 // Never fails: a failure is a JobResult with status failed and the error.
 JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress);
 

@@ -14,11 +14,20 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "engine/job_kinds.h"
+#include "engine/jobs/job_output.h"
 
 namespace gb::worker {
 
 using Json = nlohmann::json;
+
+// Exit codes of gridbench-job (documented in README and docs/ARCHITECTURE.md).
+enum ExitCode : int {
+  kExitSucceeded = 0,  // RESULT.json has status succeeded
+  kExitFailed = 1,     // the job ran and failed; RESULT.json has the error
+  kExitUsage = 2,      // bad flags or an unreadable/invalid JOB.json; RESULT.json if --out was given
+  kExitOom = 3,        // out of memory: an outcome, RESULT.json has status oom
+  kExitIo = 4,         // RESULT.json could not be written
+};
 
 struct JobSpec {
   std::string kind;

@@ -16,7 +16,7 @@
 
 #include "common/json_util.h"
 #include "coordinator/grid_yaml.h"
-#include "engine/job_kinds.h"
+#include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {
 namespace {
@@ -278,7 +278,7 @@ TEST_F(GridTest, MeasuredKindsRepeat) {
 TEST(ExpandJobs, RepeatsAndProjectionAcrossMeasures) {
   const engine::JobKind* roofline = engine::find_job_kind("roofline");
   ASSERT_NE(roofline, nullptr);
-  engine::JobKind speed{"speed-test", "", {"model", "weight_format"}, {"seed", "gen_tokens"}, false, nullptr, {}};
+  engine::JobKind speed{"speed-test", "", {"model", "weight_format"}, {"seed", "gen_tokens"}, false, {}};
   std::vector<Json> points;
   for (int seed : {1, 2}) {
     points.push_back({{"model", "qwen1.5-7b"}, {"weight_format", "f16"}, {"kv_format", "f16"},

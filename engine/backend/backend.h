@@ -1,0 +1,116 @@
+// Backend: where the engine's memory lives and its ops run. The model code
+// (engine/model/model.cc) is written once against this interface; the CPU reference
+// backend (engine/backend/cpu_backend.cc) implements it with plain loops and threads, and
+// a CUDA backend implements the same ops with kernels from kernels/ on a stream.
+//
+// Conventions, for every op:
+//  - Activations are f32, row-major, in the backend's memory (device pointers on a
+//    GPU backend). A "row" is one token.
+//  - Token ids, positions and other small index arrays are host memory; a device
+//    backend copies them itself.
+//  - Ops are enqueued in order on the backend's stream; synchronize() waits for
+//    them. The CPU backend runs each op to completion before returning.
+//  - One dispatch point per op: a new weight format or KV format is a new case in
+//    the op that reads it, not a new code path in the model.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "kernels/codecs/kv_element.h"
+
+namespace gb::engine {
+
+// How a KV cache stores its elements (the element of a KvFormat): the codec's enum
+// (kernels/codecs/kv_element.h), which the kernels of every backend read.
+using kernels::KvElement;
+using kernels::kv_element_size;
+
+// Bytes owned by a backend.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual void* data() = 0;  // backend memory: not dereferenceable on the host for GPU backends
+  virtual size_t size() const = 0;
+  float* f32() { return static_cast<float*>(data()); }
+};
+
+// A linear layer's parameters: y = x W^T + b, W [out, in] row-major f32, b [out]
+// or null. Both in backend memory.
+struct LinearWeights {
+  const float* w = nullptr;
+  const float* b = nullptr;
+  int64_t out = 0;
+  int64_t in = 0;
+};
+
+// One layer's view of one sequence's KV cache, as attention reads it. Slots
+// [0, len) are valid; each slot holds n_kv_heads x head_dim keys and values in
+// `format`. With keys_unrotated the keys are stored before RoPE (streaming
+// policy) and attention rotates key slot s with position s.
+struct KvLayerView {
+  void* k = nullptr;
+  void* v = nullptr;
+  int64_t len = 0;
+  KvElement element = KvElement::kF32;
+  bool keys_unrotated = false;
+};
+
+// RoPE tables: inv_freq[i] for i < rot_dim / 2 (scaling already applied).
+struct RopeParams {
+  int64_t rot_dim = 0;  // 0: no rotary embedding
+  const float* inv_freq = nullptr;  // host memory, rot_dim / 2 values
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;  // "cpu", "cuda:0"
+
+  // ---- memory ----
+  virtual Result<std::unique_ptr<Buffer>> alloc(size_t bytes) = 0;
+  virtual void upload(Buffer& dst, size_t offset, const void* src, size_t bytes) = 0;
+  virtual void download(const Buffer& src, size_t offset, void* dst, size_t bytes) = 0;
+  // Copies within or between buffers of this backend; ranges may overlap.
+  virtual void copy(Buffer& dst, size_t dst_offset, const Buffer& src, size_t src_offset, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- ops ----
+  // out[r, :] = table[ids[r], :]; ids host memory, each in [0, rows of table).
+  virtual void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out) = 0;
+  // x[r, :] += table[positions[r], :] (GPT-2's learned positions).
+  virtual void add_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) = 0;
+  // out = RMSNorm(x) * w over rows of `dim`.
+  virtual void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out) = 0;
+  // out = LayerNorm(x) * w + b over rows of `dim`.
+  virtual void layer_norm(const float* x, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                          float* out) = 0;
+  // y[rows, out] = x[rows, in] W^T + b.
+  virtual void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) = 0;
+  // Rotate-half RoPE in place on the first rot_dim dims of each head:
+  // x [rows, heads, head_dim] at row stride `row_stride` floats, row r at positions[r].
+  virtual void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,
+                    const int64_t* positions, const RopeParams& rope) = 0;
+  // Writes rows [0, n) of k and v ([n, kv_heads * head_dim] at row strides) into
+  // cache slots [slot, slot + n), converting to the cache format.
+  virtual void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                        const KvLayerView& cache, int64_t slot) = 0;
+  // Causal attention of n query rows (q [n, heads, head_dim] at row stride
+  // q_stride) against cache slots; query row r sees slots [0, visible[r]).
+  // out [n, heads * head_dim]. GQA: query head h reads kv head h / (heads / kv_heads).
+  virtual void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads,
+                         int64_t head_dim, const KvLayerView& cache, const int64_t* visible, const RopeParams& rope,
+                         float scale, float* out) = 0;
+  // x[i] += y[i] for i < n.
+  virtual void add(float* x, const float* y, int64_t n) = 0;
+  // Gated MLP: out[r, i] = silu(gu[r, i]) * gu[r, inner + i], gu [rows, 2 * inner].
+  virtual void silu_mul(const float* gu, int64_t rows, int64_t inner, float* out) = 0;
+  // In place GELU (exact or tanh approximation).
+  virtual void gelu(float* x, int64_t n, bool tanh_approximation) = 0;
+};
+
+}  // namespace gb::engine

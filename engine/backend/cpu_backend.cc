@@ -1,0 +1,143 @@
+// The CPU reference backend: host memory, and each op dispatched to its kernel in
+// kernels/cpu/ (one op per file) over ranges of rows split across a thread pool.
+// It is the oracle the CUDA kernels are checked against, so the kernels are plain
+// loops over f32 except linear(), which is where decode spends its time and is
+// written to run at memory bandwidth (kernels/cpu/matmul.cc).
+#include "engine/backend/cpu_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "engine/backend/thread_pool.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/add.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/kv_store.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+
+namespace gb::engine {
+namespace {
+
+namespace kc = kernels::cpu;
+
+class HostBuffer final : public Buffer {
+ public:
+  HostBuffer(void* p, size_t n) : p_(p), n_(n) {}
+  ~HostBuffer() override { std::free(p_); }
+  void* data() override { return p_; }
+  size_t size() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+  std::string_view name() const override { return "cpu"; }
+
+  Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override {
+    const size_t rounded = (std::max<size_t>(bytes, 1) + 63) & ~size_t{63};
+    void* p = std::aligned_alloc(64, rounded);
+    if (p == nullptr) return Error{"out of host memory allocating " + std::to_string(bytes) + " bytes"};
+    return std::unique_ptr<Buffer>(new HostBuffer(p, bytes));
+  }
+  void upload(Buffer& dst, size_t off, const void* src, size_t n) override {
+    std::memcpy(static_cast<uint8_t*>(dst.data()) + off, src, n);
+  }
+  void download(const Buffer& src, size_t off, void* dst, size_t n) override {
+    std::memcpy(dst, static_cast<const uint8_t*>(const_cast<Buffer&>(src).data()) + off, n);
+  }
+  void copy(Buffer& dst, size_t doff, const Buffer& src, size_t soff, size_t n) override {
+    std::memmove(static_cast<uint8_t*>(dst.data()) + doff,
+                 static_cast<const uint8_t*>(const_cast<Buffer&>(src).data()) + soff, n);
+  }
+  void synchronize() override {}
+
+  void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out) override {
+    kc::embedding_rows(ids, n, table, dim, out);
+  }
+
+  void add_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) override {
+    kc::add_position_rows(positions, n, table, dim, x);
+  }
+
+  void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out) override {
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) { kc::rms_norm_rows(x, r0, r1, dim, w, eps, out); }, 16);
+  }
+
+  void layer_norm(const float* x, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                  float* out) override {
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) { kc::layer_norm_rows(x, r0, r1, dim, w, b, eps, out); }, 16);
+  }
+
+  void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override {
+    // Split the output features across threads: each thread streams its own
+    // slice of W once per 64 activation rows.
+    pool_.parallel_for(w.out, [&](int64_t n0, int64_t n1) {
+      kc::linear_range(x, rows, w.in, w.w, w.b, w.out, n0, n1, y);
+    }, 16);
+  }
+
+  void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,
+            const RopeParams& rope) override {
+    if (rope.rot_dim == 0) return;
+    kc::rope_rows(x, rows, row_stride, heads, head_dim, positions, rope.rot_dim, rope.inv_freq);
+  }
+
+  void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                const KvLayerView& cache, int64_t slot) override {
+    kc::kv_store_rows(k, v, n, row_stride, kv_width, cache.k, cache.v, cache.element, slot);
+  }
+
+  void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                 const KvLayerView& cache, const int64_t* visible, const RopeParams& rope, float scale,
+                 float* out) override {
+    const int64_t kv_width = kv_heads * head_dim;
+    const int64_t len = cache.len;
+    // Keys and values as f32 (rotated where the cache keeps them unrotated),
+    // materialised once per call rather than once per query head.
+    const float* K = static_cast<const float*>(cache.k);
+    const float* V = static_cast<const float*>(cache.v);
+    if (cache.element != KvElement::kF32 || cache.keys_unrotated) {
+      k_scratch_.resize(static_cast<size_t>(len * kv_width));
+      v_scratch_.resize(static_cast<size_t>(len * kv_width));
+      const int64_t rot_dim = cache.keys_unrotated ? rope.rot_dim : 0;
+      pool_.parallel_for(len, [&](int64_t s0, int64_t s1) {
+        kc::kv_load_rows(cache.k, cache.v, cache.element, s0, s1, kv_width, head_dim, rot_dim, rope.inv_freq,
+                         k_scratch_.data(), v_scratch_.data());
+      }, 16);
+      K = k_scratch_.data();
+      V = v_scratch_.data();
+    }
+    pool_.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+      kc::attention_range(q, q_stride, heads, kv_heads, head_dim, K, V, len, visible, scale, i0, i1, out);
+    }, 4);
+  }
+
+  void add(float* x, const float* y, int64_t n) override { kc::add(x, y, n); }
+
+  void silu_mul(const float* gu, int64_t rows, int64_t inner, float* out) override {
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) { kc::silu_mul_rows(gu, r0, r1, inner, out); });
+  }
+
+  void gelu(float* x, int64_t n, bool tanh_approximation) override {
+    pool_.parallel_for(n, [&](int64_t i0, int64_t i1) { kc::gelu_range(x, i0, i1, tanh_approximation); }, 4096);
+  }
+
+ private:
+  ThreadPool pool_;
+  std::vector<float> k_scratch_, v_scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace gb::engine

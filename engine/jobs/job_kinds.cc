@@ -1,0 +1,85 @@
+// The job-kind registry (engine/jobs/job_kinds.h): every job kind with the
+// parameters it takes and what it needs of a machine.
+#include "engine/jobs/job_kinds.h"
+
+#include "engine/jobs/placement.h"
+
+namespace gb::engine {
+namespace {
+
+const std::vector<JobKind>& make_kinds() {
+  static const std::vector<JobKind> kinds = {
+      {"roofline",
+       "reference 003's theory: parameter counts, KV bytes per token, longest context, prefill knees, "
+       "decode W and B",
+       {"model", "weight_format", "kv_format", "device"},
+       {"batch_size", "context", "prompt_tokens", "bits", "count_group_scales", "memory_model", "reserve_gib"},
+       /*theory_only=*/true,
+       /*requirement=*/{}},  // theory: any device, no memory
+      {"sleep", "sleeps for `seconds` and reports the time it slept", {"seconds"}, {}, /*theory_only=*/false,
+       /*requirement=*/{}},  // any device, no memory
+      {"ppl",
+       "perplexity over a text dataset (text:FILE or jsonl:FILE:FIELD), llama.cpp chunks or HF sliding window",
+       {"model", "dataset"},
+       {"weight_format", "kv_format", "context", "ppl_mode", "stride", "chunks", "batch_size", "threads", "tokenizer"},
+       /*theory_only=*/false,
+       engine_job_requirement},
+      {"memory", "weight bytes, KV bytes per token and peak resident memory after a prefill of `context` tokens",
+       {"model"},
+       {"weight_format", "kv_format", "context", "batch_size", "threads"},
+       /*theory_only=*/false,
+       engine_job_requirement},
+      {"speed", "prefill time, decode time per token and throughput of a batch (CPU figures on the CPU backend)",
+       {"model"},
+       {"weight_format", "kv_format", "prompt_tokens", "gen_tokens", "batch_size", "seed", "threads"},
+       /*theory_only=*/false,
+       engine_job_requirement},
+  };
+  return kinds;
+}
+
+}  // namespace
+
+const std::vector<JobKind>& job_kinds() { return make_kinds(); }
+
+const JobKind* find_job_kind(std::string_view name) {
+  for (const auto& k : job_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+Status check_job(std::string_view kind, const Json& params) {
+  const JobKind* k = find_job_kind(kind);
+  if (k == nullptr) {
+    std::string known;
+    for (const auto& j : job_kinds()) known += (known.empty() ? "" : ", ") + j.name;
+    return Error{"unknown job kind '" + std::string(kind) + "' (known: " + known + ")"};
+  }
+  if (!params.is_object()) return Error{"job parameters must be an object, got " + params.dump()};
+  for (const auto& r : k->required)
+    if (!params.contains(r)) return Error{"job kind '" + k->name + "' needs parameter '" + r + "'"};
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    if (find_param(it.key()) == nullptr) return Error{"unknown parameter '" + it.key() + "'"};
+    if (auto problem = check_param(it.key(), it.value())) return Error{it.key() + ": " + *problem};
+  }
+  return Status::Ok();
+}
+
+bool valid_requirement_device(std::string_view device) {
+  return device == "any" || device == "cpu" || device == "cuda";
+}
+
+Requirement job_requirement(const JobKind& kind, const Json& params) {
+  if (!kind.requirement) return Requirement{};
+  return kind.requirement(params);
+}
+
+Json project_params(const JobKind& kind, const Json& point) {
+  Json out = Json::object();
+  for (const auto* names : {&kind.required, &kind.optional})
+    for (const auto& n : *names)
+      if (auto it = point.find(n); it != point.end()) out[n] = *it;
+  return out;
+}
+
+}  // namespace gb::engine

@@ -1,0 +1,132 @@
+// Job parameters and their domains (engine/jobs/job_params.h).
+#include "engine/jobs/job_params.h"
+
+#include <cmath>
+
+#include "common/status.h"
+#include "engine/spec/device_spec.h"
+#include "engine/spec/formats.h"
+#include "engine/spec/model_config.h"
+
+namespace gb::engine {
+namespace {
+
+const std::vector<ParamSpec>& make_params() {
+  static const std::vector<ParamSpec> params = {
+      {"model", ParamType::kString,
+       "model preset (qwen1.5-7b, ...), synthetic:PRESET[@SEED] or hf:DIR (a Hugging Face checkpoint)"},
+      {"weight_format", ParamType::kString, "weight format: f16, int8-channel, int4-g128, nf4-b64, q4_k, ..."},
+      {"kv_format", ParamType::kString, "KV cache format: f16, int8, ..., optionally +sink{S}+win{W}"},
+      {"device", ParamType::kStringOrObject,
+       "device preset (rtx4090, a100-80g, h100-sxm, h200) or {name, memory_gib, bandwidth_gib_s, tflops}"},
+      {"batch_size", ParamType::kInteger, "sequences processed together (>= 1)"},
+      {"context", ParamType::kInteger, "context length in tokens at which decode latency is reported (>= 1)"},
+      {"prompt_tokens", ParamType::kInteger, "prompt length in tokens (>= 1)"},
+      {"gen_tokens", ParamType::kInteger, "tokens to generate (>= 1)"},
+      {"bits", ParamType::kNumber, "bits per weight, overriding the weight format's (0 < bits <= 32)"},
+      {"count_group_scales", ParamType::kBool,
+       "use effective bits (scales, zero points) instead of nominal bits"},
+      {"memory_model", ParamType::kString,
+       "\"003\": memory minus activated weights (reference 003); \"total\": minus all weights"},
+      {"reserve_gib", ParamType::kNumber, "device memory kept free, GiB (>= 0)"},
+      {"dataset", ParamType::kString, "evaluation dataset name"},
+      {"seed", ParamType::kInteger, "random seed (>= 0)"},
+      {"compute", ParamType::kString, "compute precision: f32, f16 or bf16"},
+      {"seconds", ParamType::kNumber, "sleep job: seconds to sleep (0 to 86400)"},
+      {"ppl_mode", ParamType::kString,
+       "perplexity: \"llama.cpp\" (context-sized chunks, second half scored) or \"sliding\" (HF strided window)"},
+      {"stride", ParamType::kInteger, "perplexity, sliding mode: tokens between window starts (>= 1)"},
+      {"chunks", ParamType::kInteger, "perplexity: evaluate at most this many chunks or windows (>= 1)"},
+      {"threads", ParamType::kInteger, "CPU threads for the engine (>= 1; default all)"},
+      {"tokenizer", ParamType::kString, "a tokenizer.json to use instead of the model's own"},
+  };
+  return params;
+}
+
+bool is_integer(const Json& v) {
+  if (v.is_number_integer() || v.is_number_unsigned()) return true;
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15;
+}
+
+// Only hf: references touch the file system; a reference that does not resolve is a
+// domain error.
+std::optional<std::string> check_model(const Json& v) {
+  Result<ModelConfig> m = resolve_model(v.get<std::string>());
+  if (!m) return m.message();
+  return std::nullopt;
+}
+
+}  // namespace
+
+const std::vector<ParamSpec>& job_params() { return make_params(); }
+
+const ParamSpec* find_param(std::string_view name) {
+  for (const auto& p : job_params())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::optional<std::string> check_param(std::string_view name, const Json& value) {
+  const ParamSpec* spec = find_param(name);
+  if (spec == nullptr) return "unknown parameter '" + std::string(name) + "'";
+
+  switch (spec->type) {
+    case ParamType::kString:
+      if (!value.is_string()) return "expected a string, got " + value.dump();
+      break;
+    case ParamType::kInteger:
+      if (!is_integer(value)) return "expected an integer, got " + value.dump();
+      break;
+    case ParamType::kNumber:
+      if (!value.is_number()) return "expected a number, got " + value.dump();
+      break;
+    case ParamType::kBool:
+      if (!value.is_boolean()) return "expected true or false, got " + value.dump();
+      break;
+    case ParamType::kStringOrObject:
+      if (!value.is_string() && !value.is_object()) return "expected a string or an object, got " + value.dump();
+      break;
+  }
+
+  if (name == "model") return check_model(value);
+  if (name == "weight_format") {
+    Result<WeightFormat> f = parse_weight_format(value.get<std::string>());
+    if (!f) return f.message();
+  } else if (name == "kv_format") {
+    Result<KvFormat> f = parse_kv_format(value.get<std::string>());
+    if (!f) return f.message();
+  } else if (name == "device") {
+    Result<DeviceSpec> d = resolve_device(value);
+    if (!d) return d.message();
+  } else if (name == "batch_size" || name == "context" || name == "prompt_tokens" || name == "gen_tokens" ||
+             name == "stride" || name == "chunks" || name == "threads") {
+    if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
+  } else if (name == "seed") {
+    if (value.get<double>() < 0) return "expected an integer >= 0, got " + value.dump();
+  } else if (name == "bits") {
+    const double b = value.get<double>();
+    if (!(b > 0 && b <= 32)) return "expected a number of bits in (0, 32], got " + value.dump();
+  } else if (name == "reserve_gib") {
+    const double g = value.get<double>();
+    if (!(g >= 0) || !std::isfinite(g)) return "expected a number of GiB >= 0, got " + value.dump();
+  } else if (name == "memory_model") {
+    if (value != "003" && value != "total") return "expected \"003\" or \"total\", got " + value.dump();
+  } else if (name == "compute") {
+    if (value != "f32" && value != "f16" && value != "bf16")
+      return "expected \"f32\", \"f16\" or \"bf16\", got " + value.dump();
+  } else if (name == "seconds") {
+    const double t = value.get<double>();
+    if (!(t >= 0 && t <= 86400)) return "expected seconds from 0 to 86400, got " + value.dump();
+  } else if (name == "ppl_mode") {
+    if (value != "llama.cpp" && value != "sliding") return "expected \"llama.cpp\" or \"sliding\", got " + value.dump();
+  } else if (name == "tokenizer") {
+    if (value.get<std::string>().empty()) return "expected a tokenizer.json path, got \"\"";
+  } else if (name == "dataset") {
+    if (value.get<std::string>().empty()) return "expected a dataset name, got \"\"";
+  }
+  return std::nullopt;
+}
+
+}  // namespace gb::engine

@@ -1,0 +1,77 @@
+// The engine kinds' shared setup (engine/measure/engine_session.h).
+#include "engine/measure/engine_session.h"
+
+#include <sys/resource.h>
+
+#include <random>
+#include <thread>
+
+#include "engine/spec/model_tensors.h"
+#include "kernels/device_info.h"
+#include "engine/backend/cpu_backend.h"
+
+namespace gb::engine {
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+int64_t int_param(const Json& p, const char* name, int64_t fallback) {
+  auto it = p.find(name);
+  return it == p.end() ? fallback : it->get<int64_t>();
+}
+std::string str_param(const Json& p, const char* name, const std::string& fallback) {
+  auto it = p.find(name);
+  return it == p.end() ? fallback : it->get<std::string>();
+}
+
+Result<EngineSession> open_engine_session(const Json& params) {
+  EngineSession e;
+  e.threads = static_cast<int>(int_param(params, "threads", 0));
+  e.weight_format = str_param(params, "weight_format", "f32");
+  Result<LoadOptions> load = load_options(e.weight_format);
+  if (!load) return load.error();
+  e.kv_format = str_param(params, "kv_format", "f32");
+  Result<KvCacheOptions> kv = kv_cache_options(e.kv_format);
+  if (!kv) return kv.error();
+  e.kv = *kv;
+  const auto t0 = Clock::now();
+  Result<std::unique_ptr<WeightSource>> w = open_weights(params.at("model").get<std::string>());
+  if (!w) return w.error();
+  e.weights = std::move(*w);
+  e.backend = make_cpu_backend(e.threads);
+  Result<std::unique_ptr<Model>> m = Model::load(*e.weights, *e.backend, *load);
+  if (!m) return m.error();
+  e.model = std::move(*m);
+  e.load_ms = ms_since(t0);
+  return e;
+}
+
+Json session_device_json(const EngineSession& e) {
+  const kernels::DeviceInfo cpu = kernels::host_cpu();
+  return Json{{"backend", "cpu"},
+              {"kind", "cpu"},
+              {"name", cpu.name},
+              {"memory_bytes", cpu.memory_bytes},
+              {"cores", cpu.cores},
+              {"threads", e.threads > 0 ? e.threads : static_cast<int>(std::thread::hardware_concurrency())}};
+}
+
+double peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = static_cast<int32_t>(g() % static_cast<uint64_t>(vocab));
+  return t;
+}
+
+double format_weight_bytes(const ModelConfig& c, double bits) {
+  return static_cast<double>(parameter_count(c)) * bits / 8.0;
+}
+
+}  // namespace gb::engine

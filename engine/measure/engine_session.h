@@ -1,0 +1,60 @@
+// What the engine kinds (ppl, memory, speed) share: a model opened from a job's
+// parameters on a backend, ready to run, the device record their figures come
+// with, and small helpers for their parameters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/backend/backend.h"
+#include "engine/jobs/job_output.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model.h"
+#include "engine/spec/model_config.h"
+#include "engine/weights/weight_source.h"
+
+namespace gb::engine {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0);
+
+// An optional parameter of a validated job, or the fallback.
+int64_t int_param(const Json& p, const char* name, int64_t fallback);
+std::string str_param(const Json& p, const char* name, const std::string& fallback);
+
+// A loaded model with its backend, ready to run.
+struct EngineSession {
+  std::unique_ptr<WeightSource> weights;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+  KvCacheOptions kv;
+  std::string weight_format = "f32";
+  std::string kv_format = "f32";
+  int threads = 0;
+  double load_ms = 0;  // opening the weights and loading them into the backend
+};
+
+// Opens params.model in params.weight_format with a params.kv_format cache on the
+// CPU backend with params.threads threads.
+Result<EngineSession> open_engine_session(const Json& params);
+
+// The device record of figures measured on the session's backend:
+// {"backend": "cpu", "kind": "cpu", "name", "memory_bytes", "cores", "threads"}.
+Json session_device_json(const EngineSession& e);
+
+// The process's peak resident memory so far, bytes.
+double peak_rss_bytes();
+
+// Seeded random prompt tokens (speed and memory measure time and bytes, which
+// do not depend on which tokens they are).
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed);
+
+// Bytes of the parameters in a weight format of `bits` per weight.
+double format_weight_bytes(const ModelConfig& c, double bits);
+
+}  // namespace gb::engine

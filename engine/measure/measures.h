@@ -1,0 +1,38 @@
+// How each job kind runs: the measurements. engine/jobs/job_kinds.h says which kinds
+// exist and what they take; this is the other half, linked only by gridbench-job
+// and the CLI (the coordinator validates and places jobs without it). One file per
+// kind:
+//
+//   roofline  reference 003's theory (no engine run)          roofline_job.cc
+//   sleep     sleeps; for tests and checking a deployment      sleep_job.cc
+//   ppl       perplexity over a text dataset                   ppl_job.cc
+//   memory    weight and KV bytes, peak resident memory        memory_job.cc
+//   speed     prefill time, time per output token, throughput  speed_job.cc
+//
+// Every figure of the engine kinds is measured on the machine that runs the job;
+// the job's device record says which (backend "cpu", the CPU model, threads), so
+// CPU figures are never mistaken for GPU ones.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "common/status.h"
+#include "engine/jobs/job_kinds.h"
+#include "engine/jobs/job_output.h"
+
+namespace gb::engine {
+
+// Runs a job on validated parameters (only the kind's required/optional keys).
+using MeasureFn = std::function<Result<JobOutput>(const Json& params, const ProgressFn& progress)>;
+
+// The run function of a job kind; nullptr for a name no kind has.
+const MeasureFn* find_measure(std::string_view kind);
+
+Result<JobOutput> run_roofline_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_sleep_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress);
+
+}  // namespace gb::engine

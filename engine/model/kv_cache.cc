@@ -1,0 +1,138 @@
+#include "engine/model/kv_cache.h"
+
+#include <algorithm>
+
+namespace gb::engine {
+
+Result<KvCacheOptions> kv_cache_options(const KvFormat& format) {
+  KvCacheOptions o;
+  if (format.element == "f32") o.element = KvElement::kF32;
+  else if (format.element == "f16") o.element = KvElement::kF16;
+  else if (format.element == "bf16") o.element = KvElement::kBF16;
+  else
+    return Error{"KV format '" + format.name + "': the engine stores f32, f16 and bf16 caches so far; " +
+                 format.element + " comes with the KV-cache formats"};
+  o.sink_tokens = format.sink_tokens;
+  o.window_tokens = format.window_tokens;
+  return o;
+}
+
+Result<KvCacheOptions> kv_cache_options(std::string_view name) {
+  Result<KvFormat> f = parse_kv_format(name);
+  if (!f) return f.error();
+  return kv_cache_options(*f);
+}
+
+uint64_t KvCache::bytes_per_token(const ModelConfig& c, KvElement e) {
+  return 2ull * static_cast<uint64_t>(c.num_layers) * static_cast<uint64_t>(c.num_kv_heads) *
+         static_cast<uint64_t>(c.head_dim) * kv_element_size(e);
+}
+
+Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelConfig& config,
+                                                 const KvCacheOptions& options, int sequences) {
+  if (sequences < 1) return Error{"a KV cache needs at least one sequence"};
+  if (options.window_tokens < 0 || options.sink_tokens < 0 || options.capacity < 0)
+    return Error{"KV cache sizes must be non-negative"};
+  std::unique_ptr<KvCache> c(new KvCache(backend, config, options));
+  c->seqs_.resize(static_cast<size_t>(sequences));
+  const int64_t initial = options.window_tokens > 0 ? options.sink_tokens + options.window_tokens : options.capacity;
+  if (initial > 0)
+    for (Seq& s : c->seqs_)
+      if (Status st = c->resize(s, initial); !st.ok()) return st.error();
+  return c;
+}
+
+Status KvCache::resize(Seq& s, int64_t capacity) {
+  const size_t bytes = static_cast<size_t>(layers_) * 2 * static_cast<size_t>(capacity) * slot_bytes();
+  Result<std::unique_ptr<Buffer>> buf = backend_.alloc(bytes);
+  if (!buf) return Error{"KV cache: " + buf.error().message};
+  if (s.buf && s.len > 0) {
+    Seq grown;
+    grown.capacity = capacity;
+    for (int64_t l = 0; l < layers_; ++l)
+      for (int which = 0; which < 2; ++which)
+        backend_.copy(**buf, plane_offset(grown, l, which), *s.buf, plane_offset(s, l, which),
+                      static_cast<size_t>(s.len) * slot_bytes());
+  }
+  s.buf = std::move(*buf);
+  s.capacity = capacity;
+  return Status();
+}
+
+int64_t KvCache::max_step(int seq) const {
+  (void)seq;
+  if (streaming()) return options_.window_tokens;
+  return INT64_MAX;
+}
+
+Result<int64_t> KvCache::prepare(int seq, int64_t n) {
+  Seq& s = seqs_[seq];
+  if (streaming()) {
+    const int64_t S = options_.sink_tokens, W = options_.window_tokens;
+    if (n > W) return Error{"KV cache: " + std::to_string(n) + " new tokens exceed the streaming window of " +
+                            std::to_string(W)};
+    if (s.len + n > S + W) {
+      // Keep the sinks and the most recent W - n tokens; slide those down.
+      const int64_t keep = W - n;
+      const int64_t from = s.len - keep;
+      for (int64_t l = 0; l < layers_; ++l)
+        for (int which = 0; which < 2; ++which) {
+          const size_t base = plane_offset(s, l, which);
+          backend_.copy(*s.buf, base + static_cast<size_t>(S) * slot_bytes(), *s.buf,
+                        base + static_cast<size_t>(from) * slot_bytes(), static_cast<size_t>(keep) * slot_bytes());
+        }
+      s.len = S + keep;
+    }
+    return s.len;
+  }
+  const int64_t need = s.len + n;
+  if (options_.max_tokens > 0 && need > options_.max_tokens)
+    return Error{"context of " + std::to_string(need) + " tokens exceeds the model's limit of " +
+                 std::to_string(options_.max_tokens)};
+  if (need > s.capacity) {
+    if (options_.capacity > 0)
+      return Error{"KV cache: " + std::to_string(need) + " tokens exceed the static capacity of " +
+                   std::to_string(options_.capacity)};
+    int64_t cap = std::max<int64_t>(s.capacity, 256);
+    while (cap < need) cap *= 2;
+    if (options_.max_tokens > 0) cap = std::min(cap, std::max(options_.max_tokens, need));
+    if (Status st = resize(s, cap); !st.ok()) return st.error();
+  }
+  return s.len;
+}
+
+void KvCache::commit(int seq, int64_t n) {
+  seqs_[seq].len += n;
+  seqs_[seq].seen += n;
+}
+
+void KvCache::reset(int seq) {
+  seqs_[seq].len = 0;
+  seqs_[seq].seen = 0;
+}
+
+KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
+  Seq& s = seqs_[seq];
+  KvLayerView v;
+  uint8_t* base = static_cast<uint8_t*>(s.buf->data());
+  v.k = base + plane_offset(s, layer, 0);
+  v.v = base + plane_offset(s, layer, 1);
+  v.len = s.len + extra;
+  v.element = options_.element;
+  v.keys_unrotated = streaming();
+  return v;
+}
+
+uint64_t KvCache::allocated_bytes() const {
+  uint64_t b = 0;
+  for (const Seq& s : seqs_) b += s.buf ? s.buf->size() : 0;
+  return b;
+}
+
+uint64_t KvCache::used_bytes() const {
+  uint64_t b = 0;
+  for (const Seq& s : seqs_) b += static_cast<uint64_t>(s.len) * 2 * layers_ * slot_bytes();
+  return b;
+}
+
+}  // namespace gb::engine

@@ -1,0 +1,430 @@
+#include "engine/model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "engine/weights/hf_checkpoint.h"
+
+namespace gb::engine {
+
+struct Model::Layer {
+  const float* n1w = nullptr;
+  const float* n1b = nullptr;
+  const float* n2w = nullptr;
+  const float* n2b = nullptr;
+  const float* q_norm = nullptr;  // Qwen3
+  const float* k_norm = nullptr;
+  LinearWeights qkv;  // rows: q (heads x head_dim) | k | v
+  LinearWeights o;
+  LinearWeights up;  // gated: gate | up, 2 x intermediate rows
+  LinearWeights down;
+};
+
+Model::Model(const ModelConfig& c, Backend& b) : config_(c), backend_(b) {}
+Model::~Model() = default;
+
+std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim) {
+  std::vector<float> f(static_cast<size_t>(rot_dim / 2));
+  for (int64_t i = 0; i < rot_dim / 2; ++i) {
+    double inv = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(rot_dim));
+    if (c.rope_scaling == ModelConfig::RopeScaling::kLinear) {
+      inv /= c.rope_factor;
+    } else if (c.rope_scaling == ModelConfig::RopeScaling::kLlama3) {
+      // Llama 3.1: long wavelengths scaled down by the factor, short ones kept,
+      // a smooth blend between.
+      const double orig = static_cast<double>(c.rope_original_max_positions);
+      const double low_wavelen = orig / c.rope_low_freq_factor;
+      const double high_wavelen = orig / c.rope_high_freq_factor;
+      const double wavelen = 2 * std::numbers::pi / inv;
+      if (wavelen > low_wavelen) {
+        inv /= c.rope_factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth =
+            (orig / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
+        inv = (1 - smooth) * inv / c.rope_factor + smooth * inv;
+      }
+    }
+    f[static_cast<size_t>(i)] = static_cast<float>(inv);
+  }
+  return f;
+}
+
+Result<LoadOptions> load_options(std::string_view weight_format) {
+  LoadOptions o;
+  if (weight_format == "f16") o.weights = LoadOptions::Precision::kF16;
+  else if (weight_format == "bf16") o.weights = LoadOptions::Precision::kBF16;
+  else if (weight_format != "f32")
+    return Error{"weight format '" + std::string(weight_format) +
+                 "': the CPU engine holds weights in f32, f16 or bf16 so far (the quantized formats come with "
+                 "the weight-format work)"};
+  return o;
+}
+
+namespace {
+
+// Reads parameters from a WeightSource as f32, checking shape and finiteness.
+class Loader {
+ public:
+  Loader(WeightSource& w, Backend& b, std::vector<std::unique_ptr<Buffer>>& owned, uint64_t& bytes,
+         LoadOptions::Precision precision)
+      : w_(w), b_(b), owned_(owned), bytes_(bytes), precision_(precision) {}
+
+  Result<std::vector<float>> host(const std::string& name, const std::vector<int64_t>& shape) {
+    Result<TensorView> t = w_.tensor(name);
+    if (!t) return t.error();
+    if (!is_float_weight_dtype(t->dtype))
+      return Error{w_.describe() + ": tensor " + name + " is " + std::string(dtype_name(t->dtype)) +
+                   ", expected F32, F16 or BF16"};
+    if (t->shape != shape)
+      return Error{w_.describe() + ": tensor " + name + " has shape " + shape_string(t->shape) + ", expected " +
+                   shape_string(shape)};
+    if (const int64_t bad = first_non_finite(*t); bad >= 0)
+      return Error{w_.describe() + ": tensor " + name + " has a non-finite value (NaN or infinity) at element " +
+                   std::to_string(bad)};
+    std::vector<float> v = to_f32(*t);
+    // The source's own copy (a synthetic tensor) is no longer needed: free it now,
+    // so that loading never holds two copies of the weights.
+    w_.release_tensors();
+    if (precision_ == LoadOptions::Precision::kF16)
+      for (float& x : v) x = kernels::f16_to_f32(kernels::f32_to_f16(x));
+    else if (precision_ == LoadOptions::Precision::kBF16)
+      for (float& x : v) x = kernels::bf16_to_f32(kernels::f32_to_bf16(x));
+    return v;
+  }
+
+  Result<const float*> put(const std::vector<float>& v) {
+    Result<std::unique_ptr<Buffer>> buf = b_.alloc(v.size() * sizeof(float));
+    if (!buf) return buf.error();
+    b_.upload(**buf, 0, v.data(), v.size() * sizeof(float));
+    bytes_ += v.size() * sizeof(float);
+    owned_.push_back(std::move(*buf));
+    return static_cast<const float*>(owned_.back()->data());
+  }
+
+  Result<const float*> load(const std::string& name, const std::vector<int64_t>& shape) {
+    Result<std::vector<float>> v = host(name, shape);
+    if (!v) return v.error();
+    return put(*v);
+  }
+
+  // A linear layer from row blocks (each [rows_i, in], concatenated) and optional biases.
+  Result<LinearWeights> linear(const std::vector<std::string>& weights, const std::vector<int64_t>& rows,
+                               int64_t in, bool bias) {
+    std::vector<float> w, b;
+    int64_t out = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      Result<std::vector<float>> part = host(weights[i] + ".weight", {rows[i], in});
+      if (!part) return part.error();
+      w.insert(w.end(), part->begin(), part->end());
+      if (bias) {
+        Result<std::vector<float>> pb = host(weights[i] + ".bias", {rows[i]});
+        if (!pb) return pb.error();
+        b.insert(b.end(), pb->begin(), pb->end());
+      }
+      out += rows[i];
+    }
+    return finish(w, b, out, in);
+  }
+
+  Result<LinearWeights> finish(const std::vector<float>& w, const std::vector<float>& b, int64_t out, int64_t in) {
+    LinearWeights lw;
+    lw.out = out;
+    lw.in = in;
+    Result<const float*> pw = put(w);
+    if (!pw) return pw.error();
+    lw.w = *pw;
+    if (!b.empty()) {
+      Result<const float*> pb = put(b);
+      if (!pb) return pb.error();
+      lw.b = *pb;
+    }
+    return lw;
+  }
+
+ private:
+  WeightSource& w_;
+  Backend& b_;
+  std::vector<std::unique_ptr<Buffer>>& owned_;
+  uint64_t& bytes_;
+  LoadOptions::Precision precision_;
+};
+
+std::vector<float> transpose(const std::vector<float>& a, int64_t rows, int64_t cols) {
+  std::vector<float> t(a.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = a[r * cols + c];
+  return t;
+}
+
+#define GB_TRY_ASSIGN(lhs, expr)          \
+  do {                                    \
+    auto gb_r_ = (expr);                  \
+    if (!gb_r_) return gb_r_.error();     \
+    lhs = std::move(*gb_r_);              \
+  } while (0)
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backend, const LoadOptions& options) {
+  const ModelConfig& c = weights.config();
+  if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 || c.num_heads % c.num_kv_heads != 0)
+    return Error{weights.describe() + ": invalid attention shape in the config"};
+  std::unique_ptr<Model> m(new Model(c, backend));
+  Loader L(weights, backend, m->owned_, m->weight_bytes_, options.weights);
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t q = c.num_heads * hd, kv = c.num_kv_heads * hd;
+  const bool gpt2 = c.family == Family::kGpt2, neox = c.family == Family::kGptNeoX;
+  const std::string embed_name =
+      gpt2 ? "transformer.wte.weight" : neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
+  GB_TRY_ASSIGN(m->embed_, L.load(embed_name, {V, H}));
+  if (gpt2) GB_TRY_ASSIGN(m->positions_, L.load("transformer.wpe.weight", {c.max_position_embeddings, H}));
+
+  m->layers_.resize(static_cast<size_t>(c.num_layers));
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    Layer& y = m->layers_[static_cast<size_t>(l)];
+    const std::string n = std::to_string(l);
+    if (gpt2) {
+      const std::string p = "transformer.h." + n + ".";
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "ln_1.weight", {H}));
+      GB_TRY_ASSIGN(y.n1b, L.load(p + "ln_1.bias", {H}));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "ln_2.weight", {H}));
+      GB_TRY_ASSIGN(y.n2b, L.load(p + "ln_2.bias", {H}));
+      // Conv1D weights are [in, out]: transpose to [out, in].
+      auto conv = [&](const std::string& name, int64_t in, int64_t out) -> Result<LinearWeights> {
+        std::vector<float> w, b;
+        GB_TRY_ASSIGN(w, L.host(p + name + ".weight", {in, out}));
+        GB_TRY_ASSIGN(b, L.host(p + name + ".bias", {out}));
+        return L.finish(transpose(w, in, out), b, out, in);
+      };
+      GB_TRY_ASSIGN(y.qkv, conv("attn.c_attn", H, q + 2 * kv));
+      GB_TRY_ASSIGN(y.o, conv("attn.c_proj", q, H));
+      GB_TRY_ASSIGN(y.up, conv("mlp.c_fc", H, I));
+      GB_TRY_ASSIGN(y.down, conv("mlp.c_proj", I, H));
+    } else if (neox) {
+      const std::string p = "gpt_neox.layers." + n + ".";
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}));
+      GB_TRY_ASSIGN(y.n1b, L.load(p + "input_layernorm.bias", {H}));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}));
+      GB_TRY_ASSIGN(y.n2b, L.load(p + "post_attention_layernorm.bias", {H}));
+      // query_key_value rows are [heads][q|k|v][head_dim]: reorder to q | k | v.
+      std::vector<float> w, b;
+      GB_TRY_ASSIGN(w, L.host(p + "attention.query_key_value.weight", {3 * q, H}));
+      if (c.qkv_bias) GB_TRY_ASSIGN(b, L.host(p + "attention.query_key_value.bias", {3 * q}));
+      std::vector<float> w2(w.size()), b2(b.size());
+      for (int64_t h = 0; h < c.num_heads; ++h)
+        for (int64_t j = 0; j < 3; ++j)
+          for (int64_t d = 0; d < hd; ++d) {
+            const int64_t from = (h * 3 + j) * hd + d, to = j * q + h * hd + d;
+            std::copy_n(w.begin() + from * H, H, w2.begin() + to * H);
+            if (!b.empty()) b2[static_cast<size_t>(to)] = b[static_cast<size_t>(from)];
+          }
+      GB_TRY_ASSIGN(y.qkv, L.finish(w2, b2, 3 * q, H));
+      GB_TRY_ASSIGN(y.o, L.linear({p + "attention.dense"}, {H}, q, c.o_bias));
+      GB_TRY_ASSIGN(y.up, L.linear({p + "mlp.dense_h_to_4h"}, {I}, H, c.mlp_bias));
+      GB_TRY_ASSIGN(y.down, L.linear({p + "mlp.dense_4h_to_h"}, {H}, I, c.mlp_bias));
+    } else {
+      const std::string p = "model.layers." + n + ".";
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}));
+      GB_TRY_ASSIGN(y.qkv, L.linear({p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"},
+                                    {q, kv, kv}, H, c.qkv_bias));
+      GB_TRY_ASSIGN(y.o, L.linear({p + "self_attn.o_proj"}, {H}, q, c.o_bias));
+      if (c.qk_norm) {
+        GB_TRY_ASSIGN(y.q_norm, L.load(p + "self_attn.q_norm.weight", {hd}));
+        GB_TRY_ASSIGN(y.k_norm, L.load(p + "self_attn.k_norm.weight", {hd}));
+      }
+      GB_TRY_ASSIGN(y.up, L.linear({p + "mlp.gate_proj", p + "mlp.up_proj"}, {I, I}, H, c.mlp_bias));
+      GB_TRY_ASSIGN(y.down, L.linear({p + "mlp.down_proj"}, {H}, I, c.mlp_bias));
+    }
+  }
+  if (gpt2) {
+    GB_TRY_ASSIGN(m->final_w_, L.load("transformer.ln_f.weight", {H}));
+    GB_TRY_ASSIGN(m->final_b_, L.load("transformer.ln_f.bias", {H}));
+  } else if (neox) {
+    GB_TRY_ASSIGN(m->final_w_, L.load("gpt_neox.final_layer_norm.weight", {H}));
+    GB_TRY_ASSIGN(m->final_b_, L.load("gpt_neox.final_layer_norm.bias", {H}));
+  } else {
+    GB_TRY_ASSIGN(m->final_w_, L.load("model.norm.weight", {H}));
+  }
+  m->head_.out = V;
+  m->head_.in = H;
+  if (c.tie_embeddings) {
+    m->head_.w = m->embed_;
+  } else {
+    GB_TRY_ASSIGN(m->head_.w, L.load(neox ? "embed_out.weight" : "lm_head.weight", {V, H}));
+  }
+  if (!c.learned_positions) {
+    m->rot_dim_ = static_cast<int64_t>(std::llround(static_cast<double>(hd) * c.rotary_pct));
+    m->rot_dim_ -= m->rot_dim_ % 2;
+    m->inv_freq_ = rope_inv_freq(c, m->rot_dim_);
+  }
+  return m;
+}
+
+Result<std::unique_ptr<KvCache>> Model::make_cache(KvCacheOptions options, int sequences) {
+  if (config_.learned_positions) {
+    if (options.window_tokens > 0 && options.sink_tokens + options.window_tokens > config_.max_position_embeddings)
+      return Error{"streaming cache of " + std::to_string(options.sink_tokens + options.window_tokens) +
+                   " slots exceeds the model's " + std::to_string(config_.max_position_embeddings) + " positions"};
+    if (options.max_tokens == 0 || options.max_tokens > config_.max_position_embeddings)
+      options.max_tokens = config_.max_position_embeddings;
+  }
+  return KvCache::create(backend_, config_, options, sequences);
+}
+
+Status Model::ensure_scratch(int64_t rows) {
+  if (rows <= scratch_rows_) return Status();
+  const ModelConfig& c = config_;
+  const int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
+  const int64_t mlp = c.gated_mlp ? 2 * c.intermediate_size : c.intermediate_size;
+  auto get = [&](std::unique_ptr<Buffer>& b, int64_t width) -> Status {
+    Result<std::unique_ptr<Buffer>> r = backend_.alloc(static_cast<size_t>(rows * width) * sizeof(float));
+    if (!r) return r.error();
+    b = std::move(*r);
+    return Status();
+  };
+  for (auto [buf, width] : {std::pair{&x_, c.hidden_size}, {&h_, c.hidden_size}, {&qkv_, q + 2 * kv},
+                            {&attn_, std::max(q, c.intermediate_size)}, {&tmp_, c.hidden_size}, {&mlp_, mlp},
+                            {&logits_buf_, c.vocab_size}})
+    if (Status s = get(*buf, width); !s.ok()) return s;
+  scratch_rows_ = rows;
+  return Status();
+}
+
+Status Model::forward(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode,
+                      std::vector<float>* logits) {
+  if (batch.empty()) return Error{"forward: empty batch"};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].seq < 0 || batch[i].seq >= cache.sequences())
+      return Error{"forward: sequence " + std::to_string(batch[i].seq) + " is not in the cache"};
+    if (batch[i].tokens.empty()) return Error{"forward: sequence " + std::to_string(batch[i].seq) + " has no tokens"};
+    for (size_t j = 0; j < i; ++j)
+      if (batch[j].seq == batch[i].seq) return Error{"forward: sequence " + std::to_string(batch[i].seq) + " twice"};
+    for (int32_t t : batch[i].tokens)
+      if (t < 0 || t >= config_.vocab_size)
+        return Error{"forward: token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                     std::to_string(config_.vocab_size) + ")"};
+  }
+  bool fits = true;
+  for (const SequenceStep& s : batch) fits = fits && static_cast<int64_t>(s.tokens.size()) <= cache.max_step(s.seq);
+  if (fits) return forward_step(batch, cache, mode, logits);
+  // A streaming cache takes at most a window per step: run each sequence in pieces.
+  logits->clear();
+  std::vector<float> part;
+  for (const SequenceStep& s : batch) {
+    const int64_t step = cache.max_step(s.seq), n = static_cast<int64_t>(s.tokens.size());
+    for (int64_t at = 0; at < n; at += step) {
+      const SequenceStep piece{s.seq, s.tokens.subspan(static_cast<size_t>(at),
+                                                       static_cast<size_t>(std::min(step, n - at)))};
+      if (Status st = forward_step({&piece, 1}, cache, mode, &part); !st.ok()) return st;
+      if (mode == LogitsMode::kAll || at + step >= n) logits->insert(logits->end(), part.begin(), part.end());
+    }
+  }
+  return Status();
+}
+
+Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode,
+                           std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  Backend& B = backend_;
+  const int64_t H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+  const int64_t q = nh * hd, kv = nkv * hd, qkvw = q + 2 * kv, I = c.intermediate_size;
+
+  std::vector<int32_t> ids;
+  std::vector<int64_t> positions, visible, row0, slots;
+  for (const SequenceStep& s : batch) {
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    Result<int64_t> slot = cache.prepare(s.seq, n);
+    if (!slot) return slot.error();
+    row0.push_back(static_cast<int64_t>(ids.size()));
+    slots.push_back(*slot);
+    for (int64_t i = 0; i < n; ++i) {
+      ids.push_back(s.tokens[static_cast<size_t>(i)]);
+      positions.push_back(*slot + i);  // full: absolute position; streaming: slot in the cache
+      visible.push_back(*slot + i + 1);
+    }
+  }
+  const int64_t R = static_cast<int64_t>(ids.size());
+  if (Status s = ensure_scratch(R); !s.ok()) return s;
+  float* x = x_->f32();
+  float* h = h_->f32();
+  float* qkv = qkv_->f32();
+  float* attn = attn_->f32();
+  float* tmp = tmp_->f32();
+  float* mlp = mlp_->f32();
+  const RopeParams rope{rot_dim_, inv_freq_.data()};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float eps = static_cast<float>(c.norm_eps);
+
+  auto norm = [&](const float* in, int64_t rows, const float* w, const float* b, float* out) {
+    if (c.layer_norm) B.layer_norm(in, rows, H, w, b, eps, out);
+    else B.rms_norm(in, rows, H, w, eps, out);
+  };
+  auto mlp_block = [&](const Layer& y, const float* in, float* out) {
+    B.linear(in, R, y.up, mlp);
+    if (c.gated_mlp) {
+      B.silu_mul(mlp, R, I, attn);
+      B.linear(attn, R, y.down, out);
+    } else {
+      B.gelu(mlp, R * I, c.activation == ModelConfig::Activation::kGeluTanh);
+      B.linear(mlp, R, y.down, out);
+    }
+  };
+
+  B.embedding(ids.data(), R, embed_, H, x);
+  if (positions_ != nullptr) B.add_rows(positions.data(), R, positions_, H, x);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& y = layers_[l];
+    norm(x, R, y.n1w, y.n1b, h);
+    B.linear(h, R, y.qkv, qkv);
+    if (y.q_norm != nullptr)
+      for (int64_t r = 0; r < R; ++r) {
+        B.rms_norm(qkv + r * qkvw, nh, hd, y.q_norm, eps, qkv + r * qkvw);
+        B.rms_norm(qkv + r * qkvw + q, nkv, hd, y.k_norm, eps, qkv + r * qkvw + q);
+      }
+    B.rope(qkv, R, qkvw, nh, hd, positions.data(), rope);
+    if (!cache.streaming()) B.rope(qkv + q, R, qkvw, nkv, hd, positions.data(), rope);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const int64_t r0 = row0[b], n = static_cast<int64_t>(batch[b].tokens.size());
+      const KvLayerView view = cache.layer(batch[b].seq, static_cast<int64_t>(l), n);
+      B.kv_store(qkv + r0 * qkvw + q, qkv + r0 * qkvw + q + kv, n, qkvw, kv, view, slots[b]);
+      B.attention(qkv + r0 * qkvw, n, qkvw, nh, nkv, hd, view, visible.data() + r0, rope, scale, attn + r0 * q);
+    }
+    B.linear(attn, R, y.o, tmp);
+    if (c.parallel_residual) {
+      // GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)), both norms of the layer input.
+      norm(x, R, y.n2w, y.n2b, h);
+      B.add(x, tmp, R * H);
+      mlp_block(y, h, tmp);
+      B.add(x, tmp, R * H);
+    } else {
+      B.add(x, tmp, R * H);
+      norm(x, R, y.n2w, y.n2b, h);
+      mlp_block(y, h, tmp);
+      B.add(x, tmp, R * H);
+    }
+  }
+  for (size_t b = 0; b < batch.size(); ++b) cache.commit(batch[b].seq, static_cast<int64_t>(batch[b].tokens.size()));
+
+  // Final norm and output head over the rows whose logits are wanted.
+  int64_t out_rows = R;
+  const float* final_in = x;
+  if (mode == LogitsMode::kLast) {
+    out_rows = static_cast<int64_t>(batch.size());
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const int64_t last = row0[b] + static_cast<int64_t>(batch[b].tokens.size()) - 1;
+      B.copy(*tmp_, b * H * sizeof(float), *x_, static_cast<size_t>(last * H) * sizeof(float), H * sizeof(float));
+    }
+    final_in = tmp;
+  }
+  norm(final_in, out_rows, final_w_, final_b_, h);
+  B.linear(h, out_rows, head_, logits_buf_->f32());
+  logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
+  B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
+  B.synchronize();
+  return Status();
+}
+
+}  // namespace gb::engine

@@ -1,0 +1,98 @@
+// Model: a decoder-only transformer of any supported family, its weights in a
+// backend's memory, and the forward pass over a batch of sequences that share a
+// KvCache.
+//
+// One forward step takes, for each sequence in the batch, the tokens that follow
+// what its cache holds (a whole prompt for prefill, one token for decode; the
+// sequences may differ in length). All rows go through every linear layer
+// together, attention runs per sequence against that sequence's cache, and the
+// logits of the last token of each sequence (or of every token) come back to the
+// host.
+//
+// Loading converts every parameter to f32 (the reference backend computes in
+// f32) and fuses what runs together: q, k and v into one projection (GPT-NeoX's
+// per-head interleaved query_key_value is reordered to q | k | v, GPT-2's Conv1D
+// weights transposed), and the gate and up projections of a gated MLP.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/backend/backend.h"
+#include "engine/model/kv_cache.h"
+#include "engine/spec/model_config.h"
+#include "engine/weights/weight_source.h"
+
+namespace gb::engine {
+
+struct SequenceStep {
+  int seq = 0;                       // index into the cache's sequences
+  std::span<const int32_t> tokens;  // at least one
+};
+
+enum class LogitsMode { kLast, kAll };
+
+struct LoadOptions {
+  // The precision the weights are held at: each parameter is rounded to it (to
+  // nearest even) and then computed with in f32. kF32 keeps what the file stores.
+  enum class Precision { kF32, kF16, kBF16 };
+  Precision weights = Precision::kF32;
+};
+
+// The load options of a weight format name ("f32", "f16", "bf16"); other formats
+// are an error that says what the engine holds so far.
+Result<LoadOptions> load_options(std::string_view weight_format);
+
+class Model {
+ public:
+  // Reads every parameter of `weights` (canonical names) into `backend` memory.
+  // Errors name the tensor (NaN weights included).
+  static Result<std::unique_ptr<Model>> load(WeightSource& weights, Backend& backend,
+                                              const LoadOptions& options = {});
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return backend_; }
+  // Bytes the loaded (f32) weights take in the backend.
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+  // A cache for `sequences` sequences of this model (max_tokens set for GPT-2's
+  // learned positions).
+  Result<std::unique_ptr<KvCache>> make_cache(KvCacheOptions options, int sequences);
+
+  // One step for each sequence in `batch` (distinct seqs). Logits: kLast gives
+  // [batch.size(), vocab], kAll [sum of tokens, vocab] in batch order. Streaming
+  // caches take steps longer than the window in pieces, one sequence at a time.
+  Status forward(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, std::vector<float>* logits);
+
+ private:
+  struct Layer;
+  Model(const ModelConfig& c, Backend& b);
+  Status forward_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, std::vector<float>* logits);
+  Status ensure_scratch(int64_t rows);
+
+  ModelConfig config_;
+  Backend& backend_;
+  std::vector<std::unique_ptr<Buffer>> owned_;
+  std::vector<Layer> layers_;
+  const float* embed_ = nullptr;
+  const float* positions_ = nullptr;  // GPT-2 wpe
+  const float* final_w_ = nullptr;
+  const float* final_b_ = nullptr;
+  LinearWeights head_;
+  std::vector<float> inv_freq_;
+  int64_t rot_dim_ = 0;
+  uint64_t weight_bytes_ = 0;
+  // Scratch activations, grown to the largest step seen.
+  int64_t scratch_rows_ = 0;
+  std::unique_ptr<Buffer> x_, h_, qkv_, attn_, tmp_, mlp_, logits_buf_;
+};
+
+// The RoPE inverse frequencies of `c` (rot_dim / 2 of them), rope scaling applied.
+std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim);
+
+}  // namespace gb::engine

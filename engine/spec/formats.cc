@@ -1,0 +1,194 @@
+// The weight and KV-cache format tables (engine/formats.h). Effective bits count
+// what a format stores per weight beyond its codes: group scales and zero points,
+// block absmax values, and per-row scales taken over rows of kNominalRowLength.
+#include "engine/spec/formats.h"
+
+#include <charconv>
+
+namespace gb::engine {
+namespace {
+
+// Per-row (per output channel) scales are one number per row; rows are counted as
+// this many weights, the hidden size of a 7B-class model.
+constexpr double kNominalRowLength = 4096;
+// KV int formats keep one f16 scale and one f16 zero point per (token, head).
+constexpr double kKvHeadDim = 128;
+constexpr std::string_view kFakePrefix = "fake:";
+
+WeightFormat row(std::string name, double nominal, double effective, int64_t block,
+                 std::string layout, bool symmetric, std::string description) {
+  return WeightFormat{std::move(name), nominal, effective, block, std::move(layout), symmetric,
+                      std::move(description)};
+}
+
+std::vector<WeightFormat> make_weight_formats() {
+  std::vector<WeightFormat> v;
+  v.push_back(row("f32", 32, 32, 0, "none", true, "IEEE float32"));
+  v.push_back(row("f16", 16, 16, 0, "none", true, "IEEE float16"));
+  v.push_back(row("bf16", 16, 16, 0, "none", true, "bfloat16"));
+
+  // int8 and fp8 (e4m3): one scale per tensor (negligible), per row (f32), or per group (f16).
+  for (const std::string elem : {"int8", "fp8"}) {
+    const std::string what = elem == "int8" ? "symmetric int8" : "fp8 e4m3";
+    v.push_back(row(elem + "-tensor", 8, 8, 0, "tensor", true, what + ", one f32 scale per tensor"));
+    v.push_back(row(elem + "-channel", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                    what + ", one f32 scale per output row"));
+    for (int g : {32, 64, 128, 256, 512})
+      v.push_back(row(elem + "-g" + std::to_string(g), 8, 8 + 16.0 / g, g, "group", true,
+                      what + ", one f16 scale per group of " + std::to_string(g)));
+  }
+  for (int g : {32, 64, 128, 256})
+    v.push_back(row("int4-g" + std::to_string(g), 4, 4 + 32.0 / g, g, "group", false,
+                    "asymmetric int4, f16 scale and f16 zero point per group of " + std::to_string(g)));
+
+  // bitsandbytes 4-bit: f32 absmax per block of 64; double quantization stores the
+  // absmax as int8 with one f32 scale per 256 blocks.
+  for (const std::string elem : {"nf4", "fp4"}) {
+    v.push_back(row(elem + "-b64", 4, 4 + 32.0 / 64, 64, "block", true,
+                    elem + " (bitsandbytes), f32 absmax per block of 64"));
+    v.push_back(row(elem + "-b64-dq", 4, 4 + 8.0 / 64 + 32.0 / (64 * 256), 64, "block", true,
+                    elem + " (bitsandbytes) with double quantization: int8 absmax per block of 64, "
+                           "f32 scale per 256 blocks"));
+  }
+  // LLM.int8(): int8 weights with an f32 absmax per row. Outlier feature columns are
+  // found in the activations at run time and multiplied in f16; the weights store
+  // nothing extra for them.
+  v.push_back(row("int8-llm", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                  "LLM.int8() (bitsandbytes): int8 with f32 row absmax, f16 outlier columns at run time"));
+
+  // GGUF (llama.cpp) block formats; effective bits are llama.cpp's bits per weight.
+  v.push_back(row("q8_0", 8, 8.5, 32, "block", true, "GGUF q8_0: int8, f16 scale per block of 32"));
+  v.push_back(row("q4_0", 4, 4.5, 32, "block", true, "GGUF q4_0: 4-bit, f16 scale per block of 32"));
+  v.push_back(row("q4_1", 4, 5.0, 32, "block", false, "GGUF q4_1: 4-bit, f16 scale and min per block of 32"));
+  v.push_back(row("q5_0", 5, 5.5, 32, "block", true, "GGUF q5_0: 5-bit, f16 scale per block of 32"));
+  v.push_back(row("q5_1", 5, 6.0, 32, "block", false, "GGUF q5_1: 5-bit, f16 scale and min per block of 32"));
+  v.push_back(row("q4_k", 4, 4.5, 256, "superblock", false,
+                  "GGUF q4_K: 4-bit, 6-bit scales and mins per 32, f16 per superblock of 256"));
+  v.push_back(row("q6_k", 6, 6.5625, 256, "superblock", true,
+                  "GGUF q6_K: 6-bit, int8 scales per 16, f16 per superblock of 256"));
+
+  // W8A8 (SmoothQuant-style): weights per row with an f32 scale, activations
+  // quantized per token at run time. +smooth folds the smoothing factors into the
+  // preceding weights, so it stores nothing extra.
+  for (const std::string elem : {"int8", "fp8"})
+    for (const std::string smooth : {"", "+smooth"})
+      v.push_back(row("w8a8-" + elem + smooth, 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                      "W8A8 " + elem + ": weights per row (f32 scale), activations per token" +
+                          (smooth.empty() ? "" : ", SmoothQuant smoothing (alpha 0.5)")));
+  return v;
+}
+
+const std::vector<WeightFormat>& weight_formats() {
+  static const std::vector<WeightFormat> formats = make_weight_formats();
+  return formats;
+}
+
+const WeightFormat* find_weight_format(std::string_view name) {
+  for (const auto& f : weight_formats())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> base_names() {
+  std::vector<std::string> names;
+  for (const auto& f : weight_formats()) names.push_back(f.name);
+  return names;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+struct KvElement {
+  std::string_view name;
+  double nominal_bits;
+  double effective_bits;
+};
+
+constexpr KvElement kKvElements[] = {
+    {"f32", 32, 32},
+    {"f16", 16, 16},
+    {"bf16", 16, 16},
+    {"int8", 8, 8 + 32 / kKvHeadDim},  // asymmetric: f16 scale + f16 zero per (token, head)
+    {"fp8", 8, 8},                      // e4m3, one scale per tensor
+    {"int4", 4, 4 + 32 / kKvHeadDim},
+};
+
+// Parses the decimal digits at the start of `s` into `out`; returns how many were used.
+size_t parse_count(std::string_view s, int64_t& out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec != std::errc()) return 0;
+  return static_cast<size_t>(ptr - s.data());
+}
+
+}  // namespace
+
+Result<WeightFormat> parse_weight_format(std::string_view name) {
+  if (name.starts_with(kFakePrefix)) {
+    std::string_view inner = name.substr(kFakePrefix.size());
+    const WeightFormat* base = inner.starts_with(kFakePrefix) ? nullptr : find_weight_format(inner);
+    if (base == nullptr)
+      return Error{"unknown weight format '" + std::string(name) + "' (fake: takes one of: " +
+                   join(base_names()) + ")"};
+    // Quantize-dequantize: the codes' rounding, stored back in bf16.
+    WeightFormat f = *base;
+    f.name = std::string(name);
+    f.nominal_bits = 16;
+    f.effective_bits = 16;
+    f.description = "fake quantization (quantize-dequantize, stored in bf16) of " + base->description;
+    return f;
+  }
+  if (const WeightFormat* f = find_weight_format(name)) return *f;
+  return Error{"unknown weight format '" + std::string(name) + "' (known: " + join(weight_format_names()) +
+               ")"};
+}
+
+Result<KvFormat> parse_kv_format(std::string_view name) {
+  const size_t plus = name.find('+');
+  const std::string_view elem = name.substr(0, plus);
+  const KvElement* found = nullptr;
+  for (const auto& e : kKvElements)
+    if (e.name == elem) found = &e;
+  if (found == nullptr)
+    return Error{"unknown KV format '" + std::string(name) + "' (known: " + join(kv_format_names()) + ")"};
+
+  KvFormat f;
+  f.name = std::string(name);
+  f.element = std::string(found->name);
+  f.nominal_bits = found->nominal_bits;
+  f.effective_bits = found->effective_bits;
+  if (plus == std::string_view::npos) return f;
+
+  // "+sink{S}+win{W}"
+  const std::string_view policy = name.substr(plus);
+  const Error bad{"bad KV cache policy '" + std::string(policy) + "' in '" + std::string(name) +
+                  "': expected +sink{S}+win{W} with S >= 0 and W >= 1, e.g. f16+sink4+win256"};
+  std::string_view rest = policy;
+  if (!rest.starts_with("+sink")) return bad;
+  rest.remove_prefix(5);
+  size_t used = parse_count(rest, f.sink_tokens);
+  if (used == 0 || f.sink_tokens < 0) return bad;
+  rest.remove_prefix(used);
+  if (!rest.starts_with("+win")) return bad;
+  rest.remove_prefix(4);
+  used = parse_count(rest, f.window_tokens);
+  if (used == 0 || used != rest.size() || f.window_tokens < 1) return bad;
+  return f;
+}
+
+std::vector<std::string> weight_format_names() {
+  std::vector<std::string> names = base_names();
+  names.push_back("fake:<format>");
+  return names;
+}
+
+std::vector<std::string> kv_format_names() {
+  std::vector<std::string> names;
+  for (const auto& e : kKvElements) names.emplace_back(e.name);
+  names.push_back("<kv>+sink{S}+win{W}");
+  return names;
+}
+
+}  // namespace gb::engine

@@ -1,0 +1,15 @@
+// Embedding lookups, CPU: token rows gathered from a table, and GPT-2's learned
+// position rows added to them.
+#pragma once
+
+#include <cstdint>
+
+namespace gb::kernels::cpu {
+
+// out[r, :] = table[ids[r], :] for r in [0, n); each id in [0, rows of table).
+void embedding_rows(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out);
+
+// x[r, :] += table[positions[r], :] for r in [0, n).
+void add_position_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x);
+
+}  // namespace gb::kernels::cpu

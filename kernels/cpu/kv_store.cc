@@ -1,0 +1,29 @@
+// KV cache slots in and out (kernels/cpu/kv_store.h).
+#include "kernels/cpu/kv_store.h"
+
+#include "kernels/cpu/rope.h"
+
+namespace gb::kernels::cpu {
+
+void kv_store_rows(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width, void* kc, void* vc,
+                   KvElement e, int64_t slot) {
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < kv_width; ++i) {
+      store_kv_element(kc, e, (slot + r) * kv_width + i, k[r * row_stride + i]);
+      store_kv_element(vc, e, (slot + r) * kv_width + i, v[r * row_stride + i]);
+    }
+}
+
+void kv_load_rows(const void* kc, const void* vc, KvElement e, int64_t s0, int64_t s1, int64_t kv_width,
+                  int64_t head_dim, int64_t rot_dim, const float* inv_freq, float* K, float* V) {
+  for (int64_t s = s0; s < s1; ++s) {
+    for (int64_t i = 0; i < kv_width; ++i) {
+      K[s * kv_width + i] = load_kv_element(kc, e, s * kv_width + i);
+      V[s * kv_width + i] = load_kv_element(vc, e, s * kv_width + i);
+    }
+    if (rot_dim > 0)
+      for (int64_t h = 0; h < kv_width / head_dim; ++h) rope_rotate_half(&K[s * kv_width + h * head_dim], s, rot_dim, inv_freq);
+  }
+}
+
+}  // namespace gb::kernels::cpu

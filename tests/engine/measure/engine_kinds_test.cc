@@ -1,0 +1,242 @@
+// The engine's job kinds: perplexity against transformers' values
+// (tools/gen_ppl_expected.py -> tests/data/ppl), the window arithmetic of both
+// modes, and the memory and speed kinds' figures.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "engine/jobs/placement.h"
+#include "engine/measure/measures.h"
+#include "engine/measure/perplexity.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "engine/weights/weight_source.h"
+#include "engine/backend/cpu_backend.h"
+
+namespace gb::engine {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
+
+const Metric* metric(const JobOutput& o, const std::string& name) {
+  for (const Metric& m : o.metrics)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+double value_of(const JobOutput& o, const std::string& name) {
+  const Metric* m = metric(o, name);
+  EXPECT_TRUE(m && m->value) << name;
+  return m && m->value ? *m->value : NAN;
+}
+
+// The corpus prefix the reference values were computed on, as a text: file.
+std::string corpus_prefix_file(size_t bytes) {
+  std::ifstream in(kData + "/corpus/opticks-book1-part1.txt", std::ios::binary);
+  std::string text(bytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(bytes));
+  const std::string path = (fs::temp_directory_path() / ("gb_ppl_" + std::to_string(::getpid()) + ".txt")).string();
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+Result<JobOutput> run(const std::string& kind, const Json& params) {
+  const MeasureFn* k = find_measure(kind);
+  EXPECT_NE(k, nullptr);
+  if (Status s = check_job(kind, params); !s.ok()) return s.error();
+  return (*k)(params, nullptr);
+}
+
+TEST(PplWindows, LlamaCppScoresTheSecondHalfOfWholeChunks) {
+  const auto w = llama_cpp_windows(100, 32);
+  ASSERT_EQ(w.size(), 3u);  // 96 tokens in chunks, 4 left over
+  for (size_t i = 0; i < w.size(); ++i) {
+    EXPECT_EQ(w[i].begin, static_cast<int64_t>(i) * 32);
+    EXPECT_EQ(w[i].length, 32);
+    EXPECT_EQ(w[i].first_scored, 16);
+    EXPECT_EQ(w[i].end_scored, 31);  // 15 predictions per chunk
+  }
+  EXPECT_TRUE(llama_cpp_windows(31, 32).empty());
+}
+
+// Every token once, except those with no context in their window: the first,
+// and (when stride == ctx, as in Hugging Face) the first of every window.
+TEST(PplWindows, SlidingWindowScoresEveryTokenWithContextOnce) {
+  for (auto [n, ctx, stride] : {std::tuple{100, 32, 20}, {100, 32, 32}, {64, 32, 8}, {10, 32, 16}}) {
+    const auto w = sliding_windows(n, ctx, stride);
+    std::vector<int> scored(static_cast<size_t>(n), 0);
+    for (const PplWindow& x : w) {
+      EXPECT_LE(x.length, ctx);
+      for (int64_t j = x.first_scored; j < x.end_scored; ++j) ++scored[static_cast<size_t>(x.begin + j + 1)];
+    }
+    EXPECT_EQ(scored[0], 0);
+    for (int64_t t = 1; t < n; ++t)
+      EXPECT_EQ(scored[static_cast<size_t>(t)], stride == ctx && t % ctx == 0 ? 0 : 1) << n << " " << ctx << " " << stride;
+    EXPECT_EQ(w.back().begin + w.back().length, n);
+  }
+}
+
+TEST(PplArithmetic, NllAndStandardError) {
+  const std::vector<float> logits = {1.0f, 2.0f, 3.0f};
+  const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(token_nll(logits, 0), lse - 1.0, 1e-12);
+  EXPECT_NEAR(token_nll(logits, 2), lse - 3.0, 1e-12);
+  PplStats s;
+  for (double v : {1.0, 2.0, 3.0, 4.0}) s.add(v);
+  EXPECT_DOUBLE_EQ(s.mean_nll(), 2.5);
+  EXPECT_NEAR(s.ppl(), std::exp(2.5), 1e-9);
+  EXPECT_NEAR(s.ppl_stderr(), std::exp(2.5) * std::sqrt(1.25 / 3), 1e-9);  // var 1.25, n - 1 = 3
+}
+
+TEST(PplJob, MatchesTransformersInBothModes) {
+  std::ifstream in(kData + "/ppl/expected.json");
+  const Json expected = Json::parse(in);
+  const std::string text = corpus_prefix_file(expected["text_bytes"].get<size_t>());
+  for (const Json& want : expected["results"]) {
+    for (int64_t batch : {1, 3}) {
+      Json p = {{"model", "hf:" + kData + "/golden/gpt2"},
+                {"dataset", "text:" + text},
+                {"tokenizer", kData + "/ppl/byte_tokenizer.json"},
+                {"context", want["context"]},
+                {"ppl_mode", want["mode"]},
+                {"batch_size", batch},
+                {"threads", 2}};
+      if (want.contains("stride")) p["stride"] = want["stride"];
+      Result<JobOutput> out = run("ppl", p);
+      ASSERT_TRUE(out.ok()) << out.error().message;
+      const std::string where = want["mode"].get<std::string>() + " batch " + std::to_string(batch);
+      EXPECT_EQ(value_of(*out, "tokens_scored"), want["tokens_scored"].get<double>()) << where;
+      EXPECT_EQ(value_of(*out, "dataset_tokens"), expected["tokens"].get<double>()) << where;
+      EXPECT_NEAR(value_of(*out, "nll_mean"), want["nll_mean"].get<double>(), 1e-5) << where;
+      EXPECT_NEAR(value_of(*out, "ppl") / want["ppl"].get<double>(), 1.0, 1e-4) << where;
+      EXPECT_NEAR(value_of(*out, "ppl_stderr") / want["ppl_stderr"].get<double>(), 1.0, 1e-3) << where;
+      EXPECT_EQ(out->device["backend"], "cpu");
+    }
+  }
+  // `chunks` caps the evaluation.
+  Result<JobOutput> few = run("ppl", {{"model", "hf:" + kData + "/golden/gpt2"},
+                                      {"dataset", "text:" + text},
+                                      {"tokenizer", kData + "/ppl/byte_tokenizer.json"},
+                                      {"context", 32},
+                                      {"chunks", 2}});
+  ASSERT_TRUE(few.ok()) << few.error().message;
+  EXPECT_EQ(value_of(*few, "tokens_scored"), 30);
+  fs::remove(text);
+}
+
+TEST(PplJob, ClearErrors) {
+  const std::string model = "hf:" + kData + "/golden/gpt2";
+  Result<JobOutput> r = run("ppl", {{"model", model}, {"dataset", "text:/nonexistent/wiki.test.raw"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("/nonexistent/wiki.test.raw"), std::string::npos) << r.error().message;
+
+  const std::string text = corpus_prefix_file(200);
+  r = run("ppl", {{"model", model}, {"dataset", "text:" + text}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("without a tokenizer"), std::string::npos) << r.error().message;
+
+  r = run("ppl", {{"model", model},
+                  {"dataset", "text:" + text},
+                  {"tokenizer", kData + "/ppl/byte_tokenizer.json"},
+                  {"context", 512}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("fewer than one context of 512"), std::string::npos) << r.error().message;
+
+  r = run("ppl", {{"model", model}, {"dataset", "text:" + text}, {"weight_format", "int4-g128"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("int4-g128"), std::string::npos) << r.error().message;
+  fs::remove(text);
+}
+
+TEST(MemoryJob, ReportsWeightAndKvBytes) {
+  Result<JobOutput> out = run("memory", {{"model", "hf:" + kData + "/golden/llama_gqa"},
+                                         {"kv_format", "f16"},
+                                         {"context", 48},
+                                         {"batch_size", 2}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  // llama_gqa: 2 layers, 2 KV heads of 16: 2 x 2 x 2 x 16 x 2 bytes per token.
+  EXPECT_EQ(value_of(*out, "kv_bytes_per_token"), 256);
+  EXPECT_EQ(value_of(*out, "kv_bytes"), 256 * 48 * 2);
+  EXPECT_EQ(value_of(*out, "kv_allocated_bytes"), 256 * 48 * 2);
+  // f32 file: stored bytes = loaded bytes = 4 x parameters.
+  EXPECT_EQ(value_of(*out, "stored_weight_bytes"), value_of(*out, "loaded_weight_bytes"));
+  EXPECT_EQ(value_of(*out, "weight_bytes"), value_of(*out, "stored_weight_bytes"));
+  EXPECT_GT(value_of(*out, "cpu_peak_rss_bytes"), value_of(*out, "loaded_weight_bytes"));
+}
+
+TEST(SpeedJob, TimesPrefillAndDecode) {
+  Result<JobOutput> out = run("speed", {{"model", "hf:" + kData + "/golden/qwen3"},
+                                        {"prompt_tokens", 16},
+                                        {"gen_tokens", 5},
+                                        {"batch_size", 2},
+                                        {"kv_format", "bf16+sink2+win8"}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_GT(value_of(*out, "cpu_prefill_ms"), 0);
+  EXPECT_GT(value_of(*out, "cpu_tpot_ms"), 0);
+  EXPECT_NEAR(value_of(*out, "cpu_decode_tokens_per_s"), 2 * 1000.0 / value_of(*out, "cpu_tpot_ms"), 1e-6);
+  ASSERT_EQ(out->series.size(), 1u);
+  EXPECT_EQ(out->series[0].points.size(), 5u);
+  EXPECT_EQ(out->series[0].points.front().x, 17);
+}
+
+TEST(EngineJobs, PlacementNeedsTheCpuAndTheWeights) {
+  const Requirement r = engine_job_requirement({{"model", "synthetic:gpt2"}, {"context", 1024}});
+  EXPECT_EQ(r.device, "cpu");
+  // 124,439,808 parameters in f32, plus 1024 tokens of f32 KV (12 x 2 x 768 x 4 bytes each).
+  EXPECT_EQ(r.memory_bytes, 124439808LL * 4 + 1024LL * 12 * 2 * 768 * 4);
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// A tokenizer that adds BOS (here "<s>", id 1, by its TemplateProcessing): in
+// llama.cpp mode every chunk starts with BOS in place of its first token, as
+// llama-perplexity does; the sliding mode feeds the text as it is.
+TEST(PplJob, LlamaCppModePutsBosFirstInEveryChunk) {
+  const std::string tok_path = kData + "/tokenizer/tiny_metaspace_norm.json";
+  const std::string text = corpus_prefix_file(1200);
+  Result<JobOutput> out = run("ppl", {{"model", "synthetic:gpt2@2"},
+                                      {"dataset", "text:" + text},
+                                      {"tokenizer", tok_path},
+                                      {"context", 32},
+                                      {"chunks", 2}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+
+  // The same by hand.
+  auto tok = Tokenizer::from_file(tok_path);
+  ASSERT_TRUE(tok.ok());
+  std::ifstream in(text, std::ios::binary);
+  const std::string body((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<int32_t> ids = tok->encode(body, false);
+  auto w = open_weights("synthetic:gpt2@2");
+  ASSERT_TRUE(w.ok());
+  auto backend = make_cpu_backend(2);
+  auto model = Model::load(**w, *backend);
+  ASSERT_TRUE(model.ok());
+  PplStats with_bos;
+  for (int c = 0; c < 2; ++c) {
+    std::vector<int32_t> chunk(ids.begin() + 32 * c, ids.begin() + 32 * (c + 1));
+    chunk[0] = 1;  // <s>
+    auto cache = (*model)->make_cache({}, 1);
+    ASSERT_TRUE(cache.ok());
+    std::vector<float> logits;
+    SequenceStep s{0, chunk};
+    ASSERT_TRUE((*model)->forward({&s, 1}, **cache, LogitsMode::kAll, &logits).ok());
+    for (int j = 16; j < 31; ++j)
+      with_bos.add(token_nll(std::span<const float>(logits).subspan(static_cast<size_t>(j) * 50257, 50257),
+                             chunk[static_cast<size_t>(j + 1)]));
+  }
+  EXPECT_NEAR(value_of(*out, "nll_mean"), with_bos.mean_nll(), 1e-9);
+  fs::remove(text);
+}
+
+}  // namespace
+}  // namespace gb::engine

@@ -1,0 +1,525 @@
+// The forward pass on the CPU reference backend: incremental decoding equals one
+// full pass for every family, batching changes nothing, KV formats and the
+// streaming policy behave as documented, and bad input is refused.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "engine/backend/backend.h"
+#include "engine/model/generate.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model.h"
+#include "engine/model/sampler.h"
+#include "engine/weights/safetensors.h"
+#include "engine/weights/synthetic.h"
+#include "engine/weights/weight_source.h"
+#include "engine/backend/cpu_backend.h"
+
+namespace gb::engine {
+namespace {
+
+// Tiny configs of every family, with the switches that make each one different.
+ModelConfig tiny(Family f) {
+  ModelConfig c;
+  c.name = "tiny";
+  c.family = f;
+  c.vocab_size = 97;
+  c.hidden_size = 32;
+  c.num_layers = 2;
+  c.intermediate_size = 48;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 64;
+  c.norm_eps = 1e-5;
+  switch (f) {
+    case Family::kLlama:
+      c.rope_scaling = ModelConfig::RopeScaling::kLlama3;
+      c.rope_factor = 4;
+      c.rope_original_max_positions = 16;
+      c.rope_theta = 500000;
+      break;
+    case Family::kQwen2:
+      c.qkv_bias = true;
+      c.tie_embeddings = true;
+      break;
+    case Family::kQwen3:
+      c.qk_norm = true;
+      c.head_dim = 16;  // not hidden / heads
+      c.num_kv_heads = 1;
+      break;
+    case Family::kGptNeoX:
+      c.num_kv_heads = 4;
+      c.gated_mlp = false;
+      c.qkv_bias = c.o_bias = c.mlp_bias = true;
+      c.layer_norm = true;
+      c.parallel_residual = true;
+      c.rotary_pct = 0.25;
+      c.activation = ModelConfig::Activation::kGelu;
+      break;
+    case Family::kGpt2:
+      c.num_kv_heads = 4;
+      c.gated_mlp = false;
+      c.qkv_bias = c.o_bias = c.mlp_bias = true;
+      c.layer_norm = true;
+      c.learned_positions = true;
+      c.tie_embeddings = true;
+      c.activation = ModelConfig::Activation::kGeluTanh;
+      break;
+  }
+  return c;
+}
+
+struct Loaded {
+  std::unique_ptr<WeightSource> weights;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+};
+
+Loaded load(const ModelConfig& c, uint64_t seed = 1, int threads = 2) {
+  Loaded l;
+  auto w = open_synthetic_weights(c, seed);
+  EXPECT_TRUE(w.ok()) << w.error().message;
+  l.weights = std::move(*w);
+  l.backend = make_cpu_backend(threads);
+  auto m = Model::load(*l.weights, *l.backend);
+  EXPECT_TRUE(m.ok()) << m.error().message;
+  l.model = std::move(*m);
+  return l;
+}
+
+std::vector<int32_t> tokens(int n, int vocab, uint32_t seed = 7) {
+  std::mt19937 g(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = static_cast<int32_t>(g() % static_cast<uint32_t>(vocab));
+  return t;
+}
+
+// max |a - b| / max |b|.
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num = std::max(num, std::abs(double{a[i]} - b[i]));
+    den = std::max(den, std::abs(double{b[i]}));
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::vector<float> full_logits(Model& m, std::span<const int32_t> t, KvCacheOptions o = {}) {
+  auto cache = m.make_cache(o, 1);
+  EXPECT_TRUE(cache.ok());
+  std::vector<float> logits;
+  SequenceStep s{0, t};
+  Status st = m.forward({&s, 1}, **cache, LogitsMode::kAll, &logits);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return logits;
+}
+
+class EveryFamily : public ::testing::TestWithParam<Family> {};
+
+TEST_P(EveryFamily, IncrementalDecodingEqualsOneFullPass) {
+  const ModelConfig c = tiny(GetParam());
+  Loaded l = load(c);
+  const auto t = tokens(12, static_cast<int>(c.vocab_size));
+  const std::vector<float> full = full_logits(*l.model, t);
+  ASSERT_EQ(full.size(), t.size() * c.vocab_size);
+  for (float v : full) ASSERT_TRUE(std::isfinite(v));
+
+  // Prefill 5, then one token at a time; each step's last logits must match.
+  auto cache = l.model->make_cache({}, 1);
+  ASSERT_TRUE(cache.ok());
+  std::vector<float> got;
+  SequenceStep s{0, std::span<const int32_t>(t).first(5)};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kAll, &got).ok());
+  std::vector<float> incremental = got;
+  for (size_t i = 5; i < t.size(); ++i) {
+    s = SequenceStep{0, std::span<const int32_t>(t).subspan(i, 1)};
+    ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &got).ok());
+    incremental.insert(incremental.end(), got.begin(), got.end());
+  }
+  EXPECT_LT(rel_err(incremental, full), 1e-5);
+  EXPECT_EQ((*cache)->length(0), 12);
+}
+
+TEST_P(EveryFamily, BatchedSequencesOfDifferentLengthsEqualSingleRuns) {
+  const ModelConfig c = tiny(GetParam());
+  Loaded l = load(c, 3);
+  const auto a = tokens(9, static_cast<int>(c.vocab_size), 1);
+  const auto b = tokens(4, static_cast<int>(c.vocab_size), 2);
+  auto cache = l.model->make_cache({}, 2);
+  ASSERT_TRUE(cache.ok());
+  const SequenceStep steps[2] = {{0, a}, {1, b}};
+  std::vector<float> both;
+  ASSERT_TRUE(l.model->forward(steps, **cache, LogitsMode::kAll, &both).ok());
+  std::vector<float> expect = full_logits(*l.model, a);
+  const std::vector<float> eb = full_logits(*l.model, b);
+  expect.insert(expect.end(), eb.begin(), eb.end());
+  EXPECT_LT(rel_err(both, expect), 1e-6);
+
+  // A batched decode step: both sequences advance by one token.
+  const int32_t next[2] = {5, 6};
+  const SequenceStep dec[2] = {{0, {&next[0], 1}}, {1, {&next[1], 1}}};
+  std::vector<float> last;
+  ASSERT_TRUE(l.model->forward(dec, **cache, LogitsMode::kLast, &last).ok());
+  auto a2 = a;
+  a2.push_back(5);
+  auto b2 = b;
+  b2.push_back(6);
+  const std::vector<float> fa = full_logits(*l.model, a2), fb = full_logits(*l.model, b2);
+  std::vector<float> want(fa.end() - c.vocab_size, fa.end());
+  want.insert(want.end(), fb.end() - c.vocab_size, fb.end());
+  EXPECT_LT(rel_err(last, want), 1e-5);
+}
+
+TEST_P(EveryFamily, HalfPrecisionCachesStayCloseToF32) {
+  const ModelConfig c = tiny(GetParam());
+  Loaded l = load(c, 5);
+  const auto t = tokens(10, static_cast<int>(c.vocab_size));
+  const auto ref = full_logits(*l.model, t);
+  KvCacheOptions f16;
+  f16.element = KvElement::kF16;
+  KvCacheOptions bf16;
+  bf16.element = KvElement::kBF16;
+  const double e16 = rel_err(full_logits(*l.model, t, f16), ref);
+  const double eb16 = rel_err(full_logits(*l.model, t, bf16), ref);
+  EXPECT_GT(e16, 0);  // the rounding is real...
+  EXPECT_LT(e16, 5e-3);  // ...and small: 11 bits of mantissa
+  EXPECT_GT(eb16, e16);  // bf16 keeps 8 bits
+  EXPECT_LT(eb16, 5e-2);
+}
+
+TEST_P(EveryFamily, StreamingCacheWithoutEvictionEqualsFullCache) {
+  const ModelConfig c = tiny(GetParam());
+  Loaded l = load(c, 9);
+  const auto t = tokens(10, static_cast<int>(c.vocab_size));
+  KvCacheOptions s;
+  s.sink_tokens = 4;
+  s.window_tokens = 8;
+  EXPECT_LT(rel_err(full_logits(*l.model, t, s), full_logits(*l.model, t)), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, EveryFamily,
+                         ::testing::Values(Family::kLlama, Family::kQwen2, Family::kQwen3, Family::kGptNeoX,
+                                           Family::kGpt2),
+                         [](const auto& info) { return std::string(family_name(info.param)) == "gpt_neox"
+                                                           ? std::string("gpt_neox")
+                                                           : std::string(family_name(info.param)); });
+
+// With one layer, a token's keys and values depend on the token alone, so a
+// streaming cache after eviction holds exactly what a fresh pass over the kept
+// tokens (sinks + window, positions re-assigned from 0) computes. (Not GPT-2:
+// its learned positions are added to the input, so a cached token keeps the
+// position of the slot it was written to.)
+TEST(StreamingCache, EvictionKeepsSinksAndWindowWithPositionsReassigned) {
+  for (Family f : {Family::kLlama, Family::kQwen3, Family::kGptNeoX}) {
+    ModelConfig c = tiny(f);
+    c.num_layers = 1;
+    Loaded l = load(c, 11);
+    const auto t = tokens(10, static_cast<int>(c.vocab_size));
+    KvCacheOptions o;
+    o.sink_tokens = 2;
+    o.window_tokens = 4;
+    auto cache = l.model->make_cache(o, 1);
+    ASSERT_TRUE(cache.ok());
+    std::vector<float> got;
+    for (size_t i = 0; i < t.size(); ++i) {
+      SequenceStep s{0, std::span<const int32_t>(t).subspan(i, 1)};
+      ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &got).ok());
+      EXPECT_LE((*cache)->length(0), 6);
+    }
+    EXPECT_EQ((*cache)->length(0), 6);
+    EXPECT_EQ((*cache)->seen(0), 10);
+    const std::vector<int32_t> kept = {t[0], t[1], t[6], t[7], t[8], t[9]};
+    const auto ref = full_logits(*l.model, kept);
+    const std::vector<float> want(ref.end() - c.vocab_size, ref.end());
+    EXPECT_LT(rel_err(got, want), 1e-5) << family_name(f);
+  }
+}
+
+TEST(StreamingCache, LongPromptsRunInWindowSizedPieces) {
+  ModelConfig c = tiny(Family::kQwen2);
+  Loaded l = load(c, 12);
+  const auto t = tokens(20, static_cast<int>(c.vocab_size));
+  KvCacheOptions o;
+  o.sink_tokens = 2;
+  o.window_tokens = 6;
+  auto cache = l.model->make_cache(o, 1);
+  ASSERT_TRUE(cache.ok());
+  std::vector<float> all;
+  SequenceStep s{0, t};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kAll, &all).ok());
+  EXPECT_EQ(all.size(), t.size() * c.vocab_size);
+  EXPECT_EQ((*cache)->length(0), 8);
+  EXPECT_EQ((*cache)->seen(0), 20);
+  // The first window's logits are those of a full cache.
+  const auto full = full_logits(*l.model, std::span<const int32_t>(t).first(8));
+  EXPECT_LT(rel_err(std::vector<float>(all.begin(), all.begin() + 6 * c.vocab_size),
+                    std::vector<float>(full.begin(), full.begin() + 6 * c.vocab_size)),
+            1e-5);
+}
+
+TEST(KvCacheBytes, AccountedExactly) {
+  const ModelConfig c = tiny(Family::kLlama);  // 2 layers, 2 kv heads x 8
+  Loaded l = load(c);
+  EXPECT_EQ(KvCache::bytes_per_token(c, KvElement::kF32), 2u * 2 * 2 * 8 * 4);
+  EXPECT_EQ(KvCache::bytes_per_token(c, KvElement::kF16), 2u * 2 * 2 * 8 * 2);
+
+  KvCacheOptions fixed;
+  fixed.element = KvElement::kF16;
+  fixed.capacity = 40;
+  auto st = l.model->make_cache(fixed, 3);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*st)->allocated_bytes(), 3u * 40 * KvCache::bytes_per_token(c, KvElement::kF16));
+  const auto t = tokens(7, 97);
+  std::vector<float> logits;
+  SequenceStep s{1, t};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **st, LogitsMode::kLast, &logits).ok());
+  EXPECT_EQ((*st)->used_bytes(), 7u * KvCache::bytes_per_token(c, KvElement::kF16));
+  EXPECT_EQ((*st)->allocated_bytes(), 3u * 40 * KvCache::bytes_per_token(c, KvElement::kF16));
+  // Static capacity is a hard limit.
+  const auto more = tokens(34, 97);
+  s = SequenceStep{1, more};
+  Status over = l.model->forward({&s, 1}, **st, LogitsMode::kLast, &logits);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.message().find("static capacity of 40"), std::string::npos) << over.message();
+
+  // Growth on demand: nothing allocated up front, then powers of two from 256.
+  auto grow = l.model->make_cache({}, 1);
+  ASSERT_TRUE(grow.ok());
+  EXPECT_EQ((*grow)->allocated_bytes(), 0u);
+  s = SequenceStep{0, t};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **grow, LogitsMode::kLast, &logits).ok());
+  EXPECT_EQ((*grow)->allocated_bytes(), 256u * KvCache::bytes_per_token(c, KvElement::kF32));
+}
+
+TEST(KvCacheBytes, GrowthKeepsTheCachedTokens) {
+  ModelConfig c = tiny(Family::kQwen3);
+  c.max_position_embeddings = 1024;
+  Loaded l = load(c);
+  const auto t = tokens(300, 97);
+  auto cache = l.model->make_cache({}, 1);
+  ASSERT_TRUE(cache.ok());
+  std::vector<float> logits, step;
+  SequenceStep s{0, std::span<const int32_t>(t).first(250)};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
+  s = SequenceStep{0, std::span<const int32_t>(t).subspan(250)};  // grows 256 -> 512
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
+  EXPECT_EQ((*cache)->allocated_bytes(), 512u * KvCache::bytes_per_token(c, KvElement::kF32));
+  const auto full = full_logits(*l.model, t);
+  EXPECT_LT(rel_err(step, std::vector<float>(full.end() - 97, full.end())), 1e-5);
+}
+
+TEST(ModelErrors, TokensOutsideTheVocabularyAndPositionsBeyondTheTable) {
+  const ModelConfig c = tiny(Family::kGpt2);
+  Loaded l = load(c);
+  auto cache = l.model->make_cache({}, 1);
+  ASSERT_TRUE(cache.ok());
+  std::vector<float> logits;
+  const int32_t bad[2] = {3, 97};
+  SequenceStep s{0, bad};
+  Status st = l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("token id 97 is outside the vocabulary"), std::string::npos) << st.message();
+  EXPECT_EQ((*cache)->length(0), 0);  // nothing was written
+
+  const auto t = tokens(65, 97);  // GPT-2's table has 64 positions
+  s = SequenceStep{0, t};
+  st = l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("exceeds the model's limit of 64"), std::string::npos) << st.message();
+
+  s = SequenceStep{3, t};
+  EXPECT_FALSE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &logits).ok());
+}
+
+TEST(ModelThreads, ResultsDoNotDependOnTheThreadCount) {
+  const ModelConfig c = tiny(Family::kLlama);
+  Loaded one = load(c, 4, 1), three = load(c, 4, 3);
+  const auto t = tokens(9, 97);
+  EXPECT_EQ(full_logits(*one.model, t), full_logits(*three.model, t));
+}
+
+TEST(Rope, Llama3ScalingKeepsHighFrequenciesAndDividesLowOnes) {
+  ModelConfig c = tiny(Family::kLlama);
+  c.rope_theta = 10000;
+  c.rope_factor = 8;
+  c.rope_low_freq_factor = 1;
+  c.rope_high_freq_factor = 4;
+  c.rope_original_max_positions = 64;
+  const auto f = rope_inv_freq(c, 32);
+  ModelConfig plain = c;
+  plain.rope_scaling = ModelConfig::RopeScaling::kNone;
+  const auto p = rope_inv_freq(plain, 32);
+  ASSERT_EQ(f.size(), 16u);
+  // Wavelength 2*pi/inv: below 64/4 = 16 kept, above 64 divided by 8.
+  for (size_t i = 0; i < f.size(); ++i) {
+    const double wavelen = 2 * 3.141592653589793 / p[i];
+    if (wavelen < 16) {
+      EXPECT_FLOAT_EQ(f[i], p[i]);
+    }
+    if (wavelen > 64) {
+      EXPECT_FLOAT_EQ(f[i], p[i] / 8);
+    }
+    if (wavelen >= 16 && wavelen <= 64) {
+      EXPECT_LE(f[i], p[i]);
+      EXPECT_GE(f[i], p[i] / 8);
+    }
+  }
+  plain.rope_scaling = ModelConfig::RopeScaling::kLinear;
+  plain.rope_factor = 2;
+  const auto lin = rope_inv_freq(plain, 32);
+  for (size_t i = 0; i < lin.size(); ++i) EXPECT_FLOAT_EQ(lin[i], p[i] / 2);
+}
+
+TEST(Sampler, GreedyTakesTheFirstMaximum) {
+  const std::vector<float> l = {0.5f, 2.0f, -1.0f, 2.0f};
+  EXPECT_EQ(argmax(l), 1);
+  Sampler s({});
+  EXPECT_EQ(s.next(l), 1);
+}
+
+TEST(Sampler, SeededSamplingIsReproducibleAndRespectsTopKAndTopP) {
+  std::vector<float> l(50);
+  for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<float>(std::sin(double(i)) * 3);
+  SamplingOptions o;
+  o.temperature = 1.0;
+  o.seed = 42;
+  Sampler a(o), b(o);
+  std::vector<int32_t> sa, sb;
+  for (int i = 0; i < 200; ++i) {
+    sa.push_back(a.next(l));
+    sb.push_back(b.next(l));
+  }
+  EXPECT_EQ(sa, sb);
+  EXPECT_GT(std::set<int32_t>(sa.begin(), sa.end()).size(), 5u);  // it really samples
+  o.seed = 43;
+  Sampler c2(o);
+  std::vector<int32_t> sc;
+  for (int i = 0; i < 200; ++i) sc.push_back(c2.next(l));
+  EXPECT_NE(sa, sc);
+
+  o.top_k = 3;
+  Sampler k(o);
+  std::vector<int32_t> idx(l.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](int32_t x, int32_t y) { return l[x] > l[y]; });
+  for (int i = 0; i < 200; ++i) {
+    const int32_t t = k.next(l);
+    EXPECT_TRUE(t == idx[0] || t == idx[1] || t == idx[2]) << t;
+  }
+  o.top_k = 0;
+  o.top_p = 1e-6;  // only the most likely token
+  Sampler p(o);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(p.next(l), argmax(l));
+
+  EXPECT_FALSE(validate(SamplingOptions{.temperature = -1}).ok());
+  EXPECT_FALSE(validate(SamplingOptions{.top_p = 0}).ok());
+}
+
+TEST(Generate, GreedyGenerationFollowsTheLogitsAndStopsAtEos) {
+  const ModelConfig c = tiny(Family::kQwen2);
+  Loaded l = load(c);
+  const auto prompt = tokens(4, 97);
+  auto cache = l.model->make_cache({}, 1);
+  ASSERT_TRUE(cache.ok());
+  GenerateOptions o;
+  o.max_new_tokens = 6;
+  auto r = generate(*l.model, **cache, 0, prompt, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->tokens.size(), 6u);
+  EXPECT_EQ(r->stop_reason, "length");
+  EXPECT_EQ(r->decode_ms.size(), 5u);
+  // Each token is the argmax of a full pass over everything before it.
+  std::vector<int32_t> seq = prompt;
+  for (int32_t t : r->tokens) {
+    const auto full = full_logits(*l.model, seq);
+    EXPECT_EQ(t, argmax(std::span<const float>(full).last(97)));
+    seq.push_back(t);
+  }
+  // Stop at the third token when it is declared EOS.
+  auto cache2 = l.model->make_cache({}, 1);
+  o.eos_token_id = r->tokens[2];
+  auto r2 = generate(*l.model, **cache2, 0, prompt, o);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->stop_reason, "eos");
+  // The first occurrence of that token ends it.
+  const size_t first = std::find(r->tokens.begin(), r->tokens.end(), r->tokens[2]) - r->tokens.begin();
+  EXPECT_EQ(r2->tokens.size(), first + 1);
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// A checkpoint with one NaN weight is refused at load, naming the tensor.
+TEST(ModelErrors, NanWeightsNameTheTensor) {
+  namespace fs = std::filesystem;
+  const std::string src = std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  const fs::path dir = fs::temp_directory_path() / ("gb_nan_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(src + "/config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  auto f = SafetensorsFile::open(src + "/model.safetensors");
+  ASSERT_TRUE(f.ok());
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<SafetensorsWriteEntry> entries;
+  for (const SafetensorsEntry& e : (*f)->tensors()) {
+    TensorView v = (*f)->view(e);
+    bytes.emplace_back(v.bytes(), v.bytes() + v.nbytes());
+    if (e.name == "model.layers.1.mlp.up_proj.weight") {
+      const float nan = std::nanf("");
+      std::memcpy(bytes.back().data() + 4 * 37, &nan, 4);
+    }
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    TensorView v = (*f)->view((*f)->tensors()[i]);
+    v.data = bytes[i].data();
+    entries.push_back({(*f)->tensors()[i].name, v});
+  }
+  ASSERT_TRUE(write_safetensors((dir / "model.safetensors").string(), entries).ok());
+  auto w = open_weights("hf:" + dir.string());
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto backend = make_cpu_backend(1);
+  auto m = Model::load(**w, *backend);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message.find("model.layers.1.mlp.up_proj.weight has a non-finite value"), std::string::npos)
+      << m.error().message;
+  EXPECT_NE(m.error().message.find("element 37"), std::string::npos) << m.error().message;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// Dropping a mapped checkpoint's pages keeps its views readable, with the same bytes.
+TEST(WeightSources, ReleasingMappedPagesKeepsViewsValid) {
+  const std::vector<std::string> refs = {"hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/qwen2",
+                                         "synthetic:gpt2@3"};
+  for (const std::string& ref : refs) {
+    auto w = open_weights(ref);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    const std::string name = ref.starts_with("hf:") ? "model.layers.1.mlp.up_proj.weight" : "transformer.h.0.ln_1.bias";
+    auto t = (*w)->tensor(name);
+    ASSERT_TRUE(t.ok());
+    const std::vector<float> before = to_f32(*t);
+    (*w)->release_tensors();
+    auto again = (*w)->tensor(name);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(to_f32(*again), before) << ref;
+  }
+}
+
+}  // namespace
+}  // namespace gb::engine
