@@ -13,7 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "worker/job_spec.h"
-#include "worker/worker_daemon.h"
+#include "worker/daemon/worker_daemon.h"
 
 namespace {
 

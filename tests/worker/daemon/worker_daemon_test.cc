@@ -23,7 +23,7 @@
 
 #include "proto/gridbench.grpc.pb.h"
 #include "worker/job_runner.h"
-#include "worker/worker_daemon.h"
+#include "worker/daemon/worker_daemon.h"
 
 namespace gb::worker {
 namespace {
