@@ -19,7 +19,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
-#include "coordinator/service.h"
+#include "coordinator/service/service.h"
 #include "proto/gridbench.grpc.pb.h"
 
 namespace {

@@ -21,7 +21,7 @@
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
 #include "coordinator/grid.h"
-#include "coordinator/job_store.h"
+#include "coordinator/store/job_store.h"
 #include "coordinator/report.h"
 #include "dashboard/dashboard.h"
 #include "engine/spec/device_spec.h"

@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "coordinator/grid.h"
-#include "coordinator/job_store.h"
+#include "coordinator/store/job_store.h"
 
 namespace gb::coord {
 

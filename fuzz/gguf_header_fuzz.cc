@@ -1,4 +1,4 @@
-// libFuzzer target over the GGUF parser (engine/gguf.h): any input is parsed as a
+// libFuzzer target over the GGUF parser (engine/spec/gguf/gguf_header.h): any input is parsed as a
 // whole GGUF file. The parser must return a header or an error, never crash or read
 // out of bounds (ASan/UBSan watch that); errors must start with the file name; an
 // accepted header must describe aligned, non-overlapping tensors inside the data
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/spec/gguf_header.h"
+#include "engine/spec/gguf/gguf_header.h"
 
 namespace {
 

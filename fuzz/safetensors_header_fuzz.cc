@@ -1,11 +1,11 @@
-// libFuzzer target over the safetensors header parser (engine/safetensors.h): any
+// libFuzzer target over the safetensors header parser (engine/weights/hf/safetensors.h): any
 // input is parsed as a whole safetensors file. The parser must return a header or an
 // error, never crash or read out of bounds (ASan/UBSan watch that), and an accepted
 // header must describe tensors that tile the data buffer inside the input.
 #include <cstdint>
 #include <cstdlib>
 
-#include "engine/weights/safetensors.h"
+#include "engine/weights/hf/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto h = gb::engine::parse_safetensors_header(data, size, "fuzz");

@@ -1,6 +1,6 @@
 // gridbench-worker --coordinator ADDR [--device cuda:N|cpu] [--slots N] [--token-file F]
 //                  [--name NAME] [--tls-ca F [--tls-cert F --tls-key F]] [--work-dir DIR]
-// The worker daemon (worker/worker_daemon.h): pulls jobs from a gridbench-coordinator
+// The worker daemon (worker/daemon/worker_daemon.h): pulls jobs from a gridbench-coordinator
 // and runs each as a child gridbench-job.
 #include <signal.h>
 

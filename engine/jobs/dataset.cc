@@ -1,4 +1,4 @@
-// Text datasets: text:FILE and jsonl:FILE:FIELD (engine/dataset.h).
+// Text datasets: text:FILE and jsonl:FILE:FIELD (engine/jobs/dataset.h).
 #include "engine/jobs/dataset.h"
 
 #include <cerrno>

@@ -15,7 +15,9 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/jobs/job_kinds.h"
@@ -26,6 +28,13 @@ namespace gb::engine {
 // Runs a job on validated parameters (only the kind's required/optional keys).
 using MeasureFn = std::function<Result<JobOutput>(const Json& params, const ProgressFn& progress)>;
 
+struct Measure {
+  std::string kind;  // a name in job_kinds()
+  MeasureFn run;
+};
+
+// Every kind's run function, in job_kinds() order.
+const std::vector<Measure>& measures();
 // The run function of a job kind; nullptr for a name no kind has.
 const MeasureFn* find_measure(std::string_view kind);
 

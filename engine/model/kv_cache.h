@@ -42,7 +42,7 @@ struct KvCacheOptions {
   int64_t max_tokens = 0;
 };
 
-// Reads a KV format (engine/formats.h) into options; errors for elements the CPU
+// Reads a KV format (engine/spec/formats.h) into options; errors for elements the CPU
 // cache does not store yet.
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format);
 // The same from a KV format name ("f16", "bf16+sink4+win252").

@@ -5,7 +5,7 @@
 #include <numbers>
 #include <string>
 
-#include "engine/weights/hf_checkpoint.h"
+#include "engine/weights/hf/hf_checkpoint.h"
 
 namespace gb::engine {
 

@@ -1,5 +1,5 @@
-// Device references (engine/device_spec.h): a preset name or an object giving the
-// three roofline figures. The presets themselves live in engine/presets.cc.
+// Device references (engine/spec/device_spec.h): the presets table, and a preset name
+// or an object giving the three roofline figures.
 #include "engine/spec/device_spec.h"
 
 #include <cmath>
@@ -10,6 +10,7 @@ namespace {
 using nlohmann::json;
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+constexpr double kTiB = kGiB * 1024.0;
 
 // One figure given in either of two units: {key, factor to SI}.
 struct Figure {
@@ -101,6 +102,23 @@ json device_to_json(const DeviceSpec& d) {
               {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s},
               {"flops_per_s", d.flops_per_s},
               {"source", d.source}};
+}
+
+const std::vector<DeviceSpec>& device_presets() {
+  static const std::vector<DeviceSpec> devices = {
+      {"rtx4090", 24 * kGiB, 1008 * kGiB, 82.58 * kTiB,
+       "reference 003's convention: 24 GiB, 1008 GiB/s, 82.58 x 2^40 FLOP/s"},
+      {"a100-80g", 80e9, 2039e9, 312e12, "NVIDIA A100 80GB SXM datasheet: 80 GB, 2039 GB/s, 312 TFLOP/s dense bf16"},
+      {"h100-sxm", 80e9, 3.35e12, 989.4e12, "NVIDIA H100 SXM datasheet: 80 GB, 3.35 TB/s, 989.4 TFLOP/s dense bf16"},
+      {"h200", 141e9, 4.8e12, 989.4e12, "NVIDIA H200 SXM datasheet: 141 GB, 4.8 TB/s, 989.4 TFLOP/s dense bf16"},
+  };
+  return devices;
+}
+
+const DeviceSpec* find_device_preset(std::string_view name) {
+  for (const auto& d : device_presets())
+    if (d.name == name) return &d;
+  return nullptr;
 }
 
 }  // namespace gb::engine

@@ -1,4 +1,4 @@
-// The weight and KV-cache format tables (engine/formats.h). Effective bits count
+// The weight and KV-cache format tables (engine/spec/formats.h). Effective bits count
 // what a format stores per weight beyond its codes: group scales and zero points,
 // block absmax values, and per-row scales taken over rows of kNominalRowLength.
 #include "engine/spec/formats.h"

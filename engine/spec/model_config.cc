@@ -1,8 +1,8 @@
-// Model references and Hugging Face config.json reading (engine/model_config.h).
-// The presets themselves live in engine/presets.cc.
+// Model references and Hugging Face config.json reading (engine/spec/model_config.h).
+// The presets themselves live in engine/spec/model_presets.cc.
 #include "engine/spec/model_config.h"
 
-#include "engine/spec/gguf_config.h"
+#include "engine/spec/gguf/gguf_config.h"
 
 #include <charconv>
 #include <cmath>

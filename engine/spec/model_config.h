@@ -1,6 +1,6 @@
 // ModelConfig: the architecture of a decoder-only transformer, as the engine and
 // the roofline theory see it. One struct for every family; the presets table
-// (engine/presets.cc) is shared by the theory and the synthetic models.
+// (engine/spec/model_presets.cc) is shared by the theory and the synthetic models.
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,9 @@
-// The presets table: real architectures by name. Shared by the roofline theory and
-// (later) the synthetic models. Qwen1.5 presets are untied, as their safetensors
+// The model presets table: real architectures by name (engine/spec/model_config.h).
+// Shared by the roofline theory and the synthetic models. Qwen1.5 presets are untied, as their safetensors
 // files are and as reference 003 counts them (total = activated + embedding).
 #include <filesystem>
 #include <fstream>
 
-#include "engine/spec/device_spec.h"
 #include "engine/spec/model_config.h"
 
 namespace gb::engine {
@@ -127,9 +126,6 @@ std::vector<ModelConfig> make_presets() {
   return v;
 }
 
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-constexpr double kTiB = kGiB * 1024.0;
-
 }  // namespace
 
 std::string_view family_name(Family f) {
@@ -151,23 +147,6 @@ const std::vector<ModelConfig>& model_presets() {
 const ModelConfig* find_model_preset(std::string_view name) {
   for (const auto& p : model_presets())
     if (p.name == name) return &p;
-  return nullptr;
-}
-
-const std::vector<DeviceSpec>& device_presets() {
-  static const std::vector<DeviceSpec> devices = {
-      {"rtx4090", 24 * kGiB, 1008 * kGiB, 82.58 * kTiB,
-       "reference 003's convention: 24 GiB, 1008 GiB/s, 82.58 x 2^40 FLOP/s"},
-      {"a100-80g", 80e9, 2039e9, 312e12, "NVIDIA A100 80GB SXM datasheet: 80 GB, 2039 GB/s, 312 TFLOP/s dense bf16"},
-      {"h100-sxm", 80e9, 3.35e12, 989.4e12, "NVIDIA H100 SXM datasheet: 80 GB, 3.35 TB/s, 989.4 TFLOP/s dense bf16"},
-      {"h200", 141e9, 4.8e12, 989.4e12, "NVIDIA H200 SXM datasheet: 141 GB, 4.8 TB/s, 989.4 TFLOP/s dense bf16"},
-  };
-  return devices;
-}
-
-const DeviceSpec* find_device_preset(std::string_view name) {
-  for (const auto& d : device_presets())
-    if (d.name == name) return &d;
   return nullptr;
 }
 

@@ -1,4 +1,4 @@
-// Reference 003's roofline theory (engine/roofline.h). Formulas follow 003's Python
+// Reference 003's roofline theory (engine/theory/roofline.h). Formulas follow 003's Python
 // code blocks with its names in comments: Lp, Hp, Ep, Ap, Tp, KVp, n_groups.
 #include "engine/theory/roofline.h"
 

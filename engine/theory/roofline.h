@@ -52,7 +52,7 @@ struct RooflineSetup {
   double reserve_bytes = 0;
 };
 
-// A roofline job's parameters (see engine/job_kinds.cc) turned into a setup: model,
+// A roofline job's parameters (engine/jobs/job_params.cc) turned into a setup: model,
 // weight_format, kv_format, device, and optional batch_size, bits,
 // count_group_scales, memory_model, reserve_gib.
 Result<RooflineSetup> roofline_setup_from_params(const nlohmann::json& params);

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "engine/spec/gguf_header.h"
+#include "engine/spec/gguf/gguf_header.h"
 
 namespace gb::engine {
 

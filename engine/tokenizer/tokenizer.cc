@@ -1,3 +1,10 @@
+// The Hugging Face tokenizer (engine/tokenizer/tokenizer.h): tokenizer.json parsed
+// with JSON paths in every error, its pipeline pieces (normalizers, pre-tokenizers,
+// the BPE model, post-processor, decoders), loading, encode and decode. One file of
+// about 1,100 lines on purpose: the pieces are private to the Tokenizer's
+// implementation and make sense only together; the text helpers they share with
+// others (UTF-8, byte-level alphabet, regexes) are tokenizer_text.h, and GGUF
+// vocabularies are gguf_vocab.h.
 #include "engine/tokenizer/tokenizer.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Synthetic models: seeded, lazily generated F32 weights (engine/synthetic.h).
+// Synthetic models: seeded, lazily generated F32 weights (engine/weights/synthetic.h).
 #include "engine/weights/synthetic.h"
 
 #include <algorithm>

@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/weights/hf_checkpoint.h"
+#include "engine/weights/hf/hf_checkpoint.h"
 #include "engine/spec/model_config.h"
 #include "engine/weights/tensor_view.h"
 #include "engine/tokenizer/tokenizer.h"

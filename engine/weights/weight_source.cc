@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "engine/weights/gguf_weights.h"
-#include "engine/weights/hf_checkpoint.h"
+#include "engine/weights/gguf/gguf_weights.h"
+#include "engine/weights/hf/hf_checkpoint.h"
 #include "engine/weights/synthetic.h"
 
 namespace gb::engine {

@@ -270,7 +270,7 @@ TEST(Cli, RooflineCommand) {
 // experiments/roofline-qwen15.json through `gridbench run`: the stored report
 // reproduces 003's tables 5.2.3 (longest context, w16/w8/w4/w6) and 5.2.5 (decode W
 // and B) cell for cell as printed. Every other theory cell is checked at the engine
-// level (tests/engine/roofline_tables_test.cc). Errata (formula's value checked):
+// level (tests/engine/theory/roofline_tables_test.cc). Errata (formula's value checked):
 // 14B w4 B printed 6.19 (formula 6.18); 72B w16 B printed 131.28 (formula 131.27).
 TEST(Cli, RooflineQwen15ReproducesReference003) {
   std::string d = temp_dir();

@@ -1,4 +1,4 @@
-// The plumbing of the worker's rpcs (worker/coordinator_client.h): the channel and
+// The plumbing of the worker's rpcs (worker/daemon/coordinator_client.h): the channel and
 // its credentials, the completion queue, how a status is taken, and the backoff
 // between retries (Backoff, declared in worker_daemon.h). Not here: which rpc is sent
 // when, and what its answer does (worker_rpcs.cc, report_queue.cc).

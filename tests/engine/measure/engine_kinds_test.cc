@@ -52,6 +52,15 @@ Result<JobOutput> run(const std::string& kind, const Json& params) {
   return (*k)(params, nullptr);
 }
 
+TEST(Measures, EveryJobKindHasOneRunFunctionAndNoMeasureLacksAKind) {
+  std::vector<std::string> kinds, measured;
+  for (const JobKind& k : job_kinds()) kinds.push_back(k.name);
+  for (const Measure& m : measures()) measured.push_back(m.kind);
+  EXPECT_EQ(measured, kinds);  // the same kinds, in the same order, each once
+  for (const std::string& k : kinds) EXPECT_NE(find_measure(k), nullptr) << k;
+  EXPECT_EQ(find_measure("no-such-kind"), nullptr);
+}
+
 TEST(PplWindows, LlamaCppScoresTheSecondHalfOfWholeChunks) {
   const auto w = llama_cpp_windows(100, 32);
   ASSERT_EQ(w.size(), 3u);  // 96 tokens in chunks, 4 left over

@@ -18,7 +18,7 @@
 #include "engine/model/generate.h"
 #include "engine/measure/measures.h"
 #include "engine/model/model.h"
-#include "engine/weights/safetensors.h"
+#include "engine/weights/hf/safetensors.h"
 #include "engine/weights/weight_source.h"
 #include "engine/backend/cpu_backend.h"
 

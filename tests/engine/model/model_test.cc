@@ -17,7 +17,7 @@
 #include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
-#include "engine/weights/safetensors.h"
+#include "engine/weights/hf/safetensors.h"
 #include "engine/weights/synthetic.h"
 #include "engine/weights/weight_source.h"
 #include "engine/backend/cpu_backend.h"

@@ -15,12 +15,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/spec/gguf_config.h"
-#include "engine/spec/gguf_header.h"
+#include "engine/spec/gguf/gguf_config.h"
+#include "engine/spec/gguf/gguf_header.h"
 #include "engine/tokenizer/gguf_vocab.h"
-#include "engine/weights/gguf_file.h"
-#include "engine/weights/gguf_weights.h"
-#include "engine/weights/gguf_writer.h"
+#include "engine/weights/gguf/gguf_file.h"
+#include "engine/weights/gguf/gguf_weights.h"
+#include "engine/weights/gguf/gguf_writer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/weights/weight_source.h"
 

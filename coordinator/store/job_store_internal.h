@@ -1,0 +1,63 @@
+// Private to the JobStore sources (job_store*.cc; include it nowhere else): the
+// helpers that more than one of them uses, in gb::coord::store_internal. The
+// functions are defined in job_store.cc, the two constants here. Helpers that one
+// file uses alone stay in that file's anonymous namespace. Not the store's
+// interface: that is job_store.h.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "coordinator/store/job_store.h"
+#include "coordinator/store/sqlite_util.h"
+
+struct sqlite3;
+
+namespace gb::coord::store_internal {
+
+// The names of JobState, in enum order (the values of jobs.state).
+inline constexpr std::array<std::string_view, 8> kStateNames = {
+    "pending", "leased", "running", "succeeded", "failed", "oom", "timeout", "cancelled"};
+
+// Canonical JSON text for a column (invalid UTF-8 replaced).
+std::string dump_json(const Json& j);
+
+// A JSON column's value; an empty text reads as {}. Error names `what`.
+Result<Json> parse_json_column(const std::string& text, const std::string& what);
+
+// A state column's value; Error (naming `what`) for an unknown state.
+Result<JobState> parse_state_column(const std::string& s, const std::string& what);
+
+// The id of the grid named `name`; Error (naming the database `path`) when none.
+Result<int64_t> grid_id_of(sqlite::StmtCache& db, const std::string& name, const std::string& path);
+
+// Prepares (or takes from the cache) `sql`, binds it with `bind` and runs it.
+Status exec_bound(sqlite3* db, const char* sql, const std::function<void(sqlite::Stmt&)>& bind);
+Status exec_bound(sqlite::StmtCache& db, const char* sql, const std::function<void(sqlite::Stmt&)>& bind);
+
+// Ends the run `run_id` in `run_state` with `run_error` and clears the lease of its
+// job, which goes to `job_state` (pending or terminal) with `job_error`; when
+// `give_back_attempt`, the run does not count as an attempt.
+Status end_lease(sqlite::StmtCache& db, int64_t job_id, int64_t run_id, std::string_view run_state,
+                 JobState job_state, const std::string& run_error, const std::string& job_error,
+                 int64_t now, bool give_back_attempt);
+
+// Binds a capacity as three parameters from `first` on: the largest memory for
+// "any", "cpu" and "cuda" jobs (-1: none of that kind). Used with fits_capacity_sql.
+void bind_capacity(sqlite::Stmt& st, int first, const DeviceCapacity& c);
+
+// SQL: job j fits the capacity bound at ?first, ?first+1, ?first+2.
+std::string fits_capacity_sql(int first);
+
+// The columns read_worker reads, in its order.
+inline constexpr const char* kWorkerColumns =
+    "id, name, device_json, slots, engine_version, state, registered_ms, last_seen_ms";
+
+// A worker from a row of kWorkerColumns.
+Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
+
+}  // namespace gb::coord::store_internal
