@@ -12,7 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "engine/spec/gguf/gguf_config.h"
 #include "engine/spec/gguf/gguf_header.h"
+#include "engine/tokenizer/gguf_vocab.h"
 
 namespace {
 
