@@ -33,6 +33,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/weights/weight_source.h"
 #include "kernels/device_info.h"
+#include "kernels/quantize/quantize_matrix.h"
 #include "engine/backend/cpu_backend.h"
 #include "worker/job_runner.h"
 
@@ -451,7 +452,7 @@ int cmd_tokenize(const std::string& tokenizer_path, const std::string& text, con
 
 // ---- gridbench generate ----
 struct GenerateFlags {
-  std::string model, prompt, kv_format = "f32", weight_format = "f32", tokenizer;
+  std::string model, prompt, kv_format = "f32", weight_format = std::string(engine::kAsStored), tokenizer;
   int64_t max_tokens = 32;
   double temperature = 0, top_p = 1;
   int64_t top_k = 0;
@@ -701,7 +702,9 @@ int run_cli(int argc, char** argv) {
   gen->add_option("--max-tokens", gf.max_tokens, "tokens to generate at most")->capture_default_str();
   gen->add_option("--kv-format", gf.kv_format, "KV cache: f32, f16, bf16, optionally +sink{S}+win{W}")
       ->capture_default_str();
-  gen->add_option("--weight-format", gf.weight_format, "weights held at f32, f16 or bf16")->capture_default_str();
+  gen->add_option("--weight-format", gf.weight_format,
+                  "the format the weights are held in (see `gridbench formats`); \"as stored\" keeps the file's")
+      ->capture_default_str();
   gen->add_option("--temperature", gf.temperature, "0 is greedy; > 0 samples")->capture_default_str();
   gen->add_option("--top-k", gf.top_k, "sample from the k most likely tokens (0: all)")->capture_default_str();
   gen->add_option("--top-p", gf.top_p, "nucleus sampling threshold")->capture_default_str();
@@ -738,6 +741,17 @@ int run_cli(int argc, char** argv) {
   if (*gen) return cmd_generate(gf);
   if (*tokenize) return cmd_tokenize(tok_path, tok_text, tok_file, tok_format, tok_special);
   if (*formats) {
+    // The weight format table: one row per format, as engine/spec/formats.cc holds it.
+    std::printf("%-18s %7s %9s %6s %-10s %-4s %-6s %s\n", "weight format", "nominal", "effective", "block", "scales",
+                "sym", "codec", "description");
+    for (const std::string& n : engine::weight_format_names()) {
+      Result<engine::WeightFormat> f = engine::parse_weight_format(n);
+      if (!f) continue;  // "fake:<format>", described below
+      std::printf("%-18s %7g %9.4g %6lld %-10s %-4s %-6s %s\n", f->name.c_str(), f->nominal_bits, f->effective_bits,
+                  static_cast<long long>(f->block_size), f->scale_layout.c_str(), f->symmetric ? "yes" : "no",
+                  kernels::codec_name(f->codec), f->description.c_str());
+    }
+    std::printf("fake:<format>: quantized and dequantized at load time, held in bf16\n\n");
     std::printf("weight formats: %s\n", join(engine::weight_format_names()).c_str());
     std::printf("kv formats: %s (policy suffix +sink{S}+win{W})\n", join(engine::kv_format_names()).c_str());
     std::vector<std::string> models, devs;

@@ -19,9 +19,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "kernels/codecs/kv_element.h"
+#include "kernels/codecs/packed_matrix.h"
 
 namespace gb::engine {
 
@@ -39,13 +41,24 @@ class Buffer {
   float* f32() { return static_cast<float*>(data()); }
 };
 
-// A linear layer's parameters: y = x W^T + b, W [out, in] row-major f32, b [out]
-// or null. Both in backend memory.
+// A weight matrix in any weight format (kernels/codecs/packed_matrix.h), its arrays
+// in backend memory.
+using kernels::PackedMatrix;
+using kernels::WeightCodec;
+
+// A linear layer's parameters: y = x W^T + b, W [out, in] in any codec, b [out] f32
+// or null, in backend memory. W is one matrix, or several row blocks where a file
+// stores the parts of a fused layer (q|k|v) in different codecs: part i gives the
+// output features that follow those of parts 0..i-1.
 struct LinearWeights {
-  const float* w = nullptr;
+  std::vector<PackedMatrix> parts;
   const float* b = nullptr;
-  int64_t out = 0;
-  int64_t in = 0;
+  int64_t out() const {
+    int64_t n = 0;
+    for (const PackedMatrix& p : parts) n += p.rows;
+    return n;
+  }
+  int64_t in() const { return parts.empty() ? 0 : parts.front().cols; }
 };
 
 // One layer's view of one sequence's KV cache, as attention reads it. Slots
@@ -80,8 +93,9 @@ class Backend {
   virtual void synchronize() = 0;
 
   // ---- ops ----
-  // out[r, :] = table[ids[r], :]; ids host memory, each in [0, rows of table).
-  virtual void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out) = 0;
+  // out[r, :] = table[ids[r], :] as f32 (dequantized); ids host memory, each in
+  // [0, table.rows); out [n, table.cols].
+  virtual void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) = 0;
   // x[r, :] += table[positions[r], :] (GPT-2's learned positions).
   virtual void add_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) = 0;
   // out = RMSNorm(x) * w over rows of `dim`.

@@ -60,8 +60,8 @@ class CpuBackend final : public Backend {
   }
   void synchronize() override {}
 
-  void embedding(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out) override {
-    kc::embedding_rows(ids, n, table, dim, out);
+  void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) override {
+    kc::embedding_rows(ids, n, table, out);
   }
 
   void add_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) override {
@@ -80,8 +80,14 @@ class CpuBackend final : public Backend {
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override {
     // Split the output features across threads: each thread streams its own
     // slice of W once per 64 activation rows.
-    pool_.parallel_for(w.out, [&](int64_t n0, int64_t n1) {
-      kc::linear_range(x, rows, w.in, w.w, w.b, w.out, n0, n1, y);
+    const int64_t out = w.out();
+    pool_.parallel_for(out, [&](int64_t n0, int64_t n1) {
+      int64_t offset = 0;
+      for (const PackedMatrix& p : w.parts) {
+        const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
+        if (lo < hi) kc::linear_range(x, rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset, y + offset, out);
+        offset += p.rows;
+      }
     }, 16);
   }
 

@@ -28,7 +28,7 @@ std::string str_param(const Json& p, const char* name, const std::string& fallba
 Result<EngineSession> open_engine_session(const Json& params) {
   EngineSession e;
   e.threads = static_cast<int>(int_param(params, "threads", 0));
-  e.weight_format = str_param(params, "weight_format", "f32");
+  e.weight_format = str_param(params, "weight_format", std::string(kAsStored));
   Result<LoadOptions> load = load_options(e.weight_format);
   if (!load) return load.error();
   e.kv_format = str_param(params, "kv_format", "f32");

@@ -33,7 +33,7 @@ struct EngineSession {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   KvCacheOptions kv;
-  std::string weight_format = "f32";
+  std::string weight_format = std::string(kAsStored);
   std::string kv_format = "f32";
   int threads = 0;
   double load_ms = 0;  // opening the weights and loading them into the backend

@@ -28,9 +28,13 @@ Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress)
   if (Status s = e->model->forward(steps, **cache, LogitsMode::kLast, &logits); !s.ok()) return s.error();
   if (progress) progress(1.0, "prefilled " + std::to_string(ctx) + " tokens");
 
-  const double bits = e->weight_format == "f32" ? 32 : 16;
+  // The format's bits per weight (scales included), or what the file stores.
+  Result<LoadOptions> load = load_options(e->weight_format);
+  const double weight_bytes = load && load->format
+                                  ? format_weight_bytes(c, load->format->effective_bits)
+                                  : static_cast<double>(e->weights->parameter_bytes());
   JobOutput out;
-  out.metrics.push_back(value_metric("weight_bytes", format_weight_bytes(c, bits), "B"));
+  out.metrics.push_back(value_metric("weight_bytes", weight_bytes, "B"));
   out.metrics.push_back(value_metric("stored_weight_bytes", static_cast<double>(e->weights->parameter_bytes()), "B"));
   out.metrics.push_back(value_metric("loaded_weight_bytes", static_cast<double>(e->model->weight_bytes()), "B"));
   out.metrics.push_back(value_metric("kv_bytes_per_token",

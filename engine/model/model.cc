@@ -1,11 +1,14 @@
 #include "engine/model/model.h"
 
+// The forward pass (engine/model/model.h): the model loaded once into a backend, each
+// matrix in its weight format, and one batched step per call.
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
 
 #include "engine/weights/hf/hf_checkpoint.h"
+#include "kernels/quantize/quantize_matrix.h"
 
 namespace gb::engine {
 
@@ -53,54 +56,86 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim) {
 
 Result<LoadOptions> load_options(std::string_view weight_format) {
   LoadOptions o;
-  if (weight_format == "f16") o.weights = LoadOptions::Precision::kF16;
-  else if (weight_format == "bf16") o.weights = LoadOptions::Precision::kBF16;
-  else if (weight_format != "f32")
-    return Error{"weight format '" + std::string(weight_format) +
-                 "': the CPU engine holds weights in f32, f16 or bf16 so far (the quantized formats come with "
-                 "the weight-format work)"};
+  if (weight_format.empty() || weight_format == kAsStored) return o;
+  Result<WeightFormat> f = parse_weight_format(weight_format);
+  if (!f) return f.error();
+  if (f->activations != "f32")
+    return Error{"weight format '" + std::string(weight_format) + "': activation quantization (" + f->activations +
+                 ") is not supported by the engine yet"};
+  o.format = std::move(*f);
   return o;
 }
 
 namespace {
 
-// Reads parameters from a WeightSource as f32, checking shape and finiteness.
+using kernels::QuantizedMatrix;
+using kernels::QuantSpec;
+
+QuantSpec quant_spec(const WeightFormat& f) {
+  QuantSpec s;
+  s.codec = f.codec;
+  s.layout = f.codec_layout;
+  s.per_tensor = f.per_tensor;
+  s.group = f.block_size;
+  s.double_quant = f.double_quant;
+  return s;
+}
+
+// The codec a float tensor is kept in when no format is asked for.
+kernels::WeightCodec stored_codec(DType d) {
+  return d == DType::kF16 ? kernels::WeightCodec::kF16
+         : d == DType::kBF16 ? kernels::WeightCodec::kBF16 : kernels::WeightCodec::kF32;
+}
+
+// Reads parameters from a WeightSource, checks shape and finiteness, and puts them
+// in backend memory: norms, biases and positions as f32, matrices in the weight
+// format (or as stored).
 class Loader {
  public:
   Loader(WeightSource& w, Backend& b, std::vector<std::unique_ptr<Buffer>>& owned, uint64_t& bytes,
-         LoadOptions::Precision precision)
-      : w_(w), b_(b), owned_(owned), bytes_(bytes), precision_(precision) {}
+         const LoadOptions& options)
+      : w_(w), b_(b), owned_(owned), bytes_(bytes), options_(options) {}
 
-  Result<std::vector<float>> host(const std::string& name, const std::vector<int64_t>& shape) {
+  Result<TensorView> view(const std::string& name, const std::vector<int64_t>& shape) {
     Result<TensorView> t = w_.tensor(name);
     if (!t) return t.error();
-    if (!is_float_weight_dtype(t->dtype))
+    if (!t->packed && !is_float_weight_dtype(t->dtype))
       return Error{w_.describe() + ": tensor " + name + " is " + std::string(dtype_name(t->dtype)) +
                    ", expected F32, F16 or BF16"};
     if (t->shape != shape)
       return Error{w_.describe() + ": tensor " + name + " has shape " + shape_string(t->shape) + ", expected " +
                    shape_string(shape)};
-    if (const int64_t bad = first_non_finite(*t); bad >= 0)
-      return Error{w_.describe() + ": tensor " + name + " has a non-finite value (NaN or infinity) at element " +
-                   std::to_string(bad)};
+    return t;
+  }
+
+  // A tensor as f32 (dequantized when stored packed), checked finite.
+  Result<std::vector<float>> host(const std::string& name, const std::vector<int64_t>& shape) {
+    Result<TensorView> t = view(name, shape);
+    if (!t) return t.error();
     std::vector<float> v = to_f32(*t);
     // The source's own copy (a synthetic tensor) is no longer needed: free it now,
     // so that loading never holds two copies of the weights.
     w_.release_tensors();
-    if (precision_ == LoadOptions::Precision::kF16)
-      for (float& x : v) x = kernels::f16_to_f32(kernels::f32_to_f16(x));
-    else if (precision_ == LoadOptions::Precision::kBF16)
-      for (float& x : v) x = kernels::bf16_to_f32(kernels::f32_to_bf16(x));
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        return Error{w_.describe() + ": tensor " + name + " has a non-finite value (NaN or infinity) at element " +
+                     std::to_string(i)};
     return v;
   }
 
-  Result<const float*> put(const std::vector<float>& v) {
-    Result<std::unique_ptr<Buffer>> buf = b_.alloc(v.size() * sizeof(float));
+  Result<const void*> put_bytes(const void* data, size_t n) {
+    Result<std::unique_ptr<Buffer>> buf = b_.alloc(n);
     if (!buf) return buf.error();
-    b_.upload(**buf, 0, v.data(), v.size() * sizeof(float));
-    bytes_ += v.size() * sizeof(float);
+    if (n > 0) b_.upload(**buf, 0, data, n);
+    bytes_ += n;
     owned_.push_back(std::move(*buf));
-    return static_cast<const float*>(owned_.back()->data());
+    return static_cast<const void*>(owned_.back()->data());
+  }
+
+  Result<const float*> put(const std::vector<float>& v) {
+    Result<const void*> p = put_bytes(v.data(), v.size() * sizeof(float));
+    if (!p) return p.error();
+    return static_cast<const float*>(*p);
   }
 
   Result<const float*> load(const std::string& name, const std::vector<int64_t>& shape) {
@@ -109,32 +144,154 @@ class Loader {
     return put(*v);
   }
 
+  // One matrix of a linear layer (or the embedding), quantized on the host: kept as
+  // stored, or in `format` (fake formats: quantized, dequantized, held in bf16).
+  Result<QuantizedMatrix> matrix(const std::string& name, const std::vector<int64_t>& shape,
+                                 const std::optional<WeightFormat>& format,
+                                 const std::vector<float>* transformed = nullptr) {
+    std::vector<float> w;
+    DType stored = DType::kF32;
+    if (transformed == nullptr) {
+      Result<TensorView> t = view(name, shape);
+      if (!t) return t.error();
+      if (t->packed) {
+        const kernels::WeightCodec codec = *t->packed;
+        if (!format || (format->codec == codec && !format->fake && format->codec_layout == kernels::ScaleLayout::kNone)) {
+          if (t->shape.size() != 2) return Error{w_.describe() + ": tensor " + name + " is packed but not a matrix"};
+          Result<QuantizedMatrix> q =
+              kernels::packed_matrix_copy(codec, t->bytes(), t->shape[0], t->shape[1], w_.describe() + ": " + name);
+          w_.release_tensors();
+          return q;
+        }
+        if (!options_.requantize)
+          return Error{w_.describe() + ": tensor " + name + " is stored as " + kernels::codec_name(codec) +
+                       "; weight format '" + (options_.format ? options_.format->name : format->name) +
+                       "' would quantize it again: leave weight_format out to run it as stored, or set "
+                       "requantize: true"};
+      }
+      stored = t->packed ? DType::kF32 : t->dtype;
+      Result<std::vector<float>> v = host(name, shape);
+      if (!v) return v.error();
+      w = std::move(*v);
+    } else {
+      w = *transformed;
+    }
+    const std::string what = w_.describe() + ": " + name;
+    const int64_t rows = shape[0], cols = shape.size() > 1 ? shape[1] : 1;
+    if (!format) {
+      QuantSpec s;
+      s.codec = stored_codec(stored);
+      return kernels::quantize_matrix(s, w.data(), rows, cols, what);
+    }
+    Result<QuantizedMatrix> q = kernels::quantize_matrix(quant_spec(*format), w.data(), rows, cols, what);
+    if (!q) return Error{"weight format '" + format->name + "': " + q.message()};
+    if (!format->fake) return q;
+    // Fake quantization: the format's rounding, held in bf16 (reference 004's "fake" rows).
+    std::vector<float> back = kernels::dequantize_matrix(*q);
+    QuantSpec bf16;
+    bf16.codec = kernels::WeightCodec::kBF16;
+    return kernels::quantize_matrix(bf16, back.data(), rows, cols, what);
+  }
+
+  // Puts a quantized matrix in backend memory.
+  Result<PackedMatrix> upload(const QuantizedMatrix& q) {
+    PackedMatrix m = q.view();
+    Result<const void*> codes = put_bytes(q.codes.data(), q.codes.size());
+    if (!codes) return codes.error();
+    m.codes = static_cast<const uint8_t*>(*codes);
+    if (!q.scales.empty()) {
+      Result<const void*> s = put_bytes(q.scales.data(), q.scales.size());
+      if (!s) return s.error();
+      m.scales = *s;
+    }
+    if (!q.zeros.empty()) {
+      Result<const void*> z = put_bytes(q.zeros.data(), q.zeros.size());
+      if (!z) return z.error();
+      m.zeros = *z;
+    }
+    if (q.spec.double_quant) {
+      Result<const void*> code = put_bytes(m.dq_code, 256 * sizeof(float));
+      Result<const void*> s = put_bytes(q.dq_scales.data(), q.dq_scales.size() * sizeof(float));
+      Result<const void*> o = put_bytes(q.dq_offsets.data(), q.dq_offsets.size() * sizeof(float));
+      if (!code) return code.error();
+      if (!s) return s.error();
+      if (!o) return o.error();
+      m.dq_code = static_cast<const float*>(*code);
+      m.dq_scales = static_cast<const float*>(*s);
+      m.dq_offsets = static_cast<const float*>(*o);
+      if (!q.block_row_index.empty()) {
+        Result<const void*> idx = put_bytes(q.block_row_index.data(), q.block_row_index.size() * sizeof(uint32_t));
+        if (!idx) return idx.error();
+        m.block_row_index = static_cast<const uint32_t*>(*idx);
+      }
+    }
+    return m;
+  }
+
+  // The format of the linear layers (unset: as stored).
+  const std::optional<WeightFormat>& format() const { return options_.format; }
+
+  // The format of the embedding table and of a 16-bit output head: f16 for formats
+  // of 16 bits or fewer (bf16 for bf16), as stored otherwise.
+  std::optional<WeightFormat> sixteen_bit_format() const {
+    if (!options_.format || options_.format->codec == kernels::WeightCodec::kF32) return options_.format;
+    Result<WeightFormat> f =
+        parse_weight_format(options_.format->codec == kernels::WeightCodec::kBF16 ? "bf16" : "f16");
+    return *f;
+  }
+
   // A linear layer from row blocks (each [rows_i, in], concatenated) and optional biases.
   Result<LinearWeights> linear(const std::vector<std::string>& weights, const std::vector<int64_t>& rows,
                                int64_t in, bool bias) {
-    std::vector<float> w, b;
-    int64_t out = 0;
+    std::vector<QuantizedMatrix> parts;
+    std::vector<float> b;
     for (size_t i = 0; i < weights.size(); ++i) {
-      Result<std::vector<float>> part = host(weights[i] + ".weight", {rows[i], in});
+      Result<QuantizedMatrix> part = matrix(weights[i] + ".weight", {rows[i], in}, format());
       if (!part) return part.error();
-      w.insert(w.end(), part->begin(), part->end());
+      parts.push_back(std::move(*part));
       if (bias) {
         Result<std::vector<float>> pb = host(weights[i] + ".bias", {rows[i]});
         if (!pb) return pb.error();
         b.insert(b.end(), pb->begin(), pb->end());
       }
-      out += rows[i];
     }
-    return finish(w, b, out, in);
+    // Parts a file stores in different codecs (llama.cpp's mixes: q in q4_K, v in
+    // q6_K) stay separate row blocks of one layer.
+    bool same = true;
+    for (const QuantizedMatrix& p : parts) same = same && p.spec.codec == parts.front().spec.codec;
+    if (!same) {
+      LinearWeights lw;
+      for (const QuantizedMatrix& p : parts) {
+        Result<PackedMatrix> m = upload(p);
+        if (!m) return m.error();
+        lw.parts.push_back(*m);
+      }
+      if (!b.empty()) {
+        Result<const float*> pb = put(b);
+        if (!pb) return pb.error();
+        lw.b = *pb;
+      }
+      return lw;
+    }
+    Result<QuantizedMatrix> fused = kernels::concat_rows(std::move(parts), w_.describe() + ": " + weights.front());
+    if (!fused) return fused.error();
+    return finish(*fused, b);
   }
 
-  Result<LinearWeights> finish(const std::vector<float>& w, const std::vector<float>& b, int64_t out, int64_t in) {
+  // A linear layer from an f32 matrix rearranged on the host (GPT-2's Conv1D,
+  // GPT-NeoX's fused qkv) and its bias.
+  Result<LinearWeights> linear_from(const std::string& name, const std::vector<float>& w, int64_t out, int64_t in,
+                                    const std::vector<float>& b) {
+    Result<QuantizedMatrix> q = matrix(name, {out, in}, format(), &w);
+    if (!q) return q.error();
+    return finish(*q, b);
+  }
+
+  Result<LinearWeights> finish(const QuantizedMatrix& q, const std::vector<float>& b) {
     LinearWeights lw;
-    lw.out = out;
-    lw.in = in;
-    Result<const float*> pw = put(w);
-    if (!pw) return pw.error();
-    lw.w = *pw;
+    Result<PackedMatrix> m = upload(q);
+    if (!m) return m.error();
+    lw.parts = {*m};
     if (!b.empty()) {
       Result<const float*> pb = put(b);
       if (!pb) return pb.error();
@@ -148,7 +305,7 @@ class Loader {
   Backend& b_;
   std::vector<std::unique_ptr<Buffer>>& owned_;
   uint64_t& bytes_;
-  LoadOptions::Precision precision_;
+  const LoadOptions& options_;
 };
 
 std::vector<float> transpose(const std::vector<float>& a, int64_t rows, int64_t cols) {
@@ -172,13 +329,17 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Error{weights.describe() + ": invalid attention shape in the config"};
   std::unique_ptr<Model> m(new Model(c, backend));
-  Loader L(weights, backend, m->owned_, m->weight_bytes_, options.weights);
+  Loader L(weights, backend, m->owned_, m->weight_bytes_, options);
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
   const int64_t q = c.num_heads * hd, kv = c.num_kv_heads * hd;
   const bool gpt2 = c.family == Family::kGpt2, neox = c.family == Family::kGptNeoX;
   const std::string embed_name =
       gpt2 ? "transformer.wte.weight" : neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
-  GB_TRY_ASSIGN(m->embed_, L.load(embed_name, {V, H}));
+  {
+    kernels::QuantizedMatrix e;
+    GB_TRY_ASSIGN(e, L.matrix(embed_name, {V, H}, L.sixteen_bit_format()));
+    GB_TRY_ASSIGN(m->embed_, L.upload(e));
+  }
   if (gpt2) GB_TRY_ASSIGN(m->positions_, L.load("transformer.wpe.weight", {c.max_position_embeddings, H}));
 
   m->layers_.resize(static_cast<size_t>(c.num_layers));
@@ -196,7 +357,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
         std::vector<float> w, b;
         GB_TRY_ASSIGN(w, L.host(p + name + ".weight", {in, out}));
         GB_TRY_ASSIGN(b, L.host(p + name + ".bias", {out}));
-        return L.finish(transpose(w, in, out), b, out, in);
+        return L.linear_from(p + name + ".weight", transpose(w, in, out), out, in, b);
       };
       GB_TRY_ASSIGN(y.qkv, conv("attn.c_attn", H, q + 2 * kv));
       GB_TRY_ASSIGN(y.o, conv("attn.c_proj", q, H));
@@ -220,7 +381,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
             std::copy_n(w.begin() + from * H, H, w2.begin() + to * H);
             if (!b.empty()) b2[static_cast<size_t>(to)] = b[static_cast<size_t>(from)];
           }
-      GB_TRY_ASSIGN(y.qkv, L.finish(w2, b2, 3 * q, H));
+      GB_TRY_ASSIGN(y.qkv, L.linear_from(p + "attention.query_key_value.weight", w2, 3 * q, H, b2));
       GB_TRY_ASSIGN(y.o, L.linear({p + "attention.dense"}, {H}, q, c.o_bias));
       GB_TRY_ASSIGN(y.up, L.linear({p + "mlp.dense_h_to_4h"}, {I}, H, c.mlp_bias));
       GB_TRY_ASSIGN(y.down, L.linear({p + "mlp.dense_4h_to_h"}, {H}, I, c.mlp_bias));
@@ -248,12 +409,16 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   } else {
     GB_TRY_ASSIGN(m->final_w_, L.load("model.norm.weight", {H}));
   }
-  m->head_.out = V;
-  m->head_.in = H;
   if (c.tie_embeddings) {
-    m->head_.w = m->embed_;
+    m->head_.parts = {m->embed_};
   } else {
-    GB_TRY_ASSIGN(m->head_.w, L.load(neox ? "embed_out.weight" : "lm_head.weight", {V, H}));
+    const bool head16 = L.format() && L.format()->head_in_16_bits;
+    kernels::QuantizedMatrix h;
+    GB_TRY_ASSIGN(h, L.matrix(neox ? "embed_out.weight" : "lm_head.weight", {V, H},
+                              head16 ? L.sixteen_bit_format() : L.format()));
+    PackedMatrix head;
+    GB_TRY_ASSIGN(head, L.upload(h));
+    m->head_.parts = {head};
   }
   if (!c.learned_positions) {
     m->rot_dim_ = static_cast<int64_t>(std::llround(static_cast<double>(hd) * c.rotary_pct));
@@ -373,7 +538,7 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
     }
   };
 
-  B.embedding(ids.data(), R, embed_, H, x);
+  B.embedding(ids.data(), R, embed_, x);
   if (positions_ != nullptr) B.add_rows(positions.data(), R, positions_, H, x);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& y = layers_[l];

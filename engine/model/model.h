@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "common/status.h"
 #include "engine/backend/backend.h"
 #include "engine/model/kv_cache.h"
+#include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
 #include "engine/weights/weight_source.h"
 
@@ -36,15 +38,20 @@ struct SequenceStep {
 
 enum class LogitsMode { kLast, kAll };
 
+// "as stored" (or an empty name): every matrix in the codec the file stores it in.
+inline constexpr std::string_view kAsStored = "as stored";
+
 struct LoadOptions {
-  // The precision the weights are held at: each parameter is rounded to it (to
-  // nearest even) and then computed with in f32. kF32 keeps what the file stores.
-  enum class Precision { kF32, kF16, kBF16 };
-  Precision weights = Precision::kF32;
+  // The format the matrices are held in (linear layers and the output head; the
+  // embedding table in f16 for formats of 16 bits or fewer; norms and biases f32).
+  // Unset: as stored: f32/f16/bf16 as the file has them, GGUF q-types as they are.
+  std::optional<WeightFormat> format;
+  // A matrix the file stores quantized (a GGUF q-type) is refused in another format
+  // unless this is set; then it is dequantized and quantized again.
+  bool requantize = false;
 };
 
-// The load options of a weight format name ("f32", "f16", "bf16"); other formats
-// are an error that says what the engine holds so far.
+// The load options of a weight format name ("" or "as stored": unset).
 Result<LoadOptions> load_options(std::string_view weight_format);
 
 class Model {
@@ -57,7 +64,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }
-  // Bytes the loaded (f32) weights take in the backend.
+  // Bytes the loaded weights take in the backend (every array of every format).
   uint64_t weight_bytes() const { return weight_bytes_; }
 
   // A cache for `sequences` sequences of this model (max_tokens set for GPT-2's
@@ -79,7 +86,7 @@ class Model {
   Backend& backend_;
   std::vector<std::unique_ptr<Buffer>> owned_;
   std::vector<Layer> layers_;
-  const float* embed_ = nullptr;
+  PackedMatrix embed_;
   const float* positions_ = nullptr;  // GPT-2 wpe
   const float* final_w_ = nullptr;
   const float* final_b_ = nullptr;

@@ -15,66 +15,124 @@ constexpr double kNominalRowLength = 4096;
 constexpr double kKvHeadDim = 128;
 constexpr std::string_view kFakePrefix = "fake:";
 
+using kernels::ScaleLayout;
+using kernels::WeightCodec;
+
 WeightFormat row(std::string name, double nominal, double effective, int64_t block,
                  std::string layout, bool symmetric, std::string description) {
-  return WeightFormat{std::move(name), nominal, effective, block, std::move(layout), symmetric,
-                      std::move(description)};
+  WeightFormat f;
+  f.name = std::move(name);
+  f.nominal_bits = nominal;
+  f.effective_bits = effective;
+  f.block_size = block;
+  f.scale_layout = std::move(layout);
+  f.symmetric = symmetric;
+  f.description = std::move(description);
+  return f;
+}
+
+WeightFormat with_codec(WeightFormat f, WeightCodec codec, ScaleLayout layout = ScaleLayout::kNone) {
+  f.codec = codec;
+  f.codec_layout = layout;
+  return f;
 }
 
 std::vector<WeightFormat> make_weight_formats() {
   std::vector<WeightFormat> v;
-  v.push_back(row("f32", 32, 32, 0, "none", true, "IEEE float32"));
-  v.push_back(row("f16", 16, 16, 0, "none", true, "IEEE float16"));
-  v.push_back(row("bf16", 16, 16, 0, "none", true, "bfloat16"));
+  v.push_back(with_codec(row("f32", 32, 32, 0, "none", true, "IEEE float32"), WeightCodec::kF32));
+  v.push_back(with_codec(row("f16", 16, 16, 0, "none", true, "IEEE float16"), WeightCodec::kF16));
+  v.push_back(with_codec(row("bf16", 16, 16, 0, "none", true, "bfloat16"), WeightCodec::kBF16));
 
   // int8 and fp8 (e4m3): one scale per tensor (negligible), per row (f32), or per group (f16).
   for (const std::string elem : {"int8", "fp8"}) {
     const std::string what = elem == "int8" ? "symmetric int8" : "fp8 e4m3";
-    v.push_back(row(elem + "-tensor", 8, 8, 0, "tensor", true, what + ", one f32 scale per tensor"));
-    v.push_back(row(elem + "-channel", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
-                    what + ", one f32 scale per output row"));
+    const WeightCodec codec = elem == "int8" ? WeightCodec::kInt8 : WeightCodec::kFp8;
+    WeightFormat tensor = with_codec(row(elem + "-tensor", 8, 8, 0, "tensor", true, what + ", one f32 scale per tensor"),
+                                     codec, ScaleLayout::kRow);
+    tensor.per_tensor = true;
+    v.push_back(tensor);
+    v.push_back(with_codec(row(elem + "-channel", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                               what + ", one f32 scale per output row"),
+                           codec, ScaleLayout::kRow));
     for (int g : {32, 64, 128, 256, 512})
-      v.push_back(row(elem + "-g" + std::to_string(g), 8, 8 + 16.0 / g, g, "group", true,
-                      what + ", one f16 scale per group of " + std::to_string(g)));
+      v.push_back(with_codec(row(elem + "-g" + std::to_string(g), 8, 8 + 16.0 / g, g, "group", true,
+                                 what + ", one f16 scale per group of " + std::to_string(g)),
+                             codec, ScaleLayout::kGroup));
   }
   for (int g : {32, 64, 128, 256})
-    v.push_back(row("int4-g" + std::to_string(g), 4, 4 + 32.0 / g, g, "group", false,
-                    "asymmetric int4, f16 scale and f16 zero point per group of " + std::to_string(g)));
+    v.push_back(with_codec(row("int4-g" + std::to_string(g), 4, 4 + 32.0 / g, g, "group", false,
+                               "asymmetric int4, f16 scale and f16 zero point per group of " + std::to_string(g)),
+                           WeightCodec::kInt4, ScaleLayout::kGroup));
 
   // bitsandbytes 4-bit: f32 absmax per block of 64; double quantization stores the
   // absmax as int8 with one f32 scale per 256 blocks.
   for (const std::string elem : {"nf4", "fp4"}) {
-    v.push_back(row(elem + "-b64", 4, 4 + 32.0 / 64, 64, "block", true,
-                    elem + " (bitsandbytes), f32 absmax per block of 64"));
-    v.push_back(row(elem + "-b64-dq", 4, 4 + 8.0 / 64 + 32.0 / (64 * 256), 64, "block", true,
-                    elem + " (bitsandbytes) with double quantization: int8 absmax per block of 64, "
-                           "f32 scale per 256 blocks"));
+    const WeightCodec codec = elem == "nf4" ? WeightCodec::kNf4 : WeightCodec::kFp4;
+    WeightFormat plain = with_codec(row(elem + "-b64", 4, 4 + 32.0 / 64, 64, "block", true,
+                                        elem + " (bitsandbytes), f32 absmax per block of 64"),
+                                    codec);
+    plain.head_in_16_bits = true;
+    v.push_back(plain);
+    WeightFormat dq = with_codec(row(elem + "-b64-dq", 4, 4 + 8.0 / 64 + 32.0 / (64 * 256), 64, "block", true,
+                                     elem + " (bitsandbytes) with double quantization: int8 absmax per block of 64, "
+                                            "f32 scale per 256 blocks"),
+                                 codec);
+    dq.double_quant = true;
+    dq.head_in_16_bits = true;
+    v.push_back(dq);
   }
   // LLM.int8(): int8 weights with an f32 absmax per row. Outlier feature columns are
   // found in the activations at run time and multiplied in f16; the weights store
   // nothing extra for them.
-  v.push_back(row("int8-llm", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
-                  "LLM.int8() (bitsandbytes): int8 with f32 row absmax, f16 outlier columns at run time"));
+  WeightFormat llm = with_codec(row("int8-llm", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                                    "LLM.int8() (bitsandbytes): int8 with f32 row absmax, f16 outlier columns at run time"),
+                                WeightCodec::kInt8, ScaleLayout::kRow);
+  llm.activations = "llm.int8";
+  llm.head_in_16_bits = true;
+  v.push_back(llm);
 
   // GGUF (llama.cpp) block formats; effective bits are llama.cpp's bits per weight.
-  v.push_back(row("q8_0", 8, 8.5, 32, "block", true, "GGUF q8_0: int8, f16 scale per block of 32"));
-  v.push_back(row("q4_0", 4, 4.5, 32, "block", true, "GGUF q4_0: 4-bit, f16 scale per block of 32"));
-  v.push_back(row("q4_1", 4, 5.0, 32, "block", false, "GGUF q4_1: 4-bit, f16 scale and min per block of 32"));
-  v.push_back(row("q5_0", 5, 5.5, 32, "block", true, "GGUF q5_0: 5-bit, f16 scale per block of 32"));
-  v.push_back(row("q5_1", 5, 6.0, 32, "block", false, "GGUF q5_1: 5-bit, f16 scale and min per block of 32"));
-  v.push_back(row("q4_k", 4, 4.5, 256, "superblock", false,
-                  "GGUF q4_K: 4-bit, 6-bit scales and mins per 32, f16 per superblock of 256"));
-  v.push_back(row("q6_k", 6, 6.5625, 256, "superblock", true,
-                  "GGUF q6_K: 6-bit, int8 scales per 16, f16 per superblock of 256"));
+  v.push_back(with_codec(row("q8_0", 8, 8.5, 32, "block", true, "GGUF q8_0: int8, f16 scale per block of 32"),
+                         WeightCodec::kQ8_0));
+  v.push_back(with_codec(row("q4_0", 4, 4.5, 32, "block", true, "GGUF q4_0: 4-bit, f16 scale per block of 32"),
+                         WeightCodec::kQ4_0));
+  v.push_back(with_codec(
+      row("q4_1", 4, 5.0, 32, "block", false, "GGUF q4_1: 4-bit, f16 scale and min per block of 32"),
+      WeightCodec::kQ4_1));
+  v.push_back(with_codec(row("q5_0", 5, 5.5, 32, "block", true, "GGUF q5_0: 5-bit, f16 scale per block of 32"),
+                         WeightCodec::kQ5_0));
+  v.push_back(with_codec(
+      row("q5_1", 5, 6.0, 32, "block", false, "GGUF q5_1: 5-bit, f16 scale and min per block of 32"),
+      WeightCodec::kQ5_1));
+  v.push_back(with_codec(row("q2_k", 2, 2.625, 256, "superblock", false,
+                             "GGUF q2_K: 2-bit, 4-bit scales and mins per 16, f16 per superblock of 256"),
+                         WeightCodec::kQ2_K));
+  v.push_back(with_codec(row("q3_k", 3, 3.4375, 256, "superblock", true,
+                             "GGUF q3_K: 3-bit, 6-bit scales per 16, f16 per superblock of 256"),
+                         WeightCodec::kQ3_K));
+  v.push_back(with_codec(row("q4_k", 4, 4.5, 256, "superblock", false,
+                             "GGUF q4_K: 4-bit, 6-bit scales and mins per 32, f16 per superblock of 256"),
+                         WeightCodec::kQ4_K));
+  v.push_back(with_codec(row("q5_k", 5, 5.5, 256, "superblock", false,
+                             "GGUF q5_K: 5-bit, 6-bit scales and mins per 32, f16 per superblock of 256"),
+                         WeightCodec::kQ5_K));
+  v.push_back(with_codec(row("q6_k", 6, 6.5625, 256, "superblock", true,
+                             "GGUF q6_K: 6-bit, int8 scales per 16, f16 per superblock of 256"),
+                         WeightCodec::kQ6_K));
 
   // W8A8 (SmoothQuant-style): weights per row with an f32 scale, activations
   // quantized per token at run time. +smooth folds the smoothing factors into the
   // preceding weights, so it stores nothing extra.
   for (const std::string elem : {"int8", "fp8"})
-    for (const std::string smooth : {"", "+smooth"})
-      v.push_back(row("w8a8-" + elem + smooth, 8, 8 + 32 / kNominalRowLength, 0, "row", true,
-                      "W8A8 " + elem + ": weights per row (f32 scale), activations per token" +
-                          (smooth.empty() ? "" : ", SmoothQuant smoothing (alpha 0.5)")));
+    for (const std::string smooth : {"", "+smooth"}) {
+      WeightFormat w = with_codec(row("w8a8-" + elem + smooth, 8, 8 + 32 / kNominalRowLength, 0, "row", true,
+                                      "W8A8 " + elem + ": weights per row (f32 scale), activations per token" +
+                                          (smooth.empty() ? "" : ", SmoothQuant smoothing (alpha 0.5)")),
+                                  elem == "int8" ? WeightCodec::kInt8 : WeightCodec::kFp8, ScaleLayout::kRow);
+      w.activations = elem;
+      w.smooth = !smooth.empty();
+      v.push_back(w);
+    }
   return v;
 }
 
@@ -137,6 +195,7 @@ Result<WeightFormat> parse_weight_format(std::string_view name) {
     f.name = std::string(name);
     f.nominal_bits = 16;
     f.effective_bits = 16;
+    f.fake = true;
     f.description = "fake quantization (quantize-dequantize, stored in bf16) of " + base->description;
     return f;
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/codecs/packed_matrix.h"
 
 namespace gb::engine {
 
@@ -21,6 +22,21 @@ struct WeightFormat {
   std::string scale_layout;    // "none", "tensor", "row", "group", "block", "superblock"
   bool symmetric = true;
   std::string description;
+
+  // How the weights are stored and computed: the codec (kernels/codecs/) and its
+  // options, what the loader quantizes to and the kernels read.
+  kernels::WeightCodec codec = kernels::WeightCodec::kF32;
+  kernels::ScaleLayout codec_layout = kernels::ScaleLayout::kNone;  // int8/fp8: per row or per group
+  bool per_tensor = false;    // int8/fp8: one scale per tensor
+  bool double_quant = false;  // nf4/fp4: the absmax values quantized again
+  bool fake = false;          // fake:<fmt>: quantized and dequantized at load time, held in bf16
+  // The output head kept in f16, as bitsandbytes' formats leave it (nf4, fp4, int8-llm).
+  bool head_in_16_bits = false;
+  // What happens to the activations of a linear layer: "f32" (none), "int8" or "fp8"
+  // (quantized per token at run time: W8A8), "llm.int8" (per token, with outlier
+  // feature columns above the threshold kept in f16).
+  std::string activations = "f32";
+  bool smooth = false;  // SmoothQuant: activations divided by per-channel smoothing factors
 };
 
 struct KvFormat {

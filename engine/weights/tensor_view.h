@@ -7,10 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "engine/spec/dtype.h"
 #include "kernels/codecs/float16.h"
+#include "kernels/codecs/packed_matrix.h"
 
 namespace gb::engine {
 
@@ -20,9 +22,15 @@ struct TensorView {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
   const void* data = nullptr;
+  // Set for a matrix stored in a block codec (a GGUF q-type): data holds shape[0]
+  // rows of codec_row_bytes(*packed, shape[1]) bytes, and dtype is meaningless.
+  std::optional<kernels::WeightCodec> packed;
 
   int64_t numel() const { return shape_numel(shape); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const {
+    if (packed) return static_cast<size_t>(shape[0]) * kernels::codec_row_bytes(*packed, shape[1]);
+    return static_cast<size_t>(numel()) * dtype_size(dtype);
+  }
   const uint8_t* bytes() const { return static_cast<const uint8_t*>(data); }
 };
 
@@ -47,8 +55,18 @@ inline float element_as_f32(const TensorView& t, int64_t i) {
   }
 }
 
-// The whole F32/F16/BF16 view as f32 into out[0, numel).
+// The whole F32/F16/BF16 view, or a packed matrix dequantized, as f32 into out[0, numel).
 inline void to_f32(const TensorView& t, float* out) {
+  if (t.packed) {
+    kernels::PackedMatrix m;
+    m.codec = *t.packed;
+    m.rows = t.shape[0];
+    m.cols = t.shape[1];
+    m.codes = t.bytes();
+    m.row_bytes = kernels::codec_row_bytes(*t.packed, m.cols);
+    for (int64_t r = 0; r < m.rows; ++r) kernels::dequantize_row(m, r, out + r * m.cols);
+    return;
+  }
   const int64_t n = t.numel();
   for (int64_t i = 0; i < n; ++i) out[i] = element_as_f32(t, i);
 }

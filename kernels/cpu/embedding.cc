@@ -5,8 +5,14 @@
 
 namespace gb::kernels::cpu {
 
-void embedding_rows(const int32_t* ids, int64_t n, const float* table, int64_t dim, float* out) {
-  for (int64_t r = 0; r < n; ++r) std::memcpy(out + r * dim, table + int64_t{ids[r]} * dim, dim * sizeof(float));
+void embedding_rows(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) {
+  const int64_t dim = table.cols;
+  for (int64_t r = 0; r < n; ++r) {
+    if (table.codec == WeightCodec::kF32)
+      std::memcpy(out + r * dim, table.row(ids[r]), static_cast<size_t>(dim) * sizeof(float));
+    else
+      dequantize_row(table, ids[r], out + r * dim);
+  }
 }
 
 void add_position_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) {

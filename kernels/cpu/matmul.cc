@@ -1,10 +1,12 @@
-// The CPU matrix kernel (kernels/cpu/matmul.h): 8-wide vector accumulators, up to
+// The CPU matrix kernels (kernels/cpu/matmul.h): 8-wide vector accumulators, up to
 // four activation rows per weight row, 64 activation rows kept hot while weight rows
 // stream by, compiled for AVX2+FMA (x86-64-v3) with a generic fallback chosen at
-// load time (target_clones).
+// load time (target_clones). f32 weights are read as they are; every other codec
+// goes through its reference dequantizer one weight row at a time.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace gb::kernels::cpu {
 
@@ -18,68 +20,96 @@ typedef float v8fu __attribute__((vector_size(32), aligned(4)));
 
 namespace {
 
-// The multiversioned body is internal: clang wants every declaration of a
-// target_clones function to carry the attribute, so the header declares a plain
-// function that calls it.
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-void linear_range_impl(const float* x, int64_t rows, int64_t K, const float* W, const float* bias, int64_t N,
-                       int64_t n0, int64_t n1, float* y) {
+// out[m - m0] = x[m, :] . w for m in [m0, m1): four activation rows at a time against
+// one weight row. Always inlined, so that each target clone below compiles it for
+// its own ISA.
+__attribute__((always_inline)) inline void row_dots(const float* x, int64_t m0, int64_t m1, int64_t K,
+                                                    const float* w, float b, float* y, int64_t ldy) {
   const int64_t K8 = K & ~int64_t{7};
-  constexpr int64_t kRowChunk = 64;  // activation rows kept hot while weight rows stream by
+  int64_t m = m0;
+  for (; m + 4 <= m1; m += 4) {
+    const float* x0 = x + m * K;
+    const float* x1 = x0 + K;
+    const float* x2 = x1 + K;
+    const float* x3 = x2 + K;
+    v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int64_t k = 0; k < K8; k += 8) {
+      const v8f wv = GB_LOAD8(w + k);
+      a0 += GB_LOAD8(x0 + k) * wv;
+      a1 += GB_LOAD8(x1 + k) * wv;
+      a2 += GB_LOAD8(x2 + k) * wv;
+      a3 += GB_LOAD8(x3 + k) * wv;
+    }
+    float s0 = GB_HSUM(a0), s1 = GB_HSUM(a1), s2 = GB_HSUM(a2), s3 = GB_HSUM(a3);
+    for (int64_t k = K8; k < K; ++k) {
+      s0 += x0[k] * w[k];
+      s1 += x1[k] * w[k];
+      s2 += x2[k] * w[k];
+      s3 += x3[k] * w[k];
+    }
+    y[m * ldy] = s0 + b;
+    y[(m + 1) * ldy] = s1 + b;
+    y[(m + 2) * ldy] = s2 + b;
+    y[(m + 3) * ldy] = s3 + b;
+  }
+  for (; m < m1; ++m) {
+    const float* x0 = x + m * K;
+    v8f a0 = {}, a1 = {};
+    int64_t k = 0;
+    for (; k + 16 <= K8; k += 16) {
+      a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
+      a1 += GB_LOAD8(x0 + k + 8) * GB_LOAD8(w + k + 8);
+    }
+    for (; k < K8; k += 8) a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
+    a0 += a1;
+    float s = GB_HSUM(a0);
+    for (k = K8; k < K; ++k) s += x0[k] * w[k];
+    y[m * ldy] = s + b;
+  }
+}
+
+constexpr int64_t kRowChunk = 64;  // activation rows kept hot while weight rows stream by
+
+// f32 weights: y[m, n] for n in [n0, n1).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+void linear_f32_impl(const float* x, int64_t rows, int64_t K, const float* W, const float* bias, int64_t ldy,
+                     int64_t n0, int64_t n1, float* y) {
+  for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk) {
+    const int64_t m1 = std::min(rows, m0 + kRowChunk);
+    for (int64_t n = n0; n < n1; ++n) row_dots(x, m0, m1, K, W + n * K, bias ? bias[n] : 0.0f, y + n, ldy);
+  }
+}
+
+// Any codec through its reference dequantizer: each weight row dequantized to f32
+// once per chunk of activation rows, then the f32 dot products.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+void linear_dequant_impl(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
+                         int64_t n1, float* y, int64_t ldy, float* wrow) {
+  const int64_t K = W.cols;
   for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk) {
     const int64_t m1 = std::min(rows, m0 + kRowChunk);
     for (int64_t n = n0; n < n1; ++n) {
-      const float* w = W + n * K;
-      const float b = bias ? bias[n] : 0.0f;
-      int64_t m = m0;
-      for (; m + 4 <= m1; m += 4) {
-        const float* x0 = x + m * K;
-        const float* x1 = x0 + K;
-        const float* x2 = x1 + K;
-        const float* x3 = x2 + K;
-        v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
-        for (int64_t k = 0; k < K8; k += 8) {
-          const v8f wv = GB_LOAD8(w + k);
-          a0 += GB_LOAD8(x0 + k) * wv;
-          a1 += GB_LOAD8(x1 + k) * wv;
-          a2 += GB_LOAD8(x2 + k) * wv;
-          a3 += GB_LOAD8(x3 + k) * wv;
-        }
-        float s0 = GB_HSUM(a0), s1 = GB_HSUM(a1), s2 = GB_HSUM(a2), s3 = GB_HSUM(a3);
-        for (int64_t k = K8; k < K; ++k) {
-          s0 += x0[k] * w[k];
-          s1 += x1[k] * w[k];
-          s2 += x2[k] * w[k];
-          s3 += x3[k] * w[k];
-        }
-        y[m * N + n] = s0 + b;
-        y[(m + 1) * N + n] = s1 + b;
-        y[(m + 2) * N + n] = s2 + b;
-        y[(m + 3) * N + n] = s3 + b;
-      }
-      for (; m < m1; ++m) {
-        const float* x0 = x + m * K;
-        v8f a0 = {}, a1 = {};
-        int64_t k = 0;
-        for (; k + 16 <= K8; k += 16) {
-          a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
-          a1 += GB_LOAD8(x0 + k + 8) * GB_LOAD8(w + k + 8);
-        }
-        for (; k < K8; k += 8) a0 += GB_LOAD8(x0 + k) * GB_LOAD8(w + k);
-        a0 += a1;
-        float s = GB_HSUM(a0);
-        for (k = K8; k < K; ++k) s += x0[k] * w[k];
-        y[m * N + n] = s + b;
-      }
+      dequantize_row(W, n, wrow);
+      row_dots(x, m0, m1, K, wrow, bias ? bias[n] : 0.0f, y + n, ldy);
     }
   }
 }
 
 }  // namespace
 
-void linear_range(const float* x, int64_t rows, int64_t K, const float* W, const float* bias, int64_t N,
-                  int64_t n0, int64_t n1, float* y) {
-  linear_range_impl(x, rows, K, W, bias, N, n0, n1, y);
+void linear_range(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
+                  float* y, int64_t ldy) {
+  if (W.codec == WeightCodec::kF32) {
+    linear_f32_impl(x, rows, W.cols, reinterpret_cast<const float*>(W.codes), bias, ldy, n0, n1, y);
+    return;
+  }
+  linear_range_reference(x, rows, W, bias, n0, n1, y, ldy);
+}
+
+void linear_range_reference(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
+                            int64_t n1, float* y, int64_t ldy) {
+  std::vector<float> wrow(static_cast<size_t>(W.cols));
+  linear_dequant_impl(x, rows, W, bias, n0, n1, y, ldy, wrow.data());
 }
 
 }  // namespace gb::kernels::cpu

@@ -85,6 +85,18 @@ int64_t query_int(const std::string& db, const std::string& sql) {
   return v;
 }
 
+TEST(Cli, FormatsPrintsTheWeightFormatTable) {
+  std::string d = temp_dir();
+  Output o = gridbench(d, {"formats"});
+  EXPECT_EQ(o.code, 0) << o.err;
+  // One row per format: name, nominal and effective bits, block, scales, symmetry, codec.
+  EXPECT_NE(o.out.find("weight format"), std::string::npos) << o.out;
+  for (const char* row : {"q4_k                     4       4.5    256 superblock no   q4_k",
+                          "nf4-b64-dq               4     4.127     64 block      yes  nf4",
+                          "int8-g128                8     8.125    128 group      yes  int8"})
+    EXPECT_NE(o.out.find(row), std::string::npos) << row << "\n" << o.out;
+}
+
 TEST(Cli, HelpAndVersion) {
   std::string d = temp_dir();
   Output o = gridbench(d, {"--help"});

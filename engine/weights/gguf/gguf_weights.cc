@@ -262,13 +262,13 @@ class GgufWeights final : public WeightSource {
     const Param& p = it->second;
     const GgufTensorInfo& info = *p.info;
     const std::optional<DType> dt = ggml_type_dtype(static_cast<GgmlType>(info.type));
-    if (!dt || !is_float_weight_dtype(*dt))
-      return Error{
-          file_->path() + ": tensor " + gguf_quote(info.name) + " (" + std::string(name) + ") is " +
-          ggml_type_name(info.type) + "; " +
-          (dt ? "expected F32, F16 or BF16" : "quantized GGUF types are not supported yet (F32, F16, BF16 only)")};
+    const std::optional<kernels::WeightCodec> codec = ggml_weight_codec(info.type);
+    if (!codec)  // index() refused these at open
+      return Error{file_->path() + ": tensor " + gguf_quote(info.name) + " (" + std::string(name) + ") is " +
+                   ggml_type_name(info.type) + ", a type gridbench does not implement"};
     TensorView v;
-    v.dtype = *dt;
+    v.dtype = dt ? *dt : DType::kU8;
+    if (!dt) v.packed = *codec;
     v.shape = p.shape;
     if (p.transform.kind == Transform::kNone) {
       v.data = file_->data(info);
@@ -277,7 +277,7 @@ class GgufWeights final : public WeightSource {
     auto owned = owned_.find(name);
     if (owned == owned_.end()) {
       const uint8_t* src = file_->data(info);
-      const size_t esize = dtype_size(*dt);
+      const size_t esize = dt ? dtype_size(*dt) : 1;  // packed tensors are never transposed (index)
       const int64_t rows = info.shape[0];
       const size_t row_bytes = static_cast<size_t>(info.nbytes / static_cast<uint64_t>(std::max<int64_t>(rows, 1)));
       std::vector<uint8_t> bytes;
@@ -300,7 +300,7 @@ class GgufWeights final : public WeightSource {
   GgufWeights() = default;
 
   // Maps every stored tensor to its HF name and checks the set against the config.
-  Status index(const GgufWeightsOptions& options) {
+  Status index(const GgufWeightsOptions& /*options*/) {
     const ModelConfig& c = config_;
     const std::vector<ExpectedTensor> expected = expected_hf_tensors(c, "transformer.");
     const FamilyNames& names = family_names(c.family);
@@ -342,8 +342,16 @@ class GgufWeights final : public WeightSource {
       }
       const std::optional<DType> dt = ggml_type_dtype(static_cast<GgmlType>(p.info->type));
       if (!dt) {
-        quantized.push_back(gguf);
-        ++quantized_types[ggml_type_name(p.info->type)];
+        if (!ggml_weight_codec(p.info->type)) {
+          quantized.push_back(gguf);
+          ++quantized_types[ggml_type_name(p.info->type)];
+        } else if (p.shape.size() != 2) {
+          mismatched.push_back("tensor " + gguf_quote(gguf) + " is " + ggml_type_name(p.info->type) +
+                               " but not a matrix (only matrices are held in block types)");
+        } else if (p.transform.kind == Transform::kTranspose) {
+          mismatched.push_back("tensor " + gguf_quote(gguf) + " is " + ggml_type_name(p.info->type) +
+                               ": GPT-2's Conv1D weights cannot be transposed back in a block type");
+        }
       } else if (!is_float_weight_dtype(*dt)) {
         mismatched.push_back("tensor " + gguf_quote(gguf) + " is " + ggml_type_name(p.info->type) +
                              ", expected F32, F16 or BF16");
@@ -361,14 +369,15 @@ class GgufWeights final : public WeightSource {
                          join_limited(unexpected) + " (not a " + std::string(family_name(c.family)) +
                          " parameter for this file's metadata)");
     if (!mismatched.empty()) problems.push_back(join_limited(mismatched));
-    if (problems.empty() && !quantized.empty() && !options.allow_quantized) {
+    if (problems.empty() && !quantized.empty()) {
       std::string types;
       for (const auto& [name, n] : quantized_types)
         types += (types.empty() ? "" : ", ") + name + " x" + std::to_string(n);
       problems.push_back("tensor " + gguf_quote(quantized.front()) + " is " +
                          ggml_type_name(stored.at(gguf_to_hf_name(c.family, quantized.front())).info->type) +
-                         "; quantized GGUF types are not supported yet (F32, F16, BF16 only) (" +
-                         std::to_string(quantized.size()) + " quantized tensors: " + types + ")");
+                         ", a GGUF type gridbench does not implement (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, "
+                         "Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) (" +
+                         std::to_string(quantized.size()) + " such tensors: " + types + ")");
     }
     if (!problems.empty()) {
       std::string m = file_->path() + ": ";
@@ -391,6 +400,26 @@ class GgufWeights final : public WeightSource {
 };
 
 }  // namespace
+
+std::optional<kernels::WeightCodec> ggml_weight_codec(uint32_t ggml_type) {
+  using kernels::WeightCodec;
+  switch (static_cast<GgmlType>(ggml_type)) {
+    case GgmlType::kF32: return WeightCodec::kF32;
+    case GgmlType::kF16: return WeightCodec::kF16;
+    case GgmlType::kBF16: return WeightCodec::kBF16;
+    case GgmlType::kQ8_0: return WeightCodec::kQ8_0;
+    case GgmlType::kQ4_0: return WeightCodec::kQ4_0;
+    case GgmlType::kQ4_1: return WeightCodec::kQ4_1;
+    case GgmlType::kQ5_0: return WeightCodec::kQ5_0;
+    case GgmlType::kQ5_1: return WeightCodec::kQ5_1;
+    case GgmlType::kQ2_K: return WeightCodec::kQ2_K;
+    case GgmlType::kQ3_K: return WeightCodec::kQ3_K;
+    case GgmlType::kQ4_K: return WeightCodec::kQ4_K;
+    case GgmlType::kQ5_K: return WeightCodec::kQ5_K;
+    case GgmlType::kQ6_K: return WeightCodec::kQ6_K;
+    default: return std::nullopt;
+  }
+}
 
 std::string gguf_to_hf_name(Family family, std::string_view gguf_name) {
   const FamilyNames& names = family_names(family);

@@ -5,9 +5,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <optional>
 
 #include "common/status.h"
 #include "engine/spec/model_config.h"
+#include "kernels/codecs/packed_matrix.h"
 #include "engine/weights/weight_source.h"
 
 namespace gb::engine {
@@ -16,11 +18,12 @@ namespace gb::engine {
 // llama.cpp tensor name of `family`, or "" when it is not a parameter of the family.
 std::string gguf_to_hf_name(Family family, std::string_view gguf_name);
 
-struct GgufWeightsOptions {
-  // Open files with block-quantized tensors anyway; tensor() then refuses those
-  // tensors (the dequantizing loader comes later). Off: open refuses the file.
-  bool allow_quantized = false;
-};
+struct GgufWeightsOptions {};
+
+// The weight codec of a ggml tensor type: F32/F16/BF16 and the block types gridbench
+// implements (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K); nullopt for the others
+// (IQ*, TQ*, Q8_1, Q8_K, MXFP4, integer types).
+std::optional<kernels::WeightCodec> ggml_weight_codec(uint32_t ggml_type);
 
 // A GGUF file as a WeightSource: every stored tensor is mapped to its canonical HF
 // name and checked against gguf_model_config's expected_hf_tensors (name, shape,
@@ -38,7 +41,10 @@ struct GgufWeightsOptions {
 // rope_scaling parameters, or refuses), and GPT-2's `output.weight` when it is a
 // byte copy of token_embd.weight (the converter writes one; the head is tied).
 // Anything else unexpected, missing or misshaped is an error naming the tensor and
-// the file; so is a block-quantized tensor (unless allow_quantized).
+// the file; so is a tensor of a type gridbench does not implement (named with its
+// type), a quantized tensor that is not a matrix, and a quantized GPT-2 Conv1D weight
+// (whose transposition back to [in, out] blocks cannot express). Tensors of the
+// block types come out packed (TensorView::packed), in their rows of blocks.
 // The tokenizer is built from the embedded vocabulary (tokenizer.ggml.model "gpt2",
 // byte-level BPE, or "llama", SentencePiece, through gguf_tokenizer_json) when the
 // file opens, and a vocabulary it cannot build (an unknown tokenizer.ggml.pre, say)

@@ -69,7 +69,7 @@ TEST(WeightFormat, Layouts) {
 
 TEST(WeightFormat, EveryListedNameParses) {
   const auto names = weight_format_names();
-  EXPECT_EQ(names.size(), 38u);  // 37 rows and "fake:<format>"
+  EXPECT_EQ(names.size(), 41u);  // 40 rows and "fake:<format>"
   for (const auto& n : names) {
     if (n == "fake:<format>") continue;
     EXPECT_TRUE(parse_weight_format(n).ok()) << n;
@@ -78,7 +78,7 @@ TEST(WeightFormat, EveryListedNameParses) {
 }
 
 TEST(WeightFormat, BadNames) {
-  for (const char* bad : {"", "F16", "int8", "int8-g100", "int4-g512", "int4-channel", "nf4", "q2_k", "fake:",
+  for (const char* bad : {"", "F16", "int8", "int8-g100", "int4-g512", "int4-channel", "nf4", "q7_k", "fake:",
                           "fake:fake:int8-g128", "fake:bogus", "f16 ", "w8a8"}) {
     Result<WeightFormat> f = parse_weight_format(bad);
     ASSERT_FALSE(f.ok()) << bad;

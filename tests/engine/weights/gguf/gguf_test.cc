@@ -920,35 +920,49 @@ TEST(GgufErrors, MissingUnexpectedAndMisshapedTensors) {
   EXPECT_HAS(weights_error(dir, m), "tensor 'blk.0.attn_norm.weight' is F64, expected F32, F16 or BF16");
 }
 
-TEST(GgufErrors, QuantizedTensorsAreRefusedClearly) {
+TEST(GgufErrors, QuantizedTensorsComeOutPackedAndUnimplementedTypesAreRefused) {
   TempDir dir;
   TinyModel m = convert(families()[0].config);
   GgufWriteTensor* q = find_tensor(m, "blk.0.attn_q.weight");
   q->type = static_cast<uint32_t>(GgmlType::kQ8_0);
   q->bytes.assign(32 * 34, 0);  // 32 rows of one 34-byte block
+  q->bytes[0] = 0x00;
+  q->bytes[1] = 0x3c;  // block 0: d = 1.0
+  q->bytes[2] = 5;     // element 0 = 5
   // ffn_gate is HF [48, 32]: ne [32, 48], 48 rows of one Q4_0 block.
   GgufWriteTensor* g = find_tensor(m, "blk.1.ffn_gate.weight");
   g->type = static_cast<uint32_t>(GgmlType::kQ4_0);
   g->bytes.assign(48 * 18, 0);
   const std::string path = write(dir, m);
   auto w = open_gguf_weights(path);
-  ASSERT_FALSE(w.ok());
-  EXPECT_EQ(w.message(), path + ": tensor 'blk.0.attn_q.weight' is Q8_0; quantized GGUF types are not supported yet "
-                                "(F32, F16, BF16 only) (2 quantized tensors: Q4_0 x1, Q8_0 x1)");
-  // The config still reads; with allow_quantized the file opens and only those
-  // tensors are refused.
-  EXPECT_TRUE(gguf_model_config(path).ok());
-  auto lenient = open_gguf_weights(path, {.allow_quantized = true});
-  ASSERT_TRUE(lenient.ok()) << lenient.message();
-  auto qv = (*lenient)->tensor("model.layers.0.self_attn.q_proj.weight");
-  ASSERT_FALSE(qv.ok());
-  EXPECT_EQ(qv.message(), path + ": tensor 'blk.0.attn_q.weight' (model.layers.0.self_attn.q_proj.weight) is Q8_0; "
-                                 "quantized GGUF types are not supported yet (F32, F16, BF16 only)");
-  EXPECT_TRUE((*lenient)->tensor("model.layers.0.self_attn.k_proj.weight").ok());
+  ASSERT_TRUE(w.ok()) << w.message();
+  auto qv = (*w)->tensor("model.layers.0.self_attn.q_proj.weight");
+  ASSERT_TRUE(qv.ok()) << qv.message();
+  ASSERT_TRUE(qv->packed.has_value());
+  EXPECT_EQ(*qv->packed, kernels::WeightCodec::kQ8_0);
+  EXPECT_EQ(qv->nbytes(), 32u * 34u);
+  // The q/k row permutation of llama.cpp's converter is undone on whole rows of blocks,
+  // so the element written at stored row 0 is in the row the permutation sends it to.
+  const std::vector<float> deq = to_f32(*qv);
+  int fives = 0;
+  for (float v : deq) fives += v == 5.0f;
+  EXPECT_EQ(fives, 1);
+  EXPECT_TRUE((*w)->tensor("model.layers.0.self_attn.k_proj.weight").ok());
   // The stored bytes, quantized ones included.
   uint64_t bytes = 0;
   for (const auto& t : m.tensors) bytes += t.bytes.size();
-  EXPECT_EQ((*lenient)->parameter_bytes(), bytes);
+  EXPECT_EQ((*w)->parameter_bytes(), bytes);
+
+  // A type gridbench does not implement is refused at open, named with its tensor.
+  GgufWriteTensor* iq = find_tensor(m, "blk.0.attn_k.weight");
+  iq->type = static_cast<uint32_t>(GgmlType::kIQ4_NL);  // 32-element blocks of 18 bytes
+  iq->bytes.assign(16 * 18, 0);
+  const std::string bad = write(dir, m);
+  auto r = open_gguf_weights(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_HAS(r.message(), bad + ": tensor 'blk.0.attn_k.weight' is IQ4_NL, a GGUF type gridbench does not implement");
+  // The config still reads.
+  EXPECT_TRUE(gguf_model_config(bad).ok());
 }
 
 // ---- the embedded tokenizer ----
@@ -1096,21 +1110,20 @@ TEST(GgufPeer, F16FileOpensAsWeights) {
   EXPECT_EQ(std::memcmp(q->bytes() + 32 * 256 * 2, stored->bytes() + 1 * 256 * 2, 256 * 2), 0);
 }
 
-TEST(GgufPeer, QuantizedFilesAreRefusedClearly) {
+TEST(GgufPeer, QuantizedFilesOpenWithTheirTensorsPacked) {
   SKIP_WITHOUT_PEERS();
   for (const std::string& path : peer_files()) {
     if (path.find("f16") != std::string::npos) continue;
     SCOPED_TRACE(path);
     auto w = open_gguf_weights(path);
-    ASSERT_FALSE(w.ok());
-    EXPECT_HAS(w.message(), path + ": tensor '");
-    EXPECT_HAS(w.message(), "quantized GGUF types are not supported yet (F32, F16, BF16 only)");
-    auto lenient = open_gguf_weights(path, {.allow_quantized = true});
-    ASSERT_TRUE(lenient.ok()) << lenient.message();
-    EXPECT_TRUE((*lenient)->tensor("model.norm.weight").ok());
-    auto q = (*lenient)->tensor("model.layers.0.mlp.gate_proj.weight");
-    ASSERT_FALSE(q.ok());
-    EXPECT_HAS(q.message(), "quantized GGUF types are not supported yet");
+    ASSERT_TRUE(w.ok()) << w.message();
+    auto norm = (*w)->tensor("model.norm.weight");
+    ASSERT_TRUE(norm.ok());
+    EXPECT_FALSE(norm->packed.has_value());
+    auto q = (*w)->tensor("model.layers.0.mlp.gate_proj.weight");
+    ASSERT_TRUE(q.ok()) << q.message();
+    ASSERT_TRUE(q->packed.has_value());
+    EXPECT_EQ(q->shape, (std::vector<int64_t>{768, 256}));
   }
 }
 

@@ -1,0 +1,31 @@
+// bitsandbytes' 4-bit quantizers (NF4, FP4) and its double quantization of the
+// absmax values, written again from bitsandbytes' algorithms: blocks of a flattened
+// tensor, x scaled by the reciprocal of the block's absmax, the nearest code (the
+// lower one on a tie); double quantization subtracts the mean absmax and quantizes
+// the rest blockwise (256) with bitsandbytes' signed dynamic 8-bit map. The values
+// and codes are those bitsandbytes produces for the same f32 input
+// (tests/kernels/quantize/, vectors from tools/gen_bnb_vectors.py).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace gb::kernels {
+
+// x[0, n) in blocks of `block` (n % block == 0): codes[n / 2] (element 2i in the high
+// nibble), absmax[n / block].
+void bnb_quantize_4bit(bool nf4, const float* x, int64_t n, int64_t block, uint8_t* codes, float* absmax);
+
+// The code of one value already scaled into [-1, 1].
+uint8_t bnb_nf4_code(float x);
+uint8_t bnb_fp4_code(float x);
+
+// bitsandbytes' create_dynamic_map(signed=True): 256 values in ascending order.
+const float* bnb_dynamic_map();
+
+// Double quantization of absmax[0, nb): offset = mean; codes[nb] of
+// (absmax - offset) / scale_k in the dynamic map, scale_k = max |absmax - offset| over
+// block k of 256 (the last block may be shorter). dequantized: map[code] * scale + offset.
+void bnb_double_quantize(const float* absmax, int64_t nb, uint8_t* codes, std::vector<float>* scales, float* offset);
+
+}  // namespace gb::kernels

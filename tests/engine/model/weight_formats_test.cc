@@ -1,0 +1,157 @@
+// Models run in every weight format: each matrix quantized at load time (or kept as a
+// GGUF file stores it) and computed on packed data; logits stay within the format's
+// budget of the f32 model's, held bytes shrink with the format's bits, and a file's
+// quantized tensors are refused in another format unless requantized.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/backend/cpu_backend.h"
+#include "engine/model/model.h"
+#include "engine/weights/weight_source.h"
+
+namespace gb::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  std::vector<float> logits;
+  uint64_t weight_bytes = 0;
+};
+
+Result<Outcome> run(const std::string& ref, const std::string& format, bool requantize = false) {
+  Result<std::unique_ptr<WeightSource>> w = open_weights(ref);
+  if (!w) return w.error();
+  Result<LoadOptions> o = load_options(format);
+  if (!o) return o.error();
+  o->requantize = requantize;
+  std::unique_ptr<Backend> b = make_cpu_backend(2);
+  Result<std::unique_ptr<Model>> m = Model::load(**w, *b, *o);
+  if (!m) return m.error();
+  Result<std::unique_ptr<KvCache>> c = (*m)->make_cache({}, 1);
+  if (!c) return c.error();
+  const std::vector<int32_t> ids = {1, 5, 9, 2, 7, 3, 11, 4};
+  const SequenceStep step{0, ids};
+  Outcome r;
+  if (Status s = (*m)->forward({&step, 1}, **c, LogitsMode::kAll, &r.logits); !s.ok()) return s.error();
+  r.weight_bytes = (*m)->weight_bytes();
+  return r;
+}
+
+double rel_rms(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double{a[i]} - b[i]) * (double{a[i]} - b[i]);
+    den += double{b[i]} * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct FormatCase {
+  std::string format;
+  double max_logit_err;  // relative RMS of all logits against f32
+};
+
+// The golden llama (GQA; rows of 64 and 128 elements) in every format whose blocks fit.
+TEST(WeightFormats, GoldenLlamaRunsInEveryFormatThatFitsItsRows) {
+  const std::string ref = "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  Result<Outcome> f32 = run(ref, "f32");
+  ASSERT_TRUE(f32.ok()) << f32.message();
+  const std::vector<FormatCase> cases = {
+      {"f16", 2e-3},          {"bf16", 1e-2},        {"int8-channel", 0.03}, {"int8-tensor", 0.05},
+      {"int8-g32", 0.03},     {"fp8-channel", 0.08}, {"fp8-g64", 0.08},      {"int4-g32", 0.25},
+      {"nf4-b64", 0.25},      {"nf4-b64-dq", 0.25},  {"fp4-b64", 0.35},      {"q8_0", 0.03},
+      {"q5_0", 0.12},         {"q5_1", 0.12},        {"q4_0", 0.25},         {"q4_1", 0.25},
+      {"fake:int8-channel", 0.03}, {"fake:q4_0", 0.25},
+  };
+  for (const FormatCase& c : cases) {
+    Result<Outcome> q = run(ref, c.format);
+    ASSERT_TRUE(q.ok()) << c.format << ": " << q.message();
+    const double err = rel_rms(q->logits, f32->logits);
+    EXPECT_LT(err, c.max_logit_err) << c.format;
+    EXPECT_GT(err, 0.0) << c.format << " computed exactly what f32 does";
+    if (c.format.rfind("fake:", 0) != 0)
+      EXPECT_LT(q->weight_bytes, f32->weight_bytes) << c.format << " holds no fewer bytes than f32";
+  }
+  // A format whose blocks do not fit names the format and the tensor.
+  Result<Outcome> k = run(ref, "q4_k");
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.message().find("weight format 'q4_k': "), std::string::npos) << k.message();
+  EXPECT_NE(k.message().find("blocks of 256"), std::string::npos) << k.message();
+}
+
+// The K types on llama.cpp's own small llama (rows of 256 and 768; random weights,
+// so logits move far more than on a trained model): the error falls with the bits,
+// and each K type is close to the simple type of its bits.
+TEST(WeightFormats, PeerLlamaRunsInTheKTypes) {
+  const std::string file = std::string(GB_SOURCE_DIR) + "/../shared/peers/llama-gguf/peer-llama-f16.gguf";
+  if (!fs::exists(file)) GTEST_SKIP() << "peer GGUF files not found (../shared is absent)";
+  Result<Outcome> f16 = run("gguf:" + file, "");
+  ASSERT_TRUE(f16.ok()) << f16.message();
+  std::map<std::string, double> err;
+  for (const std::string f : {"q8_0", "q6_k", "q5_0", "q5_k", "q4_0", "q4_k", "q3_k", "q2_k"}) {
+    Result<Outcome> q = run("gguf:" + file, f);
+    ASSERT_TRUE(q.ok()) << f << ": " << q.message();
+    err[f] = rel_rms(q->logits, f16->logits);
+    EXPECT_GT(err[f], 0.0) << f;
+    EXPECT_LT(q->weight_bytes, f16->weight_bytes) << f;
+    std::printf("peer llama %s: logits relative RMS error %.4f, %llu weight bytes\n", f.c_str(), err[f],
+                static_cast<unsigned long long>(q->weight_bytes));
+  }
+  EXPECT_LT(err["q8_0"], err["q6_k"]);
+  EXPECT_LT(err["q6_k"], err["q5_k"]);
+  EXPECT_LT(err["q5_k"], err["q4_k"]);
+  EXPECT_LT(err["q4_k"], err["q3_k"]);
+  EXPECT_LT(err["q3_k"], err["q2_k"]);
+  // On Gaussian weights the K types' quantized scales cost about what their
+  // asymmetric ranges gain (measured: q5_k 0.137 vs q5_0 0.117, q4_k 0.390 vs q4_0 0.437).
+  EXPECT_LE(err["q5_k"], 1.3 * err["q5_0"]);
+  EXPECT_LE(err["q4_k"], 1.3 * err["q4_0"]);
+}
+
+// llama.cpp's quantized files run as stored, their tensors in their own types: the
+// bytes held are the file's tensors, and the logits computed on the packed blocks
+// equal those of the same weights dequantized to f32 (to float rounding); naming
+// another format is refused unless requantize is set. (Against the f16 file the
+// logits of this random-weight model move by 1 to 40 %: its attention is nearly
+// one-hot, so a small perturbation can flip which key a position attends to.)
+TEST(WeightFormats, PeerQuantizedFilesRunAsStored) {
+  const std::string dir = std::string(GB_SOURCE_DIR) + "/../shared/peers/llama-gguf";
+  if (!fs::exists(dir + "/peer-llama-f16.gguf")) GTEST_SKIP() << "peer GGUF files not found (../shared is absent)";
+  for (const std::string type : {"q8_0", "q6_k", "q5_0", "q5_1", "q4_0", "q4_1", "q4_k_m"}) {
+    const std::string ref = "gguf:" + dir + "/peer-llama-" + type + ".gguf";
+    Result<Outcome> packed = run(ref, "");
+    ASSERT_TRUE(packed.ok()) << type << ": " << packed.message();
+    Result<Outcome> widened = run(ref, "f32", /*requantize=*/true);
+    ASSERT_TRUE(widened.ok()) << type << ": " << widened.message();
+    Result<std::unique_ptr<WeightSource>> w = open_weights(ref);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(packed->weight_bytes, (*w)->parameter_bytes()) << type << ": held bytes are the file's tensors";
+    EXPECT_GT(widened->weight_bytes, packed->weight_bytes) << type;
+    EXPECT_LT(rel_rms(packed->logits, widened->logits), 1e-5) << type;
+  }
+  Result<Outcome> refused = run("gguf:" + dir + "/peer-llama-q4_0.gguf", "int8-channel");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("is stored as q4_0; weight format 'int8-channel' would quantize it again"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_TRUE(run("gguf:" + dir + "/peer-llama-q4_0.gguf", "int8-channel", true).ok());
+}
+
+TEST(WeightFormats, F16AndBf16AreHeldIn16Bits) {
+  const std::string ref = "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  Result<Outcome> f32 = run(ref, "f32"), f16 = run(ref, "f16"), bf16 = run(ref, "bf16");
+  ASSERT_TRUE(f32.ok() && f16.ok() && bf16.ok());
+  // Every matrix at 2 bytes per element; norms stay f32, so a little over half.
+  EXPECT_LT(f16->weight_bytes, f32->weight_bytes * 0.55);
+  EXPECT_EQ(f16->weight_bytes, bf16->weight_bytes);
+}
+
+}  // namespace
+}  // namespace gb::engine
