@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
   int threads = 0, prompt = 128, steps = 64;
   double target = 15.0;
   app.add_option("--model", model, "hf:DIR, gguf:FILE or synthetic:PRESET")->capture_default_str();
+  std::string weight_format;
+  app.add_option("--weight-format", weight_format, "weight format (see `gridbench formats`); default: as stored");
   app.add_option("--threads", threads, "CPU threads (0: all)")->capture_default_str();
   app.add_option("--prompt-tokens", prompt, "prefill length")->capture_default_str();
   app.add_option("--steps", steps, "decode steps measured")->capture_default_str();
@@ -85,7 +87,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto backend = gb::engine::make_cpu_backend(threads);
-  auto m = gb::engine::Model::load(**w, *backend);
+  auto load = gb::engine::load_options(weight_format);
+  if (!load.ok()) {
+    std::fprintf(stderr, "engine_bench: --weight-format: %s\n", load.message().c_str());
+    return 2;
+  }
+  auto m = gb::engine::Model::load(**w, *backend, *load);
   if (!m.ok()) {
     std::fprintf(stderr, "%s\n", m.message().c_str());
     return 1;
