@@ -33,7 +33,10 @@ std::string absolute(const std::string& path) {
   if (path.empty()) return path;
   std::error_code ec;
   fs::path p = fs::absolute(path, ec);
-  return ec ? path : p.lexically_normal().string();
+  if (ec) return path;
+  std::string out = p.lexically_normal().string();  // "/a/b/." normalizes to "/a/b/"
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 Status check_readable(const std::string& flag, const std::string& path) {
@@ -293,8 +296,8 @@ CLI::App* add_slurm_command(CLI::App& app, SlurmFlags& f) {
   auto* cancel = slurm->add_subcommand(
       "cancel",
       "Cancel your gridbench worker arrays (scancel): all of them, those of --coordinator, or the given ids. The "
-      "jobs their workers held return to pending when their leases expire; with --drain the running workers "
-      "finish and report their jobs first");
+      "jobs their workers were running go back to pending (an attempt spent: reported failed, or their leases "
+      "expire); with --drain the running workers finish and report their jobs first");
   cancel->add_option("job_ids", f.job_ids, "array job ids (12) or tasks (12_3); default: every gridbench array");
   cancel->add_option("--coordinator", f.coordinator, "only the arrays of this coordinator HOST:PORT");
   cancel->add_flag("--drain", f.drain,

@@ -307,6 +307,12 @@ TEST(SlurmCli, DryRunPrintsTheScriptAndSubmitsNothing) {
       << r.out;
   EXPECT_FALSE(fs::exists(slurm.dir + "/sbatch.args"));
   EXPECT_FALSE(fs::exists(slurm.dir + "/logs")) << "a dry run creates nothing";
+  // The default log directory is the current one, as an absolute path.
+  Result<CommandOutput> here = run_command({"sh", "-c", "cd '" + slurm.dir + "' && '" + kGridbench +
+                                                            "' slurm submit --coordinator h:1 --gpus 1 --dry-run"});
+  ASSERT_TRUE(here.ok());
+  EXPECT_TRUE(contains(here->out, "#SBATCH --output=" + fs::canonical(slurm.dir).string() + "/gridbench-worker-%A_%a.out\n"))
+      << here->out;
 }
 
 TEST(SlurmCli, SubmitGivesTheScriptToSbatchAndPrintsTheJobId) {
