@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/remote.h"
+#include "cli/slurm.h"
 #include "common/json_util.h"
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
@@ -716,6 +717,9 @@ int run_cli(int argc, char** argv) {
 
   auto* formats = app.add_subcommand("formats", "List the weight, KV-cache format and model preset names");
 
+  SlurmFlags slurm_flags;
+  auto* slurm = add_slurm_command(app, slurm_flags);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -734,6 +738,7 @@ int run_cli(int argc, char** argv) {
   if (*watch) return cmd_watch(remote, name);
   if (*cancel) return cmd_cancel(remote, name);
   if (*workers) return cmd_workers(remote, workers_format);
+  if (*slurm) return run_slurm_command(slurm_flags);
   if (*grids) return cmd_grids(db, grids_format);
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);

@@ -1,6 +1,7 @@
 // gridbench-coordinator: serves grids to gridbench workers over gRPC; all state in
 // one SQLite file. The first line on stdout is "listening on HOST:PORT" (the port
-// the system chose when --listen asks for port 0); logs go to stderr. SIGTERM or
+// the system chose when --listen asks for port 0); with --metrics-listen the second
+// is "metrics on HOST:PORT" (Prometheus' GET /metrics); logs go to stderr. SIGTERM or
 // SIGINT shuts it down gracefully (exit 0). Exit codes: 2 invalid usage or
 // configuration (nothing served), 1 a runtime error (database, bind).
 #include <signal.h>
@@ -46,8 +47,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "gridbench-coordinator: serves grids to gridbench workers over gRPC (health service and server "
       "reflection on); every grid, job, lease and result lives in the SQLite file --db, so a restart "
-      "resumes every grid. Prints \"listening on HOST:PORT\" as its first line; SIGTERM/SIGINT stop it "
-      "gracefully."};
+      "resumes every grid. Prints \"listening on HOST:PORT\" as its first line (and \"metrics on HOST:PORT\" "
+      "with --metrics-listen); SIGTERM/SIGINT stop it gracefully."};
   app.add_option("--listen", options.listen,
                  "address to serve on: HOST:PORT, [IPV6]:PORT or unix:PATH; port 0 picks a free port. A "
                  "non-loopback address needs a token (or --insecure)")
@@ -62,6 +63,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", options.tls.client_ca,
                  "PEM CA bundle: clients must present a certificate it signed");
   app.add_flag("--insecure", options.insecure, "allow a non-loopback address without a token");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "serve Prometheus metrics (text format, GET /metrics over plain HTTP, no token) on HOST:PORT; "
+                 "port 0 picks a free port. Off unless given. They show grid names and counts: bind them where "
+                 "only your Prometheus reaches");
   app.add_option("--lease-ms", options.service.lease_ms,
                  "lease duration in ms; workers renew every lease-ms/3, a silent worker's jobs return to "
                  "pending after it, and a worker is 'lost' after 3 x lease-ms")
@@ -94,6 +99,14 @@ int main(int argc, char** argv) {
     gb::Status policy = address.ok() ? gb::coord::check_bind_policy(*address, !token->empty(), options.insecure)
                                      : gb::Status(address.error());
     if (policy.ok()) policy = gb::coord::make_server_credentials(options.tls).status();
+    if (policy.ok() && !options.metrics_listen.empty()) {
+      gb::Result<gb::coord::ListenAddress> metrics = gb::coord::parse_listen_address(options.metrics_listen);
+      if (!metrics.ok()) {
+        policy = gb::Error{"--metrics-listen: " + metrics.message()};
+      } else if (metrics->is_unix()) {
+        policy = gb::Error{"--metrics-listen " + options.metrics_listen + ": expected HOST:PORT (Prometheus scrapes TCP)"};
+      }
+    }
     if (!policy.ok()) {
       std::fprintf(stderr, "gridbench-coordinator: %s\n", policy.message().c_str());
       return kExitUsage;
@@ -116,11 +129,13 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
   std::printf("listening on %s\n", (*server)->address().c_str());
+  if (!options.metrics_listen.empty()) std::printf("metrics on %s\n", (*server)->metrics_address().c_str());
   std::fflush(stdout);
   log_line("serving " + options.db_path + " on " + (*server)->address() + " (lease " +
            std::to_string(options.service.lease_ms) + " ms, max attempts " +
            std::to_string(options.service.max_attempts) + ", token " + (token->empty() ? "off" : "on") + ", TLS " +
            (options.tls.enabled() ? (options.tls.client_ca.empty() ? "on" : "on with client certificates") : "off") +
+           (options.metrics_listen.empty() ? "" : ", metrics on http://" + (*server)->metrics_address() + "/metrics") +
            ")");
 
   int sig = 0;

@@ -192,6 +192,7 @@ void CoordinatorService::sweep() {
   if (!expired.ok()) {
     log("expiring leases: " + expired.message());
   } else if (*expired > 0) {
+    metrics_.leases_expired(*expired);
     log(std::to_string(*expired) + " lease(s) expired");
     notify_work();
     notify_state();
@@ -561,6 +562,9 @@ grpc::Status CoordinatorService::LeaseJob(grpc::ServerContext* ctx, const pb::Le
     deadline = std::min(deadline, start + std::chrono::duration_cast<Clock::duration>(left));
   }
 
+  // The lease latency is measured from the call, or from the last wake-up when it
+  // waited for work.
+  auto attempt_start = start;
   while (true) {
     DeviceCapacity capacity;
     uint64_t epoch = 0;
@@ -597,6 +601,7 @@ grpc::Status CoordinatorService::LeaseJob(grpc::ServerContext* ctx, const pb::Le
       reply->set_lease_expires_ms(l.expires_ms);
       reply->set_lease_ms(options_.lease_ms);
       reply->set_timeout_s(options_.job_timeout_s);
+      metrics_.lease_granted(std::chrono::duration<double>(Clock::now() - attempt_start).count());
       notify_state();
       return grpc::Status::OK;
     }
@@ -607,6 +612,7 @@ grpc::Status CoordinatorService::LeaseJob(grpc::ServerContext* ctx, const pb::Le
       if (ctx->IsCancelled()) return rpc_error(grpc::StatusCode::CANCELLED, "lease request cancelled by the client");
       work_cv_.wait_until(lock, std::min(deadline, now + milliseconds(500)));
     }
+    attempt_start = Clock::now();
   }
 }
 
@@ -728,6 +734,24 @@ grpc::Status CoordinatorService::FailJob(grpc::ServerContext* ctx, const pb::Fai
   return refused(failed.message());
 }
 
+// ---- metrics ----
+
+std::string CoordinatorService::metrics_text() {
+  CoordinatorMetrics::Gauges gauges;
+  Result<std::vector<GridSummary>> grids = store_.list_grids();
+  if (grids.ok()) {
+    gauges.grids = std::move(*grids);
+  } else {
+    gauges.grids_ok = false;
+    log("metrics: reading the grids: " + grids.message());
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, w] : workers_) ++gauges.workers_by_state[w.state];
+  }
+  return metrics_.render(gauges);
+}
+
 // ---------------------------------------------------------------------------------
 // CoordinatorServer
 
@@ -769,6 +793,11 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
   // thread that finishes an rpc ends when 2 others are already polling, so that with
   // many busy workers nearly every rpc creates and ends a thread. Keep up to 64 idle.
   builder.SetSyncServerOption(grpc::ServerBuilder::MAX_POLLERS, 64);
+  if (!options.metrics_listen.empty()) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(make_rpc_error_counter(server->service_->metrics()));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || (!address->is_unix() && port == 0)) {
     server->service_->shutdown();
@@ -781,6 +810,18 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
   }
   server->port_ = port;
   server->address_ = address->display(port);
+  if (!options.metrics_listen.empty()) {
+    CoordinatorService* service = server->service_.get();
+    std::map<std::string, HttpPage> pages;
+    pages["/metrics"] = HttpPage{"text/plain; version=0.0.4; charset=utf-8", [service] { return service->metrics_text(); }};
+    Result<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::start(options.metrics_listen, std::move(pages));
+    if (!http.ok()) {
+      server->shutdown(0);
+      server->wait();
+      return http.error();
+    }
+    server->metrics_http_ = std::move(*http);
+  }
   return server;
 }
 
@@ -793,6 +834,7 @@ void CoordinatorServer::shutdown(int grace_ms) {
   std::lock_guard lock(shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  if (metrics_http_) metrics_http_->stop();
   if (server_) {
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
   }

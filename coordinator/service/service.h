@@ -25,6 +25,8 @@
 
 #include "common/status.h"
 #include "coordinator/service/auth.h"
+#include "coordinator/service/http_endpoint.h"
+#include "coordinator/service/metrics.h"
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
 #include "proto/gridbench.grpc.pb.h"
@@ -66,6 +68,12 @@ class CoordinatorService final : public pb::Coordinator::Service {
   void sweep();
 
   const ServiceOptions& options() const { return options_; }
+
+  // The counters and histogram the rpcs update (metrics.h).
+  CoordinatorMetrics& metrics() { return metrics_; }
+  // One scrape: the counters with the gauges read now (jobs by grid and state from
+  // the store, workers by state), in the text exposition format.
+  std::string metrics_text();
 
   grpc::Status SubmitGrid(grpc::ServerContext* ctx, const pb::SubmitGridRequest* req,
                           pb::SubmitGridReply* reply) override;
@@ -123,6 +131,7 @@ class CoordinatorService final : public pb::Coordinator::Service {
   bool started_ = false;
   std::map<std::string, WorkerEntry> workers_;
   std::thread sweeper_;
+  CoordinatorMetrics metrics_;
 };
 
 struct ServerOptions {
@@ -135,6 +144,9 @@ struct ServerOptions {
   // (JobStore::start_background_checkpoints); 0: SQLite's automatic checkpoints,
   // run by whichever commit crosses 1000 WAL pages.
   int checkpoint_interval_ms = 50;
+  // HOST:PORT of the Prometheus endpoint (GET /metrics, HTTP); "": none, and no rpc
+  // interceptor either.
+  std::string metrics_listen;
   ServiceOptions service;
 };
 
@@ -152,9 +164,12 @@ class CoordinatorServer {
   // "unix:PATH".
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // "HOST:PORT" of the metrics endpoint as bound; "" without metrics_listen.
+  std::string metrics_address() const { return metrics_http_ ? metrics_http_->address() : ""; }
 
-  // Graceful: health NOT_SERVING, long-polls and watches answered, in-flight rpcs
-  // given grace_ms to finish (then cancelled), the sweeper stopped. Idempotent.
+  // Graceful: health NOT_SERVING, the metrics endpoint stopped, long-polls and
+  // watches answered, in-flight rpcs given grace_ms to finish (then cancelled), the
+  // sweeper stopped. Idempotent.
   void shutdown(int grace_ms = 2000);
   // Blocks until the server has shut down.
   void wait();
@@ -167,6 +182,7 @@ class CoordinatorServer {
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpEndpoint> metrics_http_;  // after server_: destroyed first, it reads service_
   std::string address_;
   int port_ = 0;
   std::mutex shutdown_mu_;
