@@ -32,6 +32,8 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 .table-wrap { overflow-x: auto; margin: 8px 0 12px; }
+.table-wrap.tall { max-height: 640px; overflow: auto; border-bottom: 1px solid var(--line); }
+.table-wrap.tall thead { position: sticky; top: 0; z-index: 1; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 10px; white-space: nowrap; }
 th { background: var(--bg-alt); text-align: left; font-weight: 600; }
@@ -41,7 +43,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.key { font-weight: 500; }
 td.text { text-align: right; color: #b35900; }
 td.missing { text-align: center; color: #8c959f; }
-td.err { white-space: pre-wrap; max-width: 640px; font: 12px/1.35 ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace; }
+td.err { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 320px; max-width: 720px;
+         font: 12px/1.35 ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace; }
+td.err div { max-height: 9.5em; overflow: auto; }
 .delta { color: var(--muted); font-size: 12px; margin-left: 4px; }
 .delta.up { color: #1a7f37; }
 .delta.down { color: #b3261e; }

@@ -109,14 +109,16 @@ std::string job_states_html(const std::vector<JobRow>& rows, const std::vector<s
          << state_badge(r->state) << "</td><td class=\"num\" data-v=\"" << r->attempts << "\">" << r->attempts
          << "</td>";
       for (const auto& v : vary) os << "<td>" << html_escape(plots::values_label(r->params, {v})) << "</td>";
-      os << "<td class=\"err\">" << (r->error.empty() ? "<span class=\"empty\">no error recorded</span>" : html_escape(r->error))
-         << "</td></tr>\n";
+      os << "<td class=\"err\"><div>"
+         << (r->error.empty() ? "<span class=\"empty\">no error recorded</span>" : html_escape(r->error))
+         << "</div></td></tr>\n";
     }
     os << "</tbody>\n</table></div>\n";
   }
 
   os << "<details id=\"all-jobs\"><summary>All " << rows.size() << " jobs: parameters, state, device and engine"
-     << "</summary>\n<div class=\"table-wrap\"><table class=\"jobs sortable\">\n<thead><tr>";
+     << "</summary>\n<div class=\"table-wrap" << (rows.size() > 30 ? " tall" : "")
+     << "\"><table class=\"jobs sortable\">\n<thead><tr>";
   int col = 0;
   for (const char* h : {"job", "kind"}) os << "<th class=\"sortable\" data-col=\"" << col++ << "\">" << h << "</th>";
   for (const auto& v : vary) os << "<th class=\"sortable\" data-col=\"" << col++ << "\">" << html_escape(v) << "</th>";

@@ -15,6 +15,8 @@ namespace {
 using coord::Table;
 using coord::TableCell;
 
+constexpr size_t kTallRows = 30;
+
 // The text of a cell without the " (+x.x%)" delta that build_tables appends.
 std::string base_text(const TableCell& c) {
   if (c.delta_pct) {
@@ -97,7 +99,8 @@ std::string report_table_html(const Table& t, const coord::ReportSpec* spec,
   for (const auto& c : t.columns) grouped = grouped || (!c.key && !c.pivot_value.empty());
 
   std::ostringstream os;
-  os << "<div class=\"table-wrap\"><table class=\"report sortable\">\n<thead>";
+  // A long table scrolls in its own box (header kept in view), so that its plots stay near.
+  os << "<div class=\"table-wrap" << (t.rows.size() > kTallRows ? " tall" : "") << "\"><table class=\"report sortable\">\n<thead>";
   if (grouped) {
     // Row 1: the key columns (two rows high) and one group per pivot value; row 2: the labels.
     os << "<tr>";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, runs every test (ctest).
+# Installs what is missing (with chromium, for the dashboard's browser test),
+# builds everything, runs every test (ctest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --with-chromium
 ./scripts/build.sh "$@"
 BUILD_DIR="${GRIDBENCH_BUILD_DIR:-build}"
 cd "$BUILD_DIR"

@@ -25,10 +25,12 @@ std::string bars_figure_html(const BarsFigure& fig) {
   const Ticks t = nice_ticks(lo, hi, 5);
   label_chars = std::min<size_t>(label_chars, 36);
   value_chars = std::min<size_t>(value_chars, 16);
+  if (nbars > 4) value_chars = 2;  // no value labels (below): the plot takes the room
 
   // Bar thickness shrinks a little with many bars per group, never below 7 px.
   const double bar_h = nbars <= 2 ? 13 : nbars <= 4 ? 10 : 8;
   const double gap = 10;
+  const bool labels = bar_h >= 10;
   const double group_h = nbars * bar_h + gap;
   const double width = 560;
   const double x0 = 10 + label_chars * kCharW, x1 = width - 10 - value_chars * kCharW;
@@ -81,12 +83,17 @@ std::string bars_figure_html(const BarsFigure& fig) {
         os << "<g class=\"bar\" data-s=\"" << b << "\"><rect class=\"b\" x=\"" << num(bx) << "\" y=\"" << num(y + 0.5)
            << "\" width=\"" << num(bw) << "\" height=\"" << num(bar_h - 1) << "\" fill=\"" << colour(b)
            << "\"><title>" << html_escape(bar.tip) << "</title></rect>";
-        const double tx = *bar.value >= 0 ? std::max(xv, zero) + 3 : zero + 3;
-        os << "<text class=\"value\" x=\"" << num(tx) << "\" y=\"" << num(ty) << "\" font-size=\""
-           << (bar_h < 10 ? "9" : "10") << "\">" << html_escape(ellipsize(bar.text, value_chars)) << "</text></g>\n";
+        // Values printed beside bars thick enough for the text; thinner ones have
+        // them in their hover text only (printed, they would overlap).
+        if (labels) {
+          const double tx = *bar.value >= 0 ? std::max(xv, zero) + 3 : zero + 3;
+          os << "<text class=\"value\" x=\"" << num(tx) << "\" y=\"" << num(ty) << "\" font-size=\"10\">"
+             << html_escape(ellipsize(bar.text, value_chars)) << "</text>";
+        }
+        os << "</g>\n";
       } else if (!bar.text.empty()) {
         os << "<g class=\"bar\" data-s=\"" << b << "\"><text class=\"nonum\" x=\"" << num(zero + 3) << "\" y=\""
-           << num(ty) << "\" font-size=\"" << (bar_h < 10 ? "9" : "10") << "\"><title>" << html_escape(bar.tip)
+           << num(ty) << "\" font-size=\"" << (labels ? "10" : "8") << "\"><title>" << html_escape(bar.tip)
            << "</title>" << html_escape(ellipsize(bar.text, value_chars)) << "</text></g>\n";
       }
     }
