@@ -108,25 +108,22 @@ Status write_text(const fs::path& path, const std::string& text) {
   return Status::Ok();
 }
 
-// Writes report.md, report.csv, report.json and the dashboard into dir.
-Status write_reports(coord::JobStore& store, const coord::Grid& grid, const fs::path& dir) {
-  Result<std::vector<coord::ResultRow>> rows = store.grid_results(grid.name);
-  if (!rows.ok()) return rows.error();
-  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, *rows);
-  if (!tables.ok()) return tables.error();
-  GB_RETURN_IF_ERROR(write_text(dir / "report.md", coord::render_tables(*tables, coord::TableFormat::kMarkdown)));
-  GB_RETURN_IF_ERROR(write_text(dir / "report.csv", coord::render_tables(*tables, coord::TableFormat::kCsv)));
-  GB_RETURN_IF_ERROR(write_text(dir / "report.json", coord::render_tables(*tables, coord::TableFormat::kJson)));
-  std::map<std::string, std::vector<engine::Series>> series;
-  Result<std::vector<coord::StoredJob>> jobs = store.grid_jobs(grid.name);
-  if (!jobs.ok()) return jobs.error();
-  for (const auto& job : *jobs) {
-    if (job.result_run_id == 0) continue;
-    Result<std::vector<engine::Series>> s = store.job_series(job.id);
-    if (!s.ok()) return s.error();
-    if (!s->empty()) series[job.hash] = std::move(s).value();
-  }
-  return dash::write_dashboard(grid, *tables, *rows, series, dir.string());
+// Writes report.md, report.csv, report.json and the dashboard page (index.html)
+// into dir; `index_href` links the page back to an index of grids ("" : none).
+// Returns what the page showed, for an index row.
+Result<dash::GridPage> write_reports(coord::JobStore& store, const coord::Grid& grid, const fs::path& dir,
+                                     const std::string& index_href = "") {
+  Result<dash::GridPage> page = dash::read_grid_page(store, grid);
+  if (!page.ok()) return page.error();
+  page->index_href = index_href;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error{dir.string() + ": cannot create: " + ec.message()};
+  GB_RETURN_IF_ERROR(write_text(dir / "report.md", coord::render_tables(page->tables, coord::TableFormat::kMarkdown)));
+  GB_RETURN_IF_ERROR(write_text(dir / "report.csv", coord::render_tables(page->tables, coord::TableFormat::kCsv)));
+  GB_RETURN_IF_ERROR(write_text(dir / "report.json", coord::render_tables(page->tables, coord::TableFormat::kJson)));
+  GB_RETURN_IF_ERROR(dash::write_page(dir.string(), "index.html", dash::render_grid_page(*page)));
+  return page;
 }
 
 // ---- gridbench expand ----
@@ -222,7 +219,7 @@ int cmd_run(const RunFlags& f) {
     std::printf("interrupted: the database is consistent; run the same command again to resume\n");
     return kExitInterrupted;
   }
-  if (Status st = write_reports(**store, *grid, out); !st.ok()) return fail(st.message());
+  if (Result<dash::GridPage> page = write_reports(**store, *grid, out); !page.ok()) return fail(page.message());
   std::printf("database: %s\nreport: %s (also report.csv, report.json, index.html)\n", f.db.c_str(),
               (out / "report.md").c_str());
   int64_t bad = 0;
@@ -280,15 +277,41 @@ int cmd_dashboard(const std::string& name, const std::string& db, const std::str
   if (!fs::exists(db)) return fail(db + ": no such database", kExitInvalid);
   Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
   if (!store.ok()) return fail(store.message());
-  Result<coord::Grid> grid = stored_grid(**store, name);
-  if (!grid.ok()) return fail(grid.message());
-  fs::path dir = out.empty() ? fs::path("out") / name : fs::path(out);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return fail(dir.string() + ": cannot create: " + ec.message());
-  if (Status st = write_reports(**store, *grid, dir); !st.ok()) return fail(st.message());
-  std::printf("dashboard: %s\n", (dir / "index.html").c_str());
-  return kExitOk;
+  if (!name.empty()) {  // one grid's page
+    Result<coord::Grid> grid = stored_grid(**store, name);
+    if (!grid.ok()) return fail(grid.message());
+    fs::path dir = out.empty() ? fs::path("out") / name : fs::path(out);
+    if (Result<dash::GridPage> page = write_reports(**store, *grid, dir); !page.ok()) return fail(page.message());
+    std::printf("dashboard: %s\n", (dir / "index.html").c_str());
+    return kExitOk;
+  }
+  // The index of every grid, and each grid's page in a folder beside it.
+  Result<std::vector<coord::GridSummary>> grids = (*store)->list_grids();
+  if (!grids.ok()) return fail(grids.message());
+  const fs::path dir = out.empty() ? fs::path("out") : fs::path(out);
+  std::vector<dash::IndexEntry> entries;
+  int failed = 0;
+  for (const auto& g : *grids) {
+    const std::string folder = dash::page_folder(g.name);
+    Result<dash::GridPage> page = Error{""};
+    if (Result<coord::Grid> grid = stored_grid(**store, g.name); !grid.ok()) page = grid.error();
+    else page = write_reports(**store, *grid, dir / folder, "../index.html");
+    dash::IndexEntry e = dash::index_entry(g, page.ok() ? &*page : nullptr);
+    if (page.ok()) {
+      e.href = folder + "/index.html";
+    } else {
+      e.error = page.message();
+      std::fprintf(stderr, "gridbench: grid '%s': %s\n", g.name.c_str(), page.message().c_str());
+      ++failed;
+    }
+    entries.push_back(std::move(e));
+  }
+  if (Status st = dash::write_page(dir.string(), "index.html", dash::render_index_page(entries, db)); !st.ok())
+    return fail(st.message());
+  std::printf("dashboard: %s (%zu grids", (dir / "index.html").c_str(), entries.size());
+  if (failed > 0) std::printf(", %d without a page", failed);
+  std::printf(")\n");
+  return failed > 0 ? kExitError : kExitOk;
 }
 
 // ---- gridbench roofline ----
@@ -652,10 +675,14 @@ int run_cli(int argc, char** argv) {
   grids->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
   grids->add_option("--format", grids_format, "table|json")->capture_default_str();
 
-  auto* dashboard = app.add_subcommand("dashboard", "Write a grid's static HTML dashboard and report files");
-  dashboard->add_option("grid_name", name, "grid name")->required();
+  auto* dashboard = app.add_subcommand(
+      "dashboard",
+      "Write static HTML pages: without GRID, an index of every grid in the database (OUT/index.html) and each "
+      "grid's page (OUT/GRID/index.html, with report.md/.csv/.json); with GRID, that grid's page and report files "
+      "in OUT. The pages open from the file system and load nothing from the network");
+  dashboard->add_option("grid_name", name, "grid name (absent: every grid, with an index)");
   dashboard->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
-  dashboard->add_option("--out", out_dir, "output directory (default out/GRID_NAME)");
+  dashboard->add_option("--out", out_dir, "output directory (default out/GRID_NAME with GRID, else out)");
 
   RooflineFlags rf;
   auto* roofline = app.add_subcommand(

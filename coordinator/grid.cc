@@ -222,8 +222,8 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
     errs.add("$.report", "expected a report object or a non-empty array of them, " + got(*it));
     return;
   }
-  static const std::vector<std::string> kReportKeys = {"title",   "kind",   "rows",    "pivot",
-                                                       "columns", "filter", "baseline"};
+  static const std::vector<std::string> kReportKeys = {"title",  "kind",     "rows",  "pivot",
+                                                       "columns", "filter", "baseline", "plots"};
   static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",
                                                        "scale",  "suffix", "truncate"};
   for (const auto& [path, rp] : items) {
@@ -336,6 +336,10 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
     if (auto f = r.find("baseline"); f != r.end()) {
       if (check_param_object(errs, path + ".baseline", *f, nullptr, /*allow_empty=*/false))
         spec.baseline = normalize_json(to_json(*f));
+    }
+    if (auto f = r.find("plots"); f != r.end()) {
+      spec.plots_given = true;
+      for (const auto& e : parse_plot_specs(*f, path + ".plots", measures, spec.plots)) errs.add(e.path, e.what);
     }
     out.push_back(std::move(spec));
   }

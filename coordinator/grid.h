@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "coordinator/plot_spec.h"
 
 namespace gb::engine {
 struct JobKind;
@@ -47,6 +48,10 @@ struct ReportSpec {
   std::vector<ReportColumn> columns;
   Json filter = Json::object();      // only points whose parameters match all of these
   Json baseline = nullptr;           // parameter values of the baseline row, or null
+  // What the dashboard draws for this section (coordinator/plot_spec.h); without a
+  // `plots` key (plots_given false) it draws its defaults.
+  std::vector<PlotSpec> plots;
+  bool plots_given = false;
 };
 
 struct Grid {

@@ -1,43 +1,38 @@
-// The static HTML dashboard: one self-contained page (inline CSS and SVG, no
-// scripts, nothing fetched from the network) with a grid's summary, its report
-// tables, a horizontal bar chart per numeric table column and a line chart per
-// series name (the series of several jobs overlaid, with a legend).
+// The dashboard's files: reading what a grid's page shows from the store, and
+// writing pages atomically (a temporary file renamed over the old one, so that a
+// reader never sees half a page). The pages themselves are grid_page.h and
+// index_page.h; the report files (report.md/.csv/.json) are the CLI's.
+//
+// Layout written by `gridbench dashboard --db FILE --out DIR`:
+//   DIR/index.html         every grid (index_page.h)
+//   DIR/GRID/index.html    one grid's page (grid_page.h), with its report files
+// and by `gridbench dashboard GRID --out DIR` (and `gridbench run`): DIR/index.html,
+// that grid's page.
 #pragma once
 
-#include <map>
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include "common/status.h"
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
-#include "coordinator/report.h"
-#include "engine/jobs/job_kinds.h"
+#include "dashboard/grid_page.h"
+#include "dashboard/index_page.h"
 
 namespace gb::dash {
 
-// Series of each job's current result, by job hash.
-using SeriesByJob = std::map<std::string, std::vector<engine::Series>>;
+// The grid's results, tables, series and jobs, read from `store`.
+Result<GridPage> read_grid_page(coord::JobStore& store, const coord::Grid& grid);
 
-// The page as a string.
-std::string render_dashboard(const coord::Grid& grid, const std::vector<coord::Table>& tables,
-                             const std::vector<coord::ResultRow>& results,
-                             const SeriesByJob& series);
+// The index row of a grid: its summary, and what its page shows (null when the
+// page could not be made).
+IndexEntry index_entry(const coord::GridSummary& summary, const GridPage* page);
 
-// Writes render_dashboard(...) to out_dir/index.html, creating out_dir as needed.
-Status write_dashboard(const coord::Grid& grid, const std::vector<coord::Table>& tables,
-                       const std::vector<coord::ResultRow>& results, const SeriesByJob& series,
-                       const std::string& out_dir);
+// Writes `text` to dir/file through a temporary file and a rename, creating dir.
+Status write_page(const std::string& dir, const std::string& file, const std::string& text);
 
-// Escapes & < > " ' for HTML text and attribute values.
-std::string html_escape(std::string_view s);
-
-// The pieces of the page, for reuse and tests: an SVG bar chart of one table
-// column ("" when the column holds no number), and an SVG line chart of several
-// series of one name, `labels[i]` naming `series[i]` in the legend.
-std::string bar_chart_svg(const coord::Table& table, size_t column);
-std::string line_chart_svg(const std::string& title, const std::vector<engine::Series>& series,
-                           const std::vector<std::string>& labels);
+// The folder of a grid's page inside an index's folder: the name itself when it
+// is a plain file name (letters, digits, '.', '_', '-', not "." or ".."), else
+// the name with other bytes replaced by '_' and its hash appended.
+std::string page_folder(const std::string& grid_name);
 
 }  // namespace gb::dash

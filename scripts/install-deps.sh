@@ -5,9 +5,10 @@
 # CUDA is not installed here: where /usr/local/cuda/bin/nvcc exists, the build
 # compiles the CUDA code (GRIDBENCH_CUDA=AUTO); elsewhere it leaves it out.
 #
-# --test-tools also installs the programs that the cluster tests run against
-# (slurm-wlm and munge for tests/cluster/slurm_test.sh, prometheus for promtool and
-# the scrape in tests/integration/metrics_prometheus_test.sh). gridbench itself
+# --test-tools also installs the programs that some tests run against (slurm-wlm
+# and munge for tests/cluster/slurm_test.sh, prometheus for promtool and the scrape
+# in tests/integration/metrics_prometheus_test.sh, chromium for the dashboard's
+# browser test tests/dashboard/browser_test.cc). gridbench itself
 # does not need them, and their failure to install is a warning: those tests then
 # skip and say why. The tests start their own daemons on private sockets and
 # ports; they use none of the packages' services (where systemd runs, Debian's
@@ -20,9 +21,9 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libpcre2-dev libicu-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev zlib1g-dev
 )
-TEST_TOOLS=(slurm-wlm munge prometheus)
+TEST_TOOLS=(slurm-wlm munge prometheus chromium)
 
 with_test_tools=0
 for arg in "$@"; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing (with the test tools: Slurm, munge, Prometheus), builds
+# Installs what is missing (with the test tools: Slurm, munge, Prometheus, Chromium), builds
 # everything, runs every test (ctest).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -186,6 +186,59 @@ TEST(Cli, RunWritesReportsAndReusesFinishedJobs) {
   EXPECT_NE(missing.err.find("nope"), std::string::npos);
 }
 
+// `gridbench dashboard` without a grid: an index of every grid and each grid's
+// page beside it; a grid whose stored file no longer reads is listed with why,
+// the others still written, and the exit code says so.
+TEST(Cli, DashboardIndexOfEveryGrid) {
+  std::string d = temp_dir();
+  write_file(d + "/g.json", small_grid(R"("qwen1.5-0.5b", "qwen1.5-7b")"));
+  std::string other = small_grid(R"("qwen1.5-14b")");
+  other.replace(other.find("\"small\""), 7, "\"other\"");
+  write_file(d + "/o.json", other);
+  std::string db = d + "/gb.db";
+  ASSERT_EQ(gridbench(d, {"run", d + "/g.json", "--db", db, "--out", d + "/out/small"}).code, 0);
+  ASSERT_EQ(gridbench(d, {"run", d + "/o.json", "--db", db, "--out", d + "/out/other"}).code, 0);
+
+  Output o = gridbench(d, {"dashboard", "--db", db, "--out", d + "/site"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("site/index.html (2 grids)"), std::string::npos) << o.out;
+  std::string index = slurp(d + "/site/index.html");
+  EXPECT_NE(index.find("<a href=\"small/index.html\">small</a>"), std::string::npos);
+  EXPECT_NE(index.find("<a href=\"other/index.html\">other</a>"), std::string::npos);
+  EXPECT_NE(index.find("<span class=\"state succeeded\">4</span>"), std::string::npos);
+  EXPECT_NE(index.find("rtx4090"), std::string::npos);  // the device behind the results
+  for (const char* g : {"small", "other"}) {
+    for (const char* f : {"index.html", "report.md", "report.csv", "report.json"})
+      EXPECT_TRUE(fs::exists(d + "/site/" + g + "/" + f)) << g << "/" << f;
+  }
+  std::string page = slurp(d + "/site/small/index.html");
+  EXPECT_NE(page.find("<a href=\"../index.html\">"), std::string::npos);
+  EXPECT_NE(page.find("13.12"), std::string::npos);  // 003: 7B f16 B = 13.12 ms
+  // One grid's page, as before, links to no index.
+  Output one = gridbench(d, {"dashboard", "small", "--db", db, "--out", d + "/one"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_EQ(slurp(d + "/one/index.html").find("../index.html"), std::string::npos);
+
+  // A stored grid file that no longer reads: listed with the reason, exit 1.
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "UPDATE grids SET spec_json = '{\"name\": 3}' WHERE name = 'other'", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(h);
+  Output bad = gridbench(d, {"dashboard", "--db", db, "--out", d + "/site"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("grid 'other': "), std::string::npos) << bad.err;
+  EXPECT_NE(bad.out.find("(2 grids, 1 without a page)"), std::string::npos) << bad.out;
+  index = slurp(d + "/site/index.html");
+  EXPECT_NE(index.find("page not written: "), std::string::npos);
+  EXPECT_NE(index.find("<a href=\"small/index.html\">small</a>"), std::string::npos);
+
+  Output help = gridbench(d, {"dashboard", "--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("without GRID, an index of every grid"), std::string::npos) << help.out;
+}
+
 // A job binary that takes a while, so that a run can be interrupted mid-grid.
 std::string slow_job_wrapper(const std::string& dir) {
   std::string path = dir + "/slow-job.sh";

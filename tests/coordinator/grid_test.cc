@@ -806,7 +806,8 @@ TEST_F(GridTest, ReportErrors) {
   std::string msg = load_err("r.json", text);
   EXPECT_EQ(lines(msg, "r.json"),
             (std::vector<std::string>{
-                "$.report.sort: unknown key (expected one of: title, kind, rows, pivot, columns, filter, baseline)",
+                "$.report.sort: unknown key (expected one of: title, kind, rows, pivot, columns, filter, baseline, "
+                "plots)",
                 "$.report.title: expected a string, got the integer 1",
                 "$.report.kind: unknown job kind 'speedo' (known: " + known_kinds() + ")",
                 "$.report.rows[1]: unknown job parameter 'modle' (known: " + known_params() + ")",
