@@ -308,7 +308,7 @@ int cmd_dashboard(const std::string& name, const std::string& db, const std::str
   }
   if (Status st = dash::write_page(dir.string(), "index.html", dash::render_index_page(entries, db)); !st.ok())
     return fail(st.message());
-  std::printf("dashboard: %s (%zu grids", (dir / "index.html").c_str(), entries.size());
+  std::printf("dashboard: %s (%zu grid%s", (dir / "index.html").c_str(), entries.size(), entries.size() == 1 ? "" : "s");
   if (failed > 0) std::printf(", %d without a page", failed);
   std::printf(")\n");
   return failed > 0 ? kExitError : kExitOk;

@@ -48,7 +48,7 @@ IndexEntry index_entry(const coord::GridSummary& summary, const GridPage* page) 
     } else if (!page->grid.reports.empty()) {
       e.title = page->grid.reports.front().title;
     }
-    for (const auto& r : page->results) e.devices.insert(device_label(r.device));
+    for (const auto& r : page->results) e.devices.insert(result_device(r));
   }
   return e;
 }

@@ -28,7 +28,7 @@ std::string render_grid_page(const GridPage& page) {
 
   std::set<std::string> devices, engines;
   for (const auto& r : page.results) {
-    devices.insert(device_label(r.device));
+    devices.insert(result_device(r));
     if (!r.engine_version.empty()) engines.insert(r.engine_version);
   }
   size_t series_count = 0;

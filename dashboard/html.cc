@@ -41,6 +41,7 @@ th.group { text-align: center; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.key { font-weight: 500; }
+td.wrap { white-space: normal; min-width: 220px; max-width: 520px; }
 td.text { text-align: right; color: #b35900; }
 td.missing { text-align: center; color: #8c959f; }
 td.err { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 320px; max-width: 720px;

@@ -49,7 +49,7 @@ std::string render_index_page(const std::vector<IndexEntry>& grids, const std::s
     if (!g.href.empty()) os << "<a href=\"" << html_escape(g.href) << "\">" << html_escape(g.name) << "</a>";
     else os << html_escape(g.name);
     if (!g.error.empty()) os << "<div class=\"note\">page not written: " << html_escape(g.error) << "</div>";
-    os << "</td><td>" << html_escape(g.title) << "</td><td class=\"num\" data-v=\"" << g.total << "\">" << g.total
+    os << "</td><td class=\"wrap\">" << html_escape(g.title) << "</td><td class=\"num\" data-v=\"" << g.total << "\">" << g.total
        << "</td>";
     for (const auto& s : states) {
       auto it = g.by_state.find(s);
@@ -59,7 +59,8 @@ std::string render_index_page(const std::vector<IndexEntry>& grids, const std::s
       else os << "0";
       os << "</td>";
     }
-    os << "<td data-v=\"" << g.updated_ms << "\">" << html_escape(format_time_ms(g.updated_ms)) << "</td><td>";
+    os << "<td data-v=\"" << g.updated_ms << "\">" << html_escape(format_time_ms(g.updated_ms))
+       << "</td><td class=\"wrap\">";
     bool first = true;
     for (const auto& d : g.devices) {
       os << (first ? "" : ", ") << html_escape(d);

@@ -31,7 +31,7 @@ std::vector<JobRow> job_rows(const coord::Grid& grid, const std::vector<coord::S
   auto fill = [&](JobRow& row) {
     auto it = first_result.find(row.hash);
     if (it == first_result.end()) return;
-    row.device = device_label(it->second->device);
+    row.device = result_device(*it->second);
     row.engine = it->second->engine_version;
   };
   if (!jobs.empty()) {

@@ -7,6 +7,7 @@
 
 #include "dashboard/html.h"
 #include "dashboard/plots/plot_data.h"
+#include "engine/jobs/job_kinds.h"
 
 namespace gb::dash {
 
@@ -53,7 +54,7 @@ std::map<std::pair<std::string, std::string>, Provenance> provenance(const coord
     if (!plots::selects(sel, r.kind, r.params)) continue;
     const std::string pivot = spec.pivot.empty() ? "" : coord::param_text(plots::param_value(r.params, spec.pivot));
     Provenance& p = out[{row_key(r.params, spec.rows), pivot}];
-    p.devices.insert(device_label(r.device));
+    p.devices.insert(result_device(r));
     if (!r.engine_version.empty()) p.engines.insert(r.engine_version);
     if (std::find(p.hashes.begin(), p.hashes.end(), r.hash) == p.hashes.end()) p.hashes.push_back(r.hash);
   }
@@ -81,13 +82,19 @@ std::string provenance_text(const Provenance& p) {
 
 }  // namespace
 
-std::string device_label(const coord::Json& device) {
+std::string device_label(const coord::Json& device, bool theory) {
   if (!device.is_object()) return "unknown device";
   std::string name = device.contains("name") && device["name"].is_string() ? device["name"].get<std::string>() : "";
   std::string kind = device.contains("kind") && device["kind"].is_string() ? device["kind"].get<std::string>() : "";
+  if (kind.empty() && theory) kind = "theory";
   if (name.empty()) name = kind.empty() ? "unknown device" : kind;
   else if (!kind.empty()) name += " (" + kind + ")";
   return name;
+}
+
+std::string result_device(const coord::ResultRow& r) {
+  const engine::JobKind* k = engine::find_job_kind(r.kind);
+  return device_label(r.device, k != nullptr && k->theory_only);
 }
 
 std::string report_table_html(const Table& t, const coord::ReportSpec* spec,

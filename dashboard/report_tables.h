@@ -19,7 +19,10 @@ namespace gb::dash {
 std::string report_table_html(const coord::Table& table, const coord::ReportSpec* spec,
                               const std::vector<coord::ResultRow>& results);
 
-// "rtx4090" for a theory device, "AMD EPYC 7B13 (cpu)" for a measured one.
-std::string device_label(const coord::Json& device);
+// A device record as pages name it: "AMD EPYC 7B13 (cpu)" for a measured one
+// (its kind in brackets), "rtx4090 (theory)" for the spec a theory-only job used.
+std::string device_label(const coord::Json& device, bool theory = false);
+// The device behind a result (theory when its job kind is theory-only).
+std::string result_device(const coord::ResultRow& r);
 
 }  // namespace gb::dash

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "dashboard/dashboard.h"
+#include "dashboard/report_tables.h"
 
 namespace gb::dash {
 namespace {
@@ -56,6 +57,19 @@ TEST(IndexPage, RowPerGrid) {
   EXPECT_EQ(html.find("<a href=\"\""), std::string::npos);
 
   EXPECT_NE(render_index_page({}, "x.db").find("No grids in this database yet."), std::string::npos);
+}
+
+TEST(IndexPage, DeviceLabels) {
+  EXPECT_EQ(device_label({{"name", "Xeon"}, {"kind", "cpu"}}), "Xeon (cpu)");
+  EXPECT_EQ(device_label({{"name", "rtx4090"}}, /*theory=*/true), "rtx4090 (theory)");
+  EXPECT_EQ(device_label({{"name", "rtx4090"}}), "rtx4090");
+  EXPECT_EQ(device_label(nullptr), "unknown device");
+  coord::ResultRow r;
+  r.kind = "roofline";
+  r.device = {{"name", "h100-sxm"}};
+  EXPECT_EQ(result_device(r), "h100-sxm (theory)");
+  r.kind = "speed";
+  EXPECT_EQ(result_device(r), "h100-sxm");
 }
 
 TEST(IndexPage, PageFolders) {
