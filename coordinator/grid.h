@@ -47,6 +47,9 @@ struct ReportSpec {
   std::vector<ReportColumn> columns;
   Json filter = Json::object();      // only points whose parameters match all of these
   Json baseline = nullptr;           // parameter values of the baseline row, or null
+  // Parameters the report averages over explicitly (each cell is then the mean of
+  // the jobs that differ only in these, and of their repeats); see report_check.h.
+  std::vector<std::string> average_over;
 };
 
 struct Grid {
