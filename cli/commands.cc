@@ -710,7 +710,9 @@ int run_cli(int argc, char** argv) {
 
   bool submit_rerun = false, submit_wait = false;
   int submit_attempts = 0;
-  auto* submit = app.add_subcommand("submit", "Submit a grid to a coordinator; its workers run the jobs");
+  auto* submit = app.add_subcommand(
+      "submit", "Submit a grid to a coordinator; its workers run the jobs (resubmitting a grid without some of its "
+                "jobs cancels those no other grid wants)");
   submit->add_option("grid", grid_path, "grid file (.json, .yaml or .yml)")->required();
   submit->add_flag("--wait", submit_wait, "watch the grid until every job ended, then print its report");
   submit->add_flag("--rerun", submit_rerun, "run again jobs that already succeeded");
@@ -723,7 +725,9 @@ int run_cli(int argc, char** argv) {
   status->add_option("--format", status_format, "table|json")->capture_default_str();
   add_remote(status, true);
 
-  auto* watch = app.add_subcommand("watch", "Follow a grid's progress on a coordinator until it ends");
+  auto* watch = app.add_subcommand(
+      "watch", "Follow a grid's progress on a coordinator until it ends: each job that ends, and while nothing "
+               "moves the pending and unplaceable jobs (and whether any worker is registered)");
   watch->add_option("grid_name", name, "grid name")->required();
   add_remote(watch, true);
 
