@@ -80,6 +80,15 @@ std::string job_binary() {
 
 // Rebuilds a stored grid (its spec and source) for reports.
 Result<coord::Grid> stored_grid(coord::JobStore& store, const std::string& name) {
+  Result<std::optional<coord::GridSummary>> summary = store.grid_summary(name);
+  if (!summary.ok()) return summary.error();
+  if (!summary->has_value()) {
+    std::string known;
+    if (Result<std::vector<coord::GridSummary>> all = store.list_grids(); all.ok()) {
+      for (const auto& g : *all) known += (known.empty() ? "" : ", ") + g.name;
+    }
+    return Error{store.path() + ": no grid named '" + name + "' (grids: " + (known.empty() ? "none" : known) + ")"};
+  }
   Result<std::pair<std::string, std::string>> spec = store.grid_spec(name);
   if (!spec.ok()) return spec.error();
   nlohmann::ordered_json doc;
@@ -91,10 +100,20 @@ Result<coord::Grid> stored_grid(coord::JobStore& store, const std::string& name)
   return coord::parse_grid(doc, spec->second);
 }
 
-Result<std::string> render_results(coord::JobStore& store, const coord::Grid& grid, coord::TableFormat format) {
+// The grid's report tables, with the cells and the list of its failed jobs.
+Result<std::vector<coord::Table>> grid_tables(coord::JobStore& store, const coord::Grid& grid,
+                                              std::vector<coord::ResultRow>* rows_out = nullptr) {
   Result<std::vector<coord::ResultRow>> rows = store.grid_results(grid.name);
   if (!rows.ok()) return rows.error();
-  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, *rows);
+  Result<std::vector<coord::StoredJob>> jobs = store.grid_jobs(grid.name);
+  if (!jobs.ok()) return jobs.error();
+  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, *rows, *jobs);
+  if (tables.ok() && rows_out != nullptr) *rows_out = std::move(*rows);
+  return tables;
+}
+
+Result<std::string> render_results(coord::JobStore& store, const coord::Grid& grid, coord::TableFormat format) {
+  Result<std::vector<coord::Table>> tables = grid_tables(store, grid);
   if (!tables.ok()) return tables.error();
   return coord::render_tables(*tables, format);
 }
@@ -209,12 +228,18 @@ int cmd_run(const RunFlags& f) {
   if (tty) std::fprintf(stderr, "\n");
   if (!summary.ok()) return fail(summary.message());
   const auto& s = *summary;
-  std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld timeout)\n",
+  // Jobs, each counted once by how it ended here; retries apart (each had its line).
+  std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld timeout)",
               grid->name.c_str(), static_cast<long long>(s.submitted.jobs),
               static_cast<long long>(s.submitted.reused),
               static_cast<long long>(s.succeeded + s.failed + s.oom + s.timeout),
               static_cast<long long>(s.succeeded), static_cast<long long>(s.failed), static_cast<long long>(s.oom),
               static_cast<long long>(s.timeout));
+  if (s.retried > 0) std::printf(", %lld %s", static_cast<long long>(s.retried), s.retried == 1 ? "retry" : "retries");
+  std::printf("\n");
+  if (s.submitted.left_cancelled > 0)
+    std::printf("%lld unfinished jobs that left the grid cancelled\n",
+                static_cast<long long>(s.submitted.left_cancelled));
   if (s.interrupted) {
     std::printf("interrupted: the database is consistent; run the same command again to resume\n");
     return kExitInterrupted;
@@ -237,7 +262,7 @@ int cmd_results(const std::string& name, const std::string& db, const std::strin
   Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
   if (!store.ok()) return fail(store.message());
   Result<coord::Grid> grid = stored_grid(**store, name);
-  if (!grid.ok()) return fail(grid.message());
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
   Result<std::string> text = render_results(**store, *grid, *fmt);
   if (!text.ok()) return fail(text.message());
   std::cout << *text;
@@ -279,7 +304,7 @@ int cmd_dashboard(const std::string& name, const std::string& db, const std::str
   if (!store.ok()) return fail(store.message());
   if (!name.empty()) {  // one grid's page
     Result<coord::Grid> grid = stored_grid(**store, name);
-    if (!grid.ok()) return fail(grid.message());
+    if (!grid.ok()) return fail(grid.message(), kExitInvalid);
     fs::path dir = out.empty() ? fs::path("out") / name : fs::path(out);
     if (Result<dash::GridPage> page = write_reports(**store, *grid, dir); !page.ok()) return fail(page.message());
     std::printf("dashboard: %s\n", (dir / "index.html").c_str());
@@ -336,6 +361,39 @@ Result<Json> parse_number_list(const std::string& flag, const std::string& s, bo
   return out;
 }
 
+// The grid errors of a roofline command line in terms of its flags:
+// "command line: $.axes.device[0]: unknown device 'x' (...)" becomes
+// "--device: unknown device 'x' (...)", with where to give a custom device.
+std::string roofline_flag_errors(const std::string& grid_errors) {
+  static const std::map<std::string, std::string> kFlags = {
+      {"model", "--model"},           {"weight_format", "--weight-format"}, {"kv_format", "--kv-format"},
+      {"device", "--device"},         {"bits", "--bits"},                   {"batch_size", "--batch-size"},
+      {"context", "--context"},       {"prompt_tokens", "--prompt-tokens"}, {"memory_model", "--memory-model"},
+      {"reserve_gib", "--reserve-gib"}, {"count_group_scales", "--count-group-scales"}};
+  const std::string prefix = "command line: ";
+  std::string out;
+  std::stringstream ss(grid_errors);
+  for (std::string line; std::getline(ss, line);) {
+    if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
+    for (const char* root : {"$.axes.", "$.fixed."}) {
+      if (line.rfind(root, 0) != 0) continue;
+      const size_t start = std::string(root).size();
+      const size_t end = line.find_first_of("[:.", start);
+      const size_t colon = line.find(": ", start);
+      auto flag = kFlags.find(line.substr(start, end - start));
+      if (flag == kFlags.end() || colon == std::string::npos) break;
+      line = flag->second + ": " + line.substr(colon + 2);
+      if (flag->first == "device")
+        line += "; for a device of your own give its name with --device-memory-gib, --device-bandwidth-gib-s "
+                "and --device-tflops";
+      break;
+    }
+    if (line.rfind("$.measure[0]: ", 0) == 0) line = line.substr(14);
+    out += (out.empty() ? "" : "\n") + line;
+  }
+  return out;
+}
+
 int cmd_roofline(const RooflineFlags& f) {
   nlohmann::ordered_json axes = nlohmann::ordered_json::object();
   std::vector<std::string> varying;
@@ -381,7 +439,7 @@ int cmd_roofline(const RooflineFlags& f) {
   nlohmann::ordered_json doc{{"name", "roofline"}, {"axes", axes}, {"measure", {"roofline"}}};
   if (!fixed.empty()) doc["fixed"] = fixed;
   Result<coord::Grid> grid = coord::parse_grid(doc, "command line");
-  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  if (!grid.ok()) return fail(roofline_flag_errors(grid.message()), kExitInvalid);
   Result<coord::TableFormat> fmt = coord::parse_table_format(f.format);
   if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
 
@@ -476,7 +534,7 @@ int cmd_tokenize(const std::string& tokenizer_path, const std::string& text, con
 
 // ---- gridbench generate ----
 struct GenerateFlags {
-  std::string model, prompt, kv_format = "f32", weight_format = std::string(engine::kAsStored), tokenizer;
+  std::string model, prompt, prompt_ids, kv_format = "f32", weight_format = std::string(engine::kAsStored), tokenizer;
   int64_t max_tokens = 32;
   double temperature = 0, top_p = 1;
   int64_t top_k = 0;
@@ -496,6 +554,19 @@ int cmd_generate(const GenerateFlags& f) {
   if (Status s = engine::validate(go.sampling); !s.ok()) return fail(s.message(), kExitInvalid);
   if (f.max_tokens < 0) return fail("--max-tokens must be >= 0", kExitInvalid);
 
+  if (f.prompt.empty() == f.prompt_ids.empty()) return fail("give exactly one of --prompt and --prompt-ids", kExitInvalid);
+  std::vector<int32_t> prompt;
+  if (!f.prompt_ids.empty()) {
+    Result<Json> ids = parse_number_list("--prompt-ids", f.prompt_ids, /*integer=*/true);
+    if (!ids.ok()) return fail(ids.message(), kExitInvalid);
+    for (const Json& id : *ids) {
+      if (id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        return fail("--prompt-ids: expected token ids >= 0, got " + id.dump(), kExitInvalid);
+      prompt.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+    if (prompt.empty()) return fail("--prompt-ids: expected comma-separated token ids, e.g. 15496,11", kExitInvalid);
+  }
+
   Result<std::unique_ptr<engine::WeightSource>> w = engine::open_weights(f.model);
   if (!w.ok()) return fail(w.message(), kExitInvalid);
   const engine::Tokenizer* tok = (*w)->tokenizer();
@@ -506,17 +577,35 @@ int cmd_generate(const GenerateFlags& f) {
     own = std::move(*t);
     tok = &*own;
   }
-  if (tok == nullptr) return fail("model " + f.model + " has no tokenizer: give one with --tokenizer", kExitInvalid);
+  if (tok == nullptr && f.prompt_ids.empty())
+    return fail("model " + f.model + " has no tokenizer: give one with --tokenizer, or the prompt as --prompt-ids",
+                kExitInvalid);
+  // Ids the model has no embedding for fail here, before anything is loaded.
+  const int64_t model_vocab = (*w)->config().vocab_size;
+  if (tok != nullptr && model_vocab > 0 && tok->vocab_size() > model_vocab) {
+    return fail((f.tokenizer.empty() ? "the tokenizer of " + f.model : "--tokenizer " + f.tokenizer) +
+                    ": its ids go up to " + std::to_string(tok->vocab_size() - 1) + " but the model's vocabulary has " +
+                    std::to_string(model_vocab) + " entries (vocab_size); give the model's own tokenizer",
+                kExitInvalid);
+  }
+  for (int32_t id : prompt) {
+    if (model_vocab > 0 && id >= model_vocab)
+      return fail("--prompt-ids: id " + std::to_string(id) + " is not below the model's vocab_size " +
+                      std::to_string(model_vocab),
+                  kExitInvalid);
+  }
+  // Without a tokenizer the new tokens are printed as ids.
+  const bool print_ids = f.ids || tok == nullptr;
   auto backend = engine::make_cpu_backend(f.threads);
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::unique_ptr<engine::Model>> model = engine::Model::load(**w, *backend, *load);
   if (!model.ok()) return fail(model.message());
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!f.no_eos) {
-    if (tok->eos_id()) go.eos_token_id = *tok->eos_id();
+    if (tok != nullptr && tok->eos_id()) go.eos_token_id = *tok->eos_id();
     else if ((*model)->config().eos_token_id >= 0) go.eos_token_id = (*model)->config().eos_token_id;
   }
-  const std::vector<int32_t> prompt = tok->encode(f.prompt, true);
+  if (prompt.empty()) prompt = tok->encode(f.prompt, true);
   if (prompt.empty()) return fail("the prompt encodes to no tokens", kExitInvalid);
   Result<std::unique_ptr<engine::KvCache>> cache = (*model)->make_cache(*kv, 1);
   if (!cache.ok()) return fail(cache.message());
@@ -526,7 +615,7 @@ int cmd_generate(const GenerateFlags& f) {
   std::string shown;
   auto on_token = [&](int32_t t) {
     generated.push_back(t);
-    if (f.ids) {
+    if (print_ids) {
       std::printf("%d\n", t);
     } else {
       const std::string text = tok->decode(generated, true);
@@ -537,8 +626,8 @@ int cmd_generate(const GenerateFlags& f) {
     }
     std::fflush(stdout);
   };
-  if (!f.ids) {
-    std::fputs(f.prompt.c_str(), stdout);
+  if (!print_ids) {
+    std::fputs(f.prompt_ids.empty() ? f.prompt.c_str() : tok->decode(prompt, true).c_str(), stdout);
     std::fflush(stdout);
   }
   Result<engine::GenerateResult> r = engine::generate(**model, **cache, 0, prompt, go, on_token);
@@ -558,6 +647,7 @@ int cmd_generate(const GenerateFlags& f) {
 
 // ---- gridbench devices ----
 int cmd_devices(bool measure, const std::string& format) {
+  if (format != "table" && format != "json") return fail("--format: expected table or json, got '" + format + "'", kExitInvalid);
   Json out = Json::array();
   kernels::DeviceInfo cpu = kernels::host_cpu();
   Json c{{"device", "cpu"}, {"name", cpu.name}, {"memory_bytes", cpu.memory_bytes}, {"cores", cpu.cores}};
@@ -627,7 +717,7 @@ int run_cli(int argc, char** argv) {
   RemoteFlags remote;
   auto add_remote = [&remote](CLI::App* cmd, bool required) {
     auto* opt = cmd->add_option("--coordinator", remote.coordinator,
-                                "coordinator HOST:PORT (env GRIDBENCH_COORDINATOR)");
+                                "coordinator HOST:PORT, HOST alone: port 7878 (env GRIDBENCH_COORDINATOR)");
     if (required && !std::getenv("GRIDBENCH_COORDINATOR")) opt->required();
     cmd->add_option("--token-file", remote.token_file, "file holding the shared token (else env GRIDBENCH_TOKEN)");
     cmd->add_option("--tls-ca", remote.tls_ca, "CA certificate (PEM): connect with TLS");
@@ -636,15 +726,19 @@ int run_cli(int argc, char** argv) {
   };
 
   std::string name, db = default_db(), table_format = "md", out_dir;
-  auto* results = app.add_subcommand("results", "Print a grid's report tables from the database or a coordinator");
+  auto* results = app.add_subcommand(
+      "results", "Print a grid's report tables from the database (--db) or a coordinator (--coordinator; "
+                 "without either flag the coordinator of GRIDBENCH_COORDINATOR when it is set, else the database)");
   results->add_option("grid_name", name, "grid name (its `name` field)")->required();
   results->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
-  results->add_option("--format", table_format, "md|csv|json")->capture_default_str();
+  results->add_option("--format", table_format, "md, csv or json")->capture_default_str();
   add_remote(results, false);
 
   bool submit_rerun = false, submit_wait = false;
   int submit_attempts = 0;
-  auto* submit = app.add_subcommand("submit", "Submit a grid to a coordinator; its workers run the jobs");
+  auto* submit = app.add_subcommand(
+      "submit", "Submit a grid to a coordinator; its workers run the jobs (resubmitting a grid without some of its "
+                "jobs cancels those no other grid wants)");
   submit->add_option("grid", grid_path, "grid file (.json, .yaml or .yml)")->required();
   submit->add_flag("--wait", submit_wait, "watch the grid until every job ended, then print its report");
   submit->add_flag("--rerun", submit_rerun, "run again jobs that already succeeded");
@@ -657,7 +751,9 @@ int run_cli(int argc, char** argv) {
   status->add_option("--format", status_format, "table|json")->capture_default_str();
   add_remote(status, true);
 
-  auto* watch = app.add_subcommand("watch", "Follow a grid's progress on a coordinator until it ends");
+  auto* watch = app.add_subcommand(
+      "watch", "Follow a grid's progress on a coordinator until it ends: each job that ends, and while nothing "
+               "moves the pending and unplaceable jobs (and whether any worker is registered)");
   watch->add_option("grid_name", name, "grid name")->required();
   add_remote(watch, true);
 
@@ -726,7 +822,10 @@ int run_cli(int argc, char** argv) {
   GenerateFlags gf;
   auto* gen = app.add_subcommand("generate", "Load a model and print its continuation of a prompt (CPU engine)");
   gen->add_option("--model", gf.model, "hf:DIR, gguf:FILE or synthetic:PRESET[@SEED]")->required();
-  gen->add_option("--prompt", gf.prompt, "the prompt text")->required();
+  gen->add_option("--prompt", gf.prompt, "the prompt text");
+  gen->add_option("--prompt-ids", gf.prompt_ids,
+                  "the prompt as comma-separated token ids instead of --prompt (models without a tokenizer: the "
+                  "new tokens are then printed as ids)");
   gen->add_option("--max-tokens", gf.max_tokens, "tokens to generate at most")->capture_default_str();
   gen->add_option("--kv-format", gf.kv_format, "KV cache: f32, f16, bf16, optionally +sink{S}+win{W}")
       ->capture_default_str();
@@ -757,7 +856,13 @@ int run_cli(int argc, char** argv) {
   if (*expand) return cmd_expand(grid_path, format);
   if (*run) return cmd_run(run_flags);
   if (*results) {
-    if (!remote.coordinator.empty()) return cmd_remote_results(remote, name, table_format);
+    // --db: this database; --coordinator: that coordinator; neither: the
+    // coordinator of GRIDBENCH_COORDINATOR when set, else the database.
+    const bool db_given = results->count("--db") > 0;
+    if (db_given && !remote.coordinator.empty()) return fail("results: give --db or --coordinator, not both", kExitInvalid);
+    const char* env = std::getenv("GRIDBENCH_COORDINATOR");
+    if (!remote.coordinator.empty() || (!db_given && env != nullptr && *env != '\0'))
+      return cmd_remote_results(remote, name, table_format);
     return cmd_results(name, db, table_format);
   }
   if (*submit) return cmd_submit(remote, grid_path, submit_rerun, submit_wait, submit_attempts);

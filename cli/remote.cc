@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/coordinator_address.h"
 #include "common/json_util.h"
 #include "coordinator/grid.h"
 #include "coordinator/report.h"
@@ -57,9 +58,12 @@ struct Connection {
     if (timeout_s > 0) ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
     return ctx;
   }
-  // A failed rpc as an exit: invalid input 2, anything else 1.
+  // A failed rpc as an exit: invalid input (an invalid grid, an unknown grid) 2,
+  // anything else 1.
   int fail_rpc(const std::string& what, const grpc::Status& s) const {
     if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return fail(s.error_message(), kExitInvalid);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND)
+      return fail(what + ": " + s.error_message() + " (on the coordinator at " + address + ")", kExitInvalid);
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
       return fail("cannot reach the coordinator at " + address + ": " + s.error_message());
     if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED)
@@ -77,6 +81,9 @@ Result<Connection> connect(const RemoteFlags& r) {
     if (env && *env) c.address = env;
   }
   if (c.address.empty()) return Error{"--coordinator: give the coordinator's HOST:PORT (or GRIDBENCH_COORDINATOR)"};
+  Result<std::string> target = coordinator_target(c.address);
+  if (!target.ok()) return Error{"--coordinator: " + target.message()};
+  c.address = *target;
   if (!r.token_file.empty()) {
     Result<std::string> t = read_text(r.token_file);
     if (!t.ok()) return Error{"--token-file: " + t.message()};
@@ -130,6 +137,27 @@ std::vector<coord::ResultRow> to_rows(const pb::GetResultsReply& reply) {
   return rows;
 }
 
+// The grid's jobs as the report tables need them (states and errors).
+std::vector<coord::StoredJob> to_jobs(const pb::ListJobsReply& reply) {
+  std::vector<coord::StoredJob> jobs;
+  for (const pb::Job& j : reply.jobs()) {
+    coord::StoredJob s;
+    s.id = j.job_id();
+    s.hash = j.hash();
+    s.kind = j.kind();
+    s.params_json = j.params_json();
+    s.params = Json::parse(j.params_json(), nullptr, false);
+    if (s.params.is_discarded()) s.params = Json::object();
+    s.repeat = j.repeat();
+    s.state = coord::parse_state(j.state()).value_or(coord::JobState::kPending);
+    s.attempts = j.attempts();
+    s.max_attempts = j.max_attempts();
+    s.error = j.error();
+    jobs.push_back(std::move(s));
+  }
+  return jobs;
+}
+
 int print_results(const Connection& c, const std::string& grid, const std::string& format) {
   Result<coord::TableFormat> fmt = coord::parse_table_format(format);
   if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
@@ -139,11 +167,17 @@ int print_results(const Connection& c, const std::string& grid, const std::strin
   auto ctx = c.context();
   grpc::Status s = c.stub->GetResults(ctx.get(), req, &reply);
   if (!s.ok()) return c.fail_rpc("results of " + grid, s);
+  pb::ListJobsRequest jobs_req;
+  jobs_req.set_grid(grid);
+  pb::ListJobsReply jobs;
+  auto jobs_ctx = c.context();
+  s = c.stub->ListJobs(jobs_ctx.get(), jobs_req, &jobs);
+  if (!s.ok()) return c.fail_rpc("jobs of " + grid, s);
   nlohmann::ordered_json doc = nlohmann::ordered_json::parse(reply.grid_spec_json(), nullptr, false);
   if (doc.is_discarded()) return fail("the coordinator sent a grid spec that is not JSON");
   Result<coord::Grid> g = coord::parse_grid(doc, reply.source());
   if (!g.ok()) return fail(g.message());
-  Result<std::vector<coord::Table>> tables = coord::build_tables(*g, to_rows(reply));
+  Result<std::vector<coord::Table>> tables = coord::build_tables(*g, to_rows(reply), to_jobs(jobs));
   if (!tables.ok()) return fail(tables.message());
   std::cout << coord::render_tables(*tables, *fmt);
   return kExitOk;
@@ -160,8 +194,27 @@ int64_t terminal(const pb::GridStatus& s) {
 
 int64_t bad(const pb::GridStatus& s) { return count(s, "failed") + count(s, "timeout") + count(s, "cancelled"); }
 
-// Streams a grid's progress until it is done; returns the last status.
-Result<pb::GridStatus> watch(const Connection& c, const std::string& grid) {
+// "[3/8 done] 5 pending (5 unplaceable: no worker is registered), 0 running".
+std::string status_line(const pb::GridStatus& s) {
+  std::string line = "[" + std::to_string(terminal(s)) + "/" + std::to_string(s.total()) + " done] " +
+                     std::to_string(count(s, "pending")) + " pending";
+  if (s.unplaceable() > 0) {
+    line += " (" + std::to_string(s.unplaceable()) + " unplaceable: " +
+            (s.active_workers() == 0 ? "no worker is registered"
+                                     : "no active worker has the device kind or memory they need") +
+            ")";
+  }
+  line += ", " + std::to_string(count(s, "running") + count(s, "leased")) + " running";
+  if (bad(s) > 0) line += ", " + std::to_string(bad(s)) + " failed";
+  return line;
+}
+
+// Streams a grid's progress until it is done; returns the last status. Without a
+// terminal, each job that changes state is a line, and so is the grid's status
+// (status_line) at the start and while nothing moves (the coordinator sends it
+// again every few seconds): when it changed, or once a minute. *not_found is set
+// when the coordinator knows no such grid.
+Result<pb::GridStatus> watch(const Connection& c, const std::string& grid, bool* not_found = nullptr) {
   pb::WatchGridRequest req;
   req.set_name(grid);
   auto ctx = c.context(0);
@@ -169,19 +222,31 @@ Result<pb::GridStatus> watch(const Connection& c, const std::string& grid) {
   const bool tty = isatty(fileno(stderr));
   pb::GridProgress msg;
   pb::GridStatus last;
-  bool done = false;
+  bool done = false, first = true;
+  std::string shown;  // the status line printed last
+  auto shown_at = std::chrono::steady_clock::now();
   while (reader->Read(&msg)) {
     last = msg.status();
     const int64_t total = last.total(), fin = terminal(last);
     if (tty) {
       const int width = 30;
       int filled = total ? static_cast<int>(width * fin / total) : width;
-      std::fprintf(stderr, "\r[%s%s] %lld/%lld done, %lld running, %lld failed, %lld unplaceable ",
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld done, %lld running, %lld failed, %lld unplaceable%s ",
                    std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
                    static_cast<long long>(fin), static_cast<long long>(total),
                    static_cast<long long>(count(last, "running") + count(last, "leased")),
-                   static_cast<long long>(bad(last)), static_cast<long long>(last.unplaceable()));
+                   static_cast<long long>(bad(last)), static_cast<long long>(last.unplaceable()),
+                   last.unplaceable() > 0 && last.active_workers() == 0 ? " (no worker is registered)" : "");
+    } else if (!msg.done() && (first || msg.changed_size() == 0)) {
+      const std::string line = status_line(last);
+      const auto now = std::chrono::steady_clock::now();
+      if (line != shown || now - shown_at >= std::chrono::seconds(60)) {
+        std::fprintf(stderr, "grid %s: %s\n", grid.c_str(), line.c_str());
+        shown = line;
+        shown_at = now;
+      }
     }
+    first = false;
     for (const auto& j : msg.changed()) {
       if (tty && (j.state() == "succeeded" || j.state() == "running" || j.state() == "leased")) continue;
       std::fprintf(stderr, "%s[%lld/%lld] %s %s %s%s%s\n", tty ? "\n" : "", static_cast<long long>(fin),
@@ -192,7 +257,12 @@ Result<pb::GridStatus> watch(const Connection& c, const std::string& grid) {
   }
   if (tty) std::fprintf(stderr, "\n");
   grpc::Status s = reader->Finish();
-  if (!s.ok() && !done) return Error{"watch " + grid + ": " + s.error_message()};
+  if (!s.ok() && !done) {
+    if (not_found != nullptr) *not_found = s.error_code() == grpc::StatusCode::NOT_FOUND;
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+      return Error{"watch " + grid + ": cannot reach the coordinator at " + c.address + ": " + s.error_message()};
+    return Error{"watch " + grid + ": " + s.error_message()};
+  }
   return last;
 }
 
@@ -218,9 +288,16 @@ int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, b
   std::printf("grid %s: %lld jobs, %lld reused, %lld queued\n", reply.name().c_str(),
               static_cast<long long>(reply.jobs()), static_cast<long long>(reply.reused()),
               static_cast<long long>(reply.queued()));
-  if (reply.unplaceable() > 0)
+  if (reply.left_cancelled() > 0)
+    std::printf("%lld unfinished jobs that left the grid cancelled\n", static_cast<long long>(reply.left_cancelled()));
+  if (reply.unplaceable() > 0 && reply.active_workers() == 0) {
+    std::printf("warning: no worker is registered with the coordinator at %s: the %lld queued jobs wait for one "
+                "(gridbench-worker --coordinator %s)\n",
+                c->address.c_str(), static_cast<long long>(reply.unplaceable()), c->address.c_str());
+  } else if (reply.unplaceable() > 0) {
     std::printf("warning: %lld queued jobs fit no registered worker (device kind or memory)\n",
                 static_cast<long long>(reply.unplaceable()));
+  }
   if (!wait) return kExitOk;
   Result<pb::GridStatus> last = watch(*c, reply.name());
   if (!last.ok()) return fail(last.message());
@@ -232,8 +309,9 @@ int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, b
 int cmd_watch(const RemoteFlags& r, const std::string& grid) {
   Result<Connection> c = connect(r);
   if (!c.ok()) return fail(c.message(), kExitInvalid);
-  Result<pb::GridStatus> last = watch(*c, grid);
-  if (!last.ok()) return fail(last.message());
+  bool not_found = false;
+  Result<pb::GridStatus> last = watch(*c, grid, &not_found);
+  if (!last.ok()) return fail(last.message(), not_found ? kExitInvalid : kExitError);
   std::printf("grid %s: %lld jobs, %lld succeeded, %lld failed, %lld oom, %lld timeout, %lld cancelled\n",
               grid.c_str(), static_cast<long long>(last->total()), static_cast<long long>(count(*last, "succeeded")),
               static_cast<long long>(count(*last, "failed")), static_cast<long long>(count(*last, "oom")),

@@ -91,11 +91,29 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     Result<worker::JobResult> result =
         doc.ok() ? worker::job_result_from_json(*doc, slot.result_path) : Result<worker::JobResult>(doc.error());
     std::string stderr_tail = tail_file(slot.stderr_path, 2000);
+    // A failure or a timeout with attempts left sends the job back to pending: a
+    // retry (its own event), counted apart from the jobs' outcomes.
+    auto retry_or = [&](const std::string& outcome, const std::string& error, int64_t* count) -> Status {
+      Result<std::optional<RunInfo>> info = store.run_info(slot.lease.run_id);
+      if (!info.ok()) return info.error();
+      ev.detail = error;
+      if (info->has_value() && (*info)->job_state == JobState::kPending) {
+        ev.outcome = "retry";
+        ev.detail = outcome + " on attempt " + std::to_string(slot.lease.attempt) + " of " +
+                    std::to_string(options.max_attempts) + ": " + error;
+        ++summary.retried;
+      } else {
+        ev.outcome = outcome;
+        ++*count;
+      }
+      return Status::Ok();
+    };
     if (timed_out) {
-      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kTimeout,
-                                    "timed out after " + std::to_string(options.job_timeout_s) + " s"));
-      ++summary.timeout;
-      ev.outcome = "timeout";
+      char limit[32];
+      std::snprintf(limit, sizeof(limit), "%g", options.job_timeout_s);
+      const std::string error = "timed out after " + std::string(limit) + " s";
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kTimeout, error));
+      GB_RETURN_IF_ERROR(retry_or("timeout", error, &summary.timeout));
     } else if (exit.exited && exit.code == worker::kExitSucceeded && result.ok()) {
       GB_RETURN_IF_ERROR(store.complete(slot.lease.run_id, owner, record_from(*result)));
       ++summary.succeeded;
@@ -113,15 +131,7 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
       std::string error = result.ok() && !result->error.empty() ? result->error : "";
       if (error.empty()) error = "gridbench-job " + exit.describe() + (stderr_tail.empty() ? "" : ": " + stderr_tail);
       GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kFailed, error));
-      ev.detail = error;
-      ev.outcome = "failed";
-      Result<std::vector<StoredJob>> jobs = store.grid_jobs(grid.name);
-      if (jobs.ok()) {
-        for (const auto& j : *jobs) {
-          if (j.id == slot.lease.job_id && j.state == JobState::kPending) ev.outcome = "retry";
-        }
-      }
-      ev.outcome == "retry" ? ++summary.retried : ++summary.failed;
+      GB_RETURN_IF_ERROR(retry_or("failed", error, &summary.failed));
     }
     emit(ev);
     return Status::Ok();

@@ -29,21 +29,24 @@ struct EmbeddedEvent {
   enum Kind { kStarted, kFinished } kind;
   std::string hash;
   std::string job_kind;
-  std::string outcome;  // finished: succeeded | failed | oom | timeout | retry
-  std::string detail;   // error text, or wall time
+  std::string outcome;  // finished: succeeded | failed | oom | timeout (the job's outcome), or
+                        // retry (it failed or timed out with attempts left: pending again)
+  std::string detail;   // error text, or wall time; for a retry "REASON on attempt A of M: ERROR"
   int64_t done = 0;     // jobs of the grid in a terminal state
   int64_t total = 0;
   int64_t running = 0;
   int64_t failed = 0;
 };
 
+// Jobs that ended in this run, by outcome (each job once, however many attempts
+// it took), and the retries on the way.
 struct EmbeddedSummary {
   SubmitStats submitted;
-  int64_t succeeded = 0;  // in this run
+  int64_t succeeded = 0;
   int64_t failed = 0;
   int64_t oom = 0;
   int64_t timeout = 0;
-  int64_t retried = 0;
+  int64_t retried = 0;  // attempts that failed or timed out and sent their job back to pending
   bool interrupted = false;
   GridSummary final_state;
 };

@@ -13,6 +13,7 @@
 
 #include "common/json_util.h"
 #include "coordinator/grid_yaml.h"
+#include "coordinator/report_check.h"
 #include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {
@@ -122,7 +123,8 @@ std::string unknown_kind(const std::string& name) {
 }
 
 bool valid_name(const std::string& s) {
-  if (s.empty()) return false;
+  // Not only dots: "." and ".." would name directories (out/NAME) other than the grid's.
+  if (s.empty() || s.find_first_not_of('.') == std::string::npos) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
@@ -222,8 +224,8 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
     errs.add("$.report", "expected a report object or a non-empty array of them, " + got(*it));
     return;
   }
-  static const std::vector<std::string> kReportKeys = {"title",  "kind",     "rows",  "pivot",
-                                                       "columns", "filter", "baseline", "plots"};
+  static const std::vector<std::string> kReportKeys = {"title",  "kind",     "rows",  "pivot",       "columns",
+                                                      "filter", "baseline", "plots", "average_over"};
   static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",
                                                        "scale",  "suffix", "truncate"};
   for (const auto& [path, rp] : items) {
@@ -340,6 +342,22 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
     if (auto f = r.find("plots"); f != r.end()) {
       spec.plots_given = true;
       for (const auto& e : parse_plot_specs(*f, path + ".plots", measures, spec.plots)) errs.add(e.path, e.what);
+    }
+    if (auto f = r.find("average_over"); f != r.end()) {
+      if (!f->is_array() || f->empty()) {
+        errs.add(path + ".average_over", "expected a non-empty array of job parameter names, " + got(*f));
+      } else {
+        for (size_t i = 0; i < f->size(); ++i) {
+          const OJson& v = (*f)[i];
+          std::string p = json_path_index(path + ".average_over", i);
+          if (!v.is_string()) errs.add(p, "expected a job parameter name, " + got(v));
+          else if (!engine::find_param(v.get<std::string>())) errs.add(p, unknown_param(v.get<std::string>()));
+          else if (v.get<std::string>() == spec.pivot ||
+                   std::find(spec.rows.begin(), spec.rows.end(), v.get<std::string>()) != spec.rows.end())
+            errs.add(p, "'" + v.get<std::string>() + "' is a row or the pivot; expected another parameter");
+          else spec.average_over.push_back(v.get<std::string>());
+        }
+      }
     }
     out.push_back(std::move(spec));
   }
@@ -494,9 +512,9 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 
   // name, description
   if (auto it = doc.find("name"); it == doc.end()) {
-    errs.add("$", "missing required key 'name' (a string of letters, digits, '.', '_' and '-')");
+    errs.add("$", "missing required key 'name' (a string of letters, digits, '.', '_' and '-', not only dots)");
   } else if (!it->is_string() || !valid_name(it->get<std::string>())) {
-    errs.add("$.name", "expected a string of letters, digits, '.', '_' and '-', " + got(*it));
+    errs.add("$.name", "expected a string of letters, digits, '.', '_' and '-', not only dots, " + got(*it));
   } else {
     g.name = it->get<std::string>();
   }
@@ -775,6 +793,17 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 
   for (const auto& p : points) g.points.push_back(p.params);
   g.jobs = expand_jobs(g.points, kinds, g.repeats);
+
+  // Reports against the jobs: what their cells would hold.
+  if (auto it = doc.find("report"); it != doc.end()) {
+    for (size_t i = 0; i < g.reports.size(); ++i) {
+      const bool one = it->is_object();
+      const OJson& rdoc = one ? *it : (*it)[i];
+      const std::string path = one ? std::string("$.report") : json_path_index("$.report", i);
+      for (const ReportProblem& p : check_report(g.reports[i], rdoc, path, g.jobs)) errs.add(p.path, p.what);
+    }
+  }
+  if (!errs.empty()) return errs.error();
   return g;
 }
 

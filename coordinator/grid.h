@@ -52,6 +52,9 @@ struct ReportSpec {
   // `plots` key (plots_given false) it draws its defaults.
   std::vector<PlotSpec> plots;
   bool plots_given = false;
+  // Parameters the report averages over explicitly (each cell is then the mean of
+  // the jobs that differ only in these, and of their repeats); see report_check.h.
+  std::vector<std::string> average_over;
 };
 
 struct Grid {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/json_util.h"
+#include "coordinator/report_check.h"
 
 namespace gb::coord {
 
@@ -103,22 +104,6 @@ std::string delta_text(double pct) {
 
 // ---------------------------------------------------------------- building
 
-bool matches_filter(const Json& params, const Json& filter) {
-  if (!filter.is_object()) return true;
-  for (auto it = filter.begin(); it != filter.end(); ++it) {
-    if (!params.is_object() || !params.contains(it.key())) return false;
-    const Json& have = params.at(it.key());
-    if (it.value().is_array()) {  // any of the listed values
-      bool any = false;
-      for (const auto& want : it.value()) any = any || have == want;
-      if (!any) return false;
-    } else if (!(have == it.value())) {
-      return false;
-    }
-  }
-  return true;
-}
-
 Json param_of(const Json& params, const std::string& name) {
   if (params.is_object()) {
     auto it = params.find(name);
@@ -173,9 +158,7 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
   // The results this table looks at.
   std::vector<const ResultRow*> rows;
   for (const auto& r : all) {
-    if (!spec.kind.empty() && r.kind != spec.kind) continue;
-    if (!matches_filter(r.params, spec.filter)) continue;
-    rows.push_back(&r);
+    if (report_takes(spec, r.kind, r.params)) rows.push_back(&r);
   }
   std::vector<std::string> metric_order;
   std::set<std::string> metric_set;
@@ -238,7 +221,7 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     } else if (a.text.empty()) {
       a.text = r->text;
     }
-    unit_of.emplace(r->metric, r->unit);
+    if (!r->unit.empty()) unit_of.emplace(r->metric, r->unit);
   }
   auto accum_at = [&](size_t ri, size_t pi, const std::string& m) -> const Accum* {
     auto it = cells.find({ri, pi, m});
@@ -538,12 +521,7 @@ std::string param_text(const Json& v) {
 
 Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows) {
   std::vector<ReportSpec> specs = grid.reports;
-  if (specs.empty()) {
-    ReportSpec d;
-    d.title = grid.name.empty() ? "results" : grid.name;
-    d.rows = grid.axis_names;
-    specs.push_back(std::move(d));
-  }
+  if (specs.empty()) specs = default_reports(grid);
   std::vector<Table> out;
   for (const auto& spec : specs) {
     auto t = build_one(spec, rows);
@@ -551,6 +529,98 @@ Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<Resu
     out.push_back(std::move(t).value());
   }
   return out;
+}
+
+bool ended_without_success(const StoredJob& job) {
+  return job.state == JobState::kFailed || job.state == JobState::kTimeout || job.state == JobState::kOom;
+}
+
+std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs) {
+  std::map<std::string, std::vector<const ResultRow*>> by_job;
+  std::map<std::string, std::set<std::string>> seen_by_kind;  // metrics real results of each kind have
+  for (const auto& r : rows) {
+    by_job[r.hash].push_back(&r);
+    seen_by_kind[r.kind].insert(r.metric);
+  }
+  std::vector<ResultRow> out;
+  out.reserve(rows.size());
+  std::set<std::string> placed;
+  for (const StoredJob& j : jobs) {
+    if (auto it = by_job.find(j.hash); it != by_job.end()) {
+      if (!placed.insert(j.hash).second) continue;
+      for (const ResultRow* r : it->second) out.push_back(*r);
+      continue;
+    }
+    if (!ended_without_success(j)) continue;
+    const engine::JobKind* kind = engine::find_job_kind(j.kind);
+    if (kind == nullptr) continue;
+    // The metrics its cells would hold: those the kind's results here have, or
+    // (when none succeeded) every metric the kind may report.
+    auto seen = seen_by_kind.find(j.kind);
+    for (const auto& m : kind->metrics) {
+      if (seen != seen_by_kind.end() && !seen->second.count(m)) continue;
+      ResultRow r;
+      r.job_id = j.id;
+      r.hash = j.hash;
+      r.kind = j.kind;
+      r.params = j.params.is_null() ? Json::parse(j.params_json, nullptr, false) : j.params;
+      r.repeat = j.repeat;
+      r.metric = m;
+      r.text = std::string(state_name(j.state));
+      out.push_back(std::move(r));
+    }
+  }
+  for (const auto& r : rows) {
+    if (!placed.count(r.hash) && !std::any_of(jobs.begin(), jobs.end(), [&](const StoredJob& j) {
+          return j.hash == r.hash;
+        }))
+      out.push_back(r);  // a result of a job not in `jobs`
+  }
+  return out;
+}
+
+Table failures_table(const std::vector<StoredJob>& jobs) {
+  Table t;
+  t.title = "Failed jobs (failed, timeout, oom)";
+  t.job_failures = true;
+  t.header = {"job", "kind", "state", "attempts", "parameters", "error"};
+  for (const std::string& h : t.header) {
+    TableColumn c;
+    c.name = c.label = h;
+    t.columns.push_back(c);
+  }
+  for (const StoredJob& j : jobs) {
+    if (!ended_without_success(j)) continue;
+    auto cell = [](std::string text) {
+      TableCell c;
+      c.text = std::move(text);
+      return c;
+    };
+    // The error on one line, its first kErrorChars: the whole text is in the
+    // database (v_jobs.error) and in `gridbench status GRID`.
+    constexpr size_t kErrorChars = 400;
+    std::string error;
+    for (char ch : j.error) {
+      if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+      if (ch == ' ' && !error.empty() && error.back() == ' ') continue;
+      error += ch;
+    }
+    while (!error.empty() && error.back() == ' ') error.pop_back();
+    if (error.size() > kErrorChars) error = error.substr(0, kErrorChars - 3) + "...";
+    t.rows.push_back({cell(j.hash), cell(j.kind), cell(std::string(state_name(j.state))),
+                      cell(std::to_string(j.attempts) + "/" + std::to_string(j.max_attempts)),
+                      cell(j.params.is_null() ? j.params_json : canonical_json(j.params)), cell(error)});
+  }
+  return t;
+}
+
+Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows,
+                                        const std::vector<StoredJob>& jobs) {
+  Result<std::vector<Table>> tables = build_tables(grid, with_outcomes(rows, jobs));
+  if (!tables.ok()) return tables;
+  Table failures = failures_table(jobs);
+  if (!failures.rows.empty()) tables->push_back(std::move(failures));
+  return tables;
 }
 
 Result<TableFormat> parse_table_format(const std::string& s) {

@@ -42,6 +42,7 @@ struct Table {
   std::vector<std::vector<TableCell>> rows;
   std::vector<TableColumn> columns;  // one per header entry, or empty
   int key_columns = 0;               // leading columns that are row parameters
+  bool job_failures = false;         // the "Failed jobs" list (failures_table), not a report
 };
 
 // Prints `value` / `scale` the way report cells do: `digits` decimals rounded half
@@ -54,9 +55,30 @@ std::string format_number(double value, int digits = -1, double scale = 1,
 // form, null as "".
 std::string param_text(const Json& v);
 
-// Builds the tables of `spec` from `rows`. A grid without report sections gets one
-// default table: rows = the grid's axes, columns = every metric seen.
+// Builds the tables of the grid's report sections from `rows`. A grid without
+// report sections gets default_reports(grid) (coordinator/report_check.h).
 Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows);
+
+// The same with the grid's jobs (JobStore::grid_jobs, in grid order), so that jobs
+// that did not succeed show: one that ended failed, timeout or oom without a result
+// (an older result of a rerun still counts) fills the cells its kind's metrics
+// would fill with its state ("failed", "timeout", "oom"), and the last table,
+// "Failed jobs", lists every job that ended so with its state, attempts, parameters
+// and last error (on one line, at most 400 characters). Pending and running jobs
+// leave their cells empty.
+Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows,
+                                        const std::vector<StoredJob>& jobs);
+
+// Whether `job` ended failed, timeout or oom.
+bool ended_without_success(const StoredJob& job);
+
+// `rows` in the order of `jobs`, with a value-less row whose text is the job's
+// state for each metric of each job that ended without success and has no result
+// rows (see build_tables above).
+std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs);
+
+// The "Failed jobs" table of `jobs` (no rows when none ended without success).
+Table failures_table(const std::vector<StoredJob>& jobs);
 
 enum class TableFormat { kMarkdown, kCsv, kJson };
 Result<TableFormat> parse_table_format(const std::string& s);

@@ -17,11 +17,12 @@ Result<GridPage> read_grid_page(coord::JobStore& store, const coord::Grid& grid)
   Result<std::vector<coord::ResultRow>> rows = store.grid_results(grid.name);
   if (!rows.ok()) return rows.error();
   page.results = std::move(rows).value();
-  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, page.results);
-  if (!tables.ok()) return tables.error();
-  page.tables = std::move(tables).value();
   Result<std::vector<coord::StoredJob>> jobs = store.grid_jobs(grid.name);
   if (!jobs.ok()) return jobs.error();
+  // With the jobs, cells of failed jobs read "failed" and the last table lists them.
+  Result<std::vector<coord::Table>> tables = coord::build_tables(grid, page.results, *jobs);
+  if (!tables.ok()) return tables.error();
+  page.tables = std::move(tables).value();
   for (const auto& job : *jobs) {
     if (job.result_run_id == 0) continue;
     Result<std::vector<engine::Series>> s = store.job_series(job.id);

@@ -59,7 +59,10 @@ std::string render_grid_page(const GridPage& page) {
   for (const auto& [s, n] : state_counts(jobs)) {
     stat(std::to_string(n), s, s == "failed" || s == "timeout" || s == "oom");
   }
-  stat(std::to_string(page.tables.size()), page.tables.size() == 1 ? "table" : "tables");
+  // The report's "Failed jobs" table is the Jobs section here, with each error.
+  size_t n_report_tables = 0;
+  for (const auto& t : page.tables) n_report_tables += !t.job_failures;
+  stat(std::to_string(n_report_tables), n_report_tables == 1 ? "table" : "tables");
   stat(std::to_string(series_count), "series");
   os << "</div>\n<dl class=\"facts\">\n";
   for (const auto& a : grid.axis_names) {
@@ -109,9 +112,10 @@ std::string render_grid_page(const GridPage& page) {
 
   // Each table and its plots.
   os << "<h2 id=\"tables\">Tables and plots</h2>\n";
-  if (page.tables.empty()) os << "<p class=\"empty\">No tables.</p>\n";
+  if (n_report_tables == 0) os << "<p class=\"empty\">No tables.</p>\n";
   for (size_t ti = 0; ti < page.tables.size(); ++ti) {
     const coord::Table& t = page.tables[ti];
+    if (t.job_failures) continue;
     const coord::ReportSpec* spec = ti < sections.size() ? &sections[ti] : nullptr;
     os << "<section class=\"report\" id=\"table-" << ti + 1 << "\">\n<h3>" << html_escape(t.title) << "</h3>\n";
     if (t.rows.empty()) os << "<p class=\"empty\">No results yet.</p>\n";

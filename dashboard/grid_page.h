@@ -18,7 +18,7 @@ namespace gb::dash {
 
 struct GridPage {
   coord::Grid grid;
-  std::vector<coord::Table> tables;  // build_tables(grid, results)
+  std::vector<coord::Table> tables;  // build_tables(grid, results, jobs)
   std::vector<coord::ResultRow> results;
   SeriesByJob series;
   std::vector<coord::StoredJob> jobs;  // states and errors; empty when not from a store

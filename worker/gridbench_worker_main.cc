@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/coordinator_address.h"
 #include "worker/job_spec.h"
 #include "worker/daemon/worker_daemon.h"
 
@@ -39,13 +40,26 @@ int main(int argc, char** argv) {
       "gridbench-worker: pulls jobs from a gridbench coordinator and runs each one as a child gridbench-job.\n"
       "The first SIGTERM/SIGINT drains (no new jobs; running ones finish and are reported; exit 0),\n"
       "a second one kills the children and exits 130. Exit 1: a runtime error (refused token, missing\n"
-      "device or gridbench-job); 2: bad flags. The token is read from --token-file, else $GRIDBENCH_TOKEN.\n"
+      "device or gridbench-job); 2: bad flags, or a --name or --work-dir another live worker holds.\n"
+      "The token is read from --token-file, else $GRIDBENCH_TOKEN.\n"
       "gridbench-job is $GRIDBENCH_JOB, else the one beside gridbench-worker."};
-  app.add_option("--coordinator", o.coordinator, "the coordinator's HOST:PORT")->required();
-  app.add_option("--device", o.device, "the device whose jobs it runs: cpu or cuda:N")->capture_default_str();
+  app.add_option("--coordinator", o.coordinator, "the coordinator's HOST:PORT (HOST alone: port 7878)")
+      ->required()
+      ->check([](const std::string& v) {
+        gb::Result<std::string> t = gb::coordinator_target(v);
+        return t.ok() ? std::string() : t.message();
+      });
+  app.add_option("--device", o.device, "the device whose jobs it runs: cpu or cuda:N")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        gb::Status st = gb::worker::check_device_spec(v);
+        return st.ok() ? std::string() : st.message();
+      });
   app.add_option("--slots", o.slots, "jobs run at once")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--token-file", token_file, "file holding the coordinator's token")->check(CLI::ExistingFile);
-  app.add_option("--name", o.name, "worker name, unique per worker process (default HOST:DEVICE)");
+  app.add_option("--name", o.name,
+                 "worker name, unique per worker process (default HOST:DEVICE, or HOST:DEVICE#2, #3, ... when "
+                 "other workers on this host hold it); a name another live worker holds: exit 2");
   auto* ca = app.add_option("--tls-ca", o.tls_ca, "PEM root certificates: connect with TLS")->check(CLI::ExistingFile);
   auto* cert = app.add_option("--tls-cert", o.tls_cert, "PEM client certificate (with --tls-key)")
                    ->check(CLI::ExistingFile)
@@ -55,7 +69,9 @@ int main(int argc, char** argv) {
                   ->needs(ca);
   cert->needs(key);
   key->needs(cert);
-  app.add_option("--work-dir", o.work_dir, "where runs keep their files (default ${TMPDIR:-/tmp}/gridbench-worker-NAME)");
+  app.add_option("--work-dir", o.work_dir,
+                 "where runs keep their files, this worker's alone (default ${TMPDIR:-/tmp}/gridbench-worker-NAME); "
+                 "one another live worker holds: exit 2");
   app.add_option("--lease-wait-ms", o.lease_wait_ms, "long-poll bound of a lease request")
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();
@@ -69,6 +85,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : gb::worker::kWorkerUsage;
   }
 
+  o.coordinator = *gb::coordinator_target(o.coordinator);  // checked above
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     std::string text((std::istreambuf_iterator<char>(in)), {});

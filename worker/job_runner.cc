@@ -2,6 +2,8 @@
 
 #include "engine/measure/measures.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <new>
@@ -54,6 +56,45 @@ int exit_code_for(const JobResult& r) {
   return kExitFailed;
 }
 
+namespace {
+
+std::string params_path(const std::string& name) {
+  const bool ident = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                     });
+  return ident ? "$.params." + name : "$.params[" + Json(name).dump() + "]";
+}
+
+}  // namespace
+
+std::string job_spec_problems(const JobSpec& spec, const std::string& where) {
+  const engine::JobKind* kind = engine::find_job_kind(spec.kind);
+  if (kind == nullptr) {
+    std::string known;
+    for (const auto& k : engine::job_kinds()) known += (known.empty() ? "" : ", ") + k.name;
+    return where + ": $.kind: unknown job kind '" + spec.kind + "' (known: " + known + ")";
+  }
+  std::string out;
+  auto add = [&](const std::string& path, const std::string& what) {
+    out += (out.empty() ? "" : "\n") + where + ": " + path + ": " + what;
+  };
+  for (const auto& r : kind->required) {
+    if (!spec.params.contains(r)) add("$.params", "job kind '" + kind->name + "' needs parameter '" + r + "'");
+  }
+  for (auto it = spec.params.begin(); it != spec.params.end(); ++it) {
+    if (engine::find_param(it.key()) == nullptr) {
+      std::string known;
+      for (const auto* names : {&kind->required, &kind->optional})
+        for (const auto& n : *names) known += (known.empty() ? "" : ", ") + n;
+      add(params_path(it.key()), "unknown parameter '" + it.key() + "' (" + kind->name + " takes: " + known + ")");
+    } else if (auto problem = engine::check_param(it.key(), it.value())) {
+      add(params_path(it.key()), *problem);
+    }
+  }
+  return out;
+}
+
 int run_job_files(const std::string& spec_path, const std::string& out_path) {
   auto write_failure = [&](const std::string& error, int code) {
     std::fprintf(stderr, "gridbench-job: %s\n", error.c_str());
@@ -73,8 +114,9 @@ int run_job_files(const std::string& spec_path, const std::string& out_path) {
   if (!doc.ok()) return write_failure(doc.message(), kExitUsage);
   Result<JobSpec> spec = job_spec_from_json(*doc, spec_path);
   if (!spec.ok()) return write_failure(spec.message(), kExitUsage);
-  if (engine::find_job_kind(spec->kind) == nullptr)
-    return write_failure(spec_path + ": $.kind: unknown job kind '" + spec->kind + "'", kExitUsage);
+  // An invalid JOB.json is a usage error (exit 2), not a job that failed.
+  if (std::string problems = job_spec_problems(*spec, spec_path); !problems.empty())
+    return write_failure(problems, kExitUsage);
 
   JobResult r = run_job(*spec, [](double fraction, const std::string& message) {
     std::fprintf(stderr, "progress %.4f %s\n", fraction, message.c_str());

@@ -12,8 +12,15 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress);
 
 int exit_code_for(const JobResult& r);
 
+// What is wrong with a JOB.json's kind and parameters against the job-kind
+// registry, one line per problem ("WHERE: $.params.batch_size: expected ..."),
+// "" when nothing is: an unknown kind, a missing required parameter, an unknown
+// parameter, a value of the wrong type or out of its domain.
+std::string job_spec_problems(const JobSpec& spec, const std::string& where);
+
 // The whole of gridbench-job: reads spec_path, runs, writes out_path. Progress
-// lines go to stderr as "progress FRACTION MESSAGE".
+// lines go to stderr as "progress FRACTION MESSAGE". An unreadable or invalid
+// JOB.json (job_spec_problems) exits kExitUsage with RESULT.json saying why.
 int run_job_files(const std::string& spec_path, const std::string& out_path);
 
 }  // namespace gb::worker

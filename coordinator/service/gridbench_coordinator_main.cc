@@ -3,7 +3,9 @@
 // the system chose when --listen asks for port 0); with --metrics-listen the second
 // is "metrics on HOST:PORT" (Prometheus' GET /metrics); logs go to stderr. SIGTERM or
 // SIGINT shuts it down gracefully (exit 0). Exit codes: 2 invalid usage or
-// configuration (nothing served), 1 a runtime error (database, bind).
+// configuration, or a database another coordinator serves (nothing served, nothing
+// created), 1 a runtime error (a port in use, the database). gRPC's own log lines
+// go through log_line too.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -48,7 +50,9 @@ int main(int argc, char** argv) {
       "gridbench-coordinator: serves grids to gridbench workers over gRPC (health service and server "
       "reflection on); every grid, job, lease and result lives in the SQLite file --db, so a restart "
       "resumes every grid. Prints \"listening on HOST:PORT\" as its first line (and \"metrics on HOST:PORT\" "
-      "with --metrics-listen); SIGTERM/SIGINT stop it gracefully."};
+      "with --metrics-listen); SIGTERM/SIGINT stop it gracefully. One coordinator per database (it locks "
+      "DB.lock). Exit codes: 0 stopped by a signal, 1 a runtime error (port in use, database), 2 invalid "
+      "flags or a database another coordinator serves."};
   app.add_option("--listen", options.listen,
                  "address to serve on: HOST:PORT, [IPV6]:PORT or unix:PATH; port 0 picks a free port. A "
                  "non-loopback address needs a token (or --insecure)")
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
                  "time limit of each job in seconds, enforced by the workers (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e7));
+  app.set_version_flag("--version", std::string("gridbench-coordinator ") + GRIDBENCH_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -113,6 +118,7 @@ int main(int argc, char** argv) {
     }
   }
   options.service.log = log_line;
+  gb::coord::route_grpc_logs(log_line);
 
   // SIGINT/SIGTERM are taken by sigwait below: block them before any thread starts,
   // so that every thread inherits the mask.
@@ -123,10 +129,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  gb::Result<std::unique_ptr<gb::coord::CoordinatorServer>> server = gb::coord::CoordinatorServer::start(options);
+  bool db_busy = false;
+  gb::Result<std::unique_ptr<gb::coord::CoordinatorServer>> server =
+      gb::coord::CoordinatorServer::start(options, &db_busy);
   if (!server.ok()) {
     std::fprintf(stderr, "gridbench-coordinator: %s\n", server.message().c_str());
-    return kExitRuntime;
+    return db_busy ? kExitUsage : kExitRuntime;
   }
   std::printf("listening on %s\n", (*server)->address().c_str());
   if (!options.metrics_listen.empty()) std::printf("metrics on %s\n", (*server)->metrics_address().c_str());

@@ -38,6 +38,7 @@ void to_pb(const StoredJob& j, pb::Job* out) {
   out->set_repeat(j.repeat);
   out->set_state(std::string(state_name(j.state)));
   out->set_attempts(j.attempts);
+  out->set_max_attempts(j.max_attempts);
   out->set_error(j.error);
   out->set_lease_owner(j.lease_owner);
   out->set_progress(j.progress);
@@ -131,13 +132,15 @@ Status CoordinatorService::start() {
   Result<std::vector<WorkerRecord>> workers = store_.list_workers();
   if (!workers.ok()) return workers.error();
   std::lock_guard lock(mu_);
+  started_ms_ = now;
   for (const WorkerRecord& w : *workers) {
     WorkerEntry e;
     e.id = w.id;
     e.capacity = capacity_of(w.devices);
     e.state = normalize_worker_state(w.state);
-    // Workers that were alive get 3 x lease_ms from now to call again.
-    e.last_seen_ms = e.state == "lost" ? w.last_seen_ms : std::max(w.last_seen_ms, now);
+    // Its last call as recorded; the sweeper gives workers that were alive 3 x
+    // lease_ms from now (started_ms_) to call again before they are lost.
+    e.last_seen_ms = w.last_seen_ms;
     workers_[w.name] = e;
   }
   started_ = true;
@@ -203,7 +206,7 @@ void CoordinatorService::sweep() {
     std::lock_guard lock(mu_);
     const int64_t now = now_ms();
     for (auto& [name, w] : workers_) {
-      if (w.state == "active" && now - w.last_seen_ms > 3 * options_.lease_ms) {
+      if (w.state != "lost" && now - std::max(w.last_seen_ms, started_ms_) > 3 * options_.lease_ms) {
         w.state = "lost";
         w.dirty = true;
         lost.push_back(name);
@@ -216,6 +219,7 @@ void CoordinatorService::sweep() {
   }
   for (const auto& name : lost)
     log("worker " + name + " lost (no call for " + std::to_string(3 * options_.lease_ms) + " ms)");
+  if (!lost.empty()) notify_state();  // watches show the unplaceable jobs
   if (Status st = store_.update_workers(updates); !st.ok()) log("recording worker states: " + st.message());
 }
 
@@ -245,6 +249,13 @@ std::string CoordinatorService::caller(int64_t worker_id, const std::string& wor
   return name;
 }
 
+int CoordinatorService::active_workers() {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (const auto& [name, w] : workers_) n += w.state == "active";
+  return n;
+}
+
 DeviceCapacity CoordinatorService::active_capacity() {
   std::lock_guard lock(mu_);
   DeviceCapacity all;
@@ -268,6 +279,7 @@ grpc::Status CoordinatorService::fill_status(const GridSummary& g, int64_t unpla
   auto* by = out->mutable_by_state();
   for (const auto& [state, n] : g.by_state) (*by)[state] = n;
   out->set_unplaceable(unplaceable);
+  out->set_active_workers(active_workers());
   return grpc::Status::OK;
 }
 
@@ -295,6 +307,8 @@ grpc::Status CoordinatorService::SubmitGrid(grpc::ServerContext* ctx, const pb::
   reply->set_reused(stats->reused);
   reply->set_queued(stats->queued);
   reply->set_unplaceable(*unplaceable);
+  reply->set_active_workers(active_workers());
+  reply->set_left_cancelled(stats->left_cancelled);
   log("grid " + grid->name + " submitted from " + source + ": " + std::to_string(stats->jobs) + " jobs, " +
       std::to_string(stats->queued) + " queued, " + std::to_string(stats->reused) + " reused");
   return grpc::Status::OK;
@@ -395,6 +409,8 @@ grpc::Status CoordinatorService::WatchGrid(grpc::ServerContext* ctx, const pb::W
   if (auto s = auth_.check(*ctx); !s.ok()) return s;
   if (req->name().empty()) return invalid("name is required");
   const milliseconds interval(req->interval_ms() > 0 ? req->interval_ms() : 200);
+  const milliseconds heartbeat(req->heartbeat_ms() > 0 ? req->heartbeat_ms()
+                                                       : std::max<int64_t>(options_.watch_heartbeat_ms, 1));
 
   struct Seen {
     JobState state;
@@ -433,15 +449,23 @@ grpc::Status CoordinatorService::WatchGrid(grpc::ServerContext* ctx, const pb::W
   if (!writer->Write(first)) return grpc::Status::OK;  // the client went away
   if (first.done()) return grpc::Status::OK;
   auto last_sent = Clock::now();
+  int64_t last_unplaceable = first.status().unplaceable();
+  int last_workers = first.status().active_workers();
 
   while (true) {
+    bool woken = false;
     {
       std::unique_lock lock(mu_);
-      state_cv_.wait_for(lock, milliseconds(250), [&] { return state_epoch_ != epoch || shutting_down_; });
+      const auto until = std::min(Clock::now() + milliseconds(250), last_sent + heartbeat);
+      state_cv_.wait_until(lock, until, [&] { return state_epoch_ != epoch || shutting_down_; });
       if (shutting_down_) return rpc_error(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down");
       if (ctx->IsCancelled()) return rpc_error(grpc::StatusCode::CANCELLED, "watch cancelled by the client");
-      if (state_epoch_ == epoch) continue;
+      woken = state_epoch_ != epoch;
     }
+    // While nothing moves, the status again every heartbeat (a watcher sees the
+    // pending and unplaceable jobs that are waiting).
+    const bool heartbeat_due = Clock::now() >= last_sent + heartbeat;
+    if (!woken && !heartbeat_due) continue;
     // At most one message per interval.
     while (Clock::now() < last_sent + interval) {
       if (ctx->IsCancelled()) return rpc_error(grpc::StatusCode::CANCELLED, "watch cancelled by the client");
@@ -453,9 +477,13 @@ grpc::Status CoordinatorService::WatchGrid(grpc::ServerContext* ctx, const pb::W
     }
     pb::GridProgress msg;
     if (grpc::Status s = snapshot(&msg, /*first=*/false); !s.ok()) return s;
-    if (msg.changed_size() == 0 && !msg.done()) continue;
+    const bool placement_changed = msg.status().unplaceable() != last_unplaceable ||
+                                   msg.status().active_workers() != last_workers;
+    if (msg.changed_size() == 0 && !msg.done() && !placement_changed && !heartbeat_due) continue;
     if (!writer->Write(msg)) return grpc::Status::OK;
     last_sent = Clock::now();
+    last_unplaceable = msg.status().unplaceable();
+    last_workers = msg.status().active_workers();
     if (msg.done()) return grpc::Status::OK;
   }
 }
@@ -477,6 +505,26 @@ grpc::Status CoordinatorService::RegisterWorker(grpc::ServerContext* ctx, const 
     }
     devices.push_back(device_to_json(d));
   }
+  {
+    // Two processes under one name would share its leases: refuse the second while
+    // the first (on another host: on one host gridbench-worker itself keeps names
+    // apart, so a new process there is the old one restarted) is alive.
+    std::lock_guard lock(mu_);
+    auto it = workers_.find(req->name());
+    const int64_t now = now_ms();
+    if (it != workers_.end() && !req->instance().empty() && !it->second.instance.empty() &&
+        it->second.instance != req->instance() && it->second.state != "lost" &&
+        now - it->second.last_seen_ms <= 3 * options_.lease_ms) {
+      const std::string host = req->instance().substr(0, req->instance().find(' '));
+      const std::string old_host = it->second.instance.substr(0, it->second.instance.find(' '));
+      if (host != old_host) {
+        return rpc_error(grpc::StatusCode::ALREADY_EXISTS,
+                         "worker name " + req->name() + " is held by another live worker (" + it->second.instance +
+                             ", last call " + std::to_string((now - it->second.last_seen_ms) / 1000) +
+                             " s ago): give each worker its own --name");
+      }
+    }
+  }
   Result<WorkerRecord> w = store_.register_worker(req->name(), devices, slots, req->engine_version());
   if (!w.ok()) return internal(w.message());
   {
@@ -486,8 +534,10 @@ grpc::Status CoordinatorService::RegisterWorker(grpc::ServerContext* ctx, const 
     e.capacity = capacity_of(devices);
     e.state = "active";
     e.last_seen_ms = now_ms();
+    e.instance = req->instance();
     e.dirty = false;
   }
+  notify_state();  // watches show what is placeable now
   reply->set_worker_id(w->id);
   reply->set_lease_ms(options_.lease_ms);
   std::string desc;
@@ -755,7 +805,8 @@ std::string CoordinatorService::metrics_text() {
 // ---------------------------------------------------------------------------------
 // CoordinatorServer
 
-Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const ServerOptions& options) {
+Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const ServerOptions& options, bool* db_busy) {
+  if (db_busy != nullptr) *db_busy = false;
   Result<ListenAddress> address = parse_listen_address(options.listen);
   if (!address.ok()) return address.error();
   GB_RETURN_IF_ERROR(check_bind_policy(*address, !options.service.token.empty(), options.insecure));
@@ -768,11 +819,16 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
     return Error{"max_attempts must be >= 1, got " + std::to_string(options.service.max_attempts)};
   }
 
+  // Nothing is created before the port is known to be free and the database ours.
+  GB_RETURN_IF_ERROR(probe_listen_address(*address));
+  Result<std::unique_ptr<DbLock>> lock = DbLock::acquire(options.db_path, db_busy);
+  if (!lock.ok()) return lock.error();
   Result<std::unique_ptr<JobStore>> store = JobStore::open(options.db_path);
   if (!store.ok()) return store.error();
   if (options.checkpoint_interval_ms > 0)
     GB_RETURN_IF_ERROR((*store)->start_background_checkpoints(options.checkpoint_interval_ms));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
+  server->db_lock_ = std::move(*lock);
   server->store_ = std::move(*store);
   server->service_ = std::make_unique<CoordinatorService>(*server->store_, options.service);
   GB_RETURN_IF_ERROR(server->service_->start());
@@ -822,6 +878,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const Server
     }
     server->metrics_http_ = std::move(*http);
   }
+  (void)server->db_lock_->describe("serving " + server->address_);  // only a description
   return server;
 }
 

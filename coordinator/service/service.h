@@ -8,7 +8,8 @@
 // rpc does short store transactions (JobStore serializes them on one connection and
 // group-commits concurrent lease writes: an rpc is answered after its commit).
 // A sweeper thread expires leases every lease_ms / 4 and marks workers lost after
-// 3 x lease_ms without a call.
+// 3 x lease_ms without a call, whatever their state (a drained worker that exited
+// too), counting from the coordinator's start for workers it has not heard from.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -27,6 +28,7 @@
 #include "coordinator/service/auth.h"
 #include "coordinator/service/http_endpoint.h"
 #include "coordinator/service/metrics.h"
+#include "coordinator/service/db_lock.h"
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
 #include "proto/gridbench.grpc.pb.h"
@@ -40,6 +42,8 @@ struct ServiceOptions {
   int max_attempts = 3;         // default for SubmitGrid when the request says 0
   double job_timeout_s = 0;     // LeaseJobReply.timeout_s; 0: none
   int64_t max_wait_ms = 60000;  // upper bound of a LeaseJob long-poll
+  int64_t watch_heartbeat_ms = 5000;  // WatchGrid: the status again after this long
+                                      // without a change (a request's heartbeat_ms wins)
   std::string token;            // "": no authentication
   // Placement requirement per job; empty: the job kind's (engine::job_requirement).
   // Tests set it to give jobs requirements no real kind has yet.
@@ -102,7 +106,8 @@ class CoordinatorService final : public pb::Coordinator::Service {
     int64_t id = 0;
     DeviceCapacity capacity;
     std::string state = "active";  // active | draining | lost
-    int64_t last_seen_ms = 0;
+    int64_t last_seen_ms = 0;      // its last call (kept across coordinator restarts)
+    std::string instance;          // "HOST PID" of the process that registered ("" unknown)
     bool dirty = false;  // state/last_seen not yet written to the store
   };
 
@@ -110,6 +115,7 @@ class CoordinatorService final : public pb::Coordinator::Service {
   // marks it seen. "" with *status set when neither identifies one and `must_exist`.
   std::string caller(int64_t worker_id, const std::string& worker_name, bool must_exist, grpc::Status* status);
   DeviceCapacity active_capacity();
+  int active_workers();
   Result<int64_t> unplaceable_in(const std::string& grid);
   grpc::Status fill_status(const GridSummary& g, int64_t unplaceable, pb::GridStatus* out);
   void notify_work();   // pending jobs may have appeared: wake long-polls
@@ -129,6 +135,8 @@ class CoordinatorService final : public pb::Coordinator::Service {
   uint64_t state_epoch_ = 0;
   bool shutting_down_ = false;
   bool started_ = false;
+  int64_t started_ms_ = 0;  // when start() ran: a worker is lost 3 x lease_ms after
+                            // its last call or after this, whichever is later
   std::map<std::string, WorkerEntry> workers_;
   std::thread sweeper_;
   CoordinatorMetrics metrics_;
@@ -154,10 +162,12 @@ struct ServerOptions {
 // reflection on) listening on options.listen.
 class CoordinatorServer {
  public:
-  // Opens the store, checks the bind policy and TLS files, starts serving. Errors:
-  // an invalid address or policy violation, unreadable TLS files, a database that
-  // cannot be opened, a port that cannot be bound.
-  static Result<std::unique_ptr<CoordinatorServer>> start(const ServerOptions& options);
+  // Checks the bind policy and TLS files, probes the port (before anything is
+  // created), locks the database (DbLock: one coordinator per database), opens the
+  // store, starts serving. Errors: an invalid address or policy violation,
+  // unreadable TLS files, a port that cannot be bound, a database another
+  // coordinator serves (*db_busy set), a database that cannot be opened.
+  static Result<std::unique_ptr<CoordinatorServer>> start(const ServerOptions& options, bool* db_busy = nullptr);
   ~CoordinatorServer();
 
   // "HOST:PORT" as bound (with the port the system chose when 0 was asked), or
@@ -179,6 +189,7 @@ class CoordinatorServer {
 
  private:
   CoordinatorServer() = default;
+  std::unique_ptr<DbLock> db_lock_;  // destroyed last: released once the store is closed
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -209,6 +209,19 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
   auto gid = grid_id_of(*stmts_, grid.name, path_);
   if (!gid.ok()) return gid.error();
   stats.grid_id = *gid;
+  // The jobs it had: those that leave it are handled after the relinking.
+  std::vector<int64_t> before;
+  {
+    auto st = stmts_->get("SELECT job_id FROM grid_jobs WHERE grid_id = ?1");
+    if (!st.ok()) return st.error();
+    st->bind(1, stats.grid_id);
+    while (true) {
+      auto row = st->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      before.push_back(st->int64(0));
+    }
+  }
   // Relinked below: jobs that left the grid stay in `jobs`, only unlinked.
   GB_RETURN_IF_ERROR(exec_bound(*stmts_, "DELETE FROM grid_jobs WHERE grid_id = ?1",
                                 [&](Stmt& s) { s.bind(1, stats.grid_id); }));
@@ -293,6 +306,51 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
                                 "WHERE id IN (SELECT job_id FROM grid_jobs WHERE grid_id = ?1) "
                                 "OR (state = 'pending' AND queue_key BETWEEN (?1 << 32) AND ((?1 + 1) << 32) - 1)",
                                 [&](Stmt& s) { s.bind(1, stats.grid_id); }));
+  // Jobs that left the grid: their queue_key from the grids that still link them
+  // (NULL when none does), and those unfinished that no other grid (not cancelled)
+  // wants are cancelled, a running one's worker told at its next renewal.
+  {
+    auto relinked = stmts_->get("SELECT 1 FROM grid_jobs WHERE grid_id = ?1 AND job_id = ?2");
+    auto rekey = stmts_->get("UPDATE jobs SET queue_key = (SELECT MIN((gj.grid_id << 32) + gj.position) "
+                             "FROM grid_jobs gj WHERE gj.job_id = jobs.id) WHERE id = ?1");
+    auto wanted = stmts_->get("SELECT j.state, IFNULL(j.lease_run_id, 0), EXISTS (SELECT 1 FROM grid_jobs o "
+                              "JOIN grids og ON og.id = o.grid_id WHERE o.job_id = j.id AND og.cancelled_ms IS NULL) "
+                              "FROM jobs j WHERE j.id = ?1");
+    for (auto* st : {&relinked, &rekey, &wanted}) {
+      if (!st->ok()) return st->error();
+    }
+    const std::string why = "left grid " + grid.name + " on resubmission";
+    for (const int64_t job_id : before) {
+      GB_RETURN_IF_ERROR(relinked->reset());
+      relinked->bind(1, stats.grid_id).bind(2, job_id);
+      auto still = relinked->step();
+      if (!still.ok()) return still.error();
+      if (*still) continue;
+      GB_RETURN_IF_ERROR(rekey->reset());
+      rekey->bind(1, job_id);
+      GB_RETURN_IF_ERROR(rekey->run());
+      GB_RETURN_IF_ERROR(wanted->reset());
+      wanted->bind(1, job_id);
+      auto row = wanted->step();
+      if (!row.ok()) return row.error();
+      if (!*row) continue;
+      auto state = parse_state_column(wanted->text(0), "job " + std::to_string(job_id));
+      if (!state.ok()) return state.error();
+      const int64_t run_id = wanted->int64(1);
+      const bool other_grid = wanted->int64(2) != 0;
+      if (other_grid || is_terminal(*state)) continue;
+      if (run_id != 0) {
+        GB_RETURN_IF_ERROR(end_lease(*stmts_, job_id, run_id, "cancelled", JobState::kCancelled, why, why, now,
+                                     /*give_back_attempt=*/false));
+      } else {
+        GB_RETURN_IF_ERROR(exec_bound(*stmts_,
+                                      "UPDATE jobs SET state = 'cancelled', error = ?2, finished_ms = ?3 "
+                                      "WHERE id = ?1",
+                                      [&](Stmt& s) { s.bind(1, job_id).bind(2, why).bind(3, now); }));
+      }
+      ++stats.left_cancelled;
+    }
+  }
   stats.jobs = static_cast<int64_t>(seen.size());
   GB_RETURN_IF_ERROR(txn->commit());
   return stats;

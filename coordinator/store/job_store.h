@@ -111,6 +111,7 @@ struct SubmitStats {
   int64_t jobs = 0;     // jobs in the grid
   int64_t reused = 0;   // already succeeded, kept
   int64_t queued = 0;   // pending now (new, reset by rerun, or unfinished)
+  int64_t left_cancelled = 0;  // unfinished jobs that left the grid, wanted by no other: cancelled
 };
 
 // Placement capacity of a worker (or of a set of workers): the largest device
@@ -185,7 +186,11 @@ class JobStore {
 
   // Inserts or updates the grid and links its jobs, in one transaction. Jobs that
   // already succeeded are reused unless `rerun`; failed/oom/timeout/cancelled jobs
-  // go back to pending with their attempts reset.
+  // go back to pending with their attempts reset. Jobs that leave the grid are
+  // unlinked (their queue_key recomputed from the grids that still link them, NULL
+  // when none does), and those unfinished that no other uncancelled grid links are
+  // cancelled ("left grid NAME on resubmission"; a leased or running one's run
+  // ends cancelled, so its worker stops it at its next renewal).
   // Each job's placement requirement (jobs.req_device, req_memory_bytes) is set from
   // `requirement`, by default the job kind's (engine::job_requirement).
   Result<SubmitStats> submit_grid(const Grid& grid, bool rerun, int max_attempts = 3,

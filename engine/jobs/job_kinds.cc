@@ -15,25 +15,35 @@ const std::vector<JobKind>& make_kinds() {
        {"model", "weight_format", "kv_format", "device"},
        {"batch_size", "context", "prompt_tokens", "bits", "count_group_scales", "memory_model", "reserve_gib"},
        /*theory_only=*/true,
-       /*requirement=*/{}},  // theory: any device, no memory
+       /*requirement=*/{},  // theory: any device, no memory
+       {"total_params", "activated_params", "decoder_params", "lm_head_params", "embedding_params", "n_groups",
+        "kv_elems_per_token", "kv_bytes_per_token", "weight_bits", "kv_bits", "weight_bytes", "kv_capacity_tokens",
+        "max_context", "prefill_rough_knee1", "prefill_rough_knee2", "prefill_exact_knee1", "prefill_exact_knee2",
+        "decode_B_ms", "decode_W_tokens_per_ms", "decode_latency_ms", "prefill_rough_ms", "prefill_exact_ms"}},
       {"sleep", "sleeps for `seconds` and reports the time it slept", {"seconds"}, {}, /*theory_only=*/false,
-       /*requirement=*/{}},  // any device, no memory
+       /*requirement=*/{},  // any device, no memory
+       {"slept_s"}},
       {"ppl",
        "perplexity over a text dataset (text:FILE or jsonl:FILE:FIELD), llama.cpp chunks or HF sliding window",
        {"model", "dataset"},
        {"weight_format", "kv_format", "context", "ppl_mode", "stride", "chunks", "batch_size", "threads", "tokenizer"},
        /*theory_only=*/false,
-       engine_job_requirement},
+       engine_job_requirement,
+       {"ppl", "ppl_stderr", "nll_mean", "tokens_scored", "dataset_tokens", "windows", "cpu_eval_s"}},
       {"memory", "weight bytes, KV bytes per token and peak resident memory after a prefill of `context` tokens",
        {"model"},
        {"weight_format", "kv_format", "context", "batch_size", "threads"},
        /*theory_only=*/false,
-       engine_job_requirement},
+       engine_job_requirement,
+       {"weight_bytes", "stored_weight_bytes", "loaded_weight_bytes", "kv_bytes_per_token", "kv_bytes",
+        "kv_allocated_bytes", "cpu_peak_rss_bytes"}},
       {"speed", "prefill time, decode time per token and throughput of a batch (CPU figures on the CPU backend)",
        {"model"},
        {"weight_format", "kv_format", "prompt_tokens", "gen_tokens", "batch_size", "seed", "threads"},
        /*theory_only=*/false,
-       engine_job_requirement},
+       engine_job_requirement,
+       {"cpu_prefill_ms", "cpu_prefill_tokens_per_s", "cpu_tpot_ms", "cpu_decode_tokens_per_s",
+        "cpu_decode_weight_gb_s", "cpu_load_ms"}},
   };
   return kinds;
 }
@@ -46,6 +56,12 @@ const JobKind* find_job_kind(std::string_view name) {
   for (const auto& k : job_kinds())
     if (k.name == name) return &k;
   return nullptr;
+}
+
+bool kind_reports(const JobKind& kind, std::string_view metric) {
+  for (const auto& m : kind.metrics)
+    if (m == metric) return true;
+  return false;
 }
 
 Status check_job(std::string_view kind, const Json& params) {

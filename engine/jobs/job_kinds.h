@@ -42,10 +42,17 @@ struct JobKind {
   // What a job of this kind needs, from its validated parameters; empty: any device,
   // 0 bytes (theory-only kinds and `sleep`).
   std::function<Requirement(const Json& params)> requirement;
+  // Every metric a job of this kind may report (some only with an optional
+  // parameter, e.g. roofline's decode_latency_ms with `context`): report columns are
+  // checked against it, and a job without results gets its outcome in these cells.
+  std::vector<std::string> metrics;
 };
 
 const std::vector<JobKind>& job_kinds();
 const JobKind* find_job_kind(std::string_view name);
+
+// Whether a job of `kind` may report `metric` (JobKind::metrics).
+bool kind_reports(const JobKind& kind, std::string_view metric);
 
 // Checks a whole job: the kind exists, every required parameter is present, and
 // each present parameter passes check_param. Errors name the parameter.

@@ -549,7 +549,7 @@ TEST_F(GridTest, MissingRequiredKeys) {
   std::string msg = load_err("m.json", "{}");
   EXPECT_EQ(lines(msg, "m.json"),
             (std::vector<std::string>{
-                "$: missing required key 'name' (a string of letters, digits, '.', '_' and '-')",
+                "$: missing required key 'name' (a string of letters, digits, '.', '_' and '-', not only dots)",
                 "$: missing required key 'axes' (an object of job parameters to arrays of values; or give 'include')",
                 "$: missing required key 'measure' (an array of job kinds: " + known_kinds() + ")"}));
 }
@@ -565,7 +565,7 @@ TEST_F(GridTest, WrongTypes) {
   })");
   EXPECT_EQ(lines(msg, "t.json"),
             (std::vector<std::string>{
-                "$.name: expected a string of letters, digits, '.', '_' and '-', got the string \"bad name\"",
+                "$.name: expected a string of letters, digits, '.', '_' and '-', not only dots, got the string \"bad name\"",
                 "$.description: expected a string, got the integer 3",
                 "$.axes.model: expected a non-empty array of values, got the string \"qwen1.5-7b\"",
                 "$.axes.weight_format: expected a non-empty array of values, got an empty array",
@@ -792,7 +792,7 @@ TEST_F(GridTest, ReportSpecs) {
 
   // A single object is one report.
   std::string one = kBasic;
-  one.replace(one.rfind('}'), 1, R"(, "report": {"rows": ["model"], "columns": ["decode_B_ms"]}})");
+  one.replace(one.rfind('}'), 1, R"(, "report": {"rows": ["model", "weight_format"], "columns": ["decode_B_ms"]}})");
   EXPECT_EQ(load_ok("one.json", one).reports.size(), 1u);
 }
 
@@ -807,7 +807,7 @@ TEST_F(GridTest, ReportErrors) {
   EXPECT_EQ(lines(msg, "r.json"),
             (std::vector<std::string>{
                 "$.report.sort: unknown key (expected one of: title, kind, rows, pivot, columns, filter, baseline, "
-                "plots)",
+                "plots, average_over)",
                 "$.report.title: expected a string, got the integer 1",
                 "$.report.kind: unknown job kind 'speedo' (known: " + known_kinds() + ")",
                 "$.report.rows[1]: unknown job parameter 'modle' (known: " + known_params() + ")",
@@ -825,6 +825,96 @@ TEST_F(GridTest, ReportErrors) {
                 "suffix, truncate}, got the integer 7",
                 "$.report.filter.device: " + engine::check_param("device", "tpu9").value_or("?"),
                 "$.report.baseline: expected a non-empty object of job parameters"}));
+}
+
+// A report whose rows and pivot leave out an axis that varies would average jobs
+// of different parameters in one cell (issue 15: with rows [weight_format], the
+// int8-channel cell was the mean of two models): an error naming the axis, unless
+// the report asks for that average explicitly.
+TEST_F(GridTest, ReportCellsNeverMixJobs) {
+  auto with_report = [](const std::string& report) {
+    std::string text = kBasic;
+    text.replace(text.rfind('}'), 1, ", \"report\": " + report + "}");
+    return text;
+  };
+  std::string msg = load_err("mix.json", with_report(R"({"rows": ["weight_format"], "columns": ["decode_B_ms"],
+                                                         "baseline": {"weight_format": "f16"}})"));
+  EXPECT_EQ(lines(msg, "mix.json"),
+            (std::vector<std::string>{
+                "$.report: cells would average jobs that differ in 'model' (qwen1.5-0.5b, qwen1.5-7b); a cell "
+                "averages the repeats of one job only: add 'model' to rows, make it the pivot, filter on one value, "
+                "or list it in average_over"}));
+  // Each way out is accepted.
+  load_ok("rows.json", with_report(R"({"rows": ["weight_format", "model"], "columns": ["decode_B_ms"]})"));
+  load_ok("pivot.json", with_report(R"({"rows": ["weight_format"], "pivot": "model", "columns": ["decode_B_ms"]})"));
+  load_ok("filter.json",
+          with_report(R"({"rows": ["weight_format"], "filter": {"model": "qwen1.5-7b"}, "columns": ["decode_B_ms"]})"));
+  Grid avg = load_ok("avg.json", with_report(R"({"rows": ["weight_format"], "average_over": ["model"],
+                                                 "columns": ["decode_B_ms"]})"));
+  EXPECT_EQ(avg.reports[0].average_over, (std::vector<std::string>{"model"}));
+  // A parameter that is fixed does not vary; repeats of one job are what cells average.
+  std::string repeats = R"({"name": "r", "axes": {"seconds": [0.1, 0.2]}, "repeats": 3, "measure": ["sleep"],
+                            "report": {"rows": ["seconds"], "columns": ["slept_s"]}})";
+  EXPECT_EQ(load_ok("rep.json", repeats).jobs.size(), 6u);
+  // A report without rows over a varying axis, and two kinds reporting one metric.
+  std::string kinds = R"({"name": "k", "axes": {"kv_format": ["f16", "f32"]},
+    "fixed": {"model": "synthetic:gpt2", "weight_format": "f16", "device": "rtx4090"},
+    "measure": ["roofline", "memory"], "report": {"rows": ["kv_format"], "columns": ["kv_bytes_per_token"]}})";
+  EXPECT_EQ(lines(load_err("kinds.json", kinds), "kinds.json"),
+            (std::vector<std::string>{"$.report: cells would mix job kinds roofline and memory (both report "
+                                      "'kv_bytes_per_token'): give the report a `kind`"}));
+  std::string average_errors = with_report(R"({"rows": ["model"], "average_over": ["model", "modle"],
+                                               "columns": ["decode_B_ms"]})");
+  EXPECT_EQ(lines(load_err("ae.json", average_errors), "ae.json"),
+            (std::vector<std::string>{"$.report.average_over[0]: 'model' is a row or the pivot; expected another "
+                                      "parameter",
+                                      "$.report.average_over[1]: unknown job parameter 'modle' (known: " +
+                                          known_params() + ")"}));
+}
+
+// A column names a metric a kind of the report reports (or a parameter), a baseline
+// values that some job has, a filter some job: else the table would silently be
+// empty or without deltas (issue 15).
+TEST_F(GridTest, ReportColumnsBaselinesAndFiltersMustMatchTheJobs) {
+  std::string roofline_metrics;
+  for (const auto& m : engine::find_job_kind("roofline")->metrics)
+    roofline_metrics += (roofline_metrics.empty() ? "" : ", ") + m;
+  std::string text = kBasic;
+  text.replace(text.rfind('}'), 1, R"(, "report": [
+    {"rows": ["model"], "pivot": "weight_format", "columns": ["decode_b_ms", {"metric": "tok_per_s"}, "context"],
+     "baseline": {"weight_format": "q8_0"}},
+    {"rows": ["model"], "pivot": "weight_format", "columns": ["decode_B_ms"],
+     "baseline": {"device": "rtx4090", "model": "qwen1.5-14b"}},
+    {"rows": ["model"], "pivot": "weight_format", "columns": ["decode_B_ms"], "filter": {"device": "h100-sxm"}}]})");
+  EXPECT_EQ(lines(load_err("cols.json", text), "cols.json"),
+            (std::vector<std::string>{
+                "$.report[0].columns[0]: no job kind of this report reports metric 'decode_b_ms' (did you mean "
+                "'decode_B_ms'?); known: roofline metrics: " + roofline_metrics + "; or the name of a job parameter",
+                "$.report[0].columns[1].metric: no job kind of this report reports metric 'tok_per_s'; known: "
+                "roofline metrics: " + roofline_metrics + "; or the name of a job parameter",
+                "$.report[0].baseline.weight_format: q8_0 matches no job of this report (weight_format values: f16, "
+                "int8-channel, int4-g128)",
+                "$.report[1].baseline.device: 'device' is neither one of the rows (model) nor the pivot "
+                "(weight_format)",
+                "$.report[1].baseline.model: qwen1.5-14b matches no job of this report (model values: qwen1.5-0.5b, "
+                "qwen1.5-7b)",
+                "$.report[2].filter: matches no job of this report: its table would be empty"}));
+}
+
+// Names made only of dots would name directories other than the grid's own
+// (out/.. is the current directory).
+TEST_F(GridTest, GridNamesOfOnlyDotsAreInvalid) {
+  for (const std::string name : {".", "..", "..."}) {
+    std::string text = kBasic;
+    text.replace(text.find("\"basic\""), 7, "\"" + name + "\"");
+    EXPECT_EQ(lines(load_err("dots.json", text), "dots.json"),
+              (std::vector<std::string>{"$.name: expected a string of letters, digits, '.', '_' and '-', not only "
+                                        "dots, got the string \"" + name + "\""}))
+        << name;
+  }
+  std::string text = kBasic;
+  text.replace(text.find("\"basic\""), 7, "\"v1.5..b\"");
+  EXPECT_EQ(load_ok("dotted.json", text).name, "v1.5..b");
 }
 
 // ---------------------------------------------------------------- shipped files

@@ -18,7 +18,7 @@ std::string grid_with_plots(const std::string& plots) {
              "kv_format": ["f16", "int8"], "batch_size": [1, 8]},
    "fixed": {"device": "rtx4090", "dataset": "text:x.txt"},
    "measure": ["roofline", "ppl"],
-   "report": [{"title": "t", "kind": "roofline", "rows": ["model"], "pivot": "weight_format",
+   "report": [{"title": "t", "kind": "roofline", "rows": ["model", "kv_format", "batch_size"], "pivot": "weight_format",
                "columns": ["decode_B_ms"], "plots": )" +
          plots + "}]}";
 }

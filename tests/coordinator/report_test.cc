@@ -296,6 +296,92 @@ TEST(BuildTables, DefaultTableUsesAxesAndEveryMetric) {
   EXPECT_EQ(texts(t.rows[1]), (Strings{"f16", "2", "4", "", "1.25"}));
 }
 
+StoredJob stored(const std::string& hash, const std::string& kind, const Json& params, JobState state,
+                 const std::string& error = "", int attempts = 1) {
+  StoredJob j;
+  j.hash = hash;
+  j.kind = kind;
+  j.params = params;
+  j.state = state;
+  j.error = error;
+  j.attempts = attempts;
+  j.max_attempts = 3;
+  return j;
+}
+
+// Jobs that failed or timed out show as cells like oom ones, and each is listed
+// with its error after the report's tables (issue 15: they vanished, leaving a
+// header without rows).
+TEST(BuildTables, FailedAndTimedOutJobsShowAsCellsAndAreListed) {
+  ReportSpec s;
+  s.title = "decode";
+  s.kind = "speed";
+  s.rows = {"kv_format"};
+  s.columns = {col("cpu_tpot_ms", "ms", 2), col("cpu_decode_tokens_per_s", "tok/s", 1)};
+  s.baseline = {{"kv_format", "f32"}};
+  const Json f32 = {{"kv_format", "f32"}}, f16 = {{"kv_format", "f16"}}, bf16 = {{"kv_format", "bf16"}},
+             int8 = {{"kv_format", "int8"}};
+  ResultRow a = result(f32, "cpu_tpot_ms", 10), b = result(f32, "cpu_decode_tokens_per_s", 100);
+  a.hash = b.hash = "aaaa";
+  std::vector<StoredJob> jobs = {
+      stored("aaaa", "speed", f32, JobState::kSucceeded),
+      stored("bbbb", "speed", f16, JobState::kFailed, "gridbench-job exited 1:\nsomething broke", 3),
+      stored("cccc", "speed", bf16, JobState::kTimeout, "timed out after 2 s", 3),
+      stored("dddd", "speed", int8, JobState::kPending),
+  };
+  auto t = build_tables(grid_with(s), {a, b}, jobs);
+  ASSERT_TRUE(t.ok()) << t.message();
+  ASSERT_EQ(t->size(), 2u);
+  const Table& table = (*t)[0];
+  ASSERT_EQ(table.rows.size(), 3u);  // the pending job has no cells yet
+  EXPECT_EQ(texts(table.rows[0]), (Strings{"f32", "10.00", "100.0"}));
+  EXPECT_EQ(texts(table.rows[1]), (Strings{"f16", "failed", "failed"}));
+  EXPECT_EQ(texts(table.rows[2]), (Strings{"bf16", "timeout", "timeout"}));
+  EXPECT_FALSE(table.rows[1][1].value.has_value());
+  const Table& failures = (*t)[1];
+  EXPECT_EQ(failures.title, "Failed jobs (failed, timeout, oom)");
+  EXPECT_TRUE(failures.job_failures);
+  EXPECT_FALSE(table.job_failures);
+  EXPECT_EQ(failures.header, (Strings{"job", "kind", "state", "attempts", "parameters", "error"}));
+  ASSERT_EQ(failures.rows.size(), 2u);
+  EXPECT_EQ(texts(failures.rows[0]),
+            (Strings{"bbbb", "speed", "failed", "3/3", R"({"kv_format":"f16"})", "gridbench-job exited 1: something broke"}));
+  EXPECT_EQ(texts(failures.rows[1]),
+            (Strings{"cccc", "speed", "timeout", "3/3", R"({"kv_format":"bf16"})", "timed out after 2 s"}));
+  const std::string md = render_tables(*t, TableFormat::kMarkdown);
+  EXPECT_NE(md.find("| f16       |  failed |  failed |"), std::string::npos) << md;
+  EXPECT_NE(md.find("### Failed jobs"), std::string::npos) << md;
+
+  // A grid whose every job failed: a table of failed cells, not "no results".
+  auto all_failed = build_tables(grid_with(s), {}, {jobs[1]});
+  ASSERT_TRUE(all_failed.ok());
+  ASSERT_EQ((*all_failed)[0].rows.size(), 1u);
+  EXPECT_EQ(texts((*all_failed)[0].rows[0]), (Strings{"f16", "failed", "failed"}));
+}
+
+// Without report sections: one table per measured kind, and a parameter that varies
+// without being an axis (an include point's) is a row too, so no cell mixes jobs.
+TEST(BuildTables, DefaultTablesSplitKindsAndShowEveryVaryingParameter) {
+  Grid g;
+  g.name = "mixed";
+  g.axis_names = {"kv_format"};
+  g.measures = {"speed", "memory"};
+  const Json p1 = {{"kv_format", "f16"}, {"model", "synthetic:gpt2"}};
+  Json p2 = {{"kv_format", "f16"}, {"model", "synthetic:gpt2"}, {"batch_size", 4}};
+  g.jobs = {{"s1", "speed", p1, 0}, {"s2", "speed", p2, 0}, {"m1", "memory", p1, 0}};
+  std::vector<ResultRow> rows = {result(p1, "cpu_tpot_ms", 2, "", "speed"), result(p2, "cpu_tpot_ms", 3, "", "speed"),
+                                 result(p1, "kv_bytes_per_token", 512, "", "memory")};
+  auto tables = build(g, rows);
+  ASSERT_EQ(tables.size(), 2u);
+  EXPECT_EQ(tables[0].title, "mixed: speed");
+  EXPECT_EQ(tables[0].header, (Strings{"kv_format", "batch_size", "cpu_tpot_ms"}));
+  ASSERT_EQ(tables[0].rows.size(), 2u);
+  EXPECT_EQ(texts(tables[0].rows[0]), (Strings{"f16", "", "2"}));
+  EXPECT_EQ(texts(tables[0].rows[1]), (Strings{"f16", "4", "3"}));
+  EXPECT_EQ(tables[1].title, "mixed: memory");
+  EXPECT_EQ(tables[1].header, (Strings{"kv_format", "kv_bytes_per_token"}));
+}
+
 TEST(RenderTables, CsvQuotingAndSeveralTables) {
   Table a;
   a.title = "first";

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -104,12 +106,52 @@ TEST(RunJobFiles, ExitCodesAndResultFile) {
   }
   EXPECT_EQ(run_job_files(d + "/bad.json", d + "/r3.json"), kExitUsage);
 
-  Json p = roofline_params();
-  p["device"] = "no-such-device";
-  ASSERT_TRUE(write_json_file(d + "/fail.json", job_spec_to_json({"roofline", "h", 0, p})).ok());
+  // A valid job that fails as it runs (its dataset is missing): exit 1.
+  const Json ppl = {{"model", "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/gpt2"},
+                    {"dataset", "text:/nonexistent/wiki.test.raw"}};
+  ASSERT_TRUE(write_json_file(d + "/fail.json", job_spec_to_json({"ppl", "h", 0, ppl})).ok());
   EXPECT_EQ(run_job_files(d + "/fail.json", d + "/r4.json"), kExitFailed);
 
   EXPECT_EQ(run_job_files(d + "/job.json", d + "/no-such-dir/r.json"), kExitIo);
+}
+
+// An invalid JOB.json (a parameter missing, unknown, of the wrong type or outside
+// its domain) is a usage error, exit 2 as the help says, and every message names
+// the file and the JSON path (issue 15: exit 1, no file, no path).
+TEST(RunJobFiles, InvalidJobJsonExits2WithFileAndPath) {
+  std::string d = temp_dir();
+  Json p = roofline_params();
+  p.erase("model");
+  p["batch_size"] = "four";
+  p["colour"] = "red";
+  p["device"] = "no-such-device";
+  const std::string spec = d + "/invalid.json";
+  ASSERT_TRUE(write_json_file(spec, job_spec_to_json({"roofline", "h", 0, p})).ok());
+  EXPECT_EQ(run_job_files(spec, d + "/r.json"), kExitUsage);
+  Result<Json> doc = read_json_file(d + "/r.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["status"], "failed");
+  const std::string error = (*doc)["error"].get<std::string>();
+  std::vector<std::string> lines;
+  for (size_t start = 0; start <= error.size();) {
+    size_t end = error.find('\n', start);
+    if (end == std::string::npos) end = error.size();
+    lines.push_back(error.substr(start, end - start));
+    start = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 4u) << error;
+  EXPECT_EQ(lines[0], spec + ": $.params: job kind 'roofline' needs parameter 'model'");
+  EXPECT_EQ(lines[1].rfind(spec + ": $.params.batch_size: ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind(spec + ": $.params.colour: unknown parameter 'colour' (roofline takes: model, ", 0), 0u)
+      << lines[2];
+  EXPECT_EQ(lines[3].rfind(spec + ": $.params.device: ", 0), 0u) << lines[3];
+  EXPECT_NE(lines[3].find("no-such-device"), std::string::npos) << lines[3];
+
+  ASSERT_TRUE(write_json_file(spec, job_spec_to_json({"rooflin", "h", 0, roofline_params()})).ok());
+  EXPECT_EQ(run_job_files(spec, d + "/r.json"), kExitUsage);
+  doc = read_json_file(d + "/r.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["error"].get<std::string>().rfind(spec + ": $.kind: unknown job kind 'rooflin' (known: ", 0), 0u);
 }
 
 }  // namespace

@@ -19,7 +19,18 @@ Json DeviceReport::to_json() const {
               {"matmul_flops_per_s", matmul_flops_per_s}};
 }
 
+Status check_device_spec(const std::string& spec) {
+  if (spec == "cpu") return Status::Ok();
+  const std::string prefix = "cuda:";
+  if (spec.rfind(prefix, 0) != 0 || spec.size() == prefix.size() || spec.size() > prefix.size() + 4 ||
+      !std::all_of(spec.begin() + static_cast<long>(prefix.size()), spec.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Error{"--device: expected \"cpu\" or \"cuda:N\" (N a CUDA device index, e.g. cuda:0), got \"" + spec + "\""};
+  }
+  return Status::Ok();
+}
+
 Result<DeviceReport> discover_device(const std::string& spec, bool measure) {
+  GB_RETURN_IF_ERROR(check_device_spec(spec));
   DeviceReport d;
   if (spec == "cpu") {
     kernels::DeviceInfo info = kernels::host_cpu();
@@ -30,10 +41,6 @@ Result<DeviceReport> discover_device(const std::string& spec, bool measure) {
     return d;
   }
   const std::string prefix = "cuda:";
-  if (spec.rfind(prefix, 0) != 0 || spec.size() == prefix.size() || spec.size() > prefix.size() + 4 ||
-      !std::all_of(spec.begin() + static_cast<long>(prefix.size()), spec.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return Error{"--device: expected \"cpu\" or \"cuda:N\", got \"" + spec + "\""};
-  }
   const int index = std::stoi(spec.substr(prefix.size()));
   if (!kernels::built_with_cuda()) {
     return Error{"--device " + spec + ": this gridbench-worker was built without CUDA; use --device cpu"};

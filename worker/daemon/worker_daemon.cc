@@ -44,7 +44,6 @@ WorkerDaemon::Impl::Impl(WorkerOptions opts)
 Status WorkerDaemon::Impl::setup() {
   if (o.slots < 1) return Error{"--slots must be at least 1"};
   if (o.coordinator.empty()) return Error{"--coordinator is required"};
-  name = o.name.empty() ? host_name() + ":" + o.device : o.name;
   if (!o.job_binary.empty()) {
     job_binary = o.job_binary;
   } else if (const char* env = std::getenv("GRIDBENCH_JOB"); env != nullptr && *env != '\0') {
@@ -56,6 +55,11 @@ Status WorkerDaemon::Impl::setup() {
     return Error{job_binary + ": cannot execute gridbench-job: " + std::strerror(errno) +
                  " (set GRIDBENCH_JOB or install it beside gridbench-worker)"};
   }
+  Result<WorkerIdentity> id = claim_worker_identity(o.name, o.device, o.coordinator, o.work_dir, &identity_in_use);
+  if (!id.ok()) return id.error();
+  identity = std::move(*id);
+  name = identity.name;
+  work_dir = identity.work_dir;
   Result<DeviceReport> dev = discover_device(o.device, o.measure);
   if (!dev.ok()) return dev.error();
   device = *dev;
@@ -71,15 +75,6 @@ Status WorkerDaemon::Impl::setup() {
     }
     setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
   }
-  if (o.work_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    work_dir = fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / ("gridbench-worker-" + sanitize(name));
-  } else {
-    work_dir = o.work_dir;
-  }
-  std::error_code ec;
-  fs::create_directories(work_dir / "runs", ec);
-  if (ec) return Error{(work_dir / "runs").string() + ": cannot create: " + ec.message()};
   kill_orphans();
   return rpc.connect(o);
 }
@@ -92,14 +87,14 @@ Status WorkerDaemon::Impl::setup() {
 int WorkerDaemon::Impl::run(const std::atomic<int>& signals) {
   if (Status st = setup(); !st.ok()) {
     log("error: " + st.message());
-    return kWorkerError;
+    return identity_in_use ? kWorkerUsage : kWorkerError;
   }
   log("starting: coordinator " + o.coordinator + ", device " + o.device + ", " + std::to_string(o.slots) +
       " slot" + (o.slots == 1 ? "" : "s") + ", job binary " + job_binary + ", work dir " + work_dir.string());
   while (true) {
     const int sig = signals.load();
     if (sig >= 2) return stop_now(kWorkerInterrupted);  // a second signal
-    if (fatal) return stop_now(kWorkerError);           // e.g. a refused token
+    if (fatal) return stop_now(identity_in_use ? kWorkerUsage : kWorkerError);  // e.g. a refused token
     if (sig == 1) begin_drain();                         // the first signal
     talk_to_coordinator();  // register, Drain, lease: whichever is due
     tick_children();        // exits, timeouts, kills, lease renewals

@@ -35,7 +35,8 @@
 //   second signal kills the children, reports them failed ("worker stopped") so
 //   they are retried without waiting for lease expiry, and exits 130.
 // - Each run lives in WORK_DIR/runs/HASH-runRUN_ID (job.json, result.json,
-//   stdout.log, stderr.log, pid). Directories of succeeded runs are removed once
+//   stdout.log, stderr.log, pid); WORK_DIR and the name are this process's alone
+//   (claim_worker_identity below). Directories of succeeded runs are removed once
 //   the coordinator accepted the result; the others stay for inspection. At start,
 //   children left running by an earlier worker process on the same work dir (one
 //   killed by SIGKILL) are killed.
@@ -45,6 +46,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <random>
@@ -72,7 +74,7 @@ struct WorkerOptions {
   std::string device = "cpu";   // "cpu" or "cuda:N"
   int slots = 1;                // children at once
   std::string token;            // sent as "authorization: Bearer TOKEN"; "" for none
-  std::string name;             // "" -> HOST:DEVICE (e.g. "gpu1:cuda:0")
+  std::string name;             // "" -> HOST:DEVICE, or HOST:DEVICE#N when taken (claim_worker_identity)
   std::string tls_ca;           // PEM file: TLS is on when set
   std::string tls_cert;         // PEM files of a client certificate (optional)
   std::string tls_key;
@@ -101,6 +103,8 @@ struct DeviceReport {
 // memcpy; cuda: a 256 MiB device copy). An error names what exists when the device
 // does not.
 Result<DeviceReport> discover_device(const std::string& spec, bool measure);
+// Whether `spec` is "cpu" or "cuda:N" (a flag error otherwise: exit 2).
+Status check_device_spec(const std::string& spec);
 
 // "progress FRACTION MESSAGE" (what gridbench-job prints to stderr); nullopt for any
 // other line. The fraction is clamped to [0, 1].
@@ -169,6 +173,30 @@ class WorkerDaemon {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// A worker process's identity on this host: its name and its work directory, each
+// held by this process alone for as long as it lives (`hold`).
+//  - The name is claimed for `coordinator` (names are per coordinator) by binding
+//    the abstract unix socket "gridbench-worker NAME @COORDINATOR" (Linux; one
+//    namespace per network namespace, so per host for the processes that share
+//    one, as the tasks of a Slurm job on one node do; the kernel frees it when the
+//    process dies). Without `name` the first of HOST:DEVICE, HOST:DEVICE#2,
+//    HOST:DEVICE#3, ... whose name and default work directory are free is taken,
+//    so that several workers on one host each get their own (and a restarted one
+//    its old name back).
+//  - The work directory (`work_dir`, default ${TMPDIR:-/tmp}/gridbench-worker-NAME,
+//    NAME with [^A-Za-z0-9._-] as '_') is locked with flock on WORK_DIR/worker.lock,
+//    which holds the holder's pid and name.
+// An explicit name or work directory that another live worker holds is an error
+// that says so (*in_use set: the worker exits 2).
+struct WorkerIdentity {
+  std::string name;
+  std::filesystem::path work_dir;
+  std::shared_ptr<void> hold;  // the socket and the lock, released with the last copy
+};
+Result<WorkerIdentity> claim_worker_identity(const std::string& name, const std::string& device,
+                                             const std::string& coordinator, const std::string& work_dir,
+                                             bool* in_use = nullptr);
 
 // One log line to stderr: "2025-01-31T12:00:00.123Z gridbench-worker[NAME] TEXT".
 void log_line(const std::string& who, const std::string& text);

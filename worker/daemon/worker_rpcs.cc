@@ -4,6 +4,8 @@
 // (away, back, a refused token). Not here: the plumbing under them
 // (coordinator_client.cc), the CompleteJob/FailJob of finished runs
 // (report_queue.cc), what a child does (job_children.cc).
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "worker/daemon/worker_daemon_impl.h"
@@ -52,6 +54,8 @@ void WorkerDaemon::Impl::set_fatal(const std::string& what, const grpc::Status& 
             (o.tls_ca.empty() ? "" : " and the TLS client certificate");
   } else {
     fatal = "coordinator " + o.coordinator + " refused " + what + " (" + status_text(s) + ")";
+    // Its name is another live worker's (on another host): exit 2, as for --name.
+    if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) identity_in_use = true;
   }
 }
 
@@ -64,6 +68,7 @@ void WorkerDaemon::Impl::send_register() {
   req.set_name(name);
   req.set_slots(o.slots);
   req.set_engine_version(engine_version());
+  req.set_instance(host_name() + " " + std::to_string(getpid()));
   pb::Device* d = req.add_devices();
   d->set_kind(device.kind);
   d->set_index(device.index);

@@ -340,6 +340,52 @@ TEST_F(JobStoreTest, SubmitResetsFinishedFailuresButNotLeases) {
   EXPECT_FALSE(store->submit_grid(unnamed, false).ok());
 }
 
+// A job that leaves a grid on resubmission (a smaller grid) is cancelled when it is
+// unfinished and no other grid wants it, a running one's run included, and its
+// queue_key is NULL once no grid links it (issue 15: it kept running to success
+// and kept its key, against docs/RESULTS_SCHEMA.md).
+TEST_F(JobStoreTest, JobsThatLeaveAGridAreCancelledAndUnkeyed) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->submit_grid(make_grid("big", 4, "j"), false).ok());
+  Grid other = make_grid("other", 0);
+  other.jobs.push_back(make_job("j3", 3));  // j3 is wanted by another grid too
+  ASSERT_TRUE(store->submit_grid(other, false).ok());
+  Lease j0 = must_lease(*store, "w1", 60000, "big");  // j0 running, j1 finished, j2 pending
+  ASSERT_EQ(j0.hash, "j0");
+  ASSERT_TRUE(store->mark_running(j0.run_id, "w1", 60000).ok());
+  Lease j1 = must_lease(*store, "w1", 60000, "big");
+  ASSERT_TRUE(store->complete(j1.run_id, "w1", record(1)).ok());
+
+  Grid smaller = make_grid("big", 0);
+  smaller.jobs.push_back(make_job("j9", 9));
+  auto stats = store->submit_grid(smaller, false);
+  ASSERT_TRUE(stats.ok()) << stats.message();
+  EXPECT_EQ(stats->jobs, 1);
+  EXPECT_EQ(stats->left_cancelled, 2);  // j0 (running) and j2 (pending)
+
+  Raw raw(path_);
+  auto state = [&](const std::string& h) { return raw.str("SELECT state FROM jobs WHERE hash = '" + h + "'"); };
+  auto key = [&](const std::string& h) { return raw.str("SELECT queue_key FROM jobs WHERE hash = '" + h + "'"); };
+  EXPECT_EQ(state("j0"), "cancelled");
+  EXPECT_EQ(raw.str("SELECT state FROM runs WHERE id = " + std::to_string(j0.run_id)), "cancelled");
+  EXPECT_EQ(raw.str("SELECT error FROM jobs WHERE hash = 'j0'"), "left grid big on resubmission");
+  EXPECT_EQ(state("j1"), "succeeded");  // finished: kept as it is
+  EXPECT_EQ(state("j2"), "cancelled");
+  EXPECT_EQ(state("j3"), "pending");  // the other grid still wants it
+  for (const char* h : {"j0", "j1", "j2"}) EXPECT_EQ(key(h), "NULL") << h;
+  const int64_t other_id = raw.num("SELECT id FROM grids WHERE name = 'other'");
+  EXPECT_EQ(raw.num("SELECT queue_key FROM jobs WHERE hash = 'j3'"), other_id << 32);
+  // The worker of j0 learns at its next renewal that its run is no more.
+  EXPECT_FALSE(store->renew_lease(j0.run_id, "w1", 60000).ok());
+  auto info = store->run_info(j0.run_id);
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->state, "cancelled");
+  // Nothing of big but j9 is leased now.
+  Lease next = must_lease(*store, "w2", 60000, "big");
+  EXPECT_EQ(next.hash, "j9");
+}
+
 TEST_F(JobStoreTest, LeasesInGridOrder) {
   auto store = open_store();
   ASSERT_TRUE(store);

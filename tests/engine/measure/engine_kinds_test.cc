@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <unistd.h>
 
@@ -59,6 +60,40 @@ TEST(Measures, EveryJobKindHasOneRunFunctionAndNoMeasureLacksAKind) {
   EXPECT_EQ(measured, kinds);  // the same kinds, in the same order, each once
   for (const std::string& k : kinds) EXPECT_NE(find_measure(k), nullptr) << k;
   EXPECT_EQ(find_measure("no-such-kind"), nullptr);
+}
+
+// Each kind's registry row lists every metric its run function reports (report
+// columns are validated against that list, and a job without results shows its
+// outcome in those cells), and every listed metric is reported by some run.
+TEST(Measures, EveryReportedMetricIsListedByItsKind) {
+  const std::string text = corpus_prefix_file(600);
+  const std::vector<std::pair<std::string, std::vector<Json>>> runs = {
+      {"roofline",
+       {{{"model", "qwen1.5-7b"}, {"weight_format", "f16"}, {"kv_format", "f16+sink4+win252"}, {"device", "rtx4090"},
+         {"context", 4096}, {"prompt_tokens", 512}},
+        {{"model", "qwen1.5-7b"}, {"weight_format", "f16"}, {"kv_format", "f16"}, {"device", "rtx4090"}}}},
+      {"sleep", {{{"seconds", 0}}}},
+      {"ppl", {{{"model", "hf:" + kData + "/golden/gpt2"}, {"dataset", "text:" + text},
+                {"tokenizer", kData + "/ppl/byte_tokenizer.json"}, {"context", 32}, {"chunks", 1}}}},
+      {"memory", {{{"model", "hf:" + kData + "/golden/llama_gqa"}, {"context", 8}}}},
+      {"speed", {{{"model", "hf:" + kData + "/golden/qwen3"}, {"prompt_tokens", 4}, {"gen_tokens", 2}}}},
+  };
+  ASSERT_EQ(runs.size(), job_kinds().size());
+  for (const auto& [kind, param_sets] : runs) {
+    const JobKind* k = find_job_kind(kind);
+    ASSERT_NE(k, nullptr) << kind;
+    std::set<std::string> reported;
+    for (const Json& p : param_sets) {
+      Result<JobOutput> out = run(kind, p);
+      ASSERT_TRUE(out.ok()) << kind << ": " << out.error().message;
+      for (const Metric& m : out->metrics) {
+        EXPECT_TRUE(kind_reports(*k, m.name)) << kind << " reports " << m.name << ", which its row does not list";
+        reported.insert(m.name);
+      }
+    }
+    for (const std::string& m : k->metrics) EXPECT_TRUE(reported.count(m)) << kind << " lists " << m << " but never reports it";
+  }
+  fs::remove(text);
 }
 
 TEST(PplWindows, LlamaCppScoresTheSecondHalfOfWholeChunks) {
