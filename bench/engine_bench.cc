@@ -8,7 +8,13 @@
 //   prefill    tokens/s and the FLOP rate of a prompt's forward pass;
 //   batch      decode tokens/s at batch 4 and its ratio to batch 1.
 //
+// With --brief it prints only "DECODE PREFILL" (batch-1 decode and prefill
+// tokens/s, the best of --repeats runs) and the kernels its linear layers ran, for
+// bench/engine_vs_llamacpp.sh. --activations q8 quantizes the activations of the
+// GGUF codecs that have q8 kernels to 8 bits, as llama.cpp does.
+//
 // Not a test: run by hand, e.g. build/bin/engine_bench --model synthetic:gpt2.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -79,6 +85,14 @@ int main(int argc, char** argv) {
   app.add_option("--prompt-tokens", prompt, "prefill length")->capture_default_str();
   app.add_option("--steps", steps, "decode steps measured")->capture_default_str();
   app.add_option("--target", target, "decode tokens/s target")->capture_default_str();
+  std::string activations = "f32";
+  app.add_option("--activations", activations, "linear layers' activations: f32, or q8 (8-bit blocks for the GGUF codecs)")
+      ->check(CLI::IsMember({"f32", "q8"}))
+      ->capture_default_str();
+  bool brief = false;
+  int repeats = 3;
+  app.add_flag("--brief", brief, "print only: decode_tokens/s prefill_tokens/s, then the kernels used");
+  app.add_option("--repeats", repeats, "--brief: runs, the best reported")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto w = gb::engine::open_weights(model);
@@ -86,7 +100,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", w.message().c_str());
     return 1;
   }
-  auto backend = gb::engine::make_cpu_backend(threads);
+  auto backend = gb::engine::make_cpu_backend(
+      threads, activations == "q8" ? gb::engine::ActivationMode::kQ8 : gb::engine::ActivationMode::kF32);
   auto load = gb::engine::load_options(weight_format);
   if (!load.ok()) {
     std::fprintf(stderr, "engine_bench: --weight-format: %s\n", load.message().c_str());
@@ -96,6 +111,18 @@ int main(int argc, char** argv) {
   if (!m.ok()) {
     std::fprintf(stderr, "%s\n", m.message().c_str());
     return 1;
+  }
+  if (brief) {
+    run(**m, 1, 8, 4);  // warm-up
+    double best_decode = 0, best_prefill = 0;
+    for (int i = 0; i < repeats; ++i) {
+      const auto [prefill, step] = run(**m, 1, prompt, steps);
+      best_decode = std::max(best_decode, 1.0 / step);
+      best_prefill = std::max(best_prefill, prompt / prefill);
+    }
+    std::printf("%.2f %.2f\n", best_decode, best_prefill);
+    std::printf("%s\n", (*m)->linear_kernels().c_str());
+    return 0;
   }
   const double weight_bytes = static_cast<double>((*m)->weight_bytes());
   const double copy_bw = gb::kernels::measure_host_copy_bandwidth(256u << 20, 5);

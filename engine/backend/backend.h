@@ -105,6 +105,9 @@ class Backend {
                           float* out) = 0;
   // y[rows, out] = x[rows, in] W^T + b.
   virtual void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) = 0;
+  // The kernel linear() runs for a matrix, for reports ("q4_0-q8-avx2": its codec,
+  // the activations' precision where they are quantized, the ISA).
+  virtual std::string linear_kernel(const PackedMatrix& w) const = 0;
   // Rotate-half RoPE in place on the first rot_dim dims of each head:
   // x [rows, heads, head_dim] at row stride `row_stride` floats, row r at positions[r].
   virtual void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,

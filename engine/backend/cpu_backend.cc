@@ -2,7 +2,9 @@
 // kernels/cpu/ (one op per file) over ranges of rows split across a thread pool.
 // It is the oracle the CUDA kernels are checked against, so the kernels are plain
 // loops over f32 except linear(), which is where decode spends its time and is
-// written to run at memory bandwidth (kernels/cpu/matmul.cc).
+// written to run at memory bandwidth on the packed weights (kernels/cpu/matmul.cc),
+// with f32 activations or, in the q8 mode, activations quantized to 8 bits for the
+// GGUF codecs that have q8 kernels (kernels/cpu/packed/activations_q8.h).
 #include "engine/backend/cpu_backend.h"
 
 #include <algorithm>
@@ -39,7 +41,7 @@ class HostBuffer final : public Buffer {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  CpuBackend(int threads, kernels::cpu::ActivationMode activations) : pool_(threads), activations_(activations) {}
   std::string_view name() const override { return "cpu"; }
 
   Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override {
@@ -81,14 +83,29 @@ class CpuBackend final : public Backend {
     // Split the output features across threads: each thread streams its own
     // slice of W once per 64 activation rows.
     const int64_t out = w.out();
+    // q8 mode: the activations quantized once, for every part that has a q8 kernel.
+    const kc::QuantizedActivations* xq = nullptr;
+    if (activations_ == kc::ActivationMode::kQ8) {
+      xq_.reset(x, rows, w.in());
+      for (const PackedMatrix& p : w.parts) {
+        if (kc::q8_activation_block(p.codec) > 0 && p.cols % kc::q8_activation_block(p.codec) == 0) {
+          xq_.prepare(p.codec);
+          xq = &xq_;
+        }
+      }
+    }
     pool_.parallel_for(out, [&](int64_t n0, int64_t n1) {
       int64_t offset = 0;
       for (const PackedMatrix& p : w.parts) {
         const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
-        if (lo < hi) kc::linear_range(x, rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset, y + offset, out);
+        if (lo < hi) kc::linear_range(x, rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset, y + offset, out, xq);
         offset += p.rows;
       }
     }, 16);
+  }
+
+  std::string linear_kernel(const PackedMatrix& w) const override {
+    return kc::linear_kernel_name(w, activations_);
   }
 
   void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,
@@ -139,11 +156,15 @@ class CpuBackend final : public Backend {
 
  private:
   ThreadPool pool_;
+  kc::ActivationMode activations_;
+  kc::QuantizedActivations xq_;
   std::vector<float> k_scratch_, v_scratch_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads, kernels::cpu::ActivationMode activations) {
+  return std::make_unique<CpuBackend>(threads, activations);
+}
 
 }  // namespace gb::engine

@@ -5,10 +5,16 @@
 #include <memory>
 
 #include "engine/backend/backend.h"
+#include "kernels/cpu/packed/activations_q8.h"
 
 namespace gb::engine {
 
 // The CPU reference backend with `threads` threads (<= 0: all hardware threads).
-std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+// `activations`: how linear layers treat their inputs: f32 (exact, the default), or
+// q8: quantized to 8 bits per block for the GGUF codecs with a q8 kernel (q8_0,
+// q4_0, q4_1, q5_0, q5_1, q4_K, q6_K), as llama.cpp computes them; every other
+// codec reads f32 either way.
+using kernels::cpu::ActivationMode;
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0, ActivationMode activations = ActivationMode::kF32);
 
 }  // namespace gb::engine

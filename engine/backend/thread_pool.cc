@@ -1,4 +1,8 @@
+// The thread pool (engine/backend/thread_pool.h): condition variables for sleeping
+// threads, atomics for the spinning phase before they sleep.
 #include "engine/backend/thread_pool.h"
+
+#include <immintrin.h>
 
 #include <algorithm>
 
@@ -23,6 +27,17 @@ void range_of(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
   *begin = n * index / parts;
   *end = n * (index + 1) / parts;
 }
+
+// Spins until done() or `limit` passes; returns done().
+template <typename F>
+bool spin_until(F done, std::chrono::microseconds limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    _mm_pause();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > limit) return done();
+  }
+}
 }  // namespace
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
@@ -37,15 +52,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn_ = &fn;
     n_ = n;
     parts_ = parts;
-    pending_ = parts - 1;
-    ++generation_;
+    pending_.store(parts - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
   int64_t b, e;
   range_of(n, parts, 0, &b, &e);
   fn(b, e);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, kSpin)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
+  std::lock_guard<std::mutex> lock(mu_);
   fn_ = nullptr;
 }
 
@@ -55,11 +73,12 @@ void ThreadPool::worker_loop(int index) {
     const std::function<void(int64_t, int64_t)>* fn;
     int64_t n;
     int parts;
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpin);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      start_cv_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
       fn = fn_;
       n = n_;
       parts = parts_;
@@ -68,8 +87,10 @@ void ThreadPool::worker_loop(int index) {
       int64_t b, e;
       range_of(n, parts, index, &b, &e);
       (*fn)(b, e);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_cv_.notify_one();
+      }
     }
   }
 }

@@ -28,6 +28,28 @@ struct Model::Layer {
 Model::Model(const ModelConfig& c, Backend& b) : config_(c), backend_(b) {}
 Model::~Model() = default;
 
+std::string Model::linear_kernels() const {
+  std::vector<std::pair<std::string, int>> counts;  // in order of first use
+  auto count = [&](const LinearWeights& lw) {
+    for (const PackedMatrix& p : lw.parts) {
+      const std::string k = backend_.linear_kernel(p);
+      auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == k; });
+      if (it == counts.end()) counts.emplace_back(k, 1);
+      else ++it->second;
+    }
+  };
+  for (const Layer& l : layers_) {
+    count(l.qkv);
+    count(l.o);
+    count(l.up);
+    count(l.down);
+  }
+  count(head_);
+  std::string out;
+  for (const auto& [k, n] : counts) out += (out.empty() ? "" : ", ") + k + " x " + std::to_string(n);
+  return out;
+}
+
 std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim) {
   std::vector<float> f(static_cast<size_t>(rot_dim / 2));
   for (int64_t i = 0; i < rot_dim / 2; ++i) {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -66,6 +67,9 @@ class Model {
   Backend& backend() { return backend_; }
   // Bytes the loaded weights take in the backend (every array of every format).
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // The kernels the backend runs for the linear layers and the output head, with
+  // the number of matrices of each: "q4_K-q8-avx2 x 97, q6_K-q8-avx2 x 17".
+  std::string linear_kernels() const;
 
   // A cache for `sequences` sequences of this model (max_tokens set for GPT-2's
   // learned positions).

@@ -1,9 +1,14 @@
 // The CPU matrix kernels (kernels/cpu/matmul.h): 8-wide vector accumulators, up to
 // four activation rows per weight row, 64 activation rows kept hot while weight rows
 // stream by, compiled for AVX2+FMA (x86-64-v3) with a generic fallback chosen at
-// load time (target_clones). f32 weights are read as they are; every other codec
-// goes through its reference dequantizer one weight row at a time.
+// load time (target_clones) for f32 weights; and the dispatch of every other codec
+// to its packed kernel (kernels/cpu/packed/), or, for the codecs without one (q2_K,
+// q3_K, q5_K, odd group sizes) and CPUs without AVX2, through its reference
+// dequantizer one weight row at a time.
 #include "kernels/cpu/matmul.h"
+
+#include "kernels/cpu/packed/packed_kernels.h"
+#include "kernels/quantize/quantize_matrix.h"
 
 #include <algorithm>
 #include <vector>
@@ -97,13 +102,54 @@ void linear_dequant_impl(const float* x, int64_t rows, const PackedMatrix& W, co
 
 }  // namespace
 
-void linear_range(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
-                  float* y, int64_t ldy) {
-  if (W.codec == WeightCodec::kF32) {
-    linear_f32_impl(x, rows, W.cols, reinterpret_cast<const float*>(W.codes), bias, ldy, n0, n1, y);
-    return;
+namespace {
+
+enum class Kernel { kF32, kFloat16, kGrouped, kQ8_0, kQ8_K, kQ8Reference, kDequant };
+
+Kernel pick(const PackedMatrix& W, bool q8) {
+  if (W.codec == WeightCodec::kF32) return Kernel::kF32;
+  const int block = q8 ? q8_activation_block(W.codec) : 0;
+  const bool avx2 = has_avx2_fma_f16c();
+  if (block > 0 && W.cols % block == 0) {
+    if (!avx2) return Kernel::kQ8Reference;
+    return block == 32 ? Kernel::kQ8_0 : Kernel::kQ8_K;
   }
-  linear_range_reference(x, rows, W, bias, n0, n1, y, ldy);
+  if (!avx2) return Kernel::kDequant;
+  if (float16_kernel_supports(W.codec)) return Kernel::kFloat16;
+  if (grouped_kernel_supports(W)) return Kernel::kGrouped;
+  return Kernel::kDequant;
+}
+
+}  // namespace
+
+void linear_range(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
+                  float* y, int64_t ldy, const QuantizedActivations* xq) {
+  const int block = xq ? q8_activation_block(W.codec) : 0;
+  const bool q8 = block > 0 && (block == 32 ? xq->has_q8_0 : xq->has_q8_K);
+  switch (pick(W, q8)) {
+    case Kernel::kF32:
+      return linear_f32_impl(x, rows, W.cols, reinterpret_cast<const float*>(W.codes), bias, ldy, n0, n1, y);
+    case Kernel::kFloat16: return linear_float16_avx2(x, rows, W, bias, n0, n1, y, ldy);
+    case Kernel::kGrouped: return linear_grouped_avx2(x, rows, W, bias, n0, n1, y, ldy);
+    case Kernel::kQ8_0: return linear_q8_0_avx2(xq->q8_0.data(), rows, W, bias, n0, n1, y, ldy);
+    case Kernel::kQ8_K: return linear_q8_K_avx2(xq->q8_K.data(), rows, W, bias, n0, n1, y, ldy);
+    case Kernel::kQ8Reference: return linear_q8_reference(*xq, W, bias, n0, n1, y, ldy);
+    case Kernel::kDequant: return linear_range_reference(x, rows, W, bias, n0, n1, y, ldy);
+  }
+}
+
+std::string linear_kernel_name(const PackedMatrix& W, ActivationMode mode) {
+  const std::string c = codec_name(W.codec);
+  switch (pick(W, mode == ActivationMode::kQ8)) {
+    case Kernel::kF32: return "f32";
+    case Kernel::kFloat16:
+    case Kernel::kGrouped: return c + "-avx2";
+    case Kernel::kQ8_0:
+    case Kernel::kQ8_K: return c + "-q8-avx2";
+    case Kernel::kQ8Reference: return c + "-q8-scalar";
+    case Kernel::kDequant: break;
+  }
+  return c + "-dequant";
 }
 
 void linear_range_reference(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,

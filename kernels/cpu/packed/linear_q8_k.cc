@@ -1,0 +1,138 @@
+// The q8 mode's kernels for the K-quants q4_K and q6_K against activations
+// quantized to q8_K blocks of 256 (ActQ8_K), in AVX2 (compiled for AVX2+FMA+F16C
+// with a target pragma; called only where the CPU has those). Each 32-element
+// slice of a weight block is unpacked to bytes once and multiplied with up to four
+// activation rows (maddubs, then the sub-block scales with madd); the min (q4_K) and
+// the offset of 32 (q6_K) come from the activations' sums per 16. Other K-quants go
+// through the f32 path (kernels/cpu/matmul.cc).
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/packed/packed_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace gb::kernels::cpu {
+namespace {
+
+inline float hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return static_cast<float>(_mm_cvtsi128_si32(s));
+}
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// q4_K: 8 sub-blocks of 32, x = d sc_j q - dmin m_j.
+template <int R>
+inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* out) {
+  float acc[R] = {};
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ4_K& wb = w[b];
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
+    __m256i sumi[R];
+    for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+    for (int t = 0; t < 4; ++t) {
+      const __m256i bits = load32(wb.qs + 32 * t);
+      const __m256i ql = _mm256_and_si256(bits, low4);
+      const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
+      const __m256i sl = _mm256_set1_epi16(sc[2 * t]), sh = _mm256_set1_epi16(sc[2 * t + 1]);
+      for (int r = 0; r < R; ++r) {
+        const int8_t* q8 = x[r * nb + b].qs + 64 * t;
+        const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load32(q8)));
+        const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load32(q8 + 32)));
+        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int summ = 0;
+      for (int j = 0; j < 8; ++j) summ += mn[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// q6_K: 16 sub-blocks of 16, x = d sc_j (q - 32), q = 4 low bits (ql) | 2 high (qh).
+template <int R>
+inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* out) {
+  float acc[R] = {};
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ6_K& wb = w[b];
+    __m256i sumi[R];
+    for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i l0 = load32(wb.ql + 64 * half), l1 = load32(wb.ql + 64 * half + 32);
+      const __m256i h = load32(wb.qh + 32 * half);
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4));
+      for (int i = 0; i < 4; ++i) {
+        // Elements 128 half + 32 i + [0, 32): sub-blocks s and s + 1 (16 each).
+        const int s = 8 * half + 2 * i;
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(wb.scales[s + 1]), _mm_set1_epi16(wb.scales[s]));
+        for (int r = 0; r < R; ++r) {
+          const int8_t* q8 = x[r * nb + b].qs + 128 * half + 32 * i;
+          const __m256i p = _mm256_maddubs_epi16(q[i], load32(q8));  // i16 lanes 0-7: first 16 elements
+          sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(scale, p));
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int off = 0;
+      for (int j = 0; j < 16; ++j) off += wb.scales[j] * a.bsums[j];
+      acc[r] += a.d * _cvtsh_ss(wb.d) * (hsum_i32(sumi[r]) - 32.0f * static_cast<float>(off));
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+template <int R>
+inline void dots(const PackedMatrix& W, int64_t n, int64_t nb, const ActQ8_K* x, float* out) {
+  if (W.codec == WeightCodec::kQ4_K)
+    dots_q4_K<R>(reinterpret_cast<const BlockQ4_K*>(W.row(n)), nb, x, out);
+  else
+    dots_q6_K<R>(reinterpret_cast<const BlockQ6_K*>(W.row(n)), nb, x, out);
+}
+
+}  // namespace
+
+void linear_q8_K_avx2(const ActQ8_K* xq, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
+                      int64_t n1, float* y, int64_t ldy) {
+  const int64_t nb = W.cols / 256;
+  constexpr int64_t kRowChunk = 64;  // activation rows (292 bytes per 256 inputs each) kept hot
+  for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk) {
+    const int64_t m1 = std::min(rows, m0 + kRowChunk);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float b = bias ? bias[n] : 0.0f;
+      float out[4];
+      int64_t m = m0;
+      for (; m + 4 <= m1; m += 4) {
+        dots<4>(W, n, nb, xq + m * nb, out);
+        for (int r = 0; r < 4; ++r) y[(m + r) * ldy + n] = out[r] + b;
+      }
+      for (; m < m1; ++m) {
+        dots<1>(W, n, nb, xq + m * nb, out);
+        y[m * ldy + n] = out[0] + b;
+      }
+    }
+  }
+}
+
+}  // namespace gb::kernels::cpu
+
+#pragma GCC pop_options

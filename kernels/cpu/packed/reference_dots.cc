@@ -1,0 +1,149 @@
+// Scalar reference dot products of the packed linear kernels
+// (kernels/cpu/packed/packed_kernels.h): f32 activations through the codec's
+// reference dequantizer, q8 activations with integer sums per block, written as
+// plainly as the block layouts (kernels/codecs/ggml_blocks.h) allow.
+#include <vector>
+
+#include "kernels/cpu/packed/packed_kernels.h"
+
+namespace gb::kernels::cpu {
+
+bool has_avx2_fma_f16c() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("f16c");
+  return ok;
+}
+
+double reference_dot_f32(const PackedMatrix& W, int64_t n, const float* x) {
+  std::vector<float> w(static_cast<size_t>(W.cols));
+  dequantize_row(W, n, w.data());
+  double s = 0;
+  for (int64_t k = 0; k < W.cols; ++k) s += double{w[static_cast<size_t>(k)]} * x[k];
+  return s;
+}
+
+namespace {
+
+// The signed 4/5-bit weights of a q4_0 ... q5_1 block as integers (before d, m).
+void ggml32_ints(WeightCodec c, const uint8_t* blk, int* q, float* d, float* m) {
+  *m = 0.0f;
+  switch (c) {
+    case WeightCodec::kQ8_0: {
+      const auto& b = *reinterpret_cast<const BlockQ8_0*>(blk);
+      *d = f16_to_f32(b.d);
+      for (int j = 0; j < 32; ++j) q[j] = b.qs[j];
+      return;
+    }
+    case WeightCodec::kQ4_0: {
+      const auto& b = *reinterpret_cast<const BlockQ4_0*>(blk);
+      *d = f16_to_f32(b.d);
+      for (int j = 0; j < 16; ++j) {
+        q[j] = (b.qs[j] & 15) - 8;
+        q[j + 16] = (b.qs[j] >> 4) - 8;
+      }
+      return;
+    }
+    case WeightCodec::kQ4_1: {
+      const auto& b = *reinterpret_cast<const BlockQ4_1*>(blk);
+      *d = f16_to_f32(b.d);
+      *m = f16_to_f32(b.m);
+      for (int j = 0; j < 16; ++j) {
+        q[j] = b.qs[j] & 15;
+        q[j + 16] = b.qs[j] >> 4;
+      }
+      return;
+    }
+    case WeightCodec::kQ5_0:
+    case WeightCodec::kQ5_1: {
+      const bool one = c == WeightCodec::kQ5_1;
+      const uint8_t* qh = one ? reinterpret_cast<const BlockQ5_1*>(blk)->qh : reinterpret_cast<const BlockQ5_0*>(blk)->qh;
+      const uint8_t* qs = one ? reinterpret_cast<const BlockQ5_1*>(blk)->qs : reinterpret_cast<const BlockQ5_0*>(blk)->qs;
+      *d = f16_to_f32(one ? reinterpret_cast<const BlockQ5_1*>(blk)->d : reinterpret_cast<const BlockQ5_0*>(blk)->d);
+      if (one) *m = f16_to_f32(reinterpret_cast<const BlockQ5_1*>(blk)->m);
+      const uint32_t h = ggml_load_u32(qh);
+      for (int j = 0; j < 16; ++j) {
+        q[j] = ((qs[j] & 15) | (((h >> j) & 1) << 4)) - (one ? 0 : 16);
+        q[j + 16] = ((qs[j] >> 4) | (((h >> (j + 16)) & 1) << 4)) - (one ? 0 : 16);
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+}  // namespace
+
+float reference_dot_q8_0(const PackedMatrix& W, int64_t n, const ActQ8_0* x) {
+  const BlockShape bs = ggml_block_shape(W.codec);
+  const uint8_t* row = W.row(n);
+  float sum = 0.0f;
+  int q[32];
+  for (int64_t b = 0; b < W.cols / 32; ++b) {
+    float d = 0.0f, m = 0.0f;
+    ggml32_ints(W.codec, row + b * bs.bytes, q, &d, &m);
+    int dot = 0;
+    for (int j = 0; j < 32; ++j) dot += q[j] * x[b].qs[j];
+    sum += d * x[b].d * static_cast<float>(dot) + m * x[b].s;
+  }
+  return sum;
+}
+
+float reference_dot_q8_K(const PackedMatrix& W, int64_t n, const ActQ8_K* x) {
+  const BlockShape bs = ggml_block_shape(W.codec);
+  const uint8_t* row = W.row(n);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < W.cols / 256; ++b) {
+    const ActQ8_K& a = x[b];
+    const uint8_t* blk = row + b * bs.bytes;
+    if (W.codec == WeightCodec::kQ4_K) {
+      // x = d sc_j q - dmin m_j over 8 sub-blocks of 32.
+      const auto& w = *reinterpret_cast<const BlockQ4_K*>(blk);
+      int sumi = 0, summ = 0;
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        ggml_scale_min_k4(j, w.scales, &sc, &m);
+        int dot = 0;
+        for (int l = 0; l < 32; ++l) {
+          const int e = 32 * j + l;  // element e: nibble (j & 1) of byte 32 (j / 2) + l
+          const int qv = (j & 1) ? (w.qs[32 * (j / 2) + l] >> 4) : (w.qs[32 * (j / 2) + l] & 15);
+          dot += qv * a.qs[e];
+        }
+        sumi += sc * dot;
+        summ += m * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      }
+      sum += a.d * (f16_to_f32(w.d) * static_cast<float>(sumi) - f16_to_f32(w.dmin) * static_cast<float>(summ));
+    } else if (W.codec == WeightCodec::kQ6_K) {
+      // x = d sc_(e / 16) (q - 32), q 6 bits split over ql (4) and qh (2).
+      const auto& w = *reinterpret_cast<const BlockQ6_K*>(blk);
+      int sumi = 0;
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = w.ql + 64 * half;
+        const uint8_t* qh = w.qh + 32 * half;
+        for (int l = 0; l < 32; ++l) {
+          const int qv[4] = {(ql[l] & 15) | (((qh[l] >> 0) & 3) << 4), (ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4),
+                             (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4), (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)};
+          for (int i = 0; i < 4; ++i) {
+            const int e = 128 * half + 32 * i + l;
+            sumi += w.scales[e / 16] * (qv[i] - 32) * a.qs[e];
+          }
+        }
+      }
+      sum += a.d * f16_to_f32(w.d) * static_cast<float>(sumi);
+    }
+  }
+  return sum;
+}
+
+void linear_q8_reference(const QuantizedActivations& xq, const PackedMatrix& W, const float* bias, int64_t n0,
+                         int64_t n1, float* y, int64_t ldy) {
+  const int block = q8_activation_block(W.codec);
+  const int64_t nb = W.cols / block;
+  for (int64_t m = 0; m < xq.rows; ++m)
+    for (int64_t n = n0; n < n1; ++n) {
+      const float d = block == 32 ? reference_dot_q8_0(W, n, xq.q8_0.data() + m * nb)
+                                  : reference_dot_q8_K(W, n, xq.q8_K.data() + m * nb);
+      y[m * ldy + n] = d + (bias ? bias[n] : 0.0f);
+    }
+}
+
+}  // namespace gb::kernels::cpu
