@@ -3,7 +3,7 @@
 # batch-1 decode tokens/s and PROMPT-token prefill tokens/s of each, side by side
 # with their ratios, on the f16 model that tools/make_bench_gguf.py writes (~195M
 # parameters, llama architecture) and on llama.cpp's own q8_0, q4_0 and q4_K_M
-# quantizations of it; then gridbench's own int8-channel, int4-g128 and nf4
+# quantizations of it; then gridbench's own int8-channel, int4-g128 and nf4-b64
 # (quantized by gridbench from the f16 file at load).
 #
 # gridbench runs the GGUF q-types with 8-bit activations (--activations q8), as
@@ -72,4 +72,4 @@ for q in q8_0 q4_0 q4_k_m; do
   f=$MODELS/bench-llama-$q.gguf
   if [[ -f $f ]]; then row "$q" "$f" "" q8 1; else echo "$q: no $f (needs llama-cpp-python's quantizer)"; fi
 done
-for wf in int8-channel int4-g128 nf4; do row "$wf" "$MODELS/bench-llama-f16.gguf" "$wf" f32 0; done
+for wf in int8-channel int4-g128 nf4-b64; do row "$wf" "$MODELS/bench-llama-f16.gguf" "$wf" f32 0; done

@@ -1,0 +1,88 @@
+// The CPU backend's linear op (engine/backend/cpu_backend.cc) on a fused layer
+// whose parts are stored in different codecs (as llama.cpp's q4_K_M files store
+// q|k|v), split across threads: with f32 activations it equals the reference
+// matmul of each part; in the q8 mode it quantizes the activations once for every
+// block size its parts need (q8_0's 32, q8_K's 256), the parts without a q8
+// kernel still read f32, and the output moves by no more than the q8 budget.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "engine/backend/cpu_backend.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed/packed_kernels.h"
+#include "kernels/quantize/quantize_matrix.h"
+
+namespace gb::engine {
+namespace {
+
+using kernels::QuantizedMatrix;
+using kernels::QuantSpec;
+
+// How far 8-bit activations may move a layer's output (relative RMS), as in
+// tests/kernels/cpu/packed_linear_test.cc.
+constexpr double kMaxQ8ModeRelErr = 0.015;
+constexpr double kTol = 1e-4;  // f32 mode against the reference: summation order only
+
+std::vector<float> normal(int64_t n, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+TEST(CpuBackendLinear, FusedPartsInMixedCodecsInBothActivationModes) {
+  constexpr int64_t in = 512, rows = 5;
+  const WeightCodec codecs[] = {WeightCodec::kQ4_K, WeightCodec::kQ6_K, WeightCodec::kQ8_0, WeightCodec::kF16};
+  const int64_t outs[] = {40, 24, 16, 8};
+  std::vector<QuantizedMatrix> parts;
+  LinearWeights lw;
+  for (int i = 0; i < 4; ++i) {
+    QuantSpec s;
+    s.codec = codecs[i];
+    const std::vector<float> w = normal(outs[i] * in, 100 + static_cast<uint64_t>(i));
+    auto q = kernels::quantize_matrix(s, w.data(), outs[i], in, "part");
+    ASSERT_TRUE(q.ok()) << q.message();
+    parts.push_back(std::move(*q));
+  }
+  for (const QuantizedMatrix& q : parts) lw.parts.push_back(q.view());
+  const int64_t out = lw.out();
+  const std::vector<float> bias = normal(out, 7);
+  lw.b = bias.data();
+  const std::vector<float> x = normal(rows * in, 8);
+
+  std::vector<float> want(static_cast<size_t>(rows * out));
+  int64_t offset = 0;
+  for (const PackedMatrix& p : lw.parts) {
+    kernels::cpu::linear_range_reference(x.data(), rows, p, bias.data() + offset, 0, p.rows, want.data() + offset, out);
+    offset += p.rows;
+  }
+
+  auto f32 = make_cpu_backend(2, ActivationMode::kF32);
+  auto q8 = make_cpu_backend(2, ActivationMode::kQ8);
+  std::vector<float> y32(want.size()), y8(want.size());
+  f32->linear(x.data(), rows, lw, y32.data());
+  q8->linear(x.data(), rows, lw, y8.data());
+  double num = 0, den = 0, f16_diff = 0;
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t n = 0; n < out; ++n) {
+      const size_t i = static_cast<size_t>(m * out + n);
+      ASSERT_NEAR(y32[i], want[i], kTol * (1 + std::fabs(want[i]))) << m << "," << n;
+      if (n >= 80) f16_diff = std::max(f16_diff, double{std::fabs(y8[i] - y32[i])});  // the f16 part
+      num += (double{y8[i]} - want[i]) * (double{y8[i]} - want[i]);
+      den += (double{want[i]} - bias[static_cast<size_t>(n)]) * (double{want[i]} - bias[static_cast<size_t>(n)]);
+    }
+  EXPECT_EQ(f16_diff, 0.0) << "the f16 part has no q8 kernel: it reads f32 activations in both modes";
+  const double rel = std::sqrt(num / den);
+  EXPECT_LT(rel, kMaxQ8ModeRelErr);
+  EXPECT_GT(rel, 0.0) << "the q8 mode did not quantize the activations";
+  EXPECT_EQ(q8->linear_kernel(lw.parts[0]), kernels::cpu::has_avx2_fma_f16c() ? "q4_k-q8-avx2" : "q4_k-q8-scalar");
+  EXPECT_EQ(f32->linear_kernel(lw.parts[2]), "q8_0-dequant");  // f32 activations: the row dequantizer
+}
+
+}  // namespace
+}  // namespace gb::engine
