@@ -23,6 +23,7 @@
 
 #include "common/status.h"
 #include "kernels/codecs/kv_element.h"
+#include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
 
 namespace gb::engine {
@@ -63,14 +64,21 @@ struct LinearWeights {
 
 // One layer's view of one sequence's KV cache, as attention reads it. Slots
 // [0, len) are valid; each slot holds n_kv_heads x head_dim keys and values in
-// `format`. With keys_unrotated the keys are stored before RoPE (streaming
-// policy) and attention rotates key slot s with position s.
+// `element`: f32/f16/bf16 elements, or a quantized element packed per slot with its
+// scales (kernels/codecs/kv_quant.h). With keys_unrotated the keys are stored
+// before RoPE (streaming policy) and attention rotates key slot s with position s.
 struct KvLayerView {
   void* k = nullptr;
   void* v = nullptr;
   int64_t len = 0;
   KvElement element = KvElement::kF32;
   bool keys_unrotated = false;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  // int8-calib: this layer's calibrated [kv_heads][2] (scale, zero point) of K and of V.
+  const float* k_calib = nullptr;
+  const float* v_calib = nullptr;
+  kernels::KvSlotLayout layout() const { return {element, kv_heads, head_dim}; }
 };
 
 // RoPE tables: inv_freq[i] for i < rot_dim / 2 (scaling already applied).

@@ -116,6 +116,15 @@ class CpuBackend final : public Backend {
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
                 const KvLayerView& cache, int64_t slot) override {
+    if (kernels::kv_element_quantized(cache.element)) {
+      const kernels::KvSlotLayout L = cache.layout();
+      pool_.parallel_for(n, [&](int64_t r0, int64_t r1) {
+        kc::kv_store_packed_rows(k + r0 * row_stride, v + r0 * row_stride, r1 - r0, row_stride, L,
+                                 static_cast<uint8_t*>(cache.k), static_cast<uint8_t*>(cache.v), cache.k_calib,
+                                 cache.v_calib, slot + r0);
+      }, 16);
+      return;
+    }
     kc::kv_store_rows(k, v, n, row_stride, kv_width, cache.k, cache.v, cache.element, slot);
   }
 
@@ -124,6 +133,23 @@ class CpuBackend final : public Backend {
                  float* out) override {
     const int64_t kv_width = kv_heads * head_dim;
     const int64_t len = cache.len;
+    if (kernels::kv_element_quantized(cache.element)) {
+      // Read as stored: the dequantization is fused into the products.
+      kc::KvPackedPlanes planes{cache.layout(), static_cast<const uint8_t*>(cache.k),
+                                static_cast<const uint8_t*>(cache.v), cache.k_calib, cache.v_calib};
+      const float* cs = nullptr;
+      const int64_t rot_dim = cache.keys_unrotated ? rope.rot_dim : 0;
+      if (rot_dim > 0) {
+        k_scratch_.resize(static_cast<size_t>(len * rot_dim));
+        kc::kv_rope_table(len, rot_dim, rope.inv_freq, k_scratch_.data());
+        cs = k_scratch_.data();
+      }
+      const kc::KvIsa isa = kc::kv_best_isa();
+      pool_.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+        kc::attention_packed_range(q, q_stride, heads, planes, cs, rot_dim, visible, scale, i0, i1, out, isa);
+      }, 4);
+      return;
+    }
     // Keys and values as f32 (rotated where the cache keeps them unrotated),
     // materialised once per call rather than once per query head.
     const float* K = static_cast<const float*>(cache.k);

@@ -16,7 +16,10 @@ const std::vector<ParamSpec>& make_params() {
       {"model", ParamType::kString,
        "model preset (qwen1.5-7b, ...), synthetic:PRESET[@SEED] or hf:DIR (a Hugging Face checkpoint)"},
       {"weight_format", ParamType::kString, "weight format: f16, int8-channel, int4-g128, nf4-b64, q4_k, ..."},
-      {"kv_format", ParamType::kString, "KV cache format: f16, int8, ..., optionally +sink{S}+win{W}"},
+      {"kv_format", ParamType::kString,
+       "KV cache format: f32, f16, bf16, int8, fp8, int4, int4-g32, int8-calib, optionally +sink{S}+win{W}"},
+      {"kv_calibration", ParamType::kString,
+       "int8-calib KV caches: the calibration file (JSON, engine/model/kv_calibration.h)"},
       {"device", ParamType::kStringOrObject,
        "device preset (rtx4090, a100-80g, h100-sxm, h200) or {name, memory_gib, bandwidth_gib_s, tflops}"},
       {"batch_size", ParamType::kInteger, "sequences processed together (>= 1)"},
@@ -39,6 +42,8 @@ const std::vector<ParamSpec>& make_params() {
       {"chunks", ParamType::kInteger, "perplexity: evaluate at most this many chunks or windows (>= 1)"},
       {"threads", ParamType::kInteger, "CPU threads for the engine (>= 1; default all)"},
       {"tokenizer", ParamType::kString, "a tokenizer.json to use instead of the model's own"},
+      {"shape", ParamType::kString, "quant_error: RxC, X [R, C] and W [C, C] (or X's shape against a model's tensor)"},
+      {"tensor", ParamType::kString, "quant_error: a weight matrix of the model, by its Hugging Face name"},
   };
   return params;
 }
@@ -121,6 +126,18 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     if (!(t >= 0 && t <= 86400)) return "expected seconds from 0 to 86400, got " + value.dump();
   } else if (name == "ppl_mode") {
     if (value != "llama.cpp" && value != "sliding") return "expected \"llama.cpp\" or \"sliding\", got " + value.dump();
+  } else if (name == "shape") {
+    const std::string v = value.get<std::string>();
+    const size_t x = v.find('x');
+    auto positive = [](const std::string& t) {
+      return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos && std::stoll(t) >= 1;
+    };
+    if (x == std::string::npos || !positive(v.substr(0, x)) || !positive(v.substr(x + 1)))
+      return "expected RxC with R, C >= 1, e.g. \"16x512\", got " + value.dump();
+  } else if (name == "tensor") {
+    if (value.get<std::string>().empty()) return "expected a tensor name, got \"\"";
+  } else if (name == "kv_calibration") {
+    if (value.get<std::string>().empty()) return "expected a calibration file path, got \"\"";
   } else if (name == "tokenizer") {
     if (value.get<std::string>().empty()) return "expected a tokenizer.json path, got \"\"";
   } else if (name == "dataset") {

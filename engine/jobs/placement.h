@@ -12,4 +12,7 @@ namespace gb::engine {
 // batch. A model that does not resolve gives 0 bytes (validation reports it).
 Requirement engine_job_requirement(const Json& params);
 
+// quant_error: any device (host arithmetic), X, W, Wq and their f64 copies.
+Requirement quant_error_requirement(const Json& params);
+
 }  // namespace gb::engine

@@ -32,7 +32,7 @@ Result<EngineSession> open_engine_session(const Json& params) {
   Result<LoadOptions> load = load_options(e.weight_format);
   if (!load) return load.error();
   e.kv_format = str_param(params, "kv_format", "f32");
-  Result<KvCacheOptions> kv = kv_cache_options(e.kv_format);
+  Result<KvCacheOptions> kv = kv_cache_options(e.kv_format, str_param(params, "kv_calibration", ""));
   if (!kv) return kv.error();
   e.kv = *kv;
   const auto t0 = Clock::now();

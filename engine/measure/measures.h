@@ -8,6 +8,7 @@
 //   ppl       perplexity over a text dataset                   ppl_job.cc
 //   memory    weight and KV bytes, peak resident memory        memory_job.cc
 //   speed     prefill time, time per output token, throughput  speed_job.cc
+//   quant_error  a weight format's matmul error (004's 4.4)    quant_error_job.cc
 //
 // Every figure of the engine kinds is measured on the machine that runs the job;
 // the job's device record says which (backend "cpu", the CPU model, threads), so
@@ -43,5 +44,6 @@ Result<JobOutput> run_sleep_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_quant_error_job(const Json& params, const ProgressFn& progress);
 
 }  // namespace gb::engine

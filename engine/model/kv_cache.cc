@@ -6,26 +6,33 @@ namespace gb::engine {
 
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format) {
   KvCacheOptions o;
-  if (format.element == "f32") o.element = KvElement::kF32;
-  else if (format.element == "f16") o.element = KvElement::kF16;
-  else if (format.element == "bf16") o.element = KvElement::kBF16;
-  else
-    return Error{"KV format '" + format.name + "': the engine stores f32, f16 and bf16 caches so far; " +
-                 format.element + " comes with the KV-cache formats"};
+  o.element = format.codec;
   o.sink_tokens = format.sink_tokens;
   o.window_tokens = format.window_tokens;
   return o;
 }
 
-Result<KvCacheOptions> kv_cache_options(std::string_view name) {
+Result<KvCacheOptions> kv_cache_options(std::string_view name, const std::string& calibration_file) {
   Result<KvFormat> f = parse_kv_format(name);
   if (!f) return f.error();
-  return kv_cache_options(*f);
+  Result<KvCacheOptions> o = kv_cache_options(*f);
+  if (!o) return o.error();
+  if (f->codec == KvElement::kInt8Calib) {
+    if (calibration_file.empty())
+      return Error{"KV format '" + f->name + "' needs a calibration: give the kv_calibration parameter (a file "
+                   "the kv_calibrate job writes)"};
+    Result<KvCalibration> c = read_kv_calibration(calibration_file);
+    if (!c) return c.error();
+    o->calibration = std::make_shared<const KvCalibration>(std::move(*c));
+  } else if (!calibration_file.empty()) {
+    return Error{"kv_calibration " + calibration_file + " is for the int8-calib KV format, not '" + f->name + "'"};
+  }
+  return o;
 }
 
 uint64_t KvCache::bytes_per_token(const ModelConfig& c, KvElement e) {
-  return 2ull * static_cast<uint64_t>(c.num_layers) * static_cast<uint64_t>(c.num_kv_heads) *
-         static_cast<uint64_t>(c.head_dim) * kv_element_size(e);
+  const kernels::KvSlotLayout layout{e, c.num_kv_heads, c.head_dim};
+  return 2ull * static_cast<uint64_t>(c.num_layers) * layout.slot_bytes();
 }
 
 Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelConfig& config,
@@ -34,6 +41,27 @@ Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelCo
   if (options.window_tokens < 0 || options.sink_tokens < 0 || options.capacity < 0)
     return Error{"KV cache sizes must be non-negative"};
   std::unique_ptr<KvCache> c(new KvCache(backend, config, options));
+  if (options.element == KvElement::kInt8Calib) {
+    const KvCalibration* cal = options.calibration.get();
+    if (cal == nullptr) return Error{"KV format int8-calib needs a calibration (the kv_calibration parameter)"};
+    if (cal->num_layers != config.num_layers || cal->num_kv_heads != config.num_kv_heads)
+      return Error{cal->source + ": calibrated for " + std::to_string(cal->num_layers) + " layers x " +
+                   std::to_string(cal->num_kv_heads) + " KV heads, the model has " +
+                   std::to_string(config.num_layers) + " x " + std::to_string(config.num_kv_heads)};
+    const bool unrotated = options.window_tokens > 0;
+    if (!cal->keys.empty() && (cal->keys == "unrotated") != unrotated)
+      return Error{cal->source + ": calibrates " + cal->keys + " keys, but a " +
+                   (unrotated ? "streaming cache stores them unrotated" : "full cache stores them rotated")};
+    std::vector<float> table;
+    for (int64_t l = 0; l < config.num_layers; ++l) {
+      const std::vector<float> t = cal->scales(l);
+      table.insert(table.end(), t.begin(), t.end());
+    }
+    Result<std::unique_ptr<Buffer>> buf = backend.alloc(table.size() * sizeof(float));
+    if (!buf) return Error{"KV cache: " + buf.error().message};
+    backend.upload(**buf, 0, table.data(), table.size() * sizeof(float));
+    c->calib_ = std::move(*buf);
+  }
   c->seqs_.resize(static_cast<size_t>(sequences));
   const int64_t initial = options.window_tokens > 0 ? options.sink_tokens + options.window_tokens : options.capacity;
   if (initial > 0)
@@ -120,13 +148,20 @@ KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
   v.len = s.len + extra;
   v.element = options_.element;
   v.keys_unrotated = streaming();
+  v.kv_heads = layout_.heads;
+  v.head_dim = layout_.head_dim;
+  if (calib_) {
+    const float* t = calib_->f32() + layer * 4 * layout_.heads;
+    v.k_calib = t;
+    v.v_calib = t + 2 * layout_.heads;
+  }
   return v;
 }
 
 uint64_t KvCache::allocated_bytes() const {
   uint64_t b = 0;
   for (const Seq& s : seqs_) b += s.buf ? s.buf->size() : 0;
-  return b;
+  return b + (calib_ ? calib_->size() : 0);
 }
 
 uint64_t KvCache::used_bytes() const {

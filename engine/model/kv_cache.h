@@ -1,5 +1,9 @@
 // The KV cache: per sequence, per layer, keys and values of every cached token in
-// the backend's memory, in f32, f16 or bf16.
+// the backend's memory, in f32, f16 or bf16, or packed in a quantized KV element
+// (int8, fp8, int4, int4-g32 with per-token scales; int8-calib with a calibration's
+// per-layer scales): each slot holds a token's codes and scales together
+// (kernels/codecs/kv_quant.h), so the policies below move slots the same way for
+// every element.
 //
 // Two policies:
 //  - full: every token stays. Keys are stored after RoPE, at their absolute
@@ -15,7 +19,8 @@
 //    slots.
 //
 // Bytes are accounted exactly: allocated_bytes() is what the buffers hold (the
-// backend's allocations), used_bytes() what the cached tokens take.
+// backend's allocations, an int8-calib cache's scale tables included), used_bytes()
+// what the cached tokens take (their scales included).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +31,7 @@
 
 #include "common/status.h"
 #include "engine/backend/backend.h"
+#include "engine/model/kv_calibration.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
 
@@ -40,13 +46,15 @@ struct KvCacheOptions {
   // Full policy: no sequence may exceed this many tokens (0 = no limit beyond
   // memory). The model sets it from max_position_embeddings for GPT-2.
   int64_t max_tokens = 0;
+  // int8-calib: the calibration its scales come from (engine/model/kv_calibration.h).
+  std::shared_ptr<const KvCalibration> calibration;
 };
 
-// Reads a KV format (engine/spec/formats.h) into options; errors for elements the CPU
-// cache does not store yet.
+// Reads a KV format (engine/spec/formats.h) into options.
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format);
-// The same from a KV format name ("f16", "bf16+sink4+win252").
-Result<KvCacheOptions> kv_cache_options(std::string_view name);
+// The same from a KV format name ("f16", "int8+sink4+win252") and, for int8-calib,
+// the calibration file (required there, refused for other elements).
+Result<KvCacheOptions> kv_cache_options(std::string_view name, const std::string& calibration_file = "");
 
 class KvCache {
  public:
@@ -77,20 +85,21 @@ class KvCache {
 
   uint64_t allocated_bytes() const;
   uint64_t used_bytes() const;
-  // Bytes one token takes in every layer: 2 x layers x kv_heads x head_dim x element size.
+  // Bytes one token takes in every layer: 2 x layers x the slot bytes of its
+  // element (kv_heads x head_dim elements, and the scales of quantized ones).
   static uint64_t bytes_per_token(const ModelConfig& config, KvElement element);
 
  private:
   KvCache(Backend& backend, const ModelConfig& config, const KvCacheOptions& options)
       : backend_(backend), options_(options), layers_(config.num_layers),
-        width_(config.num_kv_heads * config.head_dim) {}
+        layout_{options.element, config.num_kv_heads, config.head_dim} {}
   struct Seq {
     std::unique_ptr<Buffer> buf;  // [layers][k|v][capacity][width]
     int64_t capacity = 0;
     int64_t len = 0;
     int64_t seen = 0;
   };
-  size_t slot_bytes() const { return static_cast<size_t>(width_) * kv_element_size(options_.element); }
+  size_t slot_bytes() const { return layout_.slot_bytes(); }
   size_t plane_offset(const Seq& s, int64_t layer, int which) const {
     return (static_cast<size_t>(layer) * 2 + which) * static_cast<size_t>(s.capacity) * slot_bytes();
   }
@@ -99,8 +108,10 @@ class KvCache {
   Backend& backend_;
   KvCacheOptions options_;
   int64_t layers_;
-  int64_t width_;
+  kernels::KvSlotLayout layout_;
   std::vector<Seq> seqs_;
+  // int8-calib: [layers][2 (k, v)][kv_heads][2 (scale, zero point)] f32.
+  std::unique_ptr<Buffer> calib_;
 };
 
 }  // namespace gb::engine

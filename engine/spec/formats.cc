@@ -11,7 +11,7 @@ namespace {
 // Per-row (per output channel) scales are one number per row; rows are counted as
 // this many weights, the hidden size of a 7B-class model.
 constexpr double kNominalRowLength = 4096;
-// KV int formats keep one f16 scale and one f16 zero point per (token, head).
+// The head_dim at which the KV table's effective bits are given (a 7B-class model's).
 constexpr double kKvHeadDim = 128;
 constexpr std::string_view kFakePrefix = "fake:";
 
@@ -159,19 +159,26 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-struct KvElement {
+struct KvElementRow {
   std::string_view name;
+  kernels::KvElement codec;
   double nominal_bits;
-  double effective_bits;
+  const char* description;
 };
 
-constexpr KvElement kKvElements[] = {
-    {"f32", 32, 32},
-    {"f16", 16, 16},
-    {"bf16", 16, 16},
-    {"int8", 8, 8 + 32 / kKvHeadDim},  // asymmetric: f16 scale + f16 zero per (token, head)
-    {"fp8", 8, 8},                      // e4m3, one scale per tensor
-    {"int4", 4, 4 + 32 / kKvHeadDim},
+constexpr KvElementRow kKvElements[] = {
+    {"f32", kernels::KvElement::kF32, 32, "IEEE float32"},
+    {"f16", kernels::KvElement::kF16, 16, "IEEE float16"},
+    {"bf16", kernels::KvElement::kBF16, 16, "bfloat16"},
+    {"int8", kernels::KvElement::kInt8, 8,
+     "asymmetric int8, f16 scale and zero point per token and head, computed online"},
+    {"fp8", kernels::KvElement::kFp8, 8, "fp8 e4m3fn, one f16 scale (absmax / 448) per token and head"},
+    {"int4", kernels::KvElement::kInt4, 4, "asymmetric int4, f16 scale and zero point per token and head"},
+    {"int4-g32", kernels::KvElement::kInt4G32, 4,
+     "asymmetric int4, f16 scale and zero point per 32 elements of a head"},
+    {"int8-calib", kernels::KvElement::kInt8Calib, 8,
+     "int8 with a static scale and zero point per layer and head, zp=(min+max)/2, scale=(max-min)/255, "
+     "from the kv_calibration file (reference 002)"},
 };
 
 // Parses the decimal digits at the start of `s` into `out`; returns how many were used.
@@ -207,7 +214,7 @@ Result<WeightFormat> parse_weight_format(std::string_view name) {
 Result<KvFormat> parse_kv_format(std::string_view name) {
   const size_t plus = name.find('+');
   const std::string_view elem = name.substr(0, plus);
-  const KvElement* found = nullptr;
+  const KvElementRow* found = nullptr;
   for (const auto& e : kKvElements)
     if (e.name == elem) found = &e;
   if (found == nullptr)
@@ -216,8 +223,10 @@ Result<KvFormat> parse_kv_format(std::string_view name) {
   KvFormat f;
   f.name = std::string(name);
   f.element = std::string(found->name);
+  f.codec = found->codec;
   f.nominal_bits = found->nominal_bits;
-  f.effective_bits = found->effective_bits;
+  f.effective_bits = kv_effective_bits(f, static_cast<int64_t>(kKvHeadDim));
+  f.description = found->description;
   if (plus == std::string_view::npos) return f;
 
   // "+sink{S}+win{W}"
@@ -235,6 +244,12 @@ Result<KvFormat> parse_kv_format(std::string_view name) {
   used = parse_count(rest, f.window_tokens);
   if (used == 0 || used != rest.size() || f.window_tokens < 1) return bad;
   return f;
+}
+
+double kv_effective_bits(const KvFormat& format, int64_t head_dim) {
+  if (head_dim < 1) head_dim = static_cast<int64_t>(kKvHeadDim);
+  const kernels::KvSlotLayout one_head{format.codec, 1, head_dim};
+  return static_cast<double>(one_head.slot_bytes()) * 8.0 / static_cast<double>(head_dim);
 }
 
 std::vector<std::string> weight_format_names() {

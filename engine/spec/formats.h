@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
 
 namespace gb::engine {
@@ -41,9 +42,13 @@ struct WeightFormat {
 
 struct KvFormat {
   std::string name;     // full name as written, e.g. "f16+sink4+win256"
-  std::string element;  // "f32", "f16", "bf16", "int8", "fp8", "int4"
+  std::string element;  // "f32", "f16", "bf16", "int8", "fp8", "int4", "int4-g32", "int8-calib"
+  kernels::KvElement codec = kernels::KvElement::kF32;  // how the cache stores it (kernels/codecs/kv_quant.h)
   double nominal_bits = 16;
-  double effective_bits = 16;  // with per-(token, head) scale and zero point (head_dim 128)
+  // With the per-(token, head) or per-group scales and zero points, at head_dim 128
+  // (kv_effective_bits gives a model's exact figure).
+  double effective_bits = 16;
+  std::string description;
   // StreamingLLM policy; both 0 for a full cache.
   int64_t sink_tokens = 0;
   int64_t window_tokens = 0;
@@ -54,6 +59,10 @@ struct KvFormat {
 Result<WeightFormat> parse_weight_format(std::string_view name);
 // Parses "ELEM" or "ELEM+sink{S}+win{W}".
 Result<KvFormat> parse_kv_format(std::string_view name);
+
+// Bits per cached element with scales and zero points, exactly, for heads of
+// head_dim (int8-calib: its per-layer calibration is not counted per token).
+double kv_effective_bits(const KvFormat& format, int64_t head_dim);
 
 // Names for --help and error messages.
 std::vector<std::string> weight_format_names();

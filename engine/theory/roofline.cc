@@ -127,7 +127,8 @@ Result<RooflineSetup> roofline_setup_from_params(const json& params) {
   if (!bits) return bits.error();
   s.weight_bits = bits->value_or(count_scales ? wf->effective_bits : wf->nominal_bits);
   if (!(s.weight_bits > 0 && s.weight_bits <= 32)) return Error{"bits: expected a number in (0, 32]"};
-  s.kv_bits = count_scales ? kv->effective_bits : kv->nominal_bits;
+  // With scales counted, the KV bits of this model's heads exactly (kernels/codecs/kv_quant.h).
+  s.kv_bits = count_scales ? kv_effective_bits(*kv, s.model.head_dim) : kv->nominal_bits;
   s.kv_capacity = kv->streaming() ? kv->sink_tokens + kv->window_tokens : 0;
 
   Result<std::optional<int64_t>> batch = opt_integer(params, "batch_size");

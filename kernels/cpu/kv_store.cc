@@ -14,6 +14,16 @@ void kv_store_rows(const float* k, const float* v, int64_t n, int64_t row_stride
     }
 }
 
+void kv_store_packed_rows(const float* k, const float* v, int64_t n, int64_t row_stride, const KvSlotLayout& L,
+                          uint8_t* kc, uint8_t* vc, const float* k_calib, const float* v_calib, int64_t slot) {
+  const size_t sb = L.slot_bytes();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t h = 0; h < L.heads; ++h) {
+      kv_quantize_head(L, k + r * row_stride + h * L.head_dim, h, k_calib, kc + static_cast<size_t>(slot + r) * sb);
+      kv_quantize_head(L, v + r * row_stride + h * L.head_dim, h, v_calib, vc + static_cast<size_t>(slot + r) * sb);
+    }
+}
+
 void kv_load_rows(const void* kc, const void* vc, KvElement e, int64_t s0, int64_t s1, int64_t kv_width,
                   int64_t head_dim, int64_t rot_dim, const float* inv_freq, float* K, float* V) {
   for (int64_t s = s0; s < s1; ++s) {

@@ -77,6 +77,7 @@ TEST(Measures, EveryReportedMetricIsListedByItsKind) {
                 {"tokenizer", kData + "/ppl/byte_tokenizer.json"}, {"context", 32}, {"chunks", 1}}}},
       {"memory", {{{"model", "hf:" + kData + "/golden/llama_gqa"}, {"context", 8}}}},
       {"speed", {{{"model", "hf:" + kData + "/golden/qwen3"}, {"prompt_tokens", 4}, {"gen_tokens", 2}}}},
+      {"quant_error", {{{"weight_format", "int8-tensor"}, {"shape", "4x64"}}}},
   };
   ASSERT_EQ(runs.size(), job_kinds().size());
   for (const auto& [kind, param_sets] : runs) {

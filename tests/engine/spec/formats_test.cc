@@ -90,7 +90,10 @@ TEST(WeightFormat, BadNames) {
 
 TEST(KvFormat, Elements) {
   const Bits cases[] = {
-      {"f32", 32, 32}, {"f16", 16, 16}, {"bf16", 16, 16}, {"int8", 8, 8.25}, {"fp8", 8, 8}, {"int4", 4, 4.25},
+      // At head_dim 128: f16 scale and zero point per (token, head) = 32 bits per 128 elements;
+      // fp8 an f16 scale only; int4-g32 per 32 elements; int8-calib's scales are per layer.
+      {"f32", 32, 32},      {"f16", 16, 16},      {"bf16", 16, 16},   {"int8", 8, 8.25},
+      {"fp8", 8, 8.125},    {"int4", 4, 4.25},    {"int4-g32", 4, 5}, {"int8-calib", 8, 8},
   };
   for (const auto& c : cases) {
     Result<KvFormat> f = parse_kv_format(c.name);
@@ -100,6 +103,26 @@ TEST(KvFormat, Elements) {
     EXPECT_DOUBLE_EQ(f->effective_bits, c.effective);
     EXPECT_FALSE(f->streaming());
   }
+}
+
+TEST(KvFormat, CodecsAndExactEffectiveBitsPerHeadDim) {
+  const std::pair<const char*, kernels::KvElement> codecs[] = {
+      {"f32", kernels::KvElement::kF32},        {"f16", kernels::KvElement::kF16},
+      {"bf16", kernels::KvElement::kBF16},      {"int8", kernels::KvElement::kInt8},
+      {"fp8", kernels::KvElement::kFp8},        {"int4", kernels::KvElement::kInt4},
+      {"int4-g32", kernels::KvElement::kInt4G32}, {"int8-calib", kernels::KvElement::kInt8Calib}};
+  for (auto [name, codec] : codecs) {
+    Result<KvFormat> f = parse_kv_format(std::string(name) + "+sink4+win60");
+    ASSERT_TRUE(f.ok()) << f.message();
+    EXPECT_EQ(f->codec, codec) << name;
+    EXPECT_FALSE(f->description.empty()) << name;
+  }
+  // head_dim 64: int8 carries 32 bits of scales per 64 elements; int4-g32 per 32; int4 with head_dim 40: 20
+  // bytes of codes and 4 of scales.
+  EXPECT_DOUBLE_EQ(kv_effective_bits(*parse_kv_format("int8"), 64), 8.5);
+  EXPECT_DOUBLE_EQ(kv_effective_bits(*parse_kv_format("int4-g32"), 64), 5);
+  EXPECT_DOUBLE_EQ(kv_effective_bits(*parse_kv_format("int4"), 40), 24.0 * 8 / 40);
+  EXPECT_DOUBLE_EQ(kv_effective_bits(*parse_kv_format("f16"), 64), 16);
 }
 
 TEST(KvFormat, StreamingPolicy) {

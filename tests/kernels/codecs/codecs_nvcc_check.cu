@@ -6,6 +6,7 @@
 
 #include "kernels/codecs/float16.h"
 #include "kernels/codecs/kv_element.h"
+#include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
 
 namespace gb::kernels {
@@ -24,6 +25,19 @@ __global__ void codecs_round_trip(const float* in, float* out, uint16_t* halves,
 __global__ void dequantize_rows(PackedMatrix m, float* out) {
   const int64_t r = blockIdx.x;
   if (r < m.rows && threadIdx.x == 0) dequantize_row(m, r, out + r * m.cols);
+}
+
+// The packed KV slot: a thread per (token, head) quantizes, and a thread per head
+// computes the fused products, as the CUDA attention kernel will.
+__global__ void kv_slots(KvSlotLayout L, const float* x, const float* q, const float* calib, uint8_t* slots,
+                         float* dots, float* acc, int tokens) {
+  const int t = blockIdx.x, h = threadIdx.x;
+  if (t >= tokens || h >= L.heads) return;
+  uint8_t* slot = slots + t * L.slot_bytes();
+  kv_quantize_head(L, x + (t * L.heads + h) * L.head_dim, h, calib, slot);
+  dots[t * L.heads + h] = kv_dot_head(L, q, slot, h, calib);
+  kv_axpy_head(L, 0.5f, slot, h, calib, acc + (t * L.heads + h) * L.head_dim);
+  kv_dequantize_head(L, slot, h, calib, acc + (t * L.heads + h) * L.head_dim);
 }
 
 }  // namespace gb::kernels
