@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/quant_error_command.h"
 #include "cli/remote.h"
 #include "cli/slurm.h"
 #include "common/json_util.h"
@@ -535,6 +536,7 @@ int cmd_tokenize(const std::string& tokenizer_path, const std::string& text, con
 // ---- gridbench generate ----
 struct GenerateFlags {
   std::string model, prompt, prompt_ids, kv_format = "f32", weight_format = std::string(engine::kAsStored), tokenizer;
+  std::string kv_calibration;
   int64_t max_tokens = 32;
   double temperature = 0, top_p = 1;
   int64_t top_k = 0;
@@ -544,7 +546,7 @@ struct GenerateFlags {
 };
 
 int cmd_generate(const GenerateFlags& f) {
-  Result<engine::KvCacheOptions> kv = engine::kv_cache_options(f.kv_format);
+  Result<engine::KvCacheOptions> kv = engine::kv_cache_options(f.kv_format, f.kv_calibration);
   if (!kv.ok()) return fail("--kv-format: " + kv.message(), kExitInvalid);
   Result<engine::LoadOptions> load = engine::load_options(f.weight_format);
   if (!load.ok()) return fail("--weight-format: " + load.message(), kExitInvalid);
@@ -827,7 +829,9 @@ int run_cli(int argc, char** argv) {
                   "the prompt as comma-separated token ids instead of --prompt (models without a tokenizer: the "
                   "new tokens are then printed as ids)");
   gen->add_option("--max-tokens", gf.max_tokens, "tokens to generate at most")->capture_default_str();
-  gen->add_option("--kv-format", gf.kv_format, "KV cache: f32, f16, bf16, optionally +sink{S}+win{W}")
+  gen->add_option("--kv-calibration", gf.kv_calibration, "int8-calib KV caches: the calibration file (JSON)");
+  gen->add_option("--kv-format", gf.kv_format,
+                  "KV cache: f32, f16, bf16, int8, fp8, int4, int4-g32, int8-calib, optionally +sink{S}+win{W}")
       ->capture_default_str();
   gen->add_option("--weight-format", gf.weight_format,
                   "the format the weights are held in (see `gridbench formats`); \"as stored\" keeps the file's")
@@ -845,6 +849,8 @@ int run_cli(int argc, char** argv) {
 
   SlurmFlags slurm_flags;
   auto* slurm = add_slurm_command(app, slurm_flags);
+  QuantErrorFlags quant_error_flags;
+  auto* quant_error = add_quant_error_command(app, quant_error_flags);
 
   try {
     app.parse(argc, argv);
@@ -871,6 +877,7 @@ int run_cli(int argc, char** argv) {
   if (*cancel) return cmd_cancel(remote, name);
   if (*workers) return cmd_workers(remote, workers_format);
   if (*slurm) return run_slurm_command(slurm_flags);
+  if (*quant_error) return run_quant_error_command(quant_error_flags);
   if (*grids) return cmd_grids(db, grids_format);
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);
@@ -889,6 +896,12 @@ int run_cli(int argc, char** argv) {
                   kernels::codec_name(f->codec), f->description.c_str());
     }
     std::printf("fake:<format>: quantized and dequantized at load time, held in bf16\n\n");
+    // The KV-cache table: effective bits at head_dim 128 (scales and zero points included).
+    std::printf("%-18s %7s %9s %s\n", "kv format", "nominal", "effective", "description");
+    for (const std::string& n : engine::kv_format_names())
+      if (Result<engine::KvFormat> f = engine::parse_kv_format(n); f)
+        std::printf("%-18s %7g %9.4g %s\n", f->name.c_str(), f->nominal_bits, f->effective_bits, f->description.c_str());
+    std::printf("\n");
     std::printf("weight formats: %s\n", join(engine::weight_format_names()).c_str());
     std::printf("kv formats: %s (policy suffix +sink{S}+win{W})\n", join(engine::kv_format_names()).c_str());
     std::vector<std::string> models, devs;

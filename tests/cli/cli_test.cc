@@ -432,11 +432,16 @@ TEST(Cli, GenerateCommand) {
   Output text = gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "Light", "--max-tokens", "4"});
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_EQ(text.out.rfind("Light", 0), 0u) << text.out;
-  // Errors: a preset has no weights, an unsupported format, no tokenizer.
+  // Errors: a preset has no weights, an unknown KV format or one without its calibration, no tokenizer.
   Output preset = gridbench(d, {"generate", "--model", "gpt2", "--prompt", "x"});
   EXPECT_EQ(preset.code, 2);
   EXPECT_NE(preset.err.find("preset without weights"), std::string::npos) << preset.err;
-  EXPECT_EQ(gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "x", "--kv-format", "int4"}).code, 2);
+  EXPECT_EQ(gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "x", "--kv-format", "int2"}).code, 2);
+  Output calib = gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "x", "--kv-format", "int8-calib"});
+  EXPECT_EQ(calib.code, 2);
+  EXPECT_NE(calib.err.find("needs a calibration"), std::string::npos) << calib.err;
+  // A quantized cache runs.
+  EXPECT_EQ(gridbench(d, {"generate", "--model", model, "--tokenizer", tok, "--prompt", "x", "--kv-format", "int4"}).code, 0);
   Output notok = gridbench(d, {"generate", "--model", model, "--prompt", "x"});
   EXPECT_EQ(notok.code, 2);
   EXPECT_NE(notok.err.find("--tokenizer"), std::string::npos) << notok.err;

@@ -40,6 +40,13 @@ std::vector<std::string> error_lines(const std::string& text) {
   return out;
 }
 
+// The job kinds as the registry lists them.
+std::string known_kinds() {
+  std::string s;
+  for (const auto& k : engine::job_kinds()) s += (s.empty() ? "" : ", ") + k.name;
+  return s;
+}
+
 std::string known_params() {
   std::string out;
   for (const auto& p : engine::job_params()) out += (out.empty() ? "" : ", ") + p.name;
@@ -99,7 +106,7 @@ TEST(PlotSpec, ErrorsSayWhereAndWhatIsKnown) {
                 p + "[0].colour: unknown key for a lines plot (expected one of: kind, title, series, x, y, over, "
                     "panel, color, measure, filter, share_y)",
                 p + "[0].panel: unknown job parameter 'modle' (known: " + known_params() + ")",
-                p + "[0].measure[0]: unknown job kind 'speedo' (known: roofline, sleep, ppl, memory, speed)",
+                p + "[0].measure[0]: unknown job kind 'speedo' (known: " + known_kinds() + ")",
                 p + "[0].measure[1]: job kind 'speed' is not measured by this grid (measure: roofline, ppl)",
                 p + "[0].share_y: expected true or false, got the string \"yes\""}));
   EXPECT_EQ(error_lines(grid_with_plots(R"([{"kind": "lines", "x": "batch_size"},
