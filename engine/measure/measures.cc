@@ -7,7 +7,8 @@ namespace gb::engine {
 const std::vector<Measure>& measures() {
   static const std::vector<Measure> all = {
       {"roofline", run_roofline_job}, {"sleep", run_sleep_job}, {"ppl", run_ppl_job},
-      {"memory", run_memory_job},     {"speed", run_speed_job},
+      {"memory", run_memory_job},     {"speed", run_speed_job}, {"decode_curve", run_decode_curve_job},
+      {"context_search", run_context_search_job},
   };
   return all;
 }
