@@ -40,6 +40,12 @@ std::vector<std::string> error_lines(const std::string& text) {
   return out;
 }
 
+std::string known_kinds() {
+  std::string out;
+  for (const auto& k : engine::job_kinds()) out += (out.empty() ? "" : ", ") + k.name;
+  return out;
+}
+
 std::string known_params() {
   std::string out;
   for (const auto& p : engine::job_params()) out += (out.empty() ? "" : ", ") + p.name;
@@ -99,7 +105,7 @@ TEST(PlotSpec, ErrorsSayWhereAndWhatIsKnown) {
                 p + "[0].colour: unknown key for a lines plot (expected one of: kind, title, series, x, y, over, "
                     "panel, color, measure, filter, share_y)",
                 p + "[0].panel: unknown job parameter 'modle' (known: " + known_params() + ")",
-                p + "[0].measure[0]: unknown job kind 'speedo' (known: roofline, sleep, ppl, memory, speed)",
+                p + "[0].measure[0]: unknown job kind 'speedo' (known: " + known_kinds() + ")",
                 p + "[0].measure[1]: job kind 'speed' is not measured by this grid (measure: roofline, ppl)",
                 p + "[0].share_y: expected true or false, got the string \"yes\""}));
   EXPECT_EQ(error_lines(grid_with_plots(R"([{"kind": "lines", "x": "batch_size"},
