@@ -25,6 +25,7 @@
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
 #include "coordinator/report.h"
+#include "cli/series_export.h"
 #include "dashboard/dashboard.h"
 #include "engine/spec/device_spec.h"
 #include "engine/spec/formats.h"
@@ -175,6 +176,7 @@ struct RunFlags {
   std::string db;
   std::string out;
   int slots = 1;
+  std::string backend = "cpu";
   bool rerun = false;
   int max_attempts = 3;
   double timeout_s = 0;
@@ -184,6 +186,8 @@ int cmd_run(const RunFlags& f) {
   Result<coord::Grid> grid = coord::load_grid(f.grid);
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
   if (f.slots < 1) return fail("-j: expected at least 1 slot", kExitInvalid);
+  if (f.backend != "cpu" && f.backend != "cuda")
+    return fail("--backend: expected cpu or cuda, got '" + f.backend + "'", kExitInvalid);
   if (fs::path parent = fs::path(f.db).parent_path(); !parent.empty()) {
     std::error_code ec;
     fs::create_directories(parent, ec);
@@ -197,6 +201,7 @@ int cmd_run(const RunFlags& f) {
   opts.out_dir = out.string();
   opts.job_binary = job_binary();
   opts.slots = f.slots;
+  opts.backend = f.backend;
   opts.rerun = f.rerun;
   opts.max_attempts = f.max_attempts;
   opts.job_timeout_s = f.timeout_s;
@@ -238,6 +243,18 @@ int cmd_run(const RunFlags& f) {
               static_cast<long long>(s.timeout));
   if (s.retried > 0) std::printf(", %lld %s", static_cast<long long>(s.retried), s.retried == 1 ? "retry" : "retries");
   std::printf("\n");
+  if (Result<std::vector<coord::StoredJob>> jobs = (*store)->grid_jobs(grid->name); jobs.ok()) {
+    int64_t elsewhere = 0;
+    std::string other;
+    for (const coord::StoredJob& j : *jobs)
+      if (j.state == coord::JobState::kPending && j.req_device != "any" && j.req_device != f.backend) {
+        ++elsewhere;
+        other = j.req_device;
+      }
+    if (elsewhere > 0)
+      std::printf("%lld jobs need the %s backend and stay pending: run them with --backend %s or on a worker\n",
+                  static_cast<long long>(elsewhere), other.c_str(), other.c_str());
+  }
   if (s.submitted.left_cancelled > 0)
     std::printf("%lld unfinished jobs that left the grid cancelled\n",
                 static_cast<long long>(s.submitted.left_cancelled));
@@ -266,6 +283,21 @@ int cmd_results(const std::string& name, const std::string& db, const std::strin
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
   Result<std::string> text = render_results(**store, *grid, *fmt);
   if (!text.ok()) return fail(text.message());
+  std::cout << *text;
+  return kExitOk;
+}
+
+// ---- gridbench series ----
+int cmd_series(const std::string& name, const std::string& db, const std::string& metric, const std::string& format) {
+  Result<SeriesFormat> fmt = parse_series_format(format);
+  if (!fmt.ok()) return fail("--format: " + fmt.message(), kExitInvalid);
+  if (!fs::exists(db)) return fail(db + ": no such database", kExitInvalid);
+  Result<std::unique_ptr<coord::JobStore>> store = coord::JobStore::open(db);
+  if (!store.ok()) return fail(store.message());
+  Result<coord::Grid> grid = stored_grid(**store, name);
+  if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  Result<std::string> text = render_series(**store, *grid, metric, *fmt);
+  if (!text.ok()) return fail(text.message(), kExitInvalid);
   std::cout << *text;
   return kExitOk;
 }
@@ -712,6 +744,10 @@ int run_cli(int argc, char** argv) {
   run->add_option("--db", run_flags.db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
   run->add_option("--out", run_flags.out, "directory for job files and reports (default out/GRID_NAME)");
   run->add_option("-j,--jobs", run_flags.slots, "job slots run at once")->capture_default_str();
+  run->add_option("--backend", run_flags.backend,
+                  "the backend this process offers (cpu, cuda): it runs the jobs whose `backend` parameter names it "
+                  "(and those that need no engine); jobs of another backend stay pending")
+      ->capture_default_str();
   run->add_flag("--rerun", run_flags.rerun, "run again jobs that already succeeded (old results are kept)");
   run->add_option("--max-attempts", run_flags.max_attempts, "attempts before a job is failed")->capture_default_str();
   run->add_option("--timeout", run_flags.timeout_s, "seconds before a job is killed (0: none)")->capture_default_str();
@@ -735,6 +771,15 @@ int run_cli(int argc, char** argv) {
   results->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
   results->add_option("--format", table_format, "md, csv or json")->capture_default_str();
   add_remote(results, false);
+
+  std::string series_name, series_metric, series_format = "csv";
+  auto* series = app.add_subcommand(
+      "series", "Print a grid's series (decode curves: every point of each job's current result) from the database");
+  series->add_option("grid_name", series_name, "grid name (its `name` field)")->required();
+  series->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
+  series->add_option("--metric", series_metric,
+                     "only the series of this name (decode_latency, decode_step_ms, ...; default: all)");
+  series->add_option("--format", series_format, "csv or json")->capture_default_str();
 
   bool submit_rerun = false, submit_wait = false;
   int submit_attempts = 0;
@@ -878,6 +923,7 @@ int run_cli(int argc, char** argv) {
   if (*workers) return cmd_workers(remote, workers_format);
   if (*slurm) return run_slurm_command(slurm_flags);
   if (*quant_error) return run_quant_error_command(quant_error_flags);
+  if (*series) return cmd_series(series_name, db, series_metric, series_format);
   if (*grids) return cmd_grids(db, grids_format);
   if (*dashboard) return cmd_dashboard(name, db, out_dir);
   if (*roofline) return cmd_roofline(rf);

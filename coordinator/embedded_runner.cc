@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <thread>
 #include <vector>
 
 #include "common/subprocess.h"
+#include "engine/jobs/job_kinds.h"
 #include "worker/job_spec.h"
 
 namespace gb::coord {
@@ -171,6 +174,15 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     return Status::Ok();
   };
 
+  // Memory is not limited here: the jobs run on this machine, and one that does not
+  // fit ends oom.
+  DeviceCapacity capacity;
+  capacity.add_device(options.backend, std::numeric_limits<double>::max());
+  auto is_timed = [](const std::string& kind) {
+    const engine::JobKind* k = engine::find_job_kind(kind);
+    return k != nullptr && k->timed;
+  };
+  bool hold_for_timed = false;
   bool exhausted = false;
   while (true) {
     if (stop.load()) {
@@ -178,15 +190,27 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
       summary.interrupted = true;
       break;
     }
-    // 1. Fill free slots with new leases.
-    while (!exhausted && static_cast<int>(slots.size()) < options.slots && !stop.load()) {
-      Result<std::optional<Lease>> lease = store.lease_next(owner, options.lease_ms, grid.name);
+    // 1. Fill free slots with new leases. A timed job holds the machine alone:
+    // nothing starts beside one, and one leased while others run is given back
+    // (a `released` run, no attempt spent) until they have finished.
+    if (slots.empty()) hold_for_timed = false;
+    while (!exhausted && !hold_for_timed && static_cast<int>(slots.size()) < options.slots && !stop.load()) {
+      if (std::any_of(slots.begin(), slots.end(), [&](const Slot& s) { return is_timed(s.lease.kind); })) break;
+      Result<std::optional<Lease>> lease = store.lease_next(owner, options.lease_ms, grid.name, &capacity);
       if (!lease.ok()) {
         (void)stop_all();
         return lease.error();
       }
       if (!lease->has_value()) {
         exhausted = true;
+        break;
+      }
+      if (is_timed((*lease)->kind) && !slots.empty()) {
+        if (Status st = store.release((*lease)->run_id, owner); !st.ok()) {
+          (void)stop_all();
+          return st.error();
+        }
+        hold_for_timed = true;
         break;
       }
       if (Status st = start(**lease); !st.ok()) {
@@ -226,15 +250,15 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     }
     // 3. Done when nothing runs here and nothing of the grid is unfinished elsewhere.
     if (slots.empty() && exhausted) {
-      Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
-      if (!s.ok()) return s.error();
+      // Pending jobs of another backend (--backend) are not waited for.
+      Result<std::vector<StoredJob>> jobs = store.grid_jobs(grid.name);
+      if (!jobs.ok()) return jobs.error();
       int64_t unfinished = 0;
-      if (s->has_value()) {
-        for (const auto& [state, n] : (*s)->by_state) {
-          std::optional<JobState> st = parse_state(state);
-          if (st && !is_terminal(*st)) unfinished += n;
-        }
-      }
+      for (const StoredJob& j : *jobs)
+        if (!is_terminal(j.state) &&
+            !(j.state == JobState::kPending &&
+              !capacity.can_run(j.req_device, static_cast<double>(j.req_memory_bytes))))
+          ++unfinished;
       if (unfinished == 0) break;
       // Jobs leased by another process: wait for them, or for their leases to expire.
       GB_RETURN_IF_ERROR(store.expire_leases(now_ms()));

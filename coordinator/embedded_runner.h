@@ -2,7 +2,9 @@
 // local job slots. Each job runs as a child gridbench-job process; leases are taken
 // from the store exactly as a remote worker would take them, so a run that is
 // interrupted (Ctrl-C) or killed leaves the database consistent and the next run
-// resumes: its own dead leases are reclaimed at once, others expire.
+// resumes: its own dead leases are reclaimed at once, others expire. A job of a
+// timed kind (engine::JobKind::timed: speed, decode_curve, context_search) runs
+// alone, whatever the number of slots.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,9 @@ struct EmbeddedOptions {
   std::string out_dir;     // job.json / result.json / stderr.log per job under out_dir/jobs/HASH/
   std::string job_binary;  // path of gridbench-job
   int slots = 1;
+  // The device kind this process offers ("cpu" or "cuda"): only jobs whose placement
+  // requirement names it (or "any") are leased; the others stay pending.
+  std::string backend = "cpu";
   bool rerun = false;
   int max_attempts = 3;
   int64_t lease_ms = 60000;

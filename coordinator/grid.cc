@@ -226,8 +226,8 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
   }
   static const std::vector<std::string> kReportKeys = {"title",  "kind",     "rows",  "pivot",       "columns",
                                                       "filter", "baseline", "plots", "average_over"};
-  static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",
-                                                       "scale",  "suffix", "truncate"};
+  static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",  "scale",
+                                                       "suffix", "truncate", "spread"};
   for (const auto& [path, rp] : items) {
     const OJson& r = *rp;
     if (!r.is_object()) {
@@ -322,8 +322,12 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
               if (g->is_boolean()) col.truncate = g->get<bool>();
               else errs.add(p + ".truncate", "expected true or false, " + got(*g));
             }
+            if (auto g = c.find("spread"); g != c.end()) {
+              if (g->is_string() && (*g == "sd" || *g == "range")) col.spread = g->get<std::string>();
+              else errs.add(p + ".spread", "expected \"sd\" or \"range\", " + got(*g));
+            }
           } else {
-            errs.add(p, "expected a metric name or a column object {metric, label, digits, scale, suffix, truncate}, " +
+            errs.add(p, "expected a metric name or a column object {metric, label, digits, scale, suffix, truncate, spread}, " +
                             got(c));
             continue;
           }

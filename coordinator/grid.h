@@ -38,6 +38,9 @@ struct ReportColumn {
   double scale = 1;    // value is divided by this before printing
   std::string suffix;  // appended to printed numbers, e.g. "B" or "ms"
   bool truncate = false;  // floor instead of round (lengths in reference 003)
+  // With repeats, the spread printed after the mean: "sd" (" ± standard deviation")
+  // or "range" (" [min, max]"); empty: the mean alone.
+  std::string spread;
 };
 
 struct ReportSpec {

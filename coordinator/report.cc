@@ -125,6 +125,7 @@ struct CellStats {
   std::optional<double> mean;
   int n = 0;
   double stddev = 0;
+  double min = 0, max = 0;
   std::string text;
 };
 
@@ -141,6 +142,8 @@ CellStats stats_of(const Accum* a) {
   for (double v : a->values) sum += v;
   double mean = sum / s.n;
   s.mean = mean;
+  s.min = *std::min_element(a->values.begin(), a->values.end());
+  s.max = *std::max_element(a->values.begin(), a->values.end());
   if (s.n > 1) {
     double ss = 0;
     for (double v : a->values) ss += (v - mean) * (v - mean);
@@ -330,6 +333,11 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
         cell.n = s.n;
         cell.stddev = s.stddev;
         cell.text = format_number(*s.mean, col.digits, col.scale, col.suffix, col.truncate);
+        if (s.n > 1 && col.spread == "sd")
+          cell.text += " ± " + format_number(s.stddev, col.digits, col.scale, col.suffix);
+        else if (s.n > 1 && col.spread == "range")
+          cell.text += " [" + format_number(s.min, col.digits, col.scale, col.suffix, col.truncate) + ", " +
+                       format_number(s.max, col.digits, col.scale, col.suffix, col.truncate) + "]";
         const auto& b = base_of[ri][pi];
         if (b && !(b->first == ri && b->second == pi)) {
           CellStats bs = stats_of(accum_at(b->first, b->second, col.metric));

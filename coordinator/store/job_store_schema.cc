@@ -208,6 +208,22 @@ FROM grids g
 JOIN grid_jobs gj ON gj.grid_id = g.id
 JOIN jobs j       ON j.id = gj.job_id;
 )sql"},
+      // Metric names no longer carry the backend (it is the job's `backend`
+      // parameter and the run's device_json.backend): the engine kinds' cpu_ names
+      // lose their prefix, in stored results and in the report columns of stored
+      // grid specs.
+      {3, "metric names without the backend (cpu_tpot_ms -> tpot_ms, ...)", R"sql(
+UPDATE results SET metric = substr(metric, 5)
+WHERE metric IN ('cpu_prefill_ms', 'cpu_prefill_tokens_per_s', 'cpu_tpot_ms', 'cpu_decode_tokens_per_s',
+                 'cpu_decode_weight_gb_s', 'cpu_load_ms', 'cpu_eval_s', 'cpu_peak_rss_bytes')
+  AND run_id IN (SELECT r.id FROM runs r JOIN jobs j ON j.id = r.job_id WHERE j.kind IN ('ppl', 'memory', 'speed'));
+UPDATE grids SET spec_json =
+  replace(replace(replace(replace(replace(replace(replace(replace(spec_json,
+    '"cpu_prefill_ms"', '"prefill_ms"'), '"cpu_prefill_tokens_per_s"', '"prefill_tokens_per_s"'),
+    '"cpu_tpot_ms"', '"tpot_ms"'), '"cpu_decode_tokens_per_s"', '"decode_tokens_per_s"'),
+    '"cpu_decode_weight_gb_s"', '"decode_weight_gb_s"'), '"cpu_load_ms"', '"load_ms"'),
+    '"cpu_eval_s"', '"eval_s"'), '"cpu_peak_rss_bytes"', '"peak_rss_bytes"');
+)sql"},
   };
   return kMigrations;
 }

@@ -46,6 +46,9 @@ struct JobKind {
   // parameter, e.g. roofline's decode_latency_ms with `context`): report columns are
   // checked against it, and a job without results gets its outcome in these cells.
   std::vector<std::string> metrics;
+  // Its figures are times: a job of it holds its device alone (the embedded runner
+  // starts nothing beside it and starts it only when nothing else runs).
+  bool timed = false;
 };
 
 const std::vector<JobKind>& job_kinds();

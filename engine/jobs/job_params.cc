@@ -44,6 +44,25 @@ const std::vector<ParamSpec>& make_params() {
       {"tokenizer", ParamType::kString, "a tokenizer.json to use instead of the model's own"},
       {"shape", ParamType::kString, "quant_error: RxC, X [R, C] and W [C, C] (or X's shape against a model's tensor)"},
       {"tensor", ParamType::kString, "quant_error: a weight matrix of the model, by its Hugging Face name"},
+      {"warmup_steps", ParamType::kInteger,
+       "speed: untimed decode steps (after an untimed prefill) before the timed runs (>= 0; default 1)"},
+      {"timed_runs", ParamType::kInteger,
+       "speed: timed runs of prefill + gen_tokens decode steps; figures are over all of them (>= 1; default 1)"},
+      {"kv_cache", ParamType::kString,
+       "\"full\" (default): decode reads the cached keys and values; \"none\": every new token recomputes the "
+       "whole sequence (reference 000's naive decoding)"},
+      {"op_breakdown", ParamType::kBool,
+       "speed: also time the decode step's ops by category (attention, linear, norms, the rest)"},
+      {"memory_budget_gib", ParamType::kNumber,
+       "context_search: the memory the engine's allocations may take on the CPU, GiB (> 0)"},
+      {"kv_allocation", ParamType::kString,
+       "context_search: \"static\" (the whole context's cache up front, default) or \"dynamic\" (grown by "
+       "doubling)"},
+      {"prefill_chunk", ParamType::kInteger, "context_search: prefill tokens per forward step (>= 1; default 256)"},
+      {"search_limit", ParamType::kInteger, "context_search: the longest context tried (>= 1; default 1048576)"},
+      {"backend", ParamType::kString,
+       "engine backend the measured kinds run on: \"cpu\" (default) or \"cuda\"; decides placement (not the "
+       "roofline's datasheet `device`)"},
   };
   return params;
 }
@@ -106,9 +125,10 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     Result<DeviceSpec> d = resolve_device(value);
     if (!d) return d.message();
   } else if (name == "batch_size" || name == "context" || name == "prompt_tokens" || name == "gen_tokens" ||
-             name == "stride" || name == "chunks" || name == "threads") {
+             name == "stride" || name == "chunks" || name == "threads" || name == "timed_runs" || name == "prefill_chunk" ||
+             name == "search_limit") {
     if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
-  } else if (name == "seed") {
+  } else if (name == "seed" || name == "warmup_steps") {
     if (value.get<double>() < 0) return "expected an integer >= 0, got " + value.dump();
   } else if (name == "bits") {
     const double b = value.get<double>();
@@ -138,6 +158,15 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     if (value.get<std::string>().empty()) return "expected a tensor name, got \"\"";
   } else if (name == "kv_calibration") {
     if (value.get<std::string>().empty()) return "expected a calibration file path, got \"\"";
+  } else if (name == "memory_budget_gib") {
+    const double g = value.get<double>();
+    if (!(g > 0) || !std::isfinite(g)) return "expected a number of GiB > 0, got " + value.dump();
+  } else if (name == "kv_allocation") {
+    if (value != "static" && value != "dynamic") return "expected \"static\" or \"dynamic\", got " + value.dump();
+  } else if (name == "kv_cache") {
+    if (value != "full" && value != "none") return "expected \"full\" or \"none\", got " + value.dump();
+  } else if (name == "backend") {
+    if (value != "cpu" && value != "cuda") return "expected \"cpu\" or \"cuda\", got " + value.dump();
   } else if (name == "tokenizer") {
     if (value.get<std::string>().empty()) return "expected a tokenizer.json path, got \"\"";
   } else if (name == "dataset") {

@@ -2,6 +2,9 @@
 #include "engine/measure/engine_session.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <random>
 #include <thread>
@@ -25,8 +28,12 @@ std::string str_param(const Json& p, const char* name, const std::string& fallba
   return it == p.end() ? fallback : it->get<std::string>();
 }
 
-Result<EngineSession> open_engine_session(const Json& params) {
+Result<EngineSession> open_engine_session(const Json& params, const BackendWrapper& wrap) {
   EngineSession e;
+  e.backend_name = str_param(params, "backend", "cpu");
+  if (e.backend_name != "cpu")
+    return Error{"backend '" + e.backend_name + "': this engine runs only on the cpu backend (no " + e.backend_name +
+                 " engine backend is built yet)"};
   e.threads = static_cast<int>(int_param(params, "threads", 0));
   e.weight_format = str_param(params, "weight_format", std::string(kAsStored));
   Result<LoadOptions> load = load_options(e.weight_format);
@@ -40,7 +47,8 @@ Result<EngineSession> open_engine_session(const Json& params) {
   if (!w) return w.error();
   e.weights = std::move(*w);
   e.backend = make_cpu_backend(e.threads);
-  Result<std::unique_ptr<Model>> m = Model::load(*e.weights, *e.backend, *load);
+  if (wrap) e.wrapper = wrap(*e.backend);
+  Result<std::unique_ptr<Model>> m = Model::load(*e.weights, e.wrapper ? *e.wrapper : *e.backend, *load);
   if (!m) return m.error();
   e.model = std::move(*m);
   e.load_ms = ms_since(t0);
@@ -49,7 +57,7 @@ Result<EngineSession> open_engine_session(const Json& params) {
 
 Json session_device_json(const EngineSession& e) {
   const kernels::DeviceInfo cpu = kernels::host_cpu();
-  return Json{{"backend", "cpu"},
+  return Json{{"backend", e.backend_name},
               {"kind", "cpu"},
               {"name", cpu.name},
               {"memory_bytes", cpu.memory_bytes},
@@ -61,6 +69,15 @@ double peak_rss_bytes() {
   struct rusage u {};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+double current_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
 std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {

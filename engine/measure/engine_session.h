@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ std::string str_param(const Json& p, const char* name, const std::string& fallba
 struct EngineSession {
   std::unique_ptr<WeightSource> weights;
   std::unique_ptr<Backend> backend;
+  std::string backend_name = "cpu";  // the job's `backend` parameter
+  std::unique_ptr<Backend> wrapper;  // what the model runs on when open_engine_session was given `wrap`
   std::unique_ptr<Model> model;
   KvCacheOptions kv;
   std::string weight_format = std::string(kAsStored);
@@ -39,16 +42,23 @@ struct EngineSession {
   double load_ms = 0;  // opening the weights and loading them into the backend
 };
 
-// Opens params.model in params.weight_format with a params.kv_format cache on the
-// CPU backend with params.threads threads.
-Result<EngineSession> open_engine_session(const Json& params);
+// Opens params.model in params.weight_format with a params.kv_format cache on
+// params.backend (only "cpu" is built: "cuda" is an error that says so) with
+// params.threads threads.
+// With `wrap`, the model is loaded onto wrap(*backend) (a measuring wrapper,
+// engine/measure/backends/), which the session keeps.
+using BackendWrapper = std::function<std::unique_ptr<Backend>(Backend& inner)>;
+Result<EngineSession> open_engine_session(const Json& params, const BackendWrapper& wrap = {});
 
 // The device record of figures measured on the session's backend:
-// {"backend": "cpu", "kind": "cpu", "name", "memory_bytes", "cores", "threads"}.
+// {"backend": "cpu", "kind": "cpu", "name", "memory_bytes", "cores", "threads"}: the
+// device class measured results are compared and reused by.
 Json session_device_json(const EngineSession& e);
 
 // The process's peak resident memory so far, bytes.
 double peak_rss_bytes();
+// The process's resident memory now, bytes (/proc/self/statm; 0 where unreadable).
+double current_rss_bytes();
 
 // Seeded random prompt tokens (speed and memory measure time and bytes, which
 // do not depend on which tokens they are).

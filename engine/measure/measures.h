@@ -9,6 +9,10 @@
 //   memory    weight and KV bytes, peak resident memory        memory_job.cc
 //   speed     prefill time, time per output token, throughput  speed_job.cc
 //   quant_error  a weight format's matmul error (004's 4.4)    quant_error_job.cc
+//   decode_curve  every decode step's latency, its W/B fit and
+//             the roofline at the measured bandwidth            decode_curve_job.cc
+//   context_search  the longest context within a memory budget  context_search_job.cc
+//             (counted by budget_backend.h), by bisection
 //
 // Every figure of the engine kinds is measured on the machine that runs the job;
 // the job's device record says which (backend "cpu", the CPU model, threads), so
@@ -45,5 +49,7 @@ Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_quant_error_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& progress);
 
 }  // namespace gb::engine

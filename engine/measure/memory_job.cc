@@ -1,5 +1,6 @@
-// The `memory` kind: weight bytes (as stored and as loaded), KV bytes per token, and
-// the process's peak resident memory after a prefill of `context` tokens.
+// The `memory` kind: weight bytes (as stored and as loaded), KV bytes per token, the
+// process's resident memory with the model loaded (the model alone) and its peak
+// after a prefill of `context` tokens (the job).
 #include <algorithm>
 #include <optional>
 #include <span>
@@ -14,6 +15,7 @@ namespace gb::engine {
 Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress) {
   Result<EngineSession> e = open_engine_session(params);
   if (!e) return e.error();
+  const double model_rss = current_rss_bytes();  // the loaded model, before any cache or activation
   const ModelConfig& c = e->model->config();
   const int64_t ctx = int_param(params, "context", 512);
   const int64_t batch = int_param(params, "batch_size", 1);
@@ -41,7 +43,8 @@ Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress)
                               static_cast<double>(KvCache::bytes_per_token(c, kv.element)), "B"));
   out.metrics.push_back(value_metric("kv_bytes", static_cast<double>((*cache)->used_bytes()), "B"));
   out.metrics.push_back(value_metric("kv_allocated_bytes", static_cast<double>((*cache)->allocated_bytes()), "B"));
-  out.metrics.push_back(value_metric("cpu_peak_rss_bytes", peak_rss_bytes(), "B"));
+  out.metrics.push_back(value_metric("model_rss_bytes", model_rss, "B"));
+  out.metrics.push_back(value_metric("peak_rss_bytes", peak_rss_bytes(), "B"));
   out.device = session_device_json(*e);
   return out;
 }

@@ -107,7 +107,7 @@ Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress) {
   out.metrics.push_back(value_metric("tokens_scored", static_cast<double>(stats.count), "tokens"));
   out.metrics.push_back(value_metric("dataset_tokens", static_cast<double>(n), "tokens"));
   out.metrics.push_back(value_metric("windows", static_cast<double>(windows.size()), ""));
-  out.metrics.push_back(value_metric("cpu_eval_s", eval_ms / 1000.0, "s"));
+  out.metrics.push_back(value_metric("eval_s", eval_ms / 1000.0, "s"));
   out.device = session_device_json(*e);
   return out;
 }

@@ -800,7 +800,7 @@ TEST_F(GridTest, ReportErrors) {
   std::string text = kBasic;
   text.replace(text.rfind('}'), 1, R"(,
   "report": {"title": 1, "kind": "speedo", "rows": ["model", "modle", 2], "pivot": "model",
-             "columns": ["", {"label": "x", "digits": -1, "scale": 0, "suffix": 1, "truncate": "yes", "color": "red"}, 7],
+             "columns": ["", {"label": "x", "digits": -1, "scale": 0, "suffix": 1, "truncate": "yes", "spread": "iqr", "color": "red"}, 7],
              "filter": {"device": "tpu9"}, "baseline": {}, "sort": "model"}
 })");
   std::string msg = load_err("r.json", text);
@@ -815,14 +815,15 @@ TEST_F(GridTest, ReportErrors) {
                 "$.report.pivot: 'model' is also one of the rows; expected another parameter",
                 "$.report.columns[0]: expected a non-empty metric name",
                 "$.report.columns[1].color: unknown key (expected one of: metric, label, digits, scale, suffix, "
-                "truncate)",
+                "truncate, spread)",
                 "$.report.columns[1]: missing required key 'metric' (a metric or parameter name)",
                 "$.report.columns[1].digits: expected an integer from 0 to 17, got the integer -1",
                 "$.report.columns[1].scale: expected a number > 0, got the integer 0",
                 "$.report.columns[1].suffix: expected a string, got the integer 1",
                 "$.report.columns[1].truncate: expected true or false, got the string \"yes\"",
+                "$.report.columns[1].spread: expected \"sd\" or \"range\", got the string \"iqr\"",
                 "$.report.columns[2]: expected a metric name or a column object {metric, label, digits, scale, "
-                "suffix, truncate}, got the integer 7",
+                "suffix, truncate, spread}, got the integer 7",
                 "$.report.filter.device: " + engine::check_param("device", "tpu9").value_or("?"),
                 "$.report.baseline: expected a non-empty object of job parameters"}));
 }

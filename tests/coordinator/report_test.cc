@@ -174,6 +174,27 @@ TEST(BuildTables, RepeatsGiveMeanAndSampleStddev) {
   EXPECT_EQ(one[0].rows[0][1].stddev, 0);
 }
 
+// `spread`: the mean over repeats with its standard deviation or its range
+// (10, 12, 14: sd 2, range [10, 14]); one repeat prints the mean alone.
+TEST(BuildTables, SpreadPrintsTheStddevOrTheRangeOfRepeats) {
+  ReportSpec s;
+  s.title = "speed";
+  s.rows = {"weight_format"};
+  ReportColumn sd = col("tok_per_s", "sd", 1), range = col("tok_per_s", "range", 1);
+  sd.spread = "sd";
+  range.spread = "range";
+  s.columns = {sd, range};
+  Json p = {{"weight_format", "f16"}, {"kv_format", "f16"}};
+  std::vector<ResultRow> rows = {result(p, "tok_per_s", 10.0, "", "speed", 0),
+                                 result(p, "tok_per_s", 12.0, "", "speed", 1),
+                                 result(p, "tok_per_s", 14.0, "", "speed", 2)};
+  auto tables = build(grid_with(s), rows);
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(texts(tables[0].rows[0]), (std::vector<std::string>{"f16", "12.0 ± 2.0", "12.0 [10.0, 14.0]"}));
+  auto one = build(grid_with(s), {rows[0]});
+  EXPECT_EQ(texts(one[0].rows[0]), (std::vector<std::string>{"f16", "10.0", "10.0"}));
+}
+
 TEST(BuildTables, BaselineRowDeltas) {
   ReportSpec s;
   s.title = "quant";
@@ -317,11 +338,11 @@ TEST(BuildTables, FailedAndTimedOutJobsShowAsCellsAndAreListed) {
   s.title = "decode";
   s.kind = "speed";
   s.rows = {"kv_format"};
-  s.columns = {col("cpu_tpot_ms", "ms", 2), col("cpu_decode_tokens_per_s", "tok/s", 1)};
+  s.columns = {col("tpot_ms", "ms", 2), col("decode_tokens_per_s", "tok/s", 1)};
   s.baseline = {{"kv_format", "f32"}};
   const Json f32 = {{"kv_format", "f32"}}, f16 = {{"kv_format", "f16"}}, bf16 = {{"kv_format", "bf16"}},
              int8 = {{"kv_format", "int8"}};
-  ResultRow a = result(f32, "cpu_tpot_ms", 10), b = result(f32, "cpu_decode_tokens_per_s", 100);
+  ResultRow a = result(f32, "tpot_ms", 10), b = result(f32, "decode_tokens_per_s", 100);
   a.hash = b.hash = "aaaa";
   std::vector<StoredJob> jobs = {
       stored("aaaa", "speed", f32, JobState::kSucceeded),
@@ -369,12 +390,12 @@ TEST(BuildTables, DefaultTablesSplitKindsAndShowEveryVaryingParameter) {
   const Json p1 = {{"kv_format", "f16"}, {"model", "synthetic:gpt2"}};
   Json p2 = {{"kv_format", "f16"}, {"model", "synthetic:gpt2"}, {"batch_size", 4}};
   g.jobs = {{"s1", "speed", p1, 0}, {"s2", "speed", p2, 0}, {"m1", "memory", p1, 0}};
-  std::vector<ResultRow> rows = {result(p1, "cpu_tpot_ms", 2, "", "speed"), result(p2, "cpu_tpot_ms", 3, "", "speed"),
+  std::vector<ResultRow> rows = {result(p1, "tpot_ms", 2, "", "speed"), result(p2, "tpot_ms", 3, "", "speed"),
                                  result(p1, "kv_bytes_per_token", 512, "", "memory")};
   auto tables = build(g, rows);
   ASSERT_EQ(tables.size(), 2u);
   EXPECT_EQ(tables[0].title, "mixed: speed");
-  EXPECT_EQ(tables[0].header, (Strings{"kv_format", "batch_size", "cpu_tpot_ms"}));
+  EXPECT_EQ(tables[0].header, (Strings{"kv_format", "batch_size", "tpot_ms"}));
   ASSERT_EQ(tables[0].rows.size(), 2u);
   EXPECT_EQ(texts(tables[0].rows[0]), (Strings{"f16", "", "2"}));
   EXPECT_EQ(texts(tables[0].rows[1]), (Strings{"f16", "4", "3"}));

@@ -419,7 +419,7 @@ TEST(Distributed, EngineJobsRunOnACpuWorker) {
             0);
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'ppl' AND value > 1"), 2);
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'tokens_scored' AND value = 30"), 2);
-  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'cpu_tpot_ms' AND value > 0"), 2);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM results WHERE metric = 'tpot_ms' AND value > 0"), 2);
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE json_extract(device_json, '$.backend') = 'cpu'"), 6);
   c.signal("cpu1", SIGTERM);
   EXPECT_EQ(c.wait_exit("cpu1", 10000), 0);

@@ -187,6 +187,50 @@ TEST_F(JobStoreTest, RefusesNewerSchemaVersion) {
       << store.message();
 }
 
+// Migration 3 renames the engine kinds' cpu_ metrics (results and the report
+// columns of stored grid specs); other kinds' metrics and other names stay. The
+// version-2 file is made by hand: the version-3 schema with user_version put back
+// to 2 (migration 3 changes data only).
+TEST_F(JobStoreTest, Migration3DropsTheBackendFromMetricNames) {
+  { ASSERT_TRUE(open_store()); }
+  {
+    Raw raw(path_);
+    raw.exec("INSERT INTO grids(id, name, spec_json, created_ms, updated_ms) VALUES (1, 'g', "
+             "'{\"report\":[{\"columns\":[{\"metric\":\"cpu_tpot_ms\"},{\"metric\":\"cpu_peak_rss_bytes\"}]}]}', 0, 0)");
+    raw.exec("INSERT INTO jobs(id, hash, kind, params_json, state, created_ms) VALUES "
+             "(1, 'a', 'speed', '{}', 'succeeded', 0), (2, 'b', 'memory', '{}', 'succeeded', 0), "
+             "(3, 'c', 'ppl', '{}', 'succeeded', 0), (4, 'd', 'roofline', '{}', 'succeeded', 0)");
+    raw.exec("INSERT INTO runs(id, job_id, attempt, owner, state, started_ms) VALUES "
+             "(1, 1, 1, 'w', 'succeeded', 0), (2, 2, 1, 'w', 'succeeded', 0), (3, 3, 1, 'w', 'succeeded', 0), "
+             "(4, 4, 1, 'w', 'succeeded', 0)");
+    raw.exec("INSERT INTO results(run_id, metric, value, unit) VALUES "
+             "(1, 'cpu_tpot_ms', 2.5, 'ms'), (1, 'cpu_decode_tokens_per_s', 400, 'tokens/s'), "
+             "(1, 'cpu_load_ms', 7, 'ms'), (1, 'cpu_prefill_ms', 3, 'ms'), (1, 'cpu_prefill_tokens_per_s', 9, ''), "
+             "(1, 'cpu_decode_weight_gb_s', 1, 'GB/s'), (2, 'cpu_peak_rss_bytes', 1e6, 'B'), "
+             "(2, 'kv_bytes', 10, 'B'), (3, 'cpu_eval_s', 1.5, 's'), (3, 'ppl', 12, ''), "
+             "(4, 'cpu_tpot_ms', 1, 'ms')");
+    raw.exec("PRAGMA user_version = 2");
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 3");
+  }
+  { ASSERT_TRUE(open_store()); }
+  Raw raw(path_);
+  EXPECT_EQ(raw.num("PRAGMA user_version"), job_store_schema_version());
+  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 1 "
+                    "ORDER BY metric)"),
+            "decode_tokens_per_s decode_weight_gb_s load_ms prefill_ms prefill_tokens_per_s tpot_ms");
+  EXPECT_EQ(raw.str("SELECT value FROM results WHERE run_id = 1 AND metric = 'tpot_ms'"), "2.5");
+  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 2 "
+                    "ORDER BY metric)"),
+            "kv_bytes peak_rss_bytes");
+  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 3 "
+                    "ORDER BY metric)"),
+            "eval_s ppl");
+  // Not an engine kind: left as it was.
+  EXPECT_EQ(raw.str("SELECT metric FROM results WHERE run_id = 4"), "cpu_tpot_ms");
+  EXPECT_EQ(raw.str("SELECT spec_json FROM grids WHERE id = 1"),
+            "{\"report\":[{\"columns\":[{\"metric\":\"tpot_ms\"},{\"metric\":\"peak_rss_bytes\"}]}]}");
+}
+
 TEST_F(JobStoreTest, OpenErrorNamesTheFile) {
   std::string bad = path_ + ".dir/sub/x.db";  // parent does not exist
   auto store = JobStore::open(bad);

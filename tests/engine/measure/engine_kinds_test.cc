@@ -76,7 +76,12 @@ TEST(Measures, EveryReportedMetricIsListedByItsKind) {
       {"ppl", {{{"model", "hf:" + kData + "/golden/gpt2"}, {"dataset", "text:" + text},
                 {"tokenizer", kData + "/ppl/byte_tokenizer.json"}, {"context", 32}, {"chunks", 1}}}},
       {"memory", {{{"model", "hf:" + kData + "/golden/llama_gqa"}, {"context", 8}}}},
-      {"speed", {{{"model", "hf:" + kData + "/golden/qwen3"}, {"prompt_tokens", 4}, {"gen_tokens", 2}}}},
+      {"speed", {{{"model", "hf:" + kData + "/golden/qwen3"}, {"prompt_tokens", 4}, {"gen_tokens", 2}},
+                 {{"model", "hf:" + kData + "/golden/qwen3"}, {"prompt_tokens", 4}, {"gen_tokens", 2},
+                  {"op_breakdown", true}}}},
+      {"decode_curve", {{{"model", "hf:" + kData + "/golden/llama_gqa"}, {"gen_tokens", 4}}}},
+      {"context_search", {{{"model", "hf:" + kData + "/golden/llama_gqa"}, {"memory_budget_gib", 0.0005},
+                           {"prefill_chunk", 32}}}},
       {"quant_error", {{{"weight_format", "int8-tensor"}, {"shape", "4x64"}}}},
   };
   ASSERT_EQ(runs.size(), job_kinds().size());
@@ -211,7 +216,11 @@ TEST(MemoryJob, ReportsWeightAndKvBytes) {
   // f32 file: stored bytes = loaded bytes = 4 x parameters.
   EXPECT_EQ(value_of(*out, "stored_weight_bytes"), value_of(*out, "loaded_weight_bytes"));
   EXPECT_EQ(value_of(*out, "weight_bytes"), value_of(*out, "stored_weight_bytes"));
-  EXPECT_GT(value_of(*out, "cpu_peak_rss_bytes"), value_of(*out, "loaded_weight_bytes"));
+  EXPECT_GT(value_of(*out, "peak_rss_bytes"), value_of(*out, "loaded_weight_bytes"));
+  // The model alone: resident with the weights loaded, before the cache; the job's
+  // peak is at least that.
+  EXPECT_GE(value_of(*out, "model_rss_bytes"), value_of(*out, "loaded_weight_bytes"));
+  EXPECT_GE(value_of(*out, "peak_rss_bytes"), value_of(*out, "model_rss_bytes"));
 }
 
 TEST(SpeedJob, TimesPrefillAndDecode) {
@@ -221,12 +230,92 @@ TEST(SpeedJob, TimesPrefillAndDecode) {
                                         {"batch_size", 2},
                                         {"kv_format", "bf16+sink2+win8"}});
   ASSERT_TRUE(out.ok()) << out.error().message;
-  EXPECT_GT(value_of(*out, "cpu_prefill_ms"), 0);
-  EXPECT_GT(value_of(*out, "cpu_tpot_ms"), 0);
-  EXPECT_NEAR(value_of(*out, "cpu_decode_tokens_per_s"), 2 * 1000.0 / value_of(*out, "cpu_tpot_ms"), 1e-6);
+  EXPECT_GT(value_of(*out, "prefill_ms"), 0);
+  EXPECT_GT(value_of(*out, "tpot_ms"), 0);
+  EXPECT_NEAR(value_of(*out, "decode_tokens_per_s"), 2 * 1000.0 / value_of(*out, "tpot_ms"), 1e-6);
   ASSERT_EQ(out->series.size(), 1u);
   EXPECT_EQ(out->series[0].points.size(), 5u);
   EXPECT_EQ(out->series[0].points.front().x, 17);
+}
+
+// Structure and arithmetic of the figures (not their speed): two timed runs of 4
+// steps give 8 step times; the series is their per-step mean, so its mean is TPOT;
+// the percentiles are ordered within [min, max]; the throughput is batch x one
+// sequence's tokens/s; TTFT includes the prefill.
+TEST(SpeedJob, RunsWarmupAndTimedRunsWithPercentiles) {
+  Result<JobOutput> out = run("speed", {{"model", "hf:" + kData + "/golden/llama_gqa"},
+                                        {"prompt_tokens", 8},
+                                        {"gen_tokens", 4},
+                                        {"batch_size", 2},
+                                        {"warmup_steps", 2},
+                                        {"timed_runs", 2}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(value_of(*out, "timed_steps"), 8);
+  ASSERT_EQ(out->series.size(), 1u);
+  ASSERT_EQ(out->series[0].points.size(), 4u);
+  double sum = 0;
+  for (const SeriesPoint& p : out->series[0].points) sum += p.y;
+  const double tpot = value_of(*out, "tpot_ms");
+  EXPECT_NEAR(sum / 4, tpot, 1e-9 * std::max(1.0, tpot));
+  EXPECT_LE(value_of(*out, "step_min_ms"), value_of(*out, "step_p50_ms"));
+  EXPECT_LE(value_of(*out, "step_p50_ms"), value_of(*out, "step_p90_ms"));
+  EXPECT_LE(value_of(*out, "step_p90_ms"), value_of(*out, "step_p99_ms"));
+  EXPECT_LE(value_of(*out, "step_p99_ms"), value_of(*out, "step_max_ms"));
+  EXPECT_LE(value_of(*out, "step_min_ms"), tpot);
+  EXPECT_GE(value_of(*out, "step_max_ms"), tpot);
+  EXPECT_NEAR(value_of(*out, "seq_tokens_per_s"), 1000.0 / tpot, 1e-9 * value_of(*out, "seq_tokens_per_s"));
+  EXPECT_NEAR(value_of(*out, "decode_tokens_per_s"), 2 * value_of(*out, "seq_tokens_per_s"), 1e-6);
+  EXPECT_GE(value_of(*out, "ttft_ms"), value_of(*out, "prefill_ms"));
+  EXPECT_LE(value_of(*out, "prefill_min_ms"), value_of(*out, "prefill_ms"));
+  EXPECT_GE(value_of(*out, "prefill_max_ms"), value_of(*out, "prefill_ms"));
+  for (const Metric& m : out->metrics) {
+    const JobKind* speed = find_job_kind("speed");
+    EXPECT_TRUE(kind_reports(*speed, m.name)) << m.name << " is not among the kind's declared metrics";
+  }
+}
+
+// The op breakdown: per decode step of llama_gqa (2 layers, no q/k norms) with 2
+// sequences, attention runs once per layer and sequence (4 calls), the norms twice
+// per layer and once at the end (5), the linear layers qkv, o, gate|up and down per
+// layer and the head (9); the four times sum to the step time.
+TEST(SpeedJob, OpBreakdownCountsEveryOpOfTheDecodeStep) {
+  Result<JobOutput> out = run("speed", {{"model", "hf:" + kData + "/golden/llama_gqa"},
+                                        {"prompt_tokens", 5},
+                                        {"gen_tokens", 3},
+                                        {"batch_size", 2},
+                                        {"op_breakdown", true}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(value_of(*out, "decode_attn_calls"), 4);
+  EXPECT_EQ(value_of(*out, "decode_norm_calls"), 5);
+  EXPECT_EQ(value_of(*out, "decode_linear_calls"), 9);
+  const double sum = value_of(*out, "decode_attn_ms") + value_of(*out, "decode_linear_ms") +
+                     value_of(*out, "decode_norm_ms") + value_of(*out, "decode_other_ms");
+  EXPECT_NEAR(sum, value_of(*out, "tpot_ms"), 1e-9 * std::max(1.0, sum));
+  for (const char* m : {"decode_attn_ms", "decode_linear_ms", "decode_norm_ms"}) EXPECT_GT(value_of(*out, m), 0) << m;
+  // Without the flag there is no breakdown.
+  Result<JobOutput> plain = run("speed", {{"model", "hf:" + kData + "/golden/llama_gqa"}, {"gen_tokens", 2}});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(metric(*plain, "decode_attn_ms"), nullptr);
+}
+
+// kv_cache none: the same figures, every step recomputing the whole sequence (so a
+// streaming cache, which cannot hold it, is refused).
+TEST(SpeedJob, NoKvCacheRecomputesTheSequence) {
+  Result<JobOutput> out = run("speed", {{"model", "hf:" + kData + "/golden/llama_gqa"},
+                                        {"prompt_tokens", 6},
+                                        {"gen_tokens", 3},
+                                        {"kv_cache", "none"},
+                                        {"warmup_steps", 0}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(value_of(*out, "timed_steps"), 3);
+  ASSERT_EQ(out->series[0].points.size(), 3u);
+  EXPECT_EQ(out->series[0].points.back().x, 9);
+  Result<JobOutput> bad = run("speed", {{"model", "hf:" + kData + "/golden/llama_gqa"},
+                                        {"kv_cache", "none"},
+                                        {"kv_format", "f32+sink2+win8"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("kv_cache none"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(check_job("speed", {{"model", "synthetic:gpt2"}, {"kv_cache", "some"}}).ok());
 }
 
 TEST(EngineJobs, PlacementNeedsTheCpuAndTheWeights) {
@@ -234,6 +323,40 @@ TEST(EngineJobs, PlacementNeedsTheCpuAndTheWeights) {
   EXPECT_EQ(r.device, "cpu");
   // 124,439,808 parameters in f32, plus 1024 tokens of f32 KV (12 x 2 x 768 x 4 bytes each).
   EXPECT_EQ(r.memory_bytes, 124439808LL * 4 + 1024LL * 12 * 2 * 768 * 4);
+}
+
+// The estimate at the formats' bits: int8-channel weights are 8 bits plus one f16
+// scale per row (effective_bits from the format table), an f16 cache 2 bytes per
+// element; a streaming cache holds sink + window tokens at most.
+TEST(EngineJobs, PlacementUsesTheFormatsBitsAndTheBackend) {
+  const Requirement r = engine_job_requirement(
+      {{"model", "synthetic:gpt2"}, {"context", 1024}, {"weight_format", "int8-channel"}, {"kv_format", "f16"},
+       {"batch_size", 2}, {"backend", "cuda"}});
+  EXPECT_EQ(r.device, "cuda");
+  Result<WeightFormat> f = parse_weight_format("int8-channel");
+  ASSERT_TRUE(f.ok());
+  EXPECT_LT(f->effective_bits, 9);
+  EXPECT_EQ(r.memory_bytes, static_cast<int64_t>(124439808.0 * f->effective_bits / 8.0 + 2048.0 * 12 * 2 * 768 * 2));
+  const Requirement s = engine_job_requirement({{"model", "synthetic:gpt2"}, {"context", 1024},
+                                                {"weight_format", "f16"}, {"kv_format", "f16+sink4+win60"}});
+  EXPECT_EQ(s.device, "cpu");
+  EXPECT_EQ(s.memory_bytes, 124439808LL * 2 + 64LL * 12 * 2 * 768 * 2);
+}
+
+// `backend` is a parameter of the measured kinds (so part of their hash), checked
+// against its domain, and a backend this engine lacks is an error that says so.
+TEST(EngineJobs, BackendParameterIsCheckedAndCudaIsRefusedWithoutABackend) {
+  EXPECT_TRUE(check_job("speed", {{"model", "synthetic:gpt2"}, {"backend", "cuda"}}).ok());
+  Status bad = check_job("speed", {{"model", "synthetic:gpt2"}, {"backend", "tpu"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("backend"), std::string::npos) << bad.message();
+  const JobKind* speed = find_job_kind("speed");
+  ASSERT_NE(speed, nullptr);
+  EXPECT_EQ(project_params(*speed, {{"model", "m"}, {"backend", "cuda"}, {"device", "h100-sxm"}}),
+            (Json{{"model", "m"}, {"backend", "cuda"}}));
+  Result<JobOutput> out = run("memory", {{"model", "hf:" + kData + "/golden/llama_gqa"}, {"backend", "cuda"}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("cuda"), std::string::npos) << out.error().message;
 }
 
 }  // namespace

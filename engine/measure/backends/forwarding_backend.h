@@ -1,0 +1,65 @@
+// A Backend that forwards every op to another one: the base of the measuring
+// wrappers (budget_backend.h counts allocations, op_timer_backend.h times ops),
+// which override what they observe. Buffers pass through unchanged unless a
+// wrapper wraps them (then it overrides the memory calls too).
+#pragma once
+
+#include "engine/backend/backend.h"
+
+namespace gb::engine {
+
+class ForwardingBackend : public Backend {
+ public:
+  explicit ForwardingBackend(Backend& inner) : inner_(inner) {}
+
+  std::string_view name() const override { return inner_.name(); }
+  Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override { return inner_.alloc(bytes); }
+  void upload(Buffer& dst, size_t offset, const void* src, size_t bytes) override {
+    inner_.upload(dst, offset, src, bytes);
+  }
+  void download(const Buffer& src, size_t offset, void* dst, size_t bytes) override {
+    inner_.download(src, offset, dst, bytes);
+  }
+  void copy(Buffer& dst, size_t dst_offset, const Buffer& src, size_t src_offset, size_t bytes) override {
+    inner_.copy(dst, dst_offset, src, src_offset, bytes);
+  }
+  void synchronize() override { inner_.synchronize(); }
+
+  void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) override {
+    inner_.embedding(ids, n, table, out);
+  }
+  void add_rows(const int64_t* positions, int64_t n, const float* table, int64_t dim, float* x) override {
+    inner_.add_rows(positions, n, table, dim, x);
+  }
+  void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out) override {
+    inner_.rms_norm(x, rows, dim, w, eps, out);
+  }
+  void layer_norm(const float* x, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                  float* out) override {
+    inner_.layer_norm(x, rows, dim, w, b, eps, out);
+  }
+  void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override { inner_.linear(x, rows, w, y); }
+  void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,
+            const RopeParams& rope) override {
+    inner_.rope(x, rows, row_stride, heads, head_dim, positions, rope);
+  }
+  void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                const KvLayerView& cache, int64_t slot) override {
+    inner_.kv_store(k, v, n, row_stride, kv_width, cache, slot);
+  }
+  void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                 const KvLayerView& cache, const int64_t* visible, const RopeParams& rope, float scale,
+                 float* out) override {
+    inner_.attention(q, n, q_stride, heads, kv_heads, head_dim, cache, visible, rope, scale, out);
+  }
+  void add(float* x, const float* y, int64_t n) override { inner_.add(x, y, n); }
+  void silu_mul(const float* gu, int64_t rows, int64_t inner, float* out) override {
+    inner_.silu_mul(gu, rows, inner, out);
+  }
+  void gelu(float* x, int64_t n, bool tanh_approximation) override { inner_.gelu(x, n, tanh_approximation); }
+
+ protected:
+  Backend& inner_;
+};
+
+}  // namespace gb::engine
