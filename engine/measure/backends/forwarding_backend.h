@@ -39,6 +39,7 @@ class ForwardingBackend : public Backend {
     inner_.layer_norm(x, rows, dim, w, b, eps, out);
   }
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override { inner_.linear(x, rows, w, y); }
+  std::string linear_kernel(const PackedMatrix& w) const override { return inner_.linear_kernel(w); }
   void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,
             const RopeParams& rope) override {
     inner_.rope(x, rows, row_stride, heads, head_dim, positions, rope);
