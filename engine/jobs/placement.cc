@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "common/host_memory.h"
 #include "engine/spec/model_config.h"
 #include "engine/spec/model_tensors.h"
 
@@ -29,6 +30,17 @@ Requirement engine_job_requirement(const Json& params) {
   const double kv_per_token = 2.0 * static_cast<double>(c->num_layers * c->num_kv_heads * c->head_dim) * 4.0;
   r.memory_bytes = static_cast<int64_t>(weights + kv_per_token * static_cast<double>(ctx * batch));
   return r;
+}
+
+std::optional<std::string> host_memory_shortfall(const Requirement& r, const std::string& what,
+                                                 std::optional<int64_t> limit_bytes) {
+  if (r.memory_bytes <= 0 || r.device == "cuda") return std::nullopt;
+  Result<HostMemory> m = host_memory_available(limit_bytes);
+  if (!m || r.memory_bytes <= m->available_bytes) return std::nullopt;
+  return what + " needs at least " + std::to_string(r.memory_bytes) + " bytes (" + format_bytes(r.memory_bytes) +
+         ": f32 weights and an f32 KV cache) but " + std::to_string(m->available_bytes) + " bytes (" +
+         format_bytes(static_cast<double>(m->available_bytes)) + ") are available (" + m->source +
+         "); nothing was loaded";
 }
 
 }  // namespace gb::engine
