@@ -19,6 +19,8 @@
 #include "cli/quant_error_command.h"
 #include "cli/remote.h"
 #include "cli/slurm.h"
+#include "common/host_memory.h"
+#include "common/json_parse.h"
 #include "common/json_util.h"
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
@@ -30,6 +32,7 @@
 #include "engine/spec/device_spec.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
+#include "engine/jobs/placement.h"
 #include "engine/model/generate.h"
 #include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
@@ -49,6 +52,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitInvalid = 2;
+constexpr int kExitOom = 3;  // the model cannot fit in the memory left (generate)
 constexpr int kExitInterrupted = 130;
 
 std::atomic<bool> g_stop{false};
@@ -93,13 +97,10 @@ Result<coord::Grid> stored_grid(coord::JobStore& store, const std::string& name)
   }
   Result<std::pair<std::string, std::string>> spec = store.grid_spec(name);
   if (!spec.ok()) return spec.error();
-  nlohmann::ordered_json doc;
-  try {
-    doc = nlohmann::ordered_json::parse(spec->first);
-  } catch (const std::exception& e) {
-    return Error{store.path() + ": grid '" + name + "': stored spec is not JSON: " + e.what()};
-  }
-  return coord::parse_grid(doc, spec->second);
+  Result<nlohmann::ordered_json> doc =
+      parse_ordered_json(spec->first, store.path() + ": grid '" + name + "': stored spec", coord::grid_json_limits());
+  if (!doc.ok()) return doc.error();
+  return coord::parse_grid(*doc, spec->second);
 }
 
 // The grid's report tables, with the cells and the list of its failed jobs.
@@ -156,6 +157,7 @@ int cmd_expand(const std::string& path, const std::string& format) {
     for (const auto& j : grid->jobs)
       jobs.push_back({{"hash", j.hash}, {"kind", j.kind}, {"repeat", j.repeat}, {"params", j.params}});
     Json out{{"name", grid->name}, {"points", grid->points.size()}, {"jobs", jobs}};
+    if (auto in = grid->spec.find("inputs"); in != grid->spec.end()) out["inputs"] = Json::parse(in->dump());
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -180,6 +182,7 @@ struct RunFlags {
   bool rerun = false;
   int max_attempts = 3;
   double timeout_s = 0;
+  std::string memory_limit;
 };
 
 int cmd_run(const RunFlags& f) {
@@ -188,6 +191,12 @@ int cmd_run(const RunFlags& f) {
   if (f.slots < 1) return fail("-j: expected at least 1 slot", kExitInvalid);
   if (f.backend != "cpu" && f.backend != "cuda")
     return fail("--backend: expected cpu or cuda, got '" + f.backend + "'", kExitInvalid);
+  if (!f.memory_limit.empty()) {
+    // The jobs (children included) read it from the environment (common/host_memory.h).
+    if (Result<int64_t> v = parse_byte_size(f.memory_limit); !v.ok())
+      return fail("--memory-limit: " + v.message(), kExitInvalid);
+    ::setenv(kMemoryLimitEnv, f.memory_limit.c_str(), 1);
+  }
   if (fs::path parent = fs::path(f.db).parent_path(); !parent.empty()) {
     std::error_code ec;
     fs::create_directories(parent, ec);
@@ -205,6 +214,13 @@ int cmd_run(const RunFlags& f) {
   opts.rerun = f.rerun;
   opts.max_attempts = f.max_attempts;
   opts.job_timeout_s = f.timeout_s;
+  // Theory-only jobs (the roofline) are computed here, in batches, not as children,
+  // unless $GRIDBENCH_JOB names a job binary of the user's: then it runs every job.
+  if (const char* env = std::getenv("GRIDBENCH_JOB"); env == nullptr || *env == '\0') {
+    opts.run_in_process = [](const worker::JobSpec& spec) {
+      return worker::run_job(spec, [](double, const std::string&) {});
+    };
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
@@ -238,9 +254,9 @@ int cmd_run(const RunFlags& f) {
   std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld timeout)",
               grid->name.c_str(), static_cast<long long>(s.submitted.jobs),
               static_cast<long long>(s.submitted.reused),
-              static_cast<long long>(s.succeeded + s.failed + s.oom + s.timeout),
-              static_cast<long long>(s.succeeded), static_cast<long long>(s.failed), static_cast<long long>(s.oom),
-              static_cast<long long>(s.timeout));
+              static_cast<long long>(s.succeeded + s.failed + s.oom + s.timeout + s.invalid),
+              static_cast<long long>(s.succeeded), static_cast<long long>(s.failed + s.invalid),
+              static_cast<long long>(s.oom), static_cast<long long>(s.timeout));
   if (s.retried > 0) std::printf(", %lld %s", static_cast<long long>(s.retried), s.retried == 1 ? "retry" : "retries");
   std::printf("\n");
   if (Result<std::vector<coord::StoredJob>> jobs = (*store)->grid_jobs(grid->name); jobs.ok()) {
@@ -255,6 +271,9 @@ int cmd_run(const RunFlags& f) {
       std::printf("%lld jobs need the %s backend and stay pending: run them with --backend %s or on a worker\n",
                   static_cast<long long>(elsewhere), other.c_str(), other.c_str());
   }
+  if (s.invalid > 0)
+    std::printf("%lld of the failed jobs cannot run as given (invalid: not retried)\n",
+                static_cast<long long>(s.invalid));
   if (s.submitted.left_cancelled > 0)
     std::printf("%lld unfinished jobs that left the grid cancelled\n",
                 static_cast<long long>(s.submitted.left_cancelled));
@@ -575,6 +594,7 @@ struct GenerateFlags {
   uint64_t seed = 0;
   int threads = 0;
   bool ids = false, no_eos = false;
+  std::string memory_limit;  // bytes ("24G"); empty: MemAvailable and the cgroup limit
 };
 
 int cmd_generate(const GenerateFlags& f) {
@@ -628,6 +648,17 @@ int cmd_generate(const GenerateFlags& f) {
                       std::to_string(model_vocab),
                   kExitInvalid);
   }
+  // A model that cannot fit is refused before anything loads (engine/jobs/placement.h).
+  std::optional<int64_t> limit;
+  if (!f.memory_limit.empty()) {
+    Result<int64_t> v = parse_byte_size(f.memory_limit);
+    if (!v.ok()) return fail("--memory-limit: " + v.message(), kExitInvalid);
+    limit = *v;
+  }
+  const int64_t prompt_tokens = f.prompt_ids.empty() ? static_cast<int64_t>(f.prompt.size()) : prompt.size();
+  const Json need = {{"model", f.model}, {"context", std::max<int64_t>(1, prompt_tokens + f.max_tokens)}};
+  if (auto short_of = engine::host_memory_shortfall(engine::engine_job_requirement(need), "model " + f.model, limit))
+    return fail(*short_of, kExitOom);
   // Without a tokenizer the new tokens are printed as ids.
   const bool print_ids = f.ids || tok == nullptr;
   auto backend = engine::make_cpu_backend(f.threads);
@@ -751,6 +782,9 @@ int run_cli(int argc, char** argv) {
   run->add_flag("--rerun", run_flags.rerun, "run again jobs that already succeeded (old results are kept)");
   run->add_option("--max-attempts", run_flags.max_attempts, "attempts before a job is failed")->capture_default_str();
   run->add_option("--timeout", run_flags.timeout_s, "seconds before a job is killed (0: none)")->capture_default_str();
+  run->add_option("--memory-limit", run_flags.memory_limit,
+                  "host memory a job may use, e.g. 24G (default: MemAvailable and the cgroup limit); an engine "
+                  "job whose model needs more ends oom before loading");
 
   RemoteFlags remote;
   auto add_remote = [&remote](CLI::App* cmd, bool required) {
@@ -874,6 +908,9 @@ int run_cli(int argc, char** argv) {
                   "the prompt as comma-separated token ids instead of --prompt (models without a tokenizer: the "
                   "new tokens are then printed as ids)");
   gen->add_option("--max-tokens", gf.max_tokens, "tokens to generate at most")->capture_default_str();
+  gen->add_option("--memory-limit", gf.memory_limit,
+                  "host memory it may use, e.g. 24G (default: MemAvailable and the cgroup limit); a model "
+                  "that needs more (weights and KV cache) exits 3 before loading");
   gen->add_option("--kv-calibration", gf.kv_calibration, "int8-calib KV caches: the calibration file (JSON)");
   gen->add_option("--kv-format", gf.kv_format,
                   "KV cache: f32, f16, bf16, int8, fp8, int4, int4-g32, int8-calib, optionally +sink{S}+win{W}")

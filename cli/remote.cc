@@ -173,9 +173,10 @@ int print_results(const Connection& c, const std::string& grid, const std::strin
   auto jobs_ctx = c.context();
   s = c.stub->ListJobs(jobs_ctx.get(), jobs_req, &jobs);
   if (!s.ok()) return c.fail_rpc("jobs of " + grid, s);
-  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(reply.grid_spec_json(), nullptr, false);
-  if (doc.is_discarded()) return fail("the coordinator sent a grid spec that is not JSON");
-  Result<coord::Grid> g = coord::parse_grid(doc, reply.source());
+  Result<nlohmann::ordered_json> doc =
+      parse_ordered_json(reply.grid_spec_json(), "the coordinator's grid spec", coord::grid_json_limits());
+  if (!doc.ok()) return fail(doc.message());
+  Result<coord::Grid> g = coord::parse_grid(*doc, reply.source());
   if (!g.ok()) return fail(g.message());
   Result<std::vector<coord::Table>> tables = coord::build_tables(*g, to_rows(reply), to_jobs(jobs));
   if (!tables.ok()) return fail(tables.message());
@@ -274,6 +275,9 @@ int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, b
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
   Result<std::string> text = read_text(grid_path);
   if (!text.ok()) return fail(text.message(), kExitInvalid);
+  // With files resolved here (coordinator/grid_inputs.h), the coordinator gets the
+  // document with its `inputs` (JSON, which a .yaml source also reads as).
+  if (grid->spec.contains("inputs")) *text = grid->spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   Result<Connection> c = connect(r);
   if (!c.ok()) return fail(c.message(), kExitInvalid);
   pb::SubmitGridRequest req;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -124,6 +125,14 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
       char buf[64];
       std::snprintf(buf, sizeof(buf), "%.1f ms", result->wall_ms);
       ev.detail = buf;
+    } else if (exit.exited && (exit.code == worker::kExitInvalid || exit.code == worker::kExitUsage)) {
+      // Invalid as given (exit 5) or an invalid JOB.json (exit 2): no retry would change it.
+      std::string error = result.ok() && !result->error.empty() ? result->error : stderr_tail;
+      error = "invalid: " + error;
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kFailed, error, /*retry=*/false));
+      ++summary.invalid;
+      ev.outcome = "invalid";
+      ev.detail = error;
     } else if (exit.exited && exit.code == worker::kExitOom) {
       std::string error = result.ok() ? result->error : stderr_tail;
       GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kOom, error));
@@ -164,6 +173,64 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     emit({EmbeddedEvent::kStarted, lease.hash, lease.kind, "", ""});
     return Status::Ok();
   };
+
+  // Theory-only jobs in process, a batch per transaction (EmbeddedOptions::run_in_process).
+  std::vector<std::string> theory_kinds;
+  for (const engine::JobKind& k : engine::job_kinds())
+    if (k.theory_only) theory_kinds.push_back(k.name);
+  auto run_theory_batch = [&]() -> Result<bool> {
+    Result<std::vector<Lease>> leases =
+        store.lease_batch(owner, options.lease_ms, grid.name, theory_kinds, std::max(options.batch_size, 1));
+    if (!leases.ok()) return leases.error();
+    if (leases->empty()) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::pair<int64_t, RunRecord>> done;
+    done.reserve(leases->size());
+    for (const Lease& lease : *leases) {
+      worker::JobResult r = options.run_in_process({lease.kind, lease.hash, lease.repeat, lease.params});
+      if (r.status == worker::JobStatus::kSucceeded) {
+        done.emplace_back(lease.run_id, record_from(r));
+        continue;
+      }
+      // Rare (the registry checked the parameters): each failure on its own, as a child's.
+      const bool oom = r.status == worker::JobStatus::kOom;
+      const bool invalid = r.status == worker::JobStatus::kInvalid;
+      const std::string error = invalid ? "invalid: " + r.error : r.error;
+      GB_RETURN_IF_ERROR(
+          store.fail(lease.run_id, owner, oom ? JobState::kOom : JobState::kFailed, error, /*retry=*/!invalid));
+      EmbeddedEvent ev{EmbeddedEvent::kFinished, lease.hash, lease.kind, oom ? "oom" : "failed", error};
+      if (invalid) {
+        ev.outcome = "invalid";
+        ++summary.invalid;
+      } else if (!oom) {
+        Result<std::optional<RunInfo>> info = store.run_info(lease.run_id);
+        if (!info.ok()) return info.error();
+        if (info->has_value() && (*info)->job_state == JobState::kPending) {
+          ev.outcome = "retry";
+          ++summary.retried;
+        } else {
+          ++summary.failed;
+        }
+      } else {
+        ++summary.oom;
+      }
+      emit(ev);
+    }
+    GB_RETURN_IF_ERROR(store.complete_batch(owner, done));
+    summary.succeeded += static_cast<int64_t>(done.size());
+    char detail[96];
+    std::snprintf(detail, sizeof(detail), "%zu jobs in process in %.1f ms", done.size(),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!done.empty()) emit({EmbeddedEvent::kFinished, "(batch)", (*leases)[0].kind, "succeeded", detail});
+    return true;
+  };
+  if (options.run_in_process) {
+    while (!stop.load()) {
+      Result<bool> more = run_theory_batch();
+      if (!more.ok()) return more.error();
+      if (!*more) break;
+    }
+  }
 
   auto stop_all = [&]() -> Status {
     for (auto& slot : slots) {

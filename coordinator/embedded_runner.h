@@ -1,5 +1,6 @@
 // The embedded mode of `gridbench run`: the coordinator's logic in-process with N
-// local job slots. Each job runs as a child gridbench-job process; leases are taken
+// local job slots. Each job runs as a child gridbench-job process (theory-only
+// jobs, with EmbeddedOptions::run_in_process, in this process, in batches); leases are taken
 // from the store exactly as a remote worker would take them, so a run that is
 // interrupted (Ctrl-C) or killed leaves the database consistent and the next run
 // resumes: its own dead leases are reclaimed at once, others expire. A job of a
@@ -14,6 +15,7 @@
 #include "common/status.h"
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
+#include "worker/job_spec.h"
 
 namespace gb::coord {
 
@@ -28,13 +30,20 @@ struct EmbeddedOptions {
   int max_attempts = 3;
   int64_t lease_ms = 60000;
   double job_timeout_s = 0;  // 0: none
+  // Runs a job in this process (the CLI passes worker::run_job). When set, the
+  // theory-only kinds (a fraction of a millisecond each) are computed with it in
+  // batches of `batch_size`: one transaction leases a batch and one records its
+  // results, with no child process and no lease renewal; the other kinds still run
+  // as children.
+  std::function<worker::JobResult(const worker::JobSpec&)> run_in_process;
+  int batch_size = 1000;
 };
 
 struct EmbeddedEvent {
   enum Kind { kStarted, kFinished } kind;
   std::string hash;
   std::string job_kind;
-  std::string outcome;  // finished: succeeded | failed | oom | timeout (the job's outcome), or
+  std::string outcome;  // finished: succeeded | failed | oom | timeout | invalid (the job's outcome), or
                         // retry (it failed or timed out with attempts left: pending again)
   std::string detail;   // error text, or wall time; for a retry "REASON on attempt A of M: ERROR"
   int64_t done = 0;     // jobs of the grid in a terminal state
@@ -51,6 +60,7 @@ struct EmbeddedSummary {
   int64_t failed = 0;
   int64_t oom = 0;
   int64_t timeout = 0;
+  int64_t invalid = 0;  // failed at once, not retried: invalid as given (stored as failed, "invalid: ...")
   int64_t retried = 0;  // attempts that failed or timed out and sent their job back to pending
   bool interrupted = false;
   GridSummary final_state;

@@ -11,7 +11,9 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "common/json_parse.h"
 #include "common/json_util.h"
+#include "coordinator/grid_inputs.h"
 #include "coordinator/grid_yaml.h"
 #include "coordinator/report_check.h"
 #include "engine/jobs/job_kinds.h"
@@ -367,80 +369,8 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
   }
 }
 
-// Position (1-based line and column) of 1-based byte offset `byte` in `text`.
-std::pair<size_t, size_t> line_column(const std::string& text, size_t byte) {
-  size_t pos = byte > 0 ? std::min(byte - 1, text.size()) : 0;
-  size_t line = 1, line_start = 0;
-  for (size_t i = 0; i < pos; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  return {line, pos - line_start + 1};
-}
-
 Result<OJson> parse_json_text(const std::string& text, const std::string& source) {
-  // Tracks where the parser is, to name duplicate keys by their JSON path
-  // (nlohmann keeps the last of two equal keys silently).
-  struct Frame {
-    bool object;
-    std::string path;
-    std::set<std::string> keys;
-    std::string key;
-    size_t index = 0;
-  };
-  std::vector<Frame> stack;
-  std::vector<std::string> dups;
-  auto child_path = [&]() -> std::string {
-    if (stack.empty()) return "$";
-    const Frame& f = stack.back();
-    return f.object ? json_path_key(f.path, f.key) : json_path_index(f.path, f.index);
-  };
-  auto finished_child = [&]() {
-    if (!stack.empty() && !stack.back().object) ++stack.back().index;
-  };
-  OJson::parser_callback_t cb = [&](int /*depth*/, OJson::parse_event_t event, OJson& parsed) {
-    switch (event) {
-      case OJson::parse_event_t::object_start:
-        stack.push_back(Frame{true, child_path(), {}, {}, 0});
-        break;
-      case OJson::parse_event_t::array_start:
-        stack.push_back(Frame{false, child_path(), {}, {}, 0});
-        break;
-      case OJson::parse_event_t::key: {
-        Frame& f = stack.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second && dups.size() < kMaxErrors) {
-          dups.push_back(source + ": " + json_path_key(f.path, f.key) + ": duplicate key");
-        }
-        break;
-      }
-      case OJson::parse_event_t::object_end:
-      case OJson::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        finished_child();
-        break;
-      case OJson::parse_event_t::value:
-        finished_child();
-        break;
-    }
-    return true;
-  };
-  OJson doc;
-  try {
-    doc = OJson::parse(text, cb);
-  } catch (const nlohmann::json::parse_error& e) {
-    auto [line, col] = line_column(text, e.byte);
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..."
-    if (auto c = what.find(", column "); c != std::string::npos) {
-      if (auto s = what.find(": ", c); s != std::string::npos) what = what.substr(s + 2);
-    }
-    return Error{source + ": line " + std::to_string(line) + " column " + std::to_string(col) + ": " + what};
-  }
-  if (!dups.empty()) return Error{join(dups, "\n")};
-  return doc;
+  return parse_ordered_json(text, source, grid_json_limits());
 }
 
 std::string lower(std::string s) {
@@ -450,28 +380,18 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-std::string json_path_key(const std::string& base, const std::string& key) {
-  bool ident = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
-               std::all_of(key.begin(), key.end(), [](char c) {
-                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-               });
-  if (ident) return base + "." + key;
-  return base + "[" + Json(key).dump() + "]";
-}
-
-std::string json_path_index(const std::string& base, size_t index) {
-  return base + "[" + std::to_string(index) + "]";
+JsonLimits grid_json_limits() {
+  JsonLimits l;
+  l.max_bytes = 16 * kMiB;
+  l.max_depth = 64;
+  l.refuse_duplicate_keys = true;
+  return l;
 }
 
 Result<nlohmann::ordered_json> read_grid_document(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return Error{path + ": cannot read: is a directory"};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{path + ": cannot read: " + std::strerror(errno)};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Error{path + ": cannot read: " + std::strerror(errno)};
-  return parse_grid_document(ss.str(), path);
+  Result<std::string> text = read_limited_file(path, grid_json_limits().max_bytes);
+  if (!text) return text.error();
+  return parse_grid_document(*text, path);
 }
 
 Result<nlohmann::ordered_json> parse_grid_document(const std::string& text, const std::string& source) {
@@ -485,6 +405,8 @@ Result<nlohmann::ordered_json> parse_grid_document(const std::string& text, cons
     const size_t first = text.find_first_not_of(" \t\r\n");
     yaml = first == std::string::npos || text[first] != '{';
   }
+  if (text.size() > grid_json_limits().max_bytes)
+    return Error{source + ": " + size_limit_message(text.size(), grid_json_limits().max_bytes)};
   return yaml ? yaml_to_json(text, source) : parse_json_text(text, source);
 }
 
@@ -497,7 +419,18 @@ Result<Grid> parse_grid_text(const std::string& text, const std::string& source)
 Result<Grid> load_grid(const std::string& path) {
   auto doc = read_grid_document(path);
   if (!doc.ok()) return doc.error();
-  return parse_grid(*doc, path);
+  // Relative paths mean the grid's folder; each file's digest joins its jobs' hashes.
+  if (doc->is_object()) {
+    const std::string dir = std::filesystem::absolute(std::filesystem::path(path)).parent_path().string();
+    Result<OJson> inputs = resolve_grid_inputs(*doc, dir, path);
+    if (!inputs.ok()) return inputs.error();
+    doc->erase("inputs");
+    if (!inputs->empty()) (*doc)["inputs"] = std::move(*inputs);
+  }
+  Result<Grid> g = parse_grid(*doc, path);
+  if (!g.ok()) return g;
+  if (Status st = check_grid_files(*doc, g->measures, path); !st.ok()) return st.error();
+  return g;
 }
 
 Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& source) {
@@ -506,13 +439,18 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
   g.source = source;
   g.spec = doc;
 
-  static const std::vector<std::string> kTopKeys = {"name",    "description", "axes",    "fixed", "include",
-                                                    "exclude", "measure",     "repeats", "report"};
+  static const std::vector<std::string> kTopKeys = {"name",    "description", "axes",    "fixed",  "include",
+                                                    "exclude", "measure",     "repeats", "report", "inputs"};
   if (!doc.is_object()) {
     errs.add("$", "expected an object with keys " + join(kTopKeys) + ", " + got(doc));
     return errs.error();
   }
   check_keys(errs, "$", doc, kTopKeys);
+  const OJson* inputs = nullptr;
+  if (auto it = doc.find("inputs"); it != doc.end()) {
+    inputs = &*it;
+    for (const auto& [p, what] : check_grid_inputs(*it)) errs.add(p, what);
+  }
 
   // name, description
   if (auto it = doc.find("name"); it == doc.end()) {
@@ -797,6 +735,13 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 
   for (const auto& p : points) g.points.push_back(p.params);
   g.jobs = expand_jobs(g.points, kinds, g.repeats);
+  if (inputs != nullptr) {
+    apply_grid_inputs(*inputs, g.jobs);
+    for (ReportSpec& r : g.reports) {
+      apply_grid_inputs(*inputs, r.filter);
+      apply_grid_inputs(*inputs, r.baseline);
+    }
+  }
 
   // Reports against the jobs: what their cells would hold.
   if (auto it = doc.find("report"); it != doc.end()) {

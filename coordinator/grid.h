@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "common/status.h"
 #include "coordinator/plot_spec.h"
 
@@ -98,10 +99,12 @@ Result<nlohmann::ordered_json> parse_grid_document(const std::string& text, cons
 // grid's text.
 Result<Grid> parse_grid_text(const std::string& text, const std::string& source);
 
-// JSON paths as error messages write them: json_path_key("$.axes", "model") is
-// "$.axes.model" (keys that are not identifiers are written ["..."]), and
-// json_path_index("$.measure", 2) is "$.measure[2]".
-std::string json_path_key(const std::string& base, const std::string& key);
-std::string json_path_index(const std::string& base, size_t index);
+// JSON paths as error messages write them (common/json_parse.h).
+using gb::json_path_index;
+using gb::json_path_key;
+
+// What a grid's JSON or YAML may be: at most 16 MiB, nested at most 64 deep,
+// numbers within the range of a double, no duplicate keys.
+JsonLimits grid_json_limits();
 
 }  // namespace gb::coord

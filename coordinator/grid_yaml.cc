@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include "coordinator/grid.h"
@@ -19,6 +20,8 @@ namespace {
 using OJson = nlohmann::ordered_json;
 
 constexpr size_t kMaxErrors = 50;
+// A 16 MiB JSON grid holds at most about this many values.
+constexpr size_t kMaxValues = 8'000'000;
 
 std::string where(const YAML::Mark& m) {
   if (m.is_null()) return "";
@@ -27,8 +30,10 @@ std::string where(const YAML::Mark& m) {
 
 struct Converter {
   std::string source;
+  JsonLimits limits;
   std::vector<std::string> errors;
   size_t dropped = 0;
+  size_t values = 0;
 
   void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
     if (errors.size() >= kMaxErrors) {
@@ -53,7 +58,14 @@ struct Converter {
     if (std::regex_match(s, kInt)) return integer(s, 10, path, mark);
     if (std::regex_match(s, kOct)) return integer(s.substr(2), 8, path, mark);
     if (std::regex_match(s, kHex)) return integer(s.substr(2), 16, path, mark);
-    if (std::regex_match(s, kFloat)) return std::strtod(s.c_str(), nullptr);
+    if (std::regex_match(s, kFloat)) {
+      double v = std::strtod(s.c_str(), nullptr);
+      if (!std::isfinite(v)) {
+        add(path, "number " + s + " is outside the range of a double", mark);
+        return nullptr;
+      }
+      return v;
+    }
     if (std::regex_match(s, kInf) || std::regex_match(s, kNan)) {
       add(path, "'" + s + "' cannot be written in JSON; expected a finite number", mark);
       return nullptr;
@@ -104,7 +116,20 @@ struct Converter {
     return s;
   }
 
-  OJson convert(const YAML::Node& n, const std::string& path) {
+  // `depth`: the collections around `n`. Aliases can make a small text a huge
+  // document, so the values converted are counted too.
+  OJson convert(const YAML::Node& n, const std::string& path, int depth = 0) {
+    if (++values > kMaxValues) {
+      if (values == kMaxValues + 1)
+        add(path, "more than " + std::to_string(kMaxValues) + " values (aliases expanded); expected a smaller grid",
+            n.Mark());
+      return nullptr;
+    }
+    if ((n.IsSequence() || n.IsMap()) && depth >= limits.max_depth) {
+      add(path, "nested deeper than " + std::to_string(limits.max_depth) + " levels; expected at most " +
+                    std::to_string(limits.max_depth), n.Mark());
+      return nullptr;
+    }
     switch (n.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
@@ -114,7 +139,7 @@ struct Converter {
       case YAML::NodeType::Sequence: {
         OJson out = OJson::array();
         size_t i = 0;
-        for (const auto& child : n) out.push_back(convert(child, json_path_index(path, i++)));
+        for (const auto& child : n) out.push_back(convert(child, json_path_index(path, i++), depth + 1));
         return out;
       }
       case YAML::NodeType::Map: {
@@ -134,7 +159,7 @@ struct Converter {
             add(child, "duplicate key" + (first.empty() ? "" : "; first given at " + first), key.Mark());
             continue;
           }
-          out[k] = convert(kv.second, child);
+          out[k] = convert(kv.second, child, depth + 1);
         }
         return out;
       }
@@ -146,14 +171,24 @@ struct Converter {
 }  // namespace
 
 Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::string& source) {
+  const JsonLimits limits = grid_json_limits();
+  if (text.size() > limits.max_bytes) return Error{source + ": " + size_limit_message(text.size(), limits.max_bytes)};
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp stops its recursive parser at 2,000 levels; the converter below
+    // stops at the grid's limit, so both read the same.
+    std::string w = where(e.mark);
+    return Error{source + ": " + (w.empty() ? "" : w + ": ") + "nested deeper than " +
+                 std::to_string(limits.max_depth) + " levels; expected at most " + std::to_string(limits.max_depth)};
   } catch (const YAML::ParserException& e) {
     std::string w = where(e.mark);
     return Error{source + ": " + (w.empty() ? "" : w + ": ") + e.msg};
   } catch (const YAML::Exception& e) {
     return Error{source + ": " + e.what()};
+  } catch (const std::exception& e) {
+    return Error{source + ": cannot read YAML: " + e.what()};
   }
   if (docs.empty()) return OJson(nullptr);
   if (docs.size() > 1) {
@@ -161,7 +196,7 @@ Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::
     return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found " +
                  std::to_string(docs.size())};
   }
-  Converter c{source, {}, 0};
+  Converter c{source, limits, {}, 0, 0};
   OJson out = c.convert(docs[0], "$");
   if (!c.errors.empty()) {
     std::string msg;

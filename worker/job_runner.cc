@@ -1,11 +1,14 @@
 #include "worker/job_runner.h"
 
+#include "engine/jobs/job_inputs.h"
+#include "engine/jobs/placement.h"
 #include "engine/measure/measures.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <new>
 
 namespace gb::worker {
@@ -20,9 +23,33 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
     r.error = "unknown job kind '" + spec.kind + "'";
     return r;
   }
+  // What will not change on a retry is `invalid`: parameters the registry refuses, an
+  // unset ${VAR} (engine/jobs/job_inputs.h), a file that is not there.
   if (Status st = engine::check_job(spec.kind, spec.params); !st.ok()) {
-    r.status = JobStatus::kFailed;
+    r.status = JobStatus::kInvalid;
     r.error = st.message();
+    return r;
+  }
+  Json params = spec.params;
+  if (Status st = engine::expand_job_vars(params); !st.ok()) {
+    r.status = JobStatus::kInvalid;
+    r.error = st.message();
+    return r;
+  }
+  for (const auto& [name, v] : params.items()) {
+    if (!engine::is_file_param(name) || !v.is_string()) continue;
+    const std::string file = engine::file_part(name, v.get<std::string>());
+    std::error_code ec;
+    if (!file.empty() && !std::filesystem::exists(file, ec)) {
+      r.status = JobStatus::kInvalid;
+      r.error = "$.params." + name + ": " + v.get<std::string>() + ": " + file + " does not exist on this machine";
+      return r;
+    }
+  }
+  // A model that cannot fit ends now as oom, before anything is loaded.
+  if (auto short_of = engine::host_memory_shortfall(engine::job_requirement(*kind, params), "this job")) {
+    r.status = JobStatus::kOom;
+    r.error = *short_of;
     return r;
   }
   const engine::MeasureFn* measure = engine::find_measure(spec.kind);
@@ -32,7 +59,7 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
     return r;
   }
   try {
-    Result<engine::JobOutput> out = (*measure)(engine::project_params(*kind, spec.params), progress);
+    Result<engine::JobOutput> out = (*measure)(engine::project_params(*kind, params), progress);
     if (out.ok()) {
       r.output = std::move(out).value();
     } else {
@@ -52,6 +79,7 @@ int exit_code_for(const JobResult& r) {
     case JobStatus::kSucceeded: return kExitSucceeded;
     case JobStatus::kFailed: return kExitFailed;
     case JobStatus::kOom: return kExitOom;
+    case JobStatus::kInvalid: return kExitInvalid;
   }
   return kExitFailed;
 }

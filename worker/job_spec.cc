@@ -1,5 +1,7 @@
 #include "worker/job_spec.h"
 
+#include "common/json_parse.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +15,7 @@ std::string_view job_status_name(JobStatus s) {
     case JobStatus::kSucceeded: return "succeeded";
     case JobStatus::kFailed: return "failed";
     case JobStatus::kOom: return "oom";
+    case JobStatus::kInvalid: return "invalid";
   }
   return "?";
 }
@@ -75,7 +78,8 @@ Result<JobResult> job_result_from_json(const Json& j, const std::string& where) 
     if (st == "succeeded") r.status = JobStatus::kSucceeded;
     else if (st == "failed") r.status = JobStatus::kFailed;
     else if (st == "oom") r.status = JobStatus::kOom;
-    else return Error{where + ": $.status: expected succeeded, failed or oom, got '" + st + "'"};
+    else if (st == "invalid") r.status = JobStatus::kInvalid;
+    else return Error{where + ": $.status: expected succeeded, failed, oom or invalid, got '" + st + "'"};
     r.error = j.value("error", "");
     for (const auto& m : j.value("metrics", Json::array())) {
       engine::Metric metric;
@@ -103,15 +107,10 @@ Result<JobResult> job_result_from_json(const Json& j, const std::string& where) 
 }
 
 Result<Json> read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Error{path + ": cannot read: " + std::strerror(errno)};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return Json::parse(ss.str());
-  } catch (const Json::parse_error& e) {
-    return Error{path + ": invalid JSON: " + e.what()};
-  }
+  // JOB.json is small; RESULT.json may carry long series.
+  JsonLimits limits;
+  limits.max_bytes = 64 * kMiB;
+  return gb::read_json_file(path, limits);
 }
 
 Status write_json_file(const std::string& path, const Json& j) {

@@ -3,7 +3,7 @@
 // read the second; the format is documented in docs/ARCHITECTURE.md.
 //
 // JOB.json:    {"kind": "roofline", "hash": "3f2a...", "repeat": 0, "params": {...}}
-// RESULT.json: {"status": "succeeded"|"failed"|"oom", "error": "...",
+// RESULT.json: {"status": "succeeded"|"failed"|"oom"|"invalid", "error": "...",
 //               "metrics": [{"name", "value"|null, "unit", "text"}],
 //               "series": [{"name", "x_unit", "y_unit", "points": [[x, y], ...]}],
 //               "device": {...}, "engine_version": "0.1.0", "wall_ms": 1.5}
@@ -27,6 +27,8 @@ enum ExitCode : int {
   kExitUsage = 2,      // bad flags or an unreadable/invalid JOB.json; RESULT.json if --out was given
   kExitOom = 3,        // out of memory: an outcome, RESULT.json has status oom
   kExitIo = 4,         // RESULT.json could not be written
+  kExitInvalid = 5,    // the job cannot run as given (invalid parameters, a missing file, an unset
+                       // ${VAR}): RESULT.json has status invalid; retrying would not help
 };
 
 struct JobSpec {
@@ -36,7 +38,7 @@ struct JobSpec {
   Json params = Json::object();
 };
 
-enum class JobStatus { kSucceeded, kFailed, kOom };
+enum class JobStatus { kSucceeded, kFailed, kOom, kInvalid };
 std::string_view job_status_name(JobStatus s);
 
 struct JobResult {

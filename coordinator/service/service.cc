@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid_yaml.h"
 
@@ -721,8 +722,9 @@ grpc::Status CoordinatorService::CompleteJob(grpc::ServerContext* ctx, const pb:
     record.series.push_back(std::move(out));
   }
   if (!req->device_json().empty()) {
-    record.device = Json::parse(req->device_json(), nullptr, /*allow_exceptions=*/false);
-    if (record.device.is_discarded()) return invalid("device_json is not valid JSON");
+    Result<Json> device = parse_json(req->device_json(), "device_json");
+    if (!device) return invalid(device.message());
+    record.device = std::move(*device);
   }
   record.engine_version = req->engine_version();
   record.wall_ms = req->wall_ms();
@@ -759,10 +761,13 @@ grpc::Status CoordinatorService::FailJob(grpc::ServerContext* ctx, const pb::Fai
     outcome = JobState::kOom;
   } else if (req->outcome() == "timeout") {
     outcome = JobState::kTimeout;
+  } else if (req->outcome() == "invalid") {
+    outcome = JobState::kFailed;  // and no retry: the job cannot run as given
   } else {
-    return invalid("outcome must be \"failed\", \"oom\" or \"timeout\", got \"" + req->outcome() + "\"");
+    return invalid("outcome must be \"failed\", \"oom\", \"timeout\" or \"invalid\", got \"" + req->outcome() + "\"");
   }
-  Status failed = store_.fail(req->run_id(), name, outcome, req->error());
+  const bool retry = req->outcome() != "invalid";
+  Status failed = store_.fail(req->run_id(), name, outcome, retry ? req->error() : "invalid: " + req->error(), retry);
   Result<std::optional<RunInfo>> info = store_.run_info(req->run_id());
   if (!info.ok()) return internal(info.message());
   if (failed.ok()) {

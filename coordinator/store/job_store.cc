@@ -1,4 +1,4 @@
-// JobStore (job_store.h), part 1 of 4: job state names, now_ms, DeviceCapacity,
+// JobStore (job_store.h), part 1 of 5: job state names, now_ms, DeviceCapacity,
 // the writes that are not leases (submit_grid, cancel_grid, and the worker registry:
 // register_worker, update_workers), and the definitions of the shared helpers of
 // job_store_internal.h. Not here: the schema, opening and closing the database and
@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "common/json_parse.h"
 #include "coordinator/store/job_store_internal.h"
 #include "coordinator/store/sqlite_util.h"
 
@@ -33,8 +34,10 @@ std::string dump_json(const Json& j) { return j.dump(-1, ' ', false, Json::error
 
 Result<Json> parse_json_column(const std::string& text, const std::string& what) {
   if (text.empty()) return Json::object();
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{what + " is not valid JSON"};
+  JsonLimits limits;
+  limits.max_bytes = 256 * kMiB;  // written by the store itself; the limits only guard against a corrupt file
+  Result<Json> j = parse_json(text, what, limits);
+  if (!j) return Error{what + " is not valid JSON: " + j.message()};
   return j;
 }
 

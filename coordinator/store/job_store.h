@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
-
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -227,8 +227,20 @@ class JobStore {
   // committed.
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
   // Records a failed run. `outcome` is kFailed, kOom or kTimeout. kOom is an outcome
-  // (the job ends oom); kFailed/kTimeout go back to pending while attempts remain.
-  Status fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error);
+  // (the job ends oom); kFailed/kTimeout go back to pending while attempts remain,
+  // unless `retry` is false (an invalid job: retrying would not help), which ends
+  // the job now.
+  Status fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error,
+              bool retry = true);
+  // Batches for jobs computed in process (theory-only kinds take a fraction of a
+  // millisecond, so one transaction per lease and per completion would dominate;
+  // job_store_batches.cc). lease_batch leases up to `limit` pending jobs of grid
+  // `grid_name` whose kind is one of `kinds`, in grid order, to `owner`, marked
+  // running, in one transaction. complete_batch records them as complete() would,
+  // all in one transaction: all or nothing, each refused unless held by `owner`.
+  Result<std::vector<Lease>> lease_batch(const std::string& owner, int64_t lease_ms, const std::string& grid_name,
+                                         const std::vector<std::string>& kinds, int limit);
+  Status complete_batch(const std::string& owner, const std::vector<std::pair<int64_t, RunRecord>>& done);
   // Gives a lease back without spending an attempt (interrupted by the user).
   Status release(int64_t run_id, const std::string& owner);
   // Returns jobs whose lease expired before `now` to pending (or failed when their
@@ -303,6 +315,8 @@ class JobStore {
   // heartbeat, complete, fail, release): see grouped() in job_store.cc.
   struct GroupOp;
   Status grouped(const std::function<Status()>& body);
+  // complete()'s write for a run held by `owner`, in the open transaction.
+  Status complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now);
   void run_batch(const std::vector<GroupOp*>& batch);  // under mu_
   std::mutex group_mu_;
   std::vector<GroupOp*> group_queue_;  // waiting writes, oldest first

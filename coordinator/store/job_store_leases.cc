@@ -1,4 +1,4 @@
-// JobStore (job_store.h), part 3 of 4: leases. The group commit of the lease
+// JobStore (job_store.h), part 3 of 5: leases. The group commit of the lease
 // writes (GroupOp, grouped, run_batch), the writes themselves (lease_next,
 // mark_running, renew_lease, heartbeat, complete, fail, release), the lease
 // maintenance of the daemon (expire_leases, reclaim_owner, extend_leases) and the
@@ -369,73 +369,80 @@ Result<JobStore::Heartbeat> JobStore::heartbeat(int64_t run_id, const std::strin
   return out;
 }
 
-Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRecord& record) {
-  {
-    std::set<std::string> names;
-    for (const auto& m : record.metrics) {
-      if (m.name.empty()) return Error{"run " + std::to_string(run_id) + ": a metric has no name"};
-      if (!names.insert(m.name).second) {
-        return Error{"run " + std::to_string(run_id) + ": metric '" + m.name + "' reported twice"};
-      }
+// The checks of a run's record that need no database: metric and series names.
+static Status check_record(int64_t run_id, const RunRecord& record) {
+  std::set<std::string> names;
+  for (const auto& m : record.metrics) {
+    if (m.name.empty()) return Error{"run " + std::to_string(run_id) + ": a metric has no name"};
+    if (!names.insert(m.name).second) {
+      return Error{"run " + std::to_string(run_id) + ": metric '" + m.name + "' reported twice"};
     }
-    names.clear();
+  }
+  names.clear();
+  for (const auto& s : record.series) {
+    if (!names.insert(s.name).second) {
+      return Error{"run " + std::to_string(run_id) + ": series '" + s.name + "' reported twice"};
+    }
+  }
+  return Status::Ok();
+}
+
+Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRecord& record) {
+  GB_RETURN_IF_ERROR(check_record(run_id, record));
+  return grouped([&]() -> Status { return complete_held(run_id, owner, record, now_ms()); });
+}
+
+// complete()'s write, inside the caller's transaction.
+Status JobStore::complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now) {
+  const std::string device_json = dump_json(record.device);
+  // The lease check and the job's update in one statement: it changes the job only
+  // when `run_id` is its current lease held by `owner`.
+  {
+    auto job = stmts_->get("UPDATE jobs SET state = 'succeeded', result_run_id = ?1, lease_owner = NULL, "
+                           "lease_expires_ms = NULL, lease_run_id = NULL, error = '', finished_ms = ?3 "
+                           "WHERE id = (SELECT job_id FROM runs WHERE id = ?1) AND lease_run_id = ?1 "
+                           "AND lease_owner = ?2 AND state IN ('leased', 'running')");
+    if (!job.ok()) return job.status();
+    job->bind(1, run_id).bind(2, owner).bind(3, now);
+    GB_RETURN_IF_ERROR(job->run());
+    if (job->changes() != 1) {
+      // Not held: check_lease says why (nothing was written).
+      auto held = check_lease(*stmts_, run_id, owner);
+      if (!held.ok()) return held.status();
+      return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};
+    }
+  }
+  auto metric = stmts_->get("INSERT INTO results(run_id, metric, value, unit, text) VALUES(?1, ?2, ?3, ?4, ?5)");
+  if (!metric.ok()) return metric.status();
+  for (const auto& m : record.metrics) {
+    GB_RETURN_IF_ERROR(metric->reset());
+    metric->bind(1, run_id).bind(2, m.name).bind(3, m.value).bind(4, m.unit).bind(5, m.text);
+    GB_RETURN_IF_ERROR(metric->run());
+  }
+  if (!record.series.empty()) {
+    auto point = stmts_->get("INSERT INTO series(run_id, name, idx, x, y, x_unit, y_unit) "
+                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!point.ok()) return point.status();
     for (const auto& s : record.series) {
-      if (!names.insert(s.name).second) {
-        return Error{"run " + std::to_string(run_id) + ": series '" + s.name + "' reported twice"};
+      for (size_t i = 0; i < s.points.size(); ++i) {
+        GB_RETURN_IF_ERROR(point->reset());
+        point->bind(1, run_id).bind(2, s.name).bind(3, static_cast<int64_t>(i));
+        point->bind(4, s.points[i].x).bind(5, s.points[i].y).bind(6, s.x_unit).bind(7, s.y_unit);
+        GB_RETURN_IF_ERROR(point->run());
       }
     }
   }
-  const std::string device_json = dump_json(record.device);
-  return grouped([&]() -> Status {
-    const int64_t now = now_ms();
-    // The lease check and the job's update in one statement: it changes the job only
-    // when `run_id` is its current lease held by `owner`.
-    {
-      auto job = stmts_->get("UPDATE jobs SET state = 'succeeded', result_run_id = ?1, lease_owner = NULL, "
-                             "lease_expires_ms = NULL, lease_run_id = NULL, error = '', finished_ms = ?3 "
-                             "WHERE id = (SELECT job_id FROM runs WHERE id = ?1) AND lease_run_id = ?1 "
-                             "AND lease_owner = ?2 AND state IN ('leased', 'running')");
-      if (!job.ok()) return job.status();
-      job->bind(1, run_id).bind(2, owner).bind(3, now);
-      GB_RETURN_IF_ERROR(job->run());
-      if (job->changes() != 1) {
-        // Not held: check_lease says why (nothing was written).
-        auto held = check_lease(*stmts_, run_id, owner);
-        if (!held.ok()) return held.status();
-        return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};
-      }
-    }
-    auto metric = stmts_->get("INSERT INTO results(run_id, metric, value, unit, text) VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!metric.ok()) return metric.status();
-    for (const auto& m : record.metrics) {
-      GB_RETURN_IF_ERROR(metric->reset());
-      metric->bind(1, run_id).bind(2, m.name).bind(3, m.value).bind(4, m.unit).bind(5, m.text);
-      GB_RETURN_IF_ERROR(metric->run());
-    }
-    if (!record.series.empty()) {
-      auto point = stmts_->get("INSERT INTO series(run_id, name, idx, x, y, x_unit, y_unit) "
-                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-      if (!point.ok()) return point.status();
-      for (const auto& s : record.series) {
-        for (size_t i = 0; i < s.points.size(); ++i) {
-          GB_RETURN_IF_ERROR(point->reset());
-          point->bind(1, run_id).bind(2, s.name).bind(3, static_cast<int64_t>(i));
-          point->bind(4, s.points[i].x).bind(5, s.points[i].y).bind(6, s.x_unit).bind(7, s.y_unit);
-          GB_RETURN_IF_ERROR(point->run());
-        }
-      }
-    }
-    return exec_bound(*stmts_,
-                      "UPDATE runs SET state = 'succeeded', finished_ms = ?2, wall_ms = ?3, "
-                      "device_json = ?4, engine_version = ?5, error = '' WHERE id = ?1",
-                      [&](Stmt& s) {
-                        s.bind(1, run_id).bind(2, now).bind(3, record.wall_ms);
-                        s.bind(4, device_json).bind(5, record.engine_version);
-                      });
-  });
+  return exec_bound(*stmts_,
+                    "UPDATE runs SET state = 'succeeded', finished_ms = ?2, wall_ms = ?3, "
+                    "device_json = ?4, engine_version = ?5, error = '' WHERE id = ?1",
+                    [&](Stmt& s) {
+                      s.bind(1, run_id).bind(2, now).bind(3, record.wall_ms);
+                      s.bind(4, device_json).bind(5, record.engine_version);
+                    });
 }
 
-Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error) {
+Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error,
+                      bool retry) {
   if (outcome != JobState::kFailed && outcome != JobState::kOom && outcome != JobState::kTimeout) {
     return Error{"fail: outcome must be failed, oom or timeout, got " + str(outcome)};
   }
@@ -444,7 +451,7 @@ Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome
     auto held = check_lease(*stmts_, run_id, owner);
     if (!held.ok()) return held.status();
     JobState next = outcome;
-    if (outcome != JobState::kOom && held->attempts < held->max_attempts) next = JobState::kPending;
+    if (retry && outcome != JobState::kOom && held->attempts < held->max_attempts) next = JobState::kPending;
     return end_lease(*stmts_, held->job_id, run_id, state_name(outcome), next, error, error, now,
                      /*give_back_attempt=*/false);
   });

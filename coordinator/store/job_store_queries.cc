@@ -1,4 +1,4 @@
-// JobStore (job_store.h), part 4 of 4: the read queries, for reports, the CLI and
+// JobStore (job_store.h), part 4 of 5: the read queries, for reports, the CLI and
 // the daemon: grids (list_grids, grid_summary, grid_jobs, grid_spec), results
 // (grid_results, job_series), placement (unplaceable) and workers (list_workers,
 // lease_counts). Each reads only, under mu_. Not here: any write (job_store.cc,

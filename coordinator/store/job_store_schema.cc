@@ -1,4 +1,4 @@
-// JobStore (job_store.h), part 2 of 4: the schema and its migrations
+// JobStore (job_store.h), part 2 of 5: the schema and its migrations
 // (job_store_schema_version), and the life of the database connection: open (which
 // applies pending migrations and turns on WAL), the constructor and destructor,
 // schema_version, and background WAL checkpoints (start_background_checkpoints,

@@ -1,6 +1,8 @@
 // Text datasets: text:FILE and jsonl:FILE:FIELD (engine/jobs/dataset.h).
 #include "engine/jobs/dataset.h"
 
+#include "common/json_parse.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -35,15 +37,6 @@ size_t line_of(std::string_view s, size_t offset) {
   return line;
 }
 
-// nlohmann's message without its "[json.exception.parse_error.101] parse error at
-// line 1, " prefix (each line is parsed alone, so its line is always 1).
-std::string json_message(const nlohmann::json::parse_error& e) {
-  std::string m = e.what();
-  if (const size_t p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);
-  if (const size_t p = m.find("column "); p != std::string::npos) m = m.substr(p);
-  return m;
-}
-
 Result<std::string> load_text(const std::string& path) {
   Result<std::string> text = read_file(path);
   if (!text) return text.error();
@@ -75,12 +68,9 @@ Result<std::string> load_jsonl(const std::string& path, const std::string& field
     if (is_blank(line)) continue;
     ++lines;
     const std::string at = path + ", line " + std::to_string(line_no) + ": ";
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      return Error{at + "invalid JSON: " + json_message(e)};
-    }
+    Result<nlohmann::json> parsed = parse_json(line, "invalid JSON");
+    if (!parsed) return Error{at + parsed.message()};
+    nlohmann::json j = std::move(*parsed);
     if (!j.is_object()) return Error{at + "expected a JSON object, got " + std::string(j.type_name())};
     auto it = j.find(field);
     if (it == j.end()) return Error{at + "no field '" + field + "'"};

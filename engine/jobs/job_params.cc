@@ -2,6 +2,7 @@
 #include "engine/jobs/job_params.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "common/status.h"
 #include "engine/spec/device_spec.h"
@@ -77,7 +78,16 @@ bool is_integer(const Json& v) {
 // Only hf: references touch the file system; a reference that does not resolve is a
 // domain error.
 std::optional<std::string> check_model(const Json& v) {
-  Result<ModelConfig> m = resolve_model(v.get<std::string>());
+  // A relative path means the grid file's folder and ${VAR} the machine that runs the
+  // job: neither can be read here (coordinator/grid_inputs.h checks the first where
+  // the grid is loaded, gridbench-job the second), so only the reference's syntax is.
+  const std::string ref = v.get<std::string>();
+  Result<ModelRef> r = parse_model_ref(ref);
+  if (r.ok() && (r->kind == ModelRef::Kind::kHf || r->kind == ModelRef::Kind::kGguf)) {
+    const std::string file = r->kind == ModelRef::Kind::kHf ? r->hf_dir : r->gguf_file;
+    if (ref.find("${") != std::string::npos || std::filesystem::path(file).is_relative()) return std::nullopt;
+  }
+  Result<ModelConfig> m = resolve_model(ref);
   if (!m) return m.message();
   return std::nullopt;
 }

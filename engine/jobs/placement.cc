@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/host_memory.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
 #include "engine/spec/model_tensors.h"
@@ -85,6 +86,17 @@ Requirement context_search_requirement(const Json& params) {
   const double budget = b != params.end() && b->is_number() ? b->get<double>() * 1024.0 * 1024.0 * 1024.0 : 0;
   r.memory_bytes = static_cast<int64_t>(weights + budget);
   return r;
+}
+
+std::optional<std::string> host_memory_shortfall(const Requirement& r, const std::string& what,
+                                                 std::optional<int64_t> limit_bytes) {
+  if (r.memory_bytes <= 0 || r.device == "cuda") return std::nullopt;
+  Result<HostMemory> m = host_memory_available(limit_bytes);
+  if (!m || r.memory_bytes <= m->available_bytes) return std::nullopt;
+  return what + " needs at least " + std::to_string(r.memory_bytes) + " bytes (" + format_bytes(r.memory_bytes) +
+         ": the weights at their format's bits and the KV cache) but " + std::to_string(m->available_bytes) + " bytes (" +
+         format_bytes(static_cast<double>(m->available_bytes)) + ") are available (" + m->source +
+         "); nothing was loaded";
 }
 
 }  // namespace gb::engine

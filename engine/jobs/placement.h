@@ -3,6 +3,7 @@
 // weights are read), so that the coordinator can place a job before it runs.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,5 +38,13 @@ Requirement quant_error_requirement(const Json& params);
 // top of the weights (the job holds the model twice: once to open it, once counted
 // against the budget).
 Requirement context_search_requirement(const Json& params);
+
+// Whether a requirement fits the host memory this process may still take
+// (common/host_memory.h, `limit_bytes` or GRIDBENCH_MEMORY_LIMIT first): nullopt when
+// it does, or when the free memory cannot be read; else why not, naming `what` and
+// the bytes needed and available. Checked before anything is loaded, so a model
+// that cannot fit ends at once as `oom` instead of being killed by the kernel.
+std::optional<std::string> host_memory_shortfall(const Requirement& r, const std::string& what,
+                                                 std::optional<int64_t> limit_bytes = std::nullopt);
 
 }  // namespace gb::engine

@@ -2,6 +2,7 @@
 // The presets themselves live in engine/spec/model_presets.cc.
 #include "engine/spec/model_config.h"
 
+#include "common/json_parse.h"
 #include "engine/spec/gguf/gguf_config.h"
 
 #include <charconv>
@@ -340,15 +341,10 @@ Result<ModelConfig> resolve_model(const std::string& ref) {
   const std::string path = (std::filesystem::path(parsed->hf_dir) / "config.json").string();
   std::ifstream in(path);
   if (!in) return Error{"model '" + ref + "': cannot read " + path + " (no such file or not readable)"};
-  std::stringstream text;
-  text << in.rdbuf();
-  json config;
-  try {
-    config = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    return Error{path + ": invalid JSON: " + e.what()};
-  }
-  Result<ModelConfig> m = model_config_from_hf(config, path);
+  in.close();
+  Result<json> config = read_json_file(path);  // 16 MiB, 64 levels, finite numbers
+  if (!config) return config.error();
+  Result<ModelConfig> m = model_config_from_hf(*config, path);
   if (!m) return m.error();
   m->name = ref;
   return m;

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "engine/tokenizer/tokenizer_text.h"
 
 namespace gb::engine {
@@ -794,8 +795,11 @@ void Tokenizer::Impl::split_added(std::string_view s, bool normalized, FT on_tok
 
 Result<Tokenizer> Tokenizer::from_json_text(std::string_view text, const std::string& name) {
   Ctx c{name};
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{name + ": not valid JSON"};
+  JsonLimits limits;
+  limits.max_bytes = 256 * kMiB;  // large vocabularies run to tens of MiB
+  Result<json> parsed = parse_json(text, name, limits);
+  if (!parsed) return Error{name + ": not valid JSON: " + parsed.message()};
+  json j = std::move(*parsed);
   if (!j.is_object()) return c.err("$", "expected an object");
   auto impl = std::make_shared<Impl>();
   impl->source = name;
@@ -1005,11 +1009,10 @@ Result<Tokenizer> Tokenizer::from_file(const std::string& path) {
   // bos/eos from tokenizer_config.json beside it.
   std::filesystem::path cfg = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(cfg)) {
-    std::ifstream cin(cfg, std::ios::binary);
-    std::stringstream cs;
-    cs << cin.rdbuf();
-    json j = json::parse(cs.str(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Error{cfg.string() + ": not valid JSON"};
+    Result<json> parsed = read_json_file(cfg.string());
+    if (!parsed) return parsed.error();
+    json j = std::move(*parsed);
+    if (!j.is_object()) return Error{cfg.string() + ": $: expected an object"};
     auto* impl = const_cast<Impl*>(t->impl_.get());
     for (const char* k : {"bos_token", "eos_token"}) {
       if (!j.contains(k) || j[k].is_null()) continue;

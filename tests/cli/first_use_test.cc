@@ -59,11 +59,13 @@ TEST(FirstUse, FailedJobsAreCellsAndListedWithTheirErrors) {
   std::string d = temp_dir();
   const std::string data = kSource + "/tests/data";
   write_file(d + "/broken.json", R"({"name": "broken", "axes": {"kv_format": ["f32", "f16"]},
-    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "dataset": "text:/nonexistent/corpus.txt",
+    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "dataset": "text:${GB_FIRST_USE_DIR}/corpus.txt",
               "tokenizer": ")" + data + R"(/ppl/byte_tokenizer.json", "context": 32},
     "measure": ["ppl"], "report": {"title": "ppl", "rows": ["kv_format"], "columns": ["ppl"]}})");
   const std::string db = d + "/gb.db";
-  Output o = gridbench(d, {"run", d + "/broken.json", "--db", db, "--out", d + "/out", "--max-attempts", "1"});
+  // ${VAR} is expanded where the job runs, so the missing file fails the jobs there.
+  Output o = gridbench(d, {"run", d + "/broken.json", "--db", db, "--out", d + "/out", "--max-attempts", "1"},
+                       {"GB_FIRST_USE_DIR=/nonexistent"});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_NE(o.out.find("2 run here (0 succeeded, 2 failed, 0 oom, 0 timeout)\n"), std::string::npos) << o.out;
   const std::string md = slurp(d + "/out/report.md");

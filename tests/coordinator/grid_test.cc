@@ -535,12 +535,12 @@ TEST_F(GridTest, TopLevelShapeAndUnknownKeys) {
   ASSERT_EQ(lines(msg, "a.json").size(), 1u);
   EXPECT_EQ(lines(msg, "a.json")[0],
             "$: expected an object with keys name, description, axes, fixed, include, exclude, measure, repeats, "
-            "report, got an array");
+            "report, inputs, got an array");
 
   std::string text = kBasic;
   text.replace(text.find("\"measure\""), 0, "\"axis\": {}, \"Name\": 1,\n");
   msg = load_err("u.json", text);
-  const std::string keys = "name, description, axes, fixed, include, exclude, measure, repeats, report";
+  const std::string keys = "name, description, axes, fixed, include, exclude, measure, repeats, report, inputs";
   EXPECT_EQ(lines(msg, "u.json"), (std::vector<std::string>{"$.axis: unknown key (expected one of: " + keys + ")",
                                                             "$.Name: unknown key (expected one of: " + keys + ")"}));
 }

@@ -114,7 +114,8 @@ TEST(ResultsSchemaDoc, EveryExampleQueryReturnsRows) {
   write_file(d + "/theory.json", R"({"name": "theory", "axes": {"model": ["qwen1.5-7b"]},
     "fixed": {"weight_format": "f16", "kv_format": "f16", "device": "h100-sxm"}, "measure": ["roofline"]})");
   write_file(d + "/broken.json", R"({"name": "broken", "axes": {"kv_format": ["f32"]},
-    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "dataset": "text:/nonexistent/corpus.txt"},
+    "fixed": {"model": "hf:)" + data + R"(/golden/gpt2", "dataset": "text:${GB_DOCS_UNSET_DIR}/corpus.txt",
+              "tokenizer": ")" + data + R"(/ppl/byte_tokenizer.json"},
     "measure": ["ppl"]})");
   write_file(d + "/naps.json", R"({"name": "naps", "axes": {"seconds": [60]}, "measure": ["sleep"]})");
   for (const std::vector<std::string>& args :

@@ -79,7 +79,7 @@ TEST(RunJob, InvalidParamsFail) {
   Json p = roofline_params();
   p["weight_format"] = "int9";
   JobResult r = run_job({"roofline", "h", 0, p}, nullptr);
-  EXPECT_EQ(r.status, JobStatus::kFailed);
+  EXPECT_EQ(r.status, JobStatus::kInvalid);  // a retry would not change it
   EXPECT_NE(r.error.find("int9"), std::string::npos);
   r = run_job({"no-such-kind", "h", 0, p}, nullptr);
   EXPECT_EQ(r.status, JobStatus::kFailed);
@@ -106,11 +106,25 @@ TEST(RunJobFiles, ExitCodesAndResultFile) {
   }
   EXPECT_EQ(run_job_files(d + "/bad.json", d + "/r3.json"), kExitUsage);
 
-  // A valid job that fails as it runs (its dataset is missing): exit 1.
+  // A valid job whose dataset is missing on this machine: invalid, exit 5.
   const Json ppl = {{"model", "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/gpt2"},
                     {"dataset", "text:/nonexistent/wiki.test.raw"}};
   ASSERT_TRUE(write_json_file(d + "/fail.json", job_spec_to_json({"ppl", "h", 0, ppl})).ok());
-  EXPECT_EQ(run_job_files(d + "/fail.json", d + "/r4.json"), kExitFailed);
+  EXPECT_EQ(run_job_files(d + "/fail.json", d + "/r4.json"), kExitInvalid);
+  doc = read_json_file(d + "/r4.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["status"], "invalid");
+  EXPECT_NE((*doc)["error"].get<std::string>().find("/nonexistent/wiki.test.raw does not exist on this machine"),
+            std::string::npos);
+  // A job that fails as it runs (the dataset exists but holds nothing to score): exit 1.
+  {
+    std::ofstream(d + "/blank.txt") << "   \n";
+  }
+  const Json blank = {{"model", "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/gpt2"},
+                      {"dataset", "text:" + d + "/blank.txt"},
+                      {"tokenizer", std::string(GB_SOURCE_DIR) + "/tests/data/ppl/byte_tokenizer.json"}};
+  ASSERT_TRUE(write_json_file(d + "/fail5.json", job_spec_to_json({"ppl", "h", 0, blank})).ok());
+  EXPECT_EQ(run_job_files(d + "/fail5.json", d + "/r5.json"), kExitFailed);
 
   EXPECT_EQ(run_job_files(d + "/job.json", d + "/no-such-dir/r.json"), kExitIo);
 }

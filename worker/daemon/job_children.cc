@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "worker/job_spec.h"
+
+#include "common/json_parse.h"
 #include "worker/daemon/worker_daemon_impl.h"
 
 namespace gb::worker {
@@ -82,6 +84,7 @@ std::string_view outcome_name(Outcome::Kind k) {
     case Outcome::kFailed: return "failed";
     case Outcome::kOom: return "oom";
     case Outcome::kTimeout: return "timeout";
+    case Outcome::kInvalid: return "invalid";
   }
   return "failed";
 }
@@ -121,6 +124,12 @@ Outcome classify_outcome(const ExitInfo& exit, bool timed_out, double timeout_s,
     o.error = with_tail("gridbench-job exited 0 but " +
                         (result.ok() ? "RESULT.json says " + std::string(job_status_name(result->status))
                                      : result.message()));
+    return o;
+  }
+  if (exit.exited && (exit.code == kExitInvalid || exit.code == kExitUsage)) {
+    // Invalid as given (or an invalid JOB.json): the coordinator fails it without retries.
+    o.kind = Outcome::kInvalid;
+    o.error = !result_error.empty() ? cap(result_error) : (tail.empty() ? "invalid job" : cap(tail));
     return o;
   }
   if (exit.exited && exit.code == kExitOom) {
@@ -171,11 +180,9 @@ void WorkerDaemon::Impl::start_child(const pb::LeaseJobReply& r) {
   spec.kind = job.kind();
   spec.hash = job.hash();
   spec.repeat = job.repeat();
-  try {
-    spec.params = Json::parse(job.params_json().empty() ? "{}" : job.params_json());
-  } catch (const std::exception& e) {
-    return refuse("params_json is not JSON: " + std::string(e.what()));
-  }
+  Result<Json> params = parse_json(job.params_json().empty() ? "{}" : job.params_json(), "params_json");
+  if (!params) return refuse(params.message());
+  spec.params = std::move(*params);
   const std::string spec_path = (dir / "job.json").string();
   if (Status st = write_json_file(spec_path, job_spec_to_json(spec)); !st.ok()) return refuse(st.message());
   Child ch;

@@ -132,7 +132,7 @@ std::string stderr_tail(const std::string& path, size_t max_bytes = 2000);
 
 // How a run ended, from what the child left behind.
 struct Outcome {
-  enum Kind { kSucceeded, kFailed, kOom, kTimeout };
+  enum Kind { kSucceeded, kFailed, kOom, kTimeout, kInvalid };  // kInvalid: exit 5 or 2, not retried
   Kind kind = kFailed;
   std::string error;      // for everything but kSucceeded
   JobResult result;       // for kSucceeded (and whatever RESULT.json said otherwise)

@@ -1,6 +1,8 @@
 // Hugging Face model directories: config + safetensors, validated (engine/weights/hf/hf_checkpoint.h).
 #include "engine/weights/hf/hf_checkpoint.h"
 
+#include "common/json_parse.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -114,16 +116,9 @@ Result<std::unique_ptr<HfCheckpoint>> HfCheckpoint::open(const std::string& dir,
     ck->files_.push_back(std::move(*f));
   } else if (fs::exists(index, ec)) {
     where = index.string();
-    std::ifstream in(index);
-    if (!in) return Error{where + ": cannot read"};
-    std::stringstream text;
-    text << in.rdbuf();
-    json j;
-    try {
-      j = json::parse(text.str());
-    } catch (const json::exception& e) {
-      return Error{where + ": invalid JSON: " + e.what()};
-    }
+    Result<json> parsed = read_json_file(where);  // 16 MiB, 64 levels, finite numbers
+    if (!parsed) return parsed.error();
+    json j = std::move(*parsed);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       return Error{where + ": expected an object with a \"weight_map\" object"};
     const json& map = j["weight_map"];

@@ -1,7 +1,6 @@
 // Safetensors parsing, memory-mapped reading and writing (engine/weights/hf/safetensors.h).
 #include "engine/weights/hf/safetensors.h"
 
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -9,6 +8,8 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+
+#include "common/json_parse.h"
 
 namespace gb::engine {
 namespace {
@@ -109,36 +110,15 @@ Result<SafetensorsHeader> parse_safetensors_header(const uint8_t* file, size_t s
   h.data_start = 8 + n;
   h.data_size = size - h.data_start;
 
-  // Parse, noting the first duplicate key of any object (nlohmann would silently keep
-  // the last one).
-  std::vector<std::set<std::string>> keys;
-  std::string duplicate;
-  int duplicate_depth = 0;
-  json root;
-  try {
-    root = json::parse(
-        file + 8, file + 8 + n,
-        [&](int depth, json::parse_event_t event, json& parsed) {
-          if (event == json::parse_event_t::object_start) {
-            keys.emplace_back();
-          } else if (event == json::parse_event_t::object_end) {
-            if (!keys.empty()) keys.pop_back();
-          } else if (event == json::parse_event_t::key && !keys.empty() && duplicate.empty()) {
-            const std::string& k = parsed.get_ref<const std::string&>();
-            if (!keys.back().insert(k).second) {
-              duplicate = k;
-              duplicate_depth = depth;
-            }
-          }
-          return true;
-        });
-  } catch (const json::exception& e) {
-    return Error{w + "header is not valid JSON: " + e.what()};
-  }
-  if (!duplicate.empty()) {
-    if (duplicate_depth <= 1) return Error{w + "duplicate tensor name '" + duplicate + "' in the header"};
-    return Error{w + "duplicate key '" + duplicate + "' in the header"};
-  }
+  // Duplicate keys are refused (nlohmann would silently keep the last one), as are
+  // nesting past 64 levels and numbers outside the range of a double.
+  JsonLimits limits;
+  limits.max_bytes = kMaxSafetensorsHeaderBytes;
+  limits.refuse_duplicate_keys = true;
+  Result<json> parsed =
+      parse_json(std::string_view(reinterpret_cast<const char*>(file) + 8, n), where + ": header", limits);
+  if (!parsed) return parsed.error();
+  json root = std::move(*parsed);
   if (!root.is_object()) return Error{w + "header must be a JSON object, got " + std::string(root.type_name())};
 
   for (const auto& [name, v] : root.items()) {

@@ -220,8 +220,23 @@ TEST(ResolveModel, HfDirectory) {
   broken.write("config.json", "{\"model_type\": \"qwen2\",");
   Result<ModelConfig> bad = resolve_model("hf:" + broken.path().string());
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find((broken.path() / "config.json").string() + ": invalid JSON"), std::string::npos)
+  EXPECT_NE(bad.message().find((broken.path() / "config.json").string() + ": line 1 column 24: syntax error"),
+            std::string::npos)
       << bad.message();
+
+  // Outside input is parsed with limits (common/json_parse.h): a hidden_size past a
+  // double and nesting 100,000 deep are errors naming the JSON path, not crashes.
+  TempDir huge;
+  huge.write("config.json", R"({"model_type": "llama", "hidden_size": 1e400})");
+  Result<ModelConfig> h = resolve_model("hf:" + huge.path().string());
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.message(),
+            (huge.path() / "config.json").string() + ": $.hidden_size: number 1e400 is outside the range of a double");
+  TempDir deep;
+  deep.write("config.json", std::string(100000, '[') + std::string(100000, ']'));
+  Result<ModelConfig> d = resolve_model("hf:" + deep.path().string());
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.message().find("nested deeper than 64 levels"), std::string::npos) << d.message().substr(0, 300);
 
   TempDir incomplete;
   incomplete.write("config.json", R"({"model_type": "llama", "vocab_size": 32000})");

@@ -1,0 +1,85 @@
+// JobStore (job_store.h), part 5 of 5: batches of leases and completions for jobs
+// computed in process (the theory-only kinds): many jobs per transaction, where
+// the lease writes of part 3 take one each. Not here: the one-job lease writes and
+// their group commit (job_store_leases.cc).
+#include "coordinator/store/job_store.h"
+
+#include <sqlite3.h>
+
+#include "coordinator/store/job_store_internal.h"
+#include "coordinator/store/sqlite_util.h"
+
+namespace gb::coord {
+
+using namespace store_internal;
+
+Result<std::vector<Lease>> JobStore::lease_batch(const std::string& owner, int64_t lease_ms,
+                                                 const std::string& grid_name, const std::vector<std::string>& kinds,
+                                                 int limit) {
+  if (owner.empty()) return Error{"lease_batch: the lease owner must not be empty"};
+  if (lease_ms <= 0) return Error{"lease_batch: lease_ms must be > 0, got " + std::to_string(lease_ms)};
+  std::vector<Lease> out;
+  if (limit <= 0 || kinds.empty() || grid_name.empty()) return out;
+  const std::string kinds_json = dump_json(Json(kinds));
+  const std::function<Status()> body = [&]() -> Status {
+    out.clear();
+    const int64_t now = now_ms();
+    auto gid = grid_id_of(*stmts_, grid_name, path_);
+    if (!gid.ok()) return gid.status();
+    auto pick = stmts_->get(
+        "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
+        "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
+        "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND j.kind IN (SELECT value FROM json_each(?2)) "
+        "ORDER BY gj.position LIMIT ?3");
+    if (!pick.ok()) return pick.status();
+    pick->bind(1, *gid).bind(2, kinds_json).bind(3, static_cast<int64_t>(limit));
+    while (true) {
+      auto row = pick->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      Lease lease;
+      lease.job_id = pick->int64(0);
+      lease.hash = pick->text(1);
+      lease.kind = pick->text(2);
+      auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
+      if (!params.ok()) return params.status();
+      lease.params = std::move(*params);
+      lease.repeat = static_cast<int>(pick->int64(4));
+      lease.attempt = static_cast<int>(pick->int64(5)) + 1;
+      lease.expires_ms = now + lease_ms;
+      out.push_back(std::move(lease));
+    }
+    GB_RETURN_IF_ERROR(pick->reset());
+    auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'running', ?4)");
+    if (!run.ok()) return run.status();
+    auto job = stmts_->get("UPDATE jobs SET state = 'running', attempts = ?2, lease_owner = ?3, "
+                           "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
+                           "WHERE id = ?1 AND state = 'pending'");
+    if (!job.ok()) return job.status();
+    for (Lease& lease : out) {
+      GB_RETURN_IF_ERROR(run->reset());
+      run->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
+      GB_RETURN_IF_ERROR(run->run());
+      lease.run_id = sqlite3_last_insert_rowid(db_);
+      GB_RETURN_IF_ERROR(job->reset());
+      job->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
+      job->bind(5, lease.run_id).bind(6, now);
+      GB_RETURN_IF_ERROR(job->run());
+      if (job->changes() != 1) return Error{"lease_batch: job " + lease.hash + " changed under the write lock"};
+    }
+    return Status::Ok();
+  };
+  if (Status st = grouped(body); !st.ok()) return st.error();
+  return out;
+}
+
+Status JobStore::complete_batch(const std::string& owner, const std::vector<std::pair<int64_t, RunRecord>>& done) {
+  if (done.empty()) return Status::Ok();
+  return grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    for (const auto& [run_id, record] : done) GB_RETURN_IF_ERROR(complete_held(run_id, owner, record, now));
+    return Status::Ok();
+  });
+}
+
+}  // namespace gb::coord

@@ -1,0 +1,112 @@
+// JobStore's batches (job_store_batches.cc): lease_batch takes only the named
+// kinds, in grid order, marked running, up to the limit; complete_batch records
+// every result as complete() does, and refuses the whole batch when one run is not
+// held by the caller.
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "coordinator/store/job_store.h"
+
+namespace gb::coord {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JobStoreBatchesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (fs::temp_directory_path() / ("gb_job_store_batches_" + std::to_string(::getpid()) + "_" +
+                                          ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db"))
+                .string();
+    remove_files();
+    auto s = JobStore::open(path_);
+    ASSERT_TRUE(s.ok()) << s.message();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    remove_files();
+  }
+  void remove_files() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::error_code ec;
+      fs::remove(path_ + suffix, ec);
+    }
+  }
+  // 5 roofline jobs r0..r4 with a sleep job between each.
+  Grid mixed_grid() {
+    Grid g;
+    g.name = "mixed";
+    g.source = "mixed.json";
+    g.spec = nlohmann::ordered_json{{"name", "mixed"}};
+    for (int i = 0; i < 5; ++i) {
+      g.jobs.push_back(GridJob{"r" + std::to_string(i), "roofline", Json{{"context", i + 1}}, 0});
+      g.jobs.push_back(GridJob{"s" + std::to_string(i), "sleep", Json{{"seconds", i}}, 0});
+    }
+    return g;
+  }
+  std::map<std::string, int64_t> states() {
+    auto s = store_->grid_summary("mixed");
+    EXPECT_TRUE(s.ok() && s->has_value());
+    return s.ok() && s->has_value() ? (*s)->by_state : std::map<std::string, int64_t>{};
+  }
+  static RunRecord record(double v) {
+    RunRecord r;
+    r.metrics.push_back({"decode_B_ms", v, "ms", ""});
+    r.device = Json{{"name", "rtx4090"}};
+    r.engine_version = "test";
+    r.wall_ms = 0.1;
+    return r;
+  }
+  std::string path_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreBatchesTest, LeasesOnlyTheNamedKindsInGridOrderAndCompletesThemInOneGo) {
+  ASSERT_TRUE(store_->submit_grid(mixed_grid(), false).ok());
+  Result<std::vector<Lease>> first = store_->lease_batch("me", 60000, "mixed", {"roofline"}, 3);
+  ASSERT_TRUE(first.ok()) << first.message();
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].hash, "r0");
+  EXPECT_EQ((*first)[2].hash, "r2");
+  EXPECT_EQ((*first)[1].params, (Json{{"context", 2}}));
+  EXPECT_EQ((*first)[0].attempt, 1);
+  EXPECT_EQ(states()["running"], 3);
+
+  std::vector<std::pair<int64_t, RunRecord>> done;
+  for (const Lease& l : *first) done.emplace_back(l.run_id, record(static_cast<double>(l.run_id)));
+  ASSERT_TRUE(store_->complete_batch("me", done).ok());
+  EXPECT_EQ(states()["succeeded"], 3);
+
+  Result<std::vector<Lease>> rest = store_->lease_batch("me", 60000, "mixed", {"roofline"}, 100);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].hash, "r3");
+  // A batch with one run this owner does not hold writes nothing at all.
+  std::vector<std::pair<int64_t, RunRecord>> bad = {{(*rest)[0].run_id, record(1)}, {(*rest)[1].run_id, record(2)},
+                                                    {first->front().run_id, record(3)}};
+  Status refused = store_->complete_batch("me", bad);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(states()["succeeded"], 3);
+  EXPECT_EQ(states()["running"], 2);
+  EXPECT_FALSE(store_->complete_batch("someone else", {{(*rest)[0].run_id, record(1)}}).ok());
+  ASSERT_TRUE(store_->complete_batch("me", {{(*rest)[0].run_id, record(1)}, {(*rest)[1].run_id, record(2)}}).ok());
+  EXPECT_EQ(states()["succeeded"], 5);
+  EXPECT_EQ(states()["pending"], 5);  // the sleep jobs are untouched
+  Result<std::vector<Lease>> none = store_->lease_batch("me", 60000, "mixed", {"roofline"}, 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // Results as complete() writes them.
+  Result<std::vector<ResultRow>> results = store_->grid_results("mixed");
+  ASSERT_TRUE(results.ok()) << results.message();
+  EXPECT_EQ(results->size(), 5u);
+}
+
+}  // namespace
+}  // namespace gb::coord
