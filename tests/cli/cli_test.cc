@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -33,7 +34,8 @@ struct Output {
 
 std::string temp_dir() {
   auto dir = fs::path(::testing::TempDir()) /
-             ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+             ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+              std::to_string(::getpid()));  // the pid: suites of two checkouts never share one
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
