@@ -656,7 +656,10 @@ int cmd_generate(const GenerateFlags& f) {
     limit = *v;
   }
   const int64_t prompt_tokens = f.prompt_ids.empty() ? static_cast<int64_t>(f.prompt.size()) : prompt.size();
-  const Json need = {{"model", f.model}, {"context", std::max<int64_t>(1, prompt_tokens + f.max_tokens)}};
+  const Json need = {{"model", f.model},
+                     {"weight_format", f.weight_format},
+                     {"kv_format", f.kv_format},
+                     {"context", std::max<int64_t>(1, prompt_tokens + f.max_tokens)}};
   if (auto short_of = engine::host_memory_shortfall(engine::engine_job_requirement(need), "model " + f.model, limit))
     return fail(*short_of, kExitOom);
   // Without a tokenizer the new tokens are printed as ids.

@@ -31,6 +31,28 @@ TEST(CliMemoryFit, GenerateRefusesA110BModelAtOnce) {
                                          "--memory-limit", "lots"}).code, 2);
 }
 
+// The estimate is the weights at the format's bits (32 as stored) and the KV cache at
+// its format's: q4_0 (4.5 bits) needs about a seventh of the f32 figure.
+TEST(CliMemoryFit, GenerateCountsTheWeightFormatsBits) {
+  const std::string d = temp_dir();
+  auto needed = [&](const std::vector<std::string>& extra) -> double {
+    std::vector<std::string> args = {"generate", "--model", "synthetic:qwen1.5-110b", "--prompt-ids", "1",
+                                     "--memory-limit", "1G"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Output o = run_program(d, "gridbench", args);
+    EXPECT_EQ(o.code, 3) << o.err;
+    const std::string key = "needs at least ";
+    const size_t at = o.err.find(key);
+    if (at == std::string::npos) return 0;
+    return std::stod(o.err.substr(at + key.size()));
+  };
+  const double as_stored = needed({});
+  const double q4 = needed({"--weight-format", "q4_0", "--kv-format", "f16"});
+  ASSERT_GT(as_stored, 4e11);  // 110B parameters x 4 bytes
+  EXPECT_GT(q4, as_stored * 4.5 / 32 * 0.95) << q4;
+  EXPECT_LT(q4, as_stored * 4.5 / 32 * 1.05) << q4;
+}
+
 TEST(CliMemoryFit, AnEngineJobThatCannotFitEndsOomWithoutRetries) {
   const std::string d = temp_dir();
   const std::string data = kSource + "/tests/data";
