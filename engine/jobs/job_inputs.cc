@@ -10,6 +10,8 @@
 
 #include "common/json_util.h"
 #include "common/mapped_file.h"
+#include "engine/jobs/dataset.h"
+#include "engine/jobs/datasets/mmlu.h"
 
 namespace gb::engine {
 namespace {
@@ -68,7 +70,8 @@ std::string file_part(const std::string& param, const std::string& value) {
     return "";
   }
   if (param == "dataset") {
-    if (starts_with(value, "text:")) return value.substr(5);
+    for (std::string_view p : {"text:", "wikitext:", "pg19:", "mmlu:"})
+      if (starts_with(value, p)) return value.substr(p.size());
     if (starts_with(value, "jsonl:")) {
       const std::string rest = value.substr(6);
       const size_t colon = rest.rfind(':');
@@ -91,6 +94,21 @@ std::string with_file_part(const std::string& param, const std::string& value, c
 Result<std::string> input_digest(const std::string& param, const std::string& value) {
   const std::string file = file_part(param, value);
   if (file.empty()) return Error{value + ": names no file"};
+  if (param == "dataset") {
+    // Every file the dataset reads (a directory's books or CSV files), by relative name.
+    Result<DatasetSpec> spec = parse_dataset_spec(value);
+    if (!spec) return spec.error();
+    Result<std::vector<std::string>> files = dataset_files(*spec);
+    if (!files) return files.error();
+    std::string acc;
+    for (const std::string& f : *files) {
+      if (files->size() > 1) acc += fs::path(f).lexically_relative(file).string() + "=";
+      if (auto r = digest_file(f, SIZE_MAX, &acc); !r) return r.error();
+    }
+    if (spec->kind == DatasetSpec::Kind::kMmlu)
+      if (Result<std::vector<McSubject>> m = load_mmlu(spec->file); !m) return m.error();
+    return sha256_hex(acc).substr(0, 16);
+  }
   Result<std::string> acc = (param == "model" && starts_with(value, "hf:")) ? digest_hf_dir(file) : [&] {
     std::string into;
     return digest_file(file, param == "model" ? kGgufDigestBytes : SIZE_MAX, &into);

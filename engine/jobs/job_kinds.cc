@@ -2,6 +2,7 @@
 // parameters it takes and what it needs of a machine.
 #include "engine/jobs/job_kinds.h"
 
+#include "engine/jobs/dataset.h"
 #include "engine/jobs/placement.h"
 
 namespace gb::engine {
@@ -24,7 +25,8 @@ const std::vector<JobKind>& make_kinds() {
        /*requirement=*/{},  // any device, no memory
        {"slept_s"}},
       {"ppl",
-       "perplexity over a text dataset (text:FILE or jsonl:FILE:FIELD), llama.cpp chunks or HF sliding window",
+       "perplexity over a text dataset (text:FILE, wikitext:FILE, pg19:DIR or jsonl:FILE:FIELD), llama.cpp chunks or "
+       "HF sliding window",
        {"model", "dataset"},
        {"backend", "weight_format", "kv_format", "kv_calibration", "context", "ppl_mode", "stride", "chunks", "batch_size", "threads",
         "tokenizer"},
@@ -81,6 +83,29 @@ const std::vector<JobKind>& make_kinds() {
        {"measured_max_context", "memory_budget_bytes", "search_limited", "fixed_bytes", "peak_bytes_at_max",
         "kv_bytes_per_token", "probes"},
        /*timed=*/true},
+      {"mc_accuracy",
+       "multiple-choice accuracy on an MMLU CSV directory (mmlu:DIR), k-shot prompts from the dev split as the "
+       "original MMLU harness writes them, scored by the answer letter's log-likelihood, by greedy generation and "
+       "by each choice's length-normalised log-likelihood; per subject and overall, with standard errors",
+       {"model", "dataset"},
+       {"backend", "weight_format", "kv_format", "kv_calibration", "mc_mode", "mc_prompt", "mc_split", "shots", "limit",
+        "subjects", "max_new_tokens", "threads", "tokenizer"},
+       /*theory_only=*/false,
+       engine_job_requirement,
+       {"acc_letter", "acc_letter_stderr", "acc_generate", "acc_generate_stderr", "acc_choice_text",
+        "acc_choice_text_stderr", "acc_choice_sum", "acc_choice_sum_stderr", "questions", "subjects",
+        "truncated_prompts", "eval_s"},
+       /*timed=*/false,
+       /*keyed_metrics=*/true},  // the accuracies and questions per subject: acc_letter:SUBJECT, ...
+      {"gen_accuracy",
+       "exact-match accuracy of greedy generations on prompts with answers (jsonl:FILE:PROMPT,ANSWER), the "
+       "normalised first line or (answer_match: number) gsm8k's final number; with its standard error",
+       {"model", "dataset"},
+       {"backend", "weight_format", "kv_format", "kv_calibration", "max_new_tokens", "answer_match", "limit", "threads",
+        "tokenizer"},
+       /*theory_only=*/false,
+       engine_job_requirement,
+       {"accuracy", "accuracy_stderr", "prompts", "no_answer", "generated_tokens", "eval_s"}},
   };
   return kinds;
 }
@@ -98,6 +123,12 @@ const JobKind* find_job_kind(std::string_view name) {
 bool kind_reports(const JobKind& kind, std::string_view metric) {
   for (const auto& m : kind.metrics)
     if (m == metric) return true;
+  if (const size_t colon = metric.find(':'); kind.keyed_metrics && colon != std::string_view::npos && colon > 0 &&
+                                             colon + 1 < metric.size()) {
+    const std::string_view name = metric.substr(0, colon);
+    for (const auto& m : kind.metrics)
+      if (m == name) return true;
+  }
   return false;
 }
 
@@ -115,6 +146,9 @@ Status check_job(std::string_view kind, const Json& params) {
     if (find_param(it.key()) == nullptr) return Error{"unknown parameter '" + it.key() + "'"};
     if (auto problem = check_param(it.key(), it.value())) return Error{it.key() + ": " + *problem};
   }
+  if (auto d = params.find("dataset"); d != params.end())
+    if (Result<DatasetSpec> spec = parse_dataset_spec(d->get<std::string>()); spec.ok())
+      if (auto problem = dataset_kind_mismatch(k->name, *spec)) return Error{"dataset: " + *problem};
   return Status::Ok();
 }
 

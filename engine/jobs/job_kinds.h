@@ -49,12 +49,16 @@ struct JobKind {
   // Its figures are times: a job of it holds its device alone (the embedded runner
   // starts nothing beside it and starts it only when nothing else runs).
   bool timed = false;
+  // It also reports metrics NAME:KEY for a listed NAME, one per key of its data
+  // (mc_accuracy's per subject: acc_letter:astronomy); kind_reports accepts them.
+  bool keyed_metrics = false;
 };
 
 const std::vector<JobKind>& job_kinds();
 const JobKind* find_job_kind(std::string_view name);
 
-// Whether a job of `kind` may report `metric` (JobKind::metrics).
+// Whether a job of `kind` may report `metric` (JobKind::metrics, and NAME:KEY for a
+// listed NAME where the kind has keyed_metrics).
 bool kind_reports(const JobKind& kind, std::string_view metric);
 
 // Checks a whole job: the kind exists, every required parameter is present, and

@@ -33,7 +33,9 @@ const std::vector<ParamSpec>& make_params() {
       {"memory_model", ParamType::kString,
        "\"003\": memory minus activated weights (reference 003); \"total\": minus all weights"},
       {"reserve_gib", ParamType::kNumber, "device memory kept free, GiB (>= 0)"},
-      {"dataset", ParamType::kString, "evaluation dataset name"},
+      {"dataset", ParamType::kString,
+       "dataset by path: text:FILE, wikitext:FILE, pg19:DIR, jsonl:FILE:FIELD (ppl); mmlu:DIR (mc_accuracy); "
+       "jsonl:FILE:PROMPT,ANSWER (gen_accuracy)"},
       {"seed", ParamType::kInteger, "random seed (>= 0)"},
       {"compute", ParamType::kString, "compute precision: f32, f16 or bf16"},
       {"seconds", ParamType::kNumber, "sleep job: seconds to sleep (0 to 86400)"},
@@ -61,6 +63,22 @@ const std::vector<ParamSpec>& make_params() {
        "doubling)"},
       {"prefill_chunk", ParamType::kInteger, "context_search: prefill tokens per forward step (>= 1; default 256)"},
       {"search_limit", ParamType::kInteger, "context_search: the longest context tried (>= 1; default 1048576)"},
+      {"mc_mode", ParamType::kString,
+       "mc_accuracy: \"all\" (default), \"letter\" (log-likelihood of \" A\"..\" D\" after \"Answer:\"), \"generate\" "
+       "(greedy, first non-space character) or \"choice_text\" (each choice's log-likelihood over its bytes)"},
+      {"mc_prompt", ParamType::kString,
+       "mc_accuracy, choice_text scoring: \"mmlu\" (default: the MMLU header, shots, \"QUESTION\\nAnswer:\" then \" "
+       "CHOICE\") or \"continuation\" (no header; the question continued by \" CHOICE\")"},
+      {"mc_split", ParamType::kString, "mc_accuracy: the split asked, \"test\" (default) or \"val\""},
+      {"shots", ParamType::kInteger, "mc_accuracy: examples from each subject's dev split before a question (>= 0; default 5)"},
+      {"limit", ParamType::kInteger,
+       "mc_accuracy: at most this many questions per subject; gen_accuracy: the first this many prompts (>= 1)"},
+      {"subjects", ParamType::kString, "mc_accuracy: comma-separated subjects to ask (default every subject)"},
+      {"max_new_tokens", ParamType::kInteger,
+       "gen_accuracy and mc_accuracy's generate mode: the most tokens generated per prompt (>= 1)"},
+      {"answer_match", ParamType::kString,
+       "gen_accuracy: \"exact\" (default: the first line, normalised, equals the answer) or \"number\" (gsm8k: the "
+       "final number of the generation equals the answer's)"},
       {"backend", ParamType::kString,
        "engine backend the measured kinds run on: \"cpu\" (default) or \"cuda\"; decides placement (not the "
        "roofline's datasheet `device`)"},
@@ -177,6 +195,23 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     if (value != "full" && value != "none") return "expected \"full\" or \"none\", got " + value.dump();
   } else if (name == "backend") {
     if (value != "cpu" && value != "cuda") return "expected \"cpu\" or \"cuda\", got " + value.dump();
+  } else if (name == "mc_mode") {
+    if (value != "all" && value != "letter" && value != "generate" && value != "choice_text")
+      return "expected \"all\", \"letter\", \"generate\" or \"choice_text\", got " + value.dump();
+  } else if (name == "mc_prompt") {
+    if (value != "mmlu" && value != "continuation") return "expected \"mmlu\" or \"continuation\", got " + value.dump();
+  } else if (name == "mc_split") {
+    if (value != "test" && value != "val") return "expected \"test\" or \"val\", got " + value.dump();
+  } else if (name == "shots") {
+    if (value.get<double>() < 0 || value.get<double>() > 64) return "expected an integer from 0 to 64, got " + value.dump();
+  } else if (name == "limit" || name == "max_new_tokens") {
+    if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
+  } else if (name == "subjects") {
+    const std::string v = value.get<std::string>();
+    if (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != std::string::npos)
+      return "expected comma-separated subject names, e.g. \"astronomy,virology\", got " + value.dump();
+  } else if (name == "answer_match") {
+    if (value != "exact" && value != "number") return "expected \"exact\" or \"number\", got " + value.dump();
   } else if (name == "tokenizer") {
     if (value.get<std::string>().empty()) return "expected a tokenizer.json path, got \"\"";
   } else if (name == "dataset") {

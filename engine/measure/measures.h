@@ -13,6 +13,9 @@
 //             the roofline at the measured bandwidth            decode_curve_job.cc
 //   context_search  the longest context within a memory budget  context_search_job.cc
 //             (counted by budget_backend.h), by bisection
+//   mc_accuracy   multiple choice on MMLU CSV directories      evals/mc_accuracy_job.cc
+//   gen_accuracy  exact match of greedy generations            evals/gen_accuracy_job.cc
+//             (evals/: their prompts, scoring and answer matching)
 //
 // Every figure of the engine kinds is measured on the machine that runs the job;
 // the job's device record says which (backend "cpu", the CPU model, threads), so
@@ -51,5 +54,7 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_quant_error_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_mc_accuracy_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_gen_accuracy_job(const Json& params, const ProgressFn& progress);
 
 }  // namespace gb::engine

@@ -139,6 +139,15 @@ void KvCache::reset(int seq) {
   seqs_[seq].seen = 0;
 }
 
+bool KvCache::truncate(int seq, int64_t n) {
+  Seq& s = seqs_[seq];
+  // Slot i holds the token at position i only while nothing was evicted.
+  if (n < 0 || n > s.len || s.len != s.seen) return false;
+  s.len = n;
+  s.seen = n;
+  return true;
+}
+
 KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
   Seq& s = seqs_[seq];
   KvLayerView v;

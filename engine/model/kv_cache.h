@@ -78,6 +78,11 @@ class KvCache {
   void commit(int seq, int64_t n);
   // Forgets a sequence's tokens (keeps its memory).
   void reset(int seq);
+  // Forgets a sequence's tokens after its first n, so that another continuation of
+  // those n can follow (a shared prompt's keys and values reused). False, and
+  // nothing changed, when n exceeds length() or a streaming cache has evicted
+  // tokens (its slots no longer hold the first positions).
+  bool truncate(int seq, int64_t n);
 
   // A layer's view for attention; `extra` more slots than length() are visible
   // (the tokens being written by the current step).

@@ -99,6 +99,37 @@ TEST_F(GridInputsTest, MissingFilesAreListedBeforeAnythingRuns) {
   EXPECT_NE(m.find("relative paths in a grid mean its own folder"), std::string::npos) << m;
 }
 
+// The dataset layouts of the accuracy kinds: a missing directory, a malformed CSV row
+// and a layout the kind does not read are errors at load time, before any job.
+TEST_F(GridInputsTest, DatasetDirectoriesAndLayoutsAreCheckedBeforeAnythingRuns) {
+  const std::string model = std::string(GB_SOURCE_DIR) + "/tests/data/reference_model";
+  write("mmlu/test/s_test.csv", "q,a,b,c,d,A\n\"open,a,b,c,d,B\n");
+  std::string path = write("g.json", R"({"name": "g", "axes": {"dataset": ["mmlu:absent", "mmlu:mmlu", "pg19:nobooks"]},
+    "fixed": {"model": "hf:)" + model + R"("}, "measure": ["mc_accuracy"]})");
+  Result<Grid> g = load_grid(path);
+  ASSERT_FALSE(g.ok());
+  std::string m = g.message();
+  EXPECT_NE(m.find(path + ": $.axes.dataset[0]: mmlu:absent: " + (root_ / "absent").string() + ": no such directory"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(path + ": $.axes.dataset[1]: mmlu:mmlu: " + (root_ / "mmlu/test/s_test.csv").string() +
+                   ":2: a quoted field (field 1) is never closed"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(path + ": $.axes.dataset[2]: pg19:nobooks: "), std::string::npos) << m;
+
+  write("mmlu/test/s_test.csv", "q,a,b,c,d,A\n");
+  path = write("h.json", R"({"name": "h", "axes": {"dataset": ["mmlu:mmlu"]},
+    "fixed": {"model": "hf:)" + model + R"("}, "measure": ["ppl"]})");
+  g = load_grid(path);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.message().find("dataset: ppl reads text"), std::string::npos) << g.message();
+  path = write("i.json", R"({"name": "i", "axes": {"dataset": ["mmlu:mmlu"]},
+    "fixed": {"model": "hf:)" + model + R"(", "shots": 0}, "measure": ["mc_accuracy"]})");
+  g = load_grid(path);
+  EXPECT_TRUE(g.ok()) << g.message();
+}
+
 TEST_F(GridInputsTest, ModelDirectoriesAreDigestedByConfigAndIndex) {
   write("m/config.json", R"({"model_type": "gpt2"})");
   write("m/model.safetensors", std::string("\x02\0\0\0\0\0\0\0{}", 10));

@@ -251,3 +251,39 @@ TEST(SleepKind, ChecksSeconds) {
 
 }  // namespace
 }  // namespace gb::engine
+
+namespace gb::engine {
+namespace {
+
+// Keyed metrics (mc_accuracy's per subject): NAME:KEY for a listed NAME, only where
+// the kind says it has them.
+TEST(JobKinds, KeyedMetricsOnlyForKindsThatHaveThem) {
+  const JobKind* mc = find_job_kind("mc_accuracy");
+  ASSERT_NE(mc, nullptr);
+  EXPECT_TRUE(mc->keyed_metrics);
+  EXPECT_TRUE(kind_reports(*mc, "acc_letter"));
+  EXPECT_TRUE(kind_reports(*mc, "acc_letter:astronomy"));
+  EXPECT_TRUE(kind_reports(*mc, "questions:kjv_continuation"));
+  EXPECT_FALSE(kind_reports(*mc, "acc_nothing:astronomy"));
+  EXPECT_FALSE(kind_reports(*mc, "acc_letter:"));
+  EXPECT_FALSE(kind_reports(*mc, ":astronomy"));
+  const JobKind* ppl = find_job_kind("ppl");
+  ASSERT_NE(ppl, nullptr);
+  EXPECT_FALSE(kind_reports(*ppl, "ppl:astronomy"));
+}
+
+TEST(JobParams, AccuracyParameterDomains) {
+  for (const auto& [name, v] : std::vector<std::pair<std::string, Json>>{
+           {"mc_mode", "all"}, {"mc_mode", "choice_text"}, {"mc_prompt", "continuation"}, {"mc_split", "val"},
+           {"shots", 0}, {"shots", 5}, {"limit", 1}, {"subjects", "astronomy,virology"}, {"max_new_tokens", 8},
+           {"answer_match", "number"}})
+    EXPECT_FALSE(check_param(name, v).has_value()) << name << " " << v.dump() << ": " << *check_param(name, v);
+  for (const auto& [name, v] : std::vector<std::pair<std::string, Json>>{
+           {"mc_mode", "logits"}, {"mc_prompt", "chat"}, {"mc_split", "dev"}, {"shots", -1}, {"shots", 65},
+           {"limit", 0}, {"subjects", ""}, {"subjects", "a,,b"}, {"subjects", "a,"}, {"max_new_tokens", 0},
+           {"answer_match", "fuzzy"}})
+    EXPECT_TRUE(check_param(name, v).has_value()) << name << " " << v.dump();
+}
+
+}  // namespace
+}  // namespace gb::engine
