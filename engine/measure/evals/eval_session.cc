@@ -22,10 +22,11 @@ Result<const Tokenizer*> eval_tokenizer(const Json& params, const EngineSession&
   return tok;
 }
 
-void add_accuracy(JobOutput& out, const std::string& name, int64_t right, int64_t n) {
+void add_accuracy(JobOutput& out, const std::string& name, int64_t right, int64_t n, const std::string& key) {
   const double p = n > 0 ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
-  out.metrics.push_back(value_metric(name, p, ""));
-  out.metrics.push_back(value_metric(name + "_stderr", accuracy_stderr(p, n), ""));
+  const std::string k = key.empty() ? "" : ":" + key;
+  out.metrics.push_back(value_metric(name + k, p, ""));
+  out.metrics.push_back(value_metric(name + "_stderr" + k, accuracy_stderr(p, n), ""));
 }
 
 }  // namespace gb::engine

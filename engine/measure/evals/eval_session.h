@@ -16,7 +16,8 @@ namespace gb::engine {
 // none at all, one that does not read, or more ids than the model's vocabulary.
 Result<const Tokenizer*> eval_tokenizer(const Json& params, const EngineSession& e, std::optional<Tokenizer>& own);
 
-// `name` = right / n and `name`_stderr = sqrt(p (1 - p) / n), appended to `out`.
-void add_accuracy(JobOutput& out, const std::string& name, int64_t right, int64_t n);
+// `name` = right / n and `name`_stderr = sqrt(p (1 - p) / n), appended to `out`; with
+// a key, the keyed metrics `name`:KEY and `name`_stderr:KEY.
+void add_accuracy(JobOutput& out, const std::string& name, int64_t right, int64_t n, const std::string& key = "");
 
 }  // namespace gb::engine

@@ -71,12 +71,12 @@ Result<JobOutput> run_mc_accuracy_job(const Json& params, const ProgressFn& prog
   const double eval_ms = ms_since(t0);
 
   JobOutput out;
-  auto add_all = [&](const std::string& suffix, const McTally& t) {
-    if (o.letter) add_accuracy(out, "acc_letter" + suffix, t.letter, t.n);
-    if (o.generate) add_accuracy(out, "acc_generate" + suffix, t.generate, t.n);
+  auto add_all = [&](const std::string& subject, const McTally& t) {
+    if (o.letter) add_accuracy(out, "acc_letter", t.letter, t.n, subject);
+    if (o.generate) add_accuracy(out, "acc_generate", t.generate, t.n, subject);
     if (o.choice_text) {
-      add_accuracy(out, "acc_choice_text" + suffix, t.choice_text, t.n);
-      add_accuracy(out, "acc_choice_sum" + suffix, t.choice_sum, t.n);
+      add_accuracy(out, "acc_choice_text", t.choice_text, t.n, subject);
+      add_accuracy(out, "acc_choice_sum", t.choice_sum, t.n, subject);
     }
   };
   add_all("", r->overall);
@@ -85,7 +85,7 @@ Result<JobOutput> run_mc_accuracy_job(const Json& params, const ProgressFn& prog
   out.metrics.push_back(value_metric("truncated_prompts", static_cast<double>(lm.truncated()), ""));
   out.metrics.push_back(value_metric("eval_s", eval_ms / 1000.0, "s"));
   for (const McSubjectResult& s : r->subjects) {
-    add_all(":" + s.subject, s.tally);
+    add_all(s.subject, s.tally);
     out.metrics.push_back(value_metric("questions:" + s.subject, static_cast<double>(s.tally.n), ""));
   }
   out.device = session_device_json(*e);

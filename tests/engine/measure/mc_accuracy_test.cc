@@ -301,6 +301,8 @@ TEST(McEval, ReferenceModelSetGivesTheAccuracyItsReadmeStates) {
   EXPECT_DOUBLE_EQ(m["acc_choice_sum"], ref["acc"].get<double>());
   EXPECT_NEAR(m["acc_choice_text_stderr"], std::sqrt(0.3 * 0.7 / 400), 1e-12);
   EXPECT_DOUBLE_EQ(m["acc_choice_text:kjv_continuation"], m["acc_choice_text"]);
+  EXPECT_DOUBLE_EQ(m["acc_choice_text_stderr:kjv_continuation"], m["acc_choice_text_stderr"]);
+  EXPECT_EQ(m["questions:kjv_continuation"], 400);
   EXPECT_EQ(m.count("acc_letter"), 0u);  // mc_mode choice_text only
 }
 
