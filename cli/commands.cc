@@ -152,6 +152,7 @@ Result<dash::GridPage> write_reports(coord::JobStore& store, const coord::Grid& 
 int cmd_expand(const std::string& path, const std::string& format) {
   Result<coord::Grid> grid = coord::load_grid(path);
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  for (const std::string& w : grid->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (format == "json") {
     Json jobs = Json::array();
     for (const auto& j : grid->jobs)
@@ -188,6 +189,7 @@ struct RunFlags {
 int cmd_run(const RunFlags& f) {
   Result<coord::Grid> grid = coord::load_grid(f.grid);
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  for (const std::string& w : grid->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (f.slots < 1) return fail("-j: expected at least 1 slot", kExitInvalid);
   if (f.backend != "cpu" && f.backend != "cuda")
     return fail("--backend: expected cpu or cuda, got '" + f.backend + "'", kExitInvalid);

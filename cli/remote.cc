@@ -273,6 +273,7 @@ int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, b
   // Validate here first: the same errors as `gridbench run`, before any traffic.
   Result<coord::Grid> grid = coord::load_grid(grid_path);
   if (!grid.ok()) return fail(grid.message(), kExitInvalid);
+  for (const std::string& w : grid->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   Result<std::string> text = read_text(grid_path);
   if (!text.ok()) return fail(text.message(), kExitInvalid);
   // With files resolved here (coordinator/grid_inputs.h), the coordinator gets the

@@ -228,8 +228,8 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
   }
   static const std::vector<std::string> kReportKeys = {"title",  "kind",     "rows",  "pivot",       "columns",
                                                       "filter", "baseline", "plots", "average_over"};
-  static const std::vector<std::string> kColumnKeys = {"metric", "label",    "digits",  "scale",
-                                                       "suffix", "truncate", "spread"};
+  static const std::vector<std::string> kColumnKeys = {"metric", "label",  "digits", "scale", "suffix",
+                                                       "truncate", "spread", "filter", "minus",  "over",  "vs"};
   for (const auto& [path, rp] : items) {
     const OJson& r = *rp;
     if (!r.is_object()) {
@@ -328,8 +328,21 @@ void parse_reports(Errors& errs, const OJson& doc, const std::vector<std::string
               if (g->is_string() && (*g == "sd" || *g == "range")) col.spread = g->get<std::string>();
               else errs.add(p + ".spread", "expected \"sd\" or \"range\", " + got(*g));
             }
+            if (auto g = c.find("filter"); g != c.end()) {
+              if (check_param_object(errs, p + ".filter", *g, nullptr)) col.filter = normalize_json(to_json(*g));
+            }
+            int derived = 0;
+            for (const std::string key : {"minus", "over", "vs"}) {
+              auto g = c.find(key);
+              if (g == c.end()) continue;
+              ++derived;
+              if (check_param_object(errs, p + "." + key, *g, nullptr, /*allow_empty=*/false))
+                (key == "minus" ? col.minus : key == "over" ? col.over : col.vs) = normalize_json(to_json(*g));
+            }
+            if (derived > 1) errs.add(p, "expected at most one of 'minus', 'over' and 'vs'");
           } else {
-            errs.add(p, "expected a metric name or a column object {metric, label, digits, scale, suffix, truncate, spread}, " +
+            errs.add(p, "expected a metric name or a column object {metric, label, digits, scale, suffix, truncate, spread, filter, "
+                            "minus, over, vs}, " +
                             got(c));
             continue;
           }
@@ -429,7 +442,7 @@ Result<Grid> load_grid(const std::string& path) {
   }
   Result<Grid> g = parse_grid(*doc, path);
   if (!g.ok()) return g;
-  if (Status st = check_grid_files(*doc, g->measures, path); !st.ok()) return st.error();
+  if (Status st = check_grid_files(*doc, g->measures, path, &g->warnings); !st.ok()) return st.error();
   return g;
 }
 
@@ -740,6 +753,12 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
     for (ReportSpec& r : g.reports) {
       apply_grid_inputs(*inputs, r.filter);
       apply_grid_inputs(*inputs, r.baseline);
+      for (ReportColumn& c : r.columns) {
+        apply_grid_inputs(*inputs, c.filter);
+        apply_grid_inputs(*inputs, c.minus);
+        apply_grid_inputs(*inputs, c.over);
+        apply_grid_inputs(*inputs, c.vs);
+      }
     }
   }
 

@@ -42,6 +42,19 @@ struct ReportColumn {
   // With repeats, the spread printed after the mean: "sd" (" ± standard deviation")
   // or "range" (" [min, max]"); empty: the mean alone.
   std::string spread;
+  // Only the jobs whose parameters match all of these fill this column (on top of
+  // the report's own filter), so one table can show a metric twice, e.g. ppl on two
+  // datasets, or metrics of several kinds side by side (reference 001's layout).
+  Json filter = Json::object();
+  // A derived cell, against the value found where the parameters given here
+  // replace the cell's own (its column filter, row or pivot values), e.g.
+  // {"kv_format": "f16"}: `minus` prints the difference (reference 002's "diff"),
+  // `over` the ratio (004's "FP8/INT8 Ratio"), `vs` the change in percent (004's
+  // "vs BF16"). At most one of the three; empty objects: a plain column.
+  Json minus = Json::object();
+  Json over = Json::object();
+  Json vs = Json::object();
+  const Json& against() const { return !minus.empty() ? minus : !over.empty() ? over : vs; }
 };
 
 struct ReportSpec {
@@ -71,6 +84,9 @@ struct Grid {
   std::vector<Json> points; // full parameter sets (axes + fixed), in expansion order
   std::vector<GridJob> jobs;
   std::vector<ReportSpec> reports;
+  // What load_grid could not check here and says so (an unset ${VAR}); the CLI
+  // prints each line to stderr.
+  std::vector<std::string> warnings;
 };
 
 // Reads, validates and expands a grid file; YAML for .yaml/.yml, else JSON.

@@ -134,7 +134,8 @@ void apply_grid_inputs(const OJson& inputs, Json& values) {
   }
 }
 
-Status check_grid_files(const OJson& doc, const std::vector<std::string>& measures, const std::string& source) {
+Status check_grid_files(const OJson& doc, const std::vector<std::string>& measures, const std::string& source,
+                        std::vector<std::string>* warnings) {
   bool engine_kind = false, scores_text = false;
   std::string engine_name, text_name;
   for (const std::string& m : measures) {
@@ -166,9 +167,23 @@ Status check_grid_files(const OJson& doc, const std::vector<std::string>& measur
   std::vector<std::string> errors;
   std::set<std::string> seen;
   for (const Found& f : found) {
-    if (f.value.find("${") != std::string::npos || !seen.insert(f.param + "\n" + f.value).second) continue;
+    if (!seen.insert(f.param + "\n" + f.value).second) continue;
     auto add = [&](const std::string& what) { errors.push_back(source + ": " + f.path + ": " + what); };
-    const std::string value = resolved(f.value);
+    std::string value = resolved(f.value);
+    if (f.value.find("${") != std::string::npos) {
+      // Checked as this machine expands it (the hash keeps the text as written).
+      Json one = {{f.param, f.value}};
+      if (Status st = engine::expand_job_vars(one); !st.ok()) {
+        const std::string m = st.message();
+        if (warnings != nullptr)
+          warnings->push_back(source + ": " + f.path + ": " + m.substr(m.find(": ") + 2) + " here: '" + f.value +
+                              "' is not checked, and its jobs fail (invalid) on machines where it is unset; set it "
+                              "to the " +
+                              (f.value.rfind("hf:", 0) == 0 ? "model directory" : "file") + " it names");
+        continue;
+      }
+      value = one[f.param].get<std::string>();
+    }
     if (f.param == "model") {
       Result<engine::ModelRef> ref = engine::parse_model_ref(value);
       if (!ref) continue;  // the parameter check reports it

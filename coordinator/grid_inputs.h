@@ -55,9 +55,11 @@ void apply_grid_inputs(const nlohmann::ordered_json& inputs, nlohmann::json& val
 // `model` that are not theory-only: `synthetic:NAME` is meant); dataset values are
 // text:FILE or jsonl:FILE:FIELD; kinds that score text (those taking a `dataset`)
 // have a tokenizer: the grid names one, or each hf: model directory has its
-// tokenizer.json. `doc` carries the `inputs` that load_grid resolved. Errors: every
+// tokenizer.json. A value with ${VAR} is checked as this environment expands it;
+// where a variable is unset, a line naming it goes to `warnings` (when given) and
+// the value is not checked (the machines that run its jobs may set it). `doc` carries the `inputs` that load_grid resolved. Errors: every
 // problem, one line each, "SOURCE: $.path: what".
 Status check_grid_files(const nlohmann::ordered_json& doc, const std::vector<std::string>& measures,
-                        const std::string& source);
+                        const std::string& source, std::vector<std::string>* warnings = nullptr);
 
 }  // namespace gb::coord

@@ -182,8 +182,29 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     if (metric_set.count(c.metric)) table_metrics.insert(c.metric);
   }
 
+  // Which columns a result fills: its metric and the column's filter; a derived
+  // column (minus/over) also reads the results of its other filter.
+  auto takes = [](const Json& filter, const Json& params) {
+    ReportSpec probe;
+    probe.filter = filter;
+    return report_takes(probe, "", params);
+  };
+  std::vector<Json> other_filter(columns.size());
+  for (size_t ci = 0; ci < columns.size(); ++ci) {
+    const Json& o = columns[ci].against();
+    if (o.empty()) continue;
+    other_filter[ci] = columns[ci].filter;
+    for (auto it = o.begin(); it != o.end(); ++it) other_filter[ci][it.key()] = it.value();
+  }
+  auto fills = [&](size_t ci, const ResultRow& r) {
+    return columns[ci].metric == r.metric && metric_set.count(r.metric) && takes(columns[ci].filter, r.params);
+  };
+  auto fills_other = [&](size_t ci, const ResultRow& r) {
+    return other_filter[ci].is_object() && columns[ci].metric == r.metric && takes(other_filter[ci], r.params);
+  };
+
   // Row keys and pivot values in order of first appearance. A result makes a row
-  // when its metric is one of the table's (or, for a table of parameters only, always).
+  // when it fills one of the table's columns (or, for a table of parameters only, always).
   std::vector<Json> row_keys;
   std::map<std::string, size_t> row_index;
   std::vector<Json> pivots;
@@ -197,7 +218,11 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     return spec.pivot.empty() ? Json(nullptr) : param_of(r.params, spec.pivot);
   };
   for (const auto* r : rows) {
-    if (!table_metrics.empty() && !table_metrics.count(r->metric)) continue;
+    if (!table_metrics.empty()) {
+      bool any = false;
+      for (size_t ci = 0; ci < columns.size() && !any; ++ci) any = fills(ci, *r);
+      if (!any) continue;
+    }
     Json k = row_key_of(*r);
     if (row_index.emplace(key_of(k), row_keys.size()).second) row_keys.push_back(k);
     Json p = pivot_of(*r);
@@ -208,27 +233,53 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     pivot_index.emplace(key_of(Json(nullptr)), 0);
   }
 
-  // Accumulate: (row, pivot, metric) -> values; (row, pivot) -> parameters.
-  std::map<std::tuple<size_t, size_t, std::string>, Accum> cells;
+  // Accumulate: (row, pivot, column) -> values (and the other values of a derived
+  // column); (row, pivot) -> parameters.
+  std::map<std::tuple<size_t, size_t, size_t>, Accum> cells;
+  std::map<std::tuple<std::string, std::string, size_t>, Accum> others;  // by their own row key and pivot
   std::map<std::pair<size_t, size_t>, const Json*> params_at;
   std::map<std::string, std::string> unit_of;
+  auto add_to = [](Accum& a, const ResultRow& r) {
+    if (r.value.has_value()) {
+      a.values.push_back(*r.value);
+    } else if (a.text.empty()) {
+      a.text = r.text;
+    }
+  };
   for (const auto* r : rows) {
+    for (size_t ci = 0; ci < columns.size(); ++ci)
+      if (fills_other(ci, *r)) add_to(others[{key_of(row_key_of(*r)), key_of(pivot_of(*r)), ci}], *r);
     auto ri = row_index.find(key_of(row_key_of(*r)));
     auto pi = pivot_index.find(key_of(pivot_of(*r)));
     if (ri == row_index.end() || pi == pivot_index.end()) continue;
-    params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
-    if (!table_metrics.count(r->metric)) continue;
-    Accum& a = cells[{ri->second, pi->second, r->metric}];
-    if (r->value.has_value()) {
-      a.values.push_back(*r->value);
-    } else if (a.text.empty()) {
-      a.text = r->text;
+    if (!table_metrics.count(r->metric)) {
+      params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
+      continue;
+    }
+    for (size_t ci = 0; ci < columns.size(); ++ci) {
+      if (fills(ci, *r)) {
+        params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
+        add_to(cells[{ri->second, pi->second, ci}], *r);
+      }
     }
     if (!r->unit.empty()) unit_of.emplace(r->metric, r->unit);
   }
-  auto accum_at = [&](size_t ri, size_t pi, const std::string& m) -> const Accum* {
-    auto it = cells.find({ri, pi, m});
+  auto accum_at = [&](size_t ri, size_t pi, size_t ci) -> const Accum* {
+    auto it = cells.find({ri, pi, ci});
     return it == cells.end() ? nullptr : &it->second;
+  };
+  // A derived cell's other value: its row and pivot with the column's `against`
+  // values in place of theirs.
+  auto other_at = [&](size_t ri, size_t pi, size_t ci) -> const Accum* {
+    Json k = row_keys[ri], p = pivots[pi];
+    const Json& o = columns[ci].against();
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      for (size_t i = 0; i < spec.rows.size(); ++i)
+        if (spec.rows[i] == it.key()) k[i] = it.value();
+      if (it.key() == spec.pivot) p = it.value();
+    }
+    auto it = others.find({key_of(k), key_of(p), ci});
+    return it == others.end() ? nullptr : &it->second;
   };
 
   // Where each row's baseline is: (row index, pivot index), or nullopt.
@@ -302,7 +353,8 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
       out.push_back(key);
     }
     for (size_t pi = 0; pi < pivots.size(); ++pi) {
-      for (const auto& col : columns) {
+      for (size_t ci = 0; ci < columns.size(); ++ci) {
+        const ReportColumn& col = columns[ci];
         TableCell cell;
         if (!metric_set.count(col.metric)) {  // a parameter column
           auto p = params_at.find({ri, pi});
@@ -319,8 +371,30 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
           out.push_back(cell);
           continue;
         }
-        CellStats s = stats_of(accum_at(ri, pi, col.metric));
+        CellStats s = stats_of(accum_at(ri, pi, ci));
         if (!s.present) {
+          out.push_back(cell);
+          continue;
+        }
+        if (other_filter[ci].is_object()) {  // minus / over / vs: a derived number, or empty
+          CellStats o = stats_of(other_at(ri, pi, ci));
+          if (s.mean && o.mean && (!col.minus.empty() || *o.mean != 0)) {
+            cell.n = s.n;
+            if (!col.minus.empty()) {
+              cell.value = *s.mean - *o.mean;
+              cell.text = format_number(*cell.value, col.digits, col.scale, col.suffix, col.truncate);
+            } else if (!col.over.empty()) {
+              cell.value = *s.mean / *o.mean;
+              cell.text = format_number(*cell.value, col.digits, 1, col.suffix, col.truncate);
+            } else {
+              cell.value = (*s.mean - *o.mean) / *o.mean * 100.0;
+              cell.text = format_number(*cell.value, col.digits < 0 ? 2 : col.digits, 1, "", col.truncate);
+              if (cell.text[0] != '-') cell.text = "+" + cell.text;
+              cell.text += "%";
+            }
+          } else if (!s.mean) {
+            cell.text = s.text;
+          }
           out.push_back(cell);
           continue;
         }
@@ -340,7 +414,7 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
                        format_number(s.max, col.digits, col.scale, col.suffix, col.truncate) + "]";
         const auto& b = base_of[ri][pi];
         if (b && !(b->first == ri && b->second == pi)) {
-          CellStats bs = stats_of(accum_at(b->first, b->second, col.metric));
+          CellStats bs = stats_of(accum_at(b->first, b->second, ci));
           if (bs.mean && *bs.mean != 0) {
             cell.delta_pct = (*s.mean - *bs.mean) / *bs.mean * 100.0;
             cell.text += " (" + delta_text(*cell.delta_pct) + ")";

@@ -254,16 +254,52 @@ std::vector<ReportProblem> check_report(const ReportSpec& spec, const OJson& doc
                                "' to rows, make it the pivot, filter on one value, or list it in average_over"});
     }
   };
+  // What each cell shows: a metric of the jobs a column's filter takes (a derived
+  // column twice: its own filter and its other one), keyed by column.
+  struct Shown {
+    std::string what;  // "metric:NAME@COLUMN[.minus|.over]"
+    std::string metric;
+    Json filter;
+    std::string path;  // of the filter, for "matches no job"
+  };
+  std::vector<Shown> shown;
+  if (spec.columns.empty()) {
+    for (const auto& m : shown_metrics) shown.push_back({"metric:" + m, m, Json::object(), ""});
+  }
+  for (size_t i = 0; i < spec.columns.size(); ++i) {
+    const ReportColumn& c = spec.columns[i];
+    if (!contains(shown_metrics, c.metric)) continue;
+    const std::string at = "@" + std::to_string(i);
+    const std::string cpath = json_path_index(path + ".columns", i);
+    shown.push_back({"metric:" + c.metric + at, c.metric, c.filter, cpath + ".filter"});
+    const Json& o = c.against();
+    if (o.empty()) continue;
+    const std::string key = !c.minus.empty() ? ".minus" : !c.over.empty() ? ".over" : ".vs";
+    Json other = c.filter;
+    for (auto it = o.begin(); it != o.end(); ++it) other[it.key()] = it.value();
+    shown.push_back({"metric:" + c.metric + at + key, c.metric, other, cpath + key});
+  }
+  auto column_takes = [](const Json& filter, const GridJob& j) {
+    ReportSpec probe;
+    probe.filter = filter;
+    return report_takes(probe, j.kind, j.params);
+  };
+  for (const Shown& s : shown) {
+    if (s.filter.empty()) continue;
+    bool any = false;
+    for (const GridJob* j : jobs) any = any || column_takes(s.filter, *j);
+    if (!any) out.push_back({s.path, "matches no job of this report: the column would be empty"});
+  }
   for (const GridJob* j : jobs) {
     const engine::JobKind* k = engine::find_job_kind(j->kind);
     if (k == nullptr) continue;
-    for (const auto& m : shown_metrics) {
-      if (!engine::kind_reports(*k, m)) continue;
-      auto [it, fresh] = cell_job.emplace(cell_of(*j, "metric:" + m), j);
+    for (const Shown& s : shown) {
+      if (!engine::kind_reports(*k, s.metric) || !column_takes(s.filter, *j)) continue;
+      auto [it, fresh] = cell_job.emplace(cell_of(*j, s.what), j);
       if (fresh) continue;
       const GridJob& first = *it->second;
       if (first.kind == j->kind && first.params == j->params) continue;  // repeats of one job
-      conflict(first, *j, m);
+      conflict(first, *j, s.metric);
     }
     for (const auto& p : shown_params) {
       auto [it, fresh] = cell_job.emplace(cell_of(*j, "param:" + p), j);

@@ -8,7 +8,8 @@
 // parameter that tells them apart, unless the report lists it in `average_over`.
 // A column names a metric some job kind of the report reports (or a parameter); a
 // baseline names values of its row or pivot parameters that some job has; a filter
-// matches some job. Not here: parsing the report's keys (coordinator/grid.cc) or
+// (the report's, a column's own, and a derived column's other values) matches
+// some job. Not here: parsing the report's keys (coordinator/grid.cc) or
 // building the tables (coordinator/report.h).
 #pragma once
 

@@ -452,8 +452,11 @@ std::string report_plots_html(const PlotSource& src, const ReportSpec& report) {
   const Selection sel = selection_of(probe, &report);
   std::vector<std::string> metrics;
   if (!report.columns.empty()) {
+    // A column of its own filter (or a derived one) is a slice of a metric that the
+    // bars of the metric over the report's jobs would mix; it gets no default plot.
     for (const auto& c : report.columns)
-      if (!contains(metrics, c.metric) && !is_param(c.metric)) metrics.push_back(c.metric);
+      if (!contains(metrics, c.metric) && !is_param(c.metric) && c.filter.empty() && c.against().empty())
+        metrics.push_back(c.metric);
   } else {
     metrics = metric_names(src, sel);
   }

@@ -80,6 +80,29 @@ double current_rss_bytes() {
   return n == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
+namespace {
+bool g_run_peak_reset = false;
+}  // namespace
+
+void reset_run_peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return;
+  g_run_peak_reset = std::fputs("5", f) >= 0;
+  g_run_peak_reset = (std::fclose(f) == 0) && g_run_peak_reset;
+}
+
+double run_peak_rss_bytes() {
+  if (!g_run_peak_reset) return peak_rss_bytes();
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return peak_rss_bytes();
+  char line[256];
+  double kib = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib >= 0 ? kib * 1024.0 : peak_rss_bytes();
+}
+
 std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   std::mt19937_64 g(seed);
   std::vector<int32_t> t(static_cast<size_t>(n));

@@ -59,6 +59,13 @@ Json session_device_json(const EngineSession& e);
 double peak_rss_bytes();
 // The process's resident memory now, bytes (/proc/self/statm; 0 where unreadable).
 double current_rss_bytes();
+// Restarts the peak that run_peak_rss_bytes() reports from the resident memory now
+// (Linux: "5" written to /proc/self/clear_refs resets VmHWM), so that a job's peak
+// leaves out the transients of loading (a checkpoint converted to f32, then packed).
+void reset_run_peak_rss();
+// The peak resident memory since reset_run_peak_rss() (VmHWM of /proc/self/status),
+// bytes; peak_rss_bytes() where the reset or the read is not available.
+double run_peak_rss_bytes();
 
 // Seeded random prompt tokens (speed and memory measure time and bytes, which
 // do not depend on which tokens they are).

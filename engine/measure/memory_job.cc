@@ -16,6 +16,7 @@ Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress)
   Result<EngineSession> e = open_engine_session(params);
   if (!e) return e.error();
   const double model_rss = current_rss_bytes();  // the loaded model, before any cache or activation
+  reset_run_peak_rss();
   const ModelConfig& c = e->model->config();
   const int64_t ctx = int_param(params, "context", 512);
   const int64_t batch = int_param(params, "batch_size", 1);
@@ -45,6 +46,8 @@ Result<JobOutput> run_memory_job(const Json& params, const ProgressFn& progress)
   out.metrics.push_back(value_metric("kv_allocated_bytes", static_cast<double>((*cache)->allocated_bytes()), "B"));
   out.metrics.push_back(value_metric("model_rss_bytes", model_rss, "B"));
   out.metrics.push_back(value_metric("peak_rss_bytes", peak_rss_bytes(), "B"));
+  // The peak since the model was loaded: the cache and the prefill on top of it.
+  out.metrics.push_back(value_metric("run_peak_rss_bytes", run_peak_rss_bytes(), "B"));
   out.device = session_device_json(*e);
   return out;
 }

@@ -1,7 +1,7 @@
 // The `quant_error` kind: the matmul error of a weight format (reference 004's 4.4),
 // on seeded N(0,1) matrices of `shape` ("RxC": X [R, C], W [C, C]) or on one of a
 // model's weight matrices (`model` and `tensor`: W [N, C] as stored, X [R, C] seeded;
-// `shape` defaults to 16xC). The arithmetic is engine/measure/quant_error.cc.
+// `shape` defaults to 16xC; a `model` alone is not read). The arithmetic is engine/measure/quant_error.cc.
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -21,9 +21,11 @@ Result<JobOutput> run_quant_error_job(const Json& params, const ProgressFn& prog
   const uint64_t seed = static_cast<uint64_t>(int_param(params, "seed", 0));
   int threads = static_cast<int>(int_param(params, "threads", 0));
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // A `model` without a `tensor` is not read (W is seeded), so that a grid which
+  // names a model for its other kinds measures the seeded error beside them.
   const bool on_model = params.contains("tensor");
-  if (on_model != params.contains("model"))
-    return Error{"quant_error: give `model` and `tensor` together (a model's weight matrix), or neither"};
+  if (on_model && !params.contains("model"))
+    return Error{"quant_error: a `tensor` is one of a model's weight matrices: give the `model` too"};
   if (!on_model && !params.contains("shape"))
     return Error{"quant_error: needs `shape` (RxC), or `model` and `tensor`"};
 

@@ -5,7 +5,9 @@
 // whole sequence (reference 000's "naive" decoding). With `op_breakdown: true` the
 // decode steps' ops are timed by category (attention, linear, norms, the rest:
 // reference 001's "Avg Attn"); the timing wraps each op, so that mode's figures
-// include its small overhead.
+// include its small overhead. The memory columns of reference 000 come with it: the
+// loaded weights, the resident memory with the model alone, the job's peak and the
+// peak of the runs alone (after loading: 000's "memory during inference").
 #include <algorithm>
 #include <optional>
 #include <span>
@@ -92,6 +94,8 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
     };
   Result<EngineSession> e = open_engine_session(params, wrap);
   if (!e) return e.error();
+  const double model_rss = current_rss_bytes();  // the loaded model, before any cache or activation
+  reset_run_peak_rss();
   const ModelConfig& c = e->model->config();
   const int64_t prompt_len = int_param(params, "prompt_tokens", 128);
   const int64_t gen = int_param(params, "gen_tokens", 32);
@@ -115,7 +119,7 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
     Result<PassTimes> w = run_pass(*e->model, **cache, prompts, warmup, recompute, nullptr, nullptr);
     if (!w) return w.error();
   }
-  std::vector<double> prefill, ttft, steps;
+  std::vector<double> prefill, ttft, steps, whole;
   OpTotals ops;
   std::vector<double> curve_sum(static_cast<size_t>(gen), 0.0);
   for (int64_t r = 0; r < runs; ++r) {
@@ -129,6 +133,9 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
     if (!t) return t.error();
     prefill.push_back(t->prefill_ms);
     ttft.push_back(t->ttft_ms);
+    double sum = t->ttft_ms;
+    for (double ms : t->step_ms) sum += ms;
+    whole.push_back(sum);
     for (size_t i = 0; i < t->step_ms.size(); ++i) curve_sum[i] += t->step_ms[i];
     steps.insert(steps.end(), t->step_ms.begin(), t->step_ms.end());
     for (int k = 0; k < kOpCategories; ++k) {
@@ -146,6 +153,8 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
   m.push_back(value_metric("prefill_max_ms", pre.max, "ms"));
   m.push_back(value_metric("prefill_tokens_per_s", static_cast<double>(batch * prompt_len) / (pre.mean / 1000.0),
                            "tokens/s"));
+  // Whole prompts per second (reference 004's "Prefill (samples/s)").
+  m.push_back(value_metric("prefill_samples_per_s", static_cast<double>(batch) / (pre.mean / 1000.0), "samples/s"));
   m.push_back(value_metric("ttft_ms", first.mean, "ms"));
   if (step.n > 0) {
     m.push_back(value_metric("tpot_ms", tpot, "ms"));
@@ -166,6 +175,13 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
                              static_cast<double>(e->model->weight_bytes()) / (tpot / 1000.0) / 1e9, "GB/s"));
   }
   m.push_back(value_metric("timed_steps", static_cast<double>(step.n), "steps"));
+  // One run, prompt to last token (reference 000's "inference time"), and the
+  // memory of reference 000's table.
+  m.push_back(value_metric("generate_s", sample_stats(whole).mean / 1000.0, "s"));
+  m.push_back(value_metric("loaded_weight_bytes", static_cast<double>(e->model->weight_bytes()), "B"));
+  m.push_back(value_metric("model_rss_bytes", model_rss, "B"));
+  m.push_back(value_metric("peak_rss_bytes", peak_rss_bytes(), "B"));
+  m.push_back(value_metric("run_peak_rss_bytes", run_peak_rss_bytes(), "B"));
   if (breakdown && step.n > 0) {
     // Per decode step: each category's time and calls; "other" is the rest of the
     // step (the other ops and the host's work), so the four sum to tpot_ms.

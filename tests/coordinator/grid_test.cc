@@ -815,7 +815,7 @@ TEST_F(GridTest, ReportErrors) {
                 "$.report.pivot: 'model' is also one of the rows; expected another parameter",
                 "$.report.columns[0]: expected a non-empty metric name",
                 "$.report.columns[1].color: unknown key (expected one of: metric, label, digits, scale, suffix, "
-                "truncate, spread)",
+                "truncate, spread, filter, minus, over, vs)",
                 "$.report.columns[1]: missing required key 'metric' (a metric or parameter name)",
                 "$.report.columns[1].digits: expected an integer from 0 to 17, got the integer -1",
                 "$.report.columns[1].scale: expected a number > 0, got the integer 0",
@@ -823,7 +823,7 @@ TEST_F(GridTest, ReportErrors) {
                 "$.report.columns[1].truncate: expected true or false, got the string \"yes\"",
                 "$.report.columns[1].spread: expected \"sd\" or \"range\", got the string \"iqr\"",
                 "$.report.columns[2]: expected a metric name or a column object {metric, label, digits, scale, "
-                "suffix, truncate, spread}, got the integer 7",
+                "suffix, truncate, spread, filter, minus, over, vs}, got the integer 7",
                 "$.report.filter.device: " + engine::check_param("device", "tpu9").value_or("?"),
                 "$.report.baseline: expected a non-empty object of job parameters"}));
 }
@@ -871,6 +871,52 @@ TEST_F(GridTest, ReportCellsNeverMixJobs) {
                                       "parameter",
                                       "$.report.average_over[1]: unknown job parameter 'modle' (known: " +
                                           known_params() + ")"}));
+}
+
+// A column's own filter and a derived column's other values (issue 10: reference
+// 001's two ppl columns, 002's diff): checked like a report's filter, and a cell may
+// still hold one job only, counted per column.
+TEST_F(GridTest, ColumnFiltersAndDerivedColumns) {
+  auto with_report = [](const std::string& report) {
+    std::string text = kBasic;
+    text.replace(text.rfind('}'), 1, ", \"report\": " + report + "}");
+    return text;
+  };
+  // Per column, the model axis is told apart by the filters: valid.
+  Grid g = load_ok("ok.json", with_report(R"({"rows": ["weight_format"], "columns": [
+      {"metric": "decode_B_ms", "label": "small", "filter": {"model": "qwen1.5-0.5b"}},
+      {"metric": "decode_B_ms", "label": "big", "filter": {"model": "qwen1.5-7b"}},
+      {"metric": "decode_B_ms", "label": "big - small", "filter": {"model": "qwen1.5-7b"},
+       "minus": {"model": "qwen1.5-0.5b"}},
+      {"metric": "decode_B_ms", "label": "vs f16", "filter": {"model": "qwen1.5-7b"}, "vs": {"weight_format": "f16"}}]})"));
+  const ReportColumn& diff = g.reports[0].columns[2];
+  EXPECT_EQ(diff.filter, (Json{{"model", "qwen1.5-7b"}}));
+  EXPECT_EQ(diff.minus, (Json{{"model", "qwen1.5-0.5b"}}));
+  EXPECT_EQ(g.reports[0].columns[3].against(), (Json{{"weight_format", "f16"}}));
+  // Without the filters the cells would mix the models; a filter or an other value
+  // that matches no job, two derived keys, a bad parameter: errors with their paths.
+  EXPECT_EQ(lines(load_err("bad.json", with_report(R"({"rows": ["weight_format"], "columns": [
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-7b"}},
+      {"metric": "decode_B_ms"},
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-14b"}},
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-7b"}, "over": {"model": "qwen1.5-1.8b"}},
+      {"metric": "decode_B_ms", "filter": {"modle": 1}, "minus": {"model": "gpt2"}, "vs": {"model": "gpt2"}}]})")),
+                  "bad.json"),
+            (std::vector<std::string>{
+                "$.report.columns[4].filter.modle: unknown job parameter 'modle' (known: " + known_params() + ")",
+                "$.report.columns[4]: expected at most one of 'minus', 'over' and 'vs'"}));
+  EXPECT_EQ(lines(load_err("bad2.json", with_report(R"({"rows": ["weight_format"], "columns": [
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-7b"}},
+      {"metric": "decode_B_ms"},
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-14b"}},
+      {"metric": "decode_B_ms", "filter": {"model": "qwen1.5-7b"}, "over": {"model": "qwen1.5-1.8b"}}]})")),
+                  "bad2.json"),
+            (std::vector<std::string>{
+                "$.report.columns[2].filter: matches no job of this report: the column would be empty",
+                "$.report.columns[3].over: matches no job of this report: the column would be empty",
+                "$.report: cells would average jobs that differ in 'model' (qwen1.5-0.5b, qwen1.5-7b); a cell "
+                "averages the repeats of one job only: add 'model' to rows, make it the pivot, filter on one value, "
+                "or list it in average_over"}));
 }
 
 // A column names a metric a kind of the report reports (or a parameter), a baseline

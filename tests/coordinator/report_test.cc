@@ -297,6 +297,49 @@ TEST(BuildTables, ParameterColumnsKindAndFilter) {
   EXPECT_TRUE(tables[0].columns[2].metric);
 }
 
+// Reference 001's layout: one metric in two columns by their own filters, beside
+// another kind's; 002's diff (minus), 004's ratio (over) and change (vs), where the
+// other value may sit in another row (vs bf16) or the same row (kv_format filters).
+TEST(BuildTables, ColumnFiltersAndDerivedColumns) {
+  ReportSpec s;
+  s.title = "001";
+  s.rows = {"weight_format"};
+  ReportColumn wiki = col("ppl", "Wiki PPL", 2), pg19 = col("ppl", "PG19 PPL", 2), tpot = col("tpot_ms", "TPOT", 1);
+  wiki.filter = {{"dataset", "wiki"}};
+  pg19.filter = {{"dataset", "pg19"}};
+  ReportColumn diff = col("ppl", "wiki - pg19", 2);
+  diff.filter = {{"dataset", "wiki"}};
+  diff.minus = {{"dataset", "pg19"}};
+  ReportColumn ratio = col("ppl", "wiki / pg19", 3);
+  ratio.filter = {{"dataset", "wiki"}};
+  ratio.over = {{"dataset", "pg19"}};
+  ReportColumn vs = col("ppl", "vs f16");
+  vs.filter = {{"dataset", "wiki"}};
+  vs.vs = {{"weight_format", "f16"}};
+  s.columns = {wiki, pg19, tpot, diff, ratio, vs};
+  std::vector<ResultRow> rows = {
+      result({{"weight_format", "f16"}, {"dataset", "wiki"}}, "ppl", 7.0, "", "ppl"),
+      result({{"weight_format", "f16"}, {"dataset", "pg19"}}, "ppl", 8.0, "", "ppl"),
+      result({{"weight_format", "f16"}}, "tpot_ms", 42.25),
+      result({{"weight_format", "nf4"}, {"dataset", "wiki"}}, "ppl", 10.5, "", "ppl"),
+      result({{"weight_format", "nf4"}, {"dataset", "pg19"}}, "ppl", std::nullopt, "failed", "ppl"),
+      result({{"weight_format", "nf4"}}, "tpot_ms", 52.73),
+      result({{"weight_format", "int8"}}, "tpot_ms", 108.5),  // no ppl at all
+  };
+  auto tables = build(grid_with(s), rows);
+  ASSERT_EQ(tables.size(), 1u);
+  const Table& t = tables[0];
+  EXPECT_EQ(t.header, (Strings{"weight_format", "Wiki PPL", "PG19 PPL", "TPOT", "wiki - pg19", "wiki / pg19",
+                               "vs f16"}));
+  ASSERT_EQ(t.rows.size(), 3u);
+  EXPECT_EQ(texts(t.rows[0]), (Strings{"f16", "7.00", "8.00", "42.3", "-1.00", "0.875", "+0.00%"}));
+  // A text cell on the other side leaves the derived cell empty; vs f16 reads the f16 row.
+  EXPECT_EQ(texts(t.rows[1]), (Strings{"nf4", "10.50", "failed", "52.7", "", "", "+50.00%"}));
+  EXPECT_NEAR(*t.rows[1][6].value, 50.0, 1e-12);
+  EXPECT_EQ(texts(t.rows[2]), (Strings{"int8", "", "", "108.5", "", "", ""}));
+  EXPECT_DOUBLE_EQ(*t.rows[0][4].value, -1.0);
+}
+
 TEST(BuildTables, DefaultTableUsesAxesAndEveryMetric) {
   Grid g;
   g.name = "demo";

@@ -276,6 +276,7 @@ void WorkerDaemon::Impl::tick_children() {
 // Back after an absence: every running child's lease is renewed at once.
 void WorkerDaemon::Impl::renew_leases_now() {
   for (auto& [id, ch] : children) ch.next_renew = Clock::now();
+  if (held) held->next_renew = Clock::now();
 }
 
 // Stops every child at once (SIGTERM, SIGKILL after kill_grace_ms) and forgets it;

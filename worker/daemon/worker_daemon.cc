@@ -98,6 +98,7 @@ int WorkerDaemon::Impl::run(const std::atomic<int>& signals) {
     if (sig == 1) begin_drain();                         // the first signal
     talk_to_coordinator();  // register, Drain, lease: whichever is due
     tick_children();        // exits, timeouts, kills, lease renewals
+    tick_held();            // a timed job that waits to run alone
     send_due_reports();     // CompleteJob/FailJob of finished runs, until accepted
     if (drained()) return exit_drained();
     rpc.pump(std::chrono::system_clock::now() + std::chrono::milliseconds(children.empty() ? 50 : 10));
@@ -112,7 +113,7 @@ void WorkerDaemon::Impl::begin_drain() {
 }
 
 bool WorkerDaemon::Impl::drained() const {
-  return draining && children.empty() && reports.empty() && !lease_in_flight && !drain_in_flight;
+  return draining && children.empty() && !held && reports.empty() && !lease_in_flight && !drain_in_flight;
 }
 
 int WorkerDaemon::Impl::exit_drained() {
@@ -128,6 +129,8 @@ int WorkerDaemon::Impl::exit_drained() {
 // unreported run gets one last try.
 int WorkerDaemon::Impl::stop_now(int code) {
   if (fatal) log("fatal: " + *fatal);
+  if (held) log("run " + std::to_string(held->reply.run_id()) + " waited to run alone: not started; its lease will expire");
+  held.reset();
   stop_children(code == kWorkerInterrupted && ever_registered);
   if (code == kWorkerInterrupted && !fatal) send_last_reports();
   shutdown_calls(code == kWorkerInterrupted ? 1500 : 0);

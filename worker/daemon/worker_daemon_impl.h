@@ -53,6 +53,16 @@ struct WorkerDaemon::Impl {
   Clock::time_point next_lease{};
   Backoff lease_backoff;
 
+  // A timed job (engine::JobKind::timed: speed, decode_curve, context_search) holds
+  // the device alone: one leased while other children run waits here, unstarted,
+  // its lease renewed (running = false), until they have finished; nothing is
+  // leased while it waits or runs.
+  struct Held {
+    pb::LeaseJobReply reply;
+    Clock::time_point next_renew;
+    bool renew_in_flight = false;
+  };
+  std::optional<Held> held;
   // Drain.
   bool draining = false;
   bool drain_in_flight = false;
@@ -87,6 +97,10 @@ struct WorkerDaemon::Impl {
   void on_lease(const grpc::Status& s, const pb::LeaseJobReply& r, Clock::time_point sent);
   void send_renew(Child& ch);
   void on_renewed(int64_t run_id, const grpc::Status& s, const pb::RenewLeaseReply& r);
+  bool timed_child_running() const;
+  void tick_held();  // starts the held timed job once it is alone, renews its lease meanwhile
+  void send_held_renew();
+  void on_held_renewed(int64_t run_id, const grpc::Status& s, const pb::RenewLeaseReply& r);
   void send_drain();
 
   // ---- job_children.cc: the children ----

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "engine/jobs/job_kinds.h"
 #include "worker/daemon/worker_daemon_impl.h"
 
 namespace gb::worker {
@@ -16,10 +17,21 @@ void WorkerDaemon::Impl::talk_to_coordinator() {
   const auto now = Clock::now();
   if (!registered && !reg_in_flight && now >= next_register) send_register();
   if (draining && !drain_sent && !drain_in_flight && registered) send_drain();
-  if (registered && !draining && !lease_in_flight && static_cast<int>(children.size()) < o.slots &&
-      now >= next_lease) {
+  if (registered && !draining && !lease_in_flight && !held && !timed_child_running() &&
+      static_cast<int>(children.size()) < o.slots && now >= next_lease) {
     send_lease();
   }
+}
+
+namespace {
+bool is_timed(const std::string& kind) {
+  const engine::JobKind* k = engine::find_job_kind(kind);
+  return k != nullptr && k->timed;
+}
+}  // namespace
+
+bool WorkerDaemon::Impl::timed_child_running() const {
+  return std::any_of(children.begin(), children.end(), [](const auto& c) { return is_timed(c.second.kind); });
 }
 
 void WorkerDaemon::Impl::shutdown_calls(int wait_ms) {
@@ -149,7 +161,11 @@ void WorkerDaemon::Impl::on_lease(const grpc::Status& s, const pb::LeaseJobReply
   switch (classify_rpc(s)) {
     case RpcClass::kOk:
       lease_backoff.reset();
-      if (r.has_job()) {
+      if (r.has_job() && is_timed(r.job().kind()) && !children.empty()) {
+        log("run " + std::to_string(r.run_id()) + " (" + r.job().hash() + ") is a timed " + r.job().kind() +
+            " job: it waits for " + std::to_string(children.size()) + " running job(s) to finish, then runs alone");
+        held = Held{r, Clock::now(), false};
+      } else if (r.has_job()) {
         start_child(r);
       } else if (Clock::now() - sent < std::chrono::milliseconds(o.lease_wait_ms / 2)) {
         next_lease = Clock::now() + std::chrono::milliseconds(200);  // answered early: do not spin
@@ -222,6 +238,62 @@ void WorkerDaemon::Impl::on_renewed(int64_t run_id, const grpc::Status& s, const
       log("lease of run " + std::to_string(run_id) + " (" + ch.hash + ") lost (" + status_text(s) +
           "): stopping pid " + std::to_string(ch.pid));
       begin_kill(ch, KillReason::kLeaseLost);
+      return;
+  }
+}
+
+// ---- a timed job waiting to run alone ----
+
+void WorkerDaemon::Impl::tick_held() {
+  if (!held) return;
+  if (children.empty()) {
+    pb::LeaseJobReply r = std::move(held->reply);
+    held.reset();
+    start_child(r);
+    return;
+  }
+  if (!held->renew_in_flight && Clock::now() >= held->next_renew) send_held_renew();
+}
+
+void WorkerDaemon::Impl::send_held_renew() {
+  if (stopping) return;
+  const int64_t ms = held->reply.lease_ms() > 0 ? held->reply.lease_ms() : lease_ms;
+  held->renew_in_flight = true;
+  held->next_renew = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(1, ms / 3));
+  pb::RenewLeaseRequest req;
+  req.set_worker_id(worker_id);
+  req.set_worker_name(name);
+  req.set_run_id(held->reply.run_id());
+  req.set_message("waiting for the running jobs to finish (a timed job runs alone)");
+  req.set_running(false);
+  const int64_t run_id = held->reply.run_id();
+  rpc.call<pb::RenewLeaseReply>(
+      o.rpc_timeout_ms,
+      [&, req](grpc::ClientContext* ctx) { return rpc.stub()->PrepareAsyncRenewLease(ctx, req, rpc.cq()); },
+      [this, run_id](const grpc::Status& s, const pb::RenewLeaseReply& r) { on_held_renewed(run_id, s, r); });
+}
+
+void WorkerDaemon::Impl::on_held_renewed(int64_t run_id, const grpc::Status& s, const pb::RenewLeaseReply& r) {
+  if (!held || held->reply.run_id() != run_id || stopping) return;  // started meanwhile: its child renews
+  held->renew_in_flight = false;
+  const std::string run = "run " + std::to_string(run_id) + " (" + held->reply.job().hash() + ")";
+  switch (classify_rpc(s)) {
+    case RpcClass::kOk:
+      coordinator_answered();
+      if (r.cancelled()) {
+        log(run + " cancelled by the coordinator while it waited: not started");
+        held.reset();
+      }
+      return;
+    case RpcClass::kTransient:
+      if (is_unavailable(s)) coordinator_away(s);
+      held->next_renew = std::min(held->next_renew, Clock::now() + std::chrono::milliseconds(1000));
+      return;
+    case RpcClass::kAuth: set_fatal("a lease renewal", s); return;
+    case RpcClass::kRefused:
+      coordinator_answered();
+      log("lease of " + run + " lost while it waited (" + status_text(s) + "): not started");
+      held.reset();
       return;
   }
 }

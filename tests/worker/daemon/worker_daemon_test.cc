@@ -450,6 +450,56 @@ exit 1
   EXPECT_TRUE(fs::exists(dir + "/work/runs/0000000000000004-run4/stderr.log"));
 }
 
+// A timed kind (speed) holds the device alone on a worker with several slots: leased
+// while an untimed job runs, it waits unstarted (its lease renewed, running false)
+// until that one has finished; nothing is leased while it waits or runs; untimed
+// jobs share the slots. A stand-in job binary logs when each run starts and ends.
+TEST_F(DaemonTest, TimedJobRunsAloneUntimedJobsShare) {
+  const std::string script = dir + "/timed-job.sh";
+  const std::string log = dir + "/intervals.log";
+  write_file(script, R"SH(#!/bin/sh
+spec="$2"; out="$4"
+run=$(basename "$(dirname "$spec")")
+echo "start $run $(date +%s%N)" >> )SH" + log + R"SH(
+sleep 0.4
+echo "end $run $(date +%s%N)" >> )SH" + log + R"SH(
+echo '{"status": "succeeded", "error": "", "metrics": [], "series": [], "device": {}, "engine_version": "0.1.0", "wall_ms": 400}' > "$out"
+)SH");
+  chmod(script.c_str(), 0755);
+  auto with_kind = [](pb::LeaseJobReply r, const std::string& kind) {
+    r.mutable_job()->set_kind(kind);
+    return r;
+  };
+  fake.queue.push_back(with_kind(lease(1, R"({"seconds": 0})"), "sleep"));
+  fake.queue.push_back(with_kind(lease(2, R"({"model": "synthetic:gpt2"})"), "speed"));
+  fake.queue.push_back(with_kind(lease(3, R"({"seconds": 0})"), "sleep"));
+  fake.queue.push_back(with_kind(lease(4, R"({"seconds": 0})"), "sleep"));
+  WorkerOptions o = options();
+  o.slots = 2;
+  o.job_binary = script;
+  start(o);
+  ASSERT_TRUE(fake.wait(20000, [&] { return fake.completes.size() == 4; }));
+  std::lock_guard lock(fake.mu);
+  // Each run's [start, end], by run number.
+  std::map<int, std::pair<long long, long long>> at;
+  std::ifstream in(log);
+  std::string what, run;
+  long long t = 0;
+  while (in >> what >> run >> t) {
+    const int id = std::stoi(run.substr(run.rfind("-run") + 4));
+    (what == "start" ? at[id].first : at[id].second) = t;
+  }
+  ASSERT_EQ(at.size(), 4u);
+  auto overlap = [&](int a, int b) { return at[a].first < at[b].second && at[b].first < at[a].second; };
+  for (int other : {1, 3, 4}) EXPECT_FALSE(overlap(2, other)) << "the timed run 2 overlapped run " << other;
+  EXPECT_GT(at[2].first, at[1].second);  // it waited for run 1 to finish
+  EXPECT_TRUE(overlap(3, 4));            // the untimed ones after it share the two slots
+  // While it waited, its lease was renewed without `running`.
+  bool waited = false;
+  for (const auto& r : fake.renews) waited = waited || (r.run_id() == 2 && !r.running());
+  EXPECT_TRUE(waited);
+}
+
 // Cancelled (RenewLease says so) or lost (FAILED_PRECONDITION): the child is killed
 // within one renewal interval and nothing is reported for the run.
 TEST_F(DaemonTest, CancelKillsTheChildWithinARenewalInterval) {
