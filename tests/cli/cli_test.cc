@@ -288,7 +288,11 @@ TEST(Cli, KilledRunIsReclaimedAtOnce) {
                                      d + "/g.json", "--db", db, "--out", d + "/out", "-j", "2"},
                                     d + "/run.out", d + "/run.err");
   ASSERT_TRUE(pid.ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // Kill it once it holds a job (polled: a fixed sleep raced a loaded machine's start-up).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!fs::exists(db) || query_int(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running')") <= 0))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(*pid, SIGKILL);
   wait_process(*pid);
   EXPECT_GT(query_int(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running')"), 0);
