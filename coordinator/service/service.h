@@ -37,6 +37,9 @@ namespace gb::coord {
 
 namespace pb = ::gridbench::v1;
 
+// The most jobs one LeaseJob call leases (LeaseJobRequest.max_jobs).
+inline constexpr int kMaxJobsPerLease = 64;
+
 struct ServiceOptions {
   int64_t lease_ms = 30000;     // lease duration handed to workers; they renew every lease_ms / 3
   int max_attempts = 3;         // default for SubmitGrid when the request says 0
