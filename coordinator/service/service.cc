@@ -124,6 +124,11 @@ Status CoordinatorService::start() {
   if (options_.max_attempts < 1)
     return Error{"max_attempts must be >= 1, got " + std::to_string(options_.max_attempts)};
   const int64_t now = now_ms();
+  // The theory jobs this coordinator was computing when it stopped: pending again.
+  if (options_.theory_batch_size > 0) {
+    Result<int64_t> reclaimed = store_.reclaim_owner(kCoordinatorOwner);
+    if (!reclaimed.ok()) return reclaimed.error();
+  }
   Result<int64_t> extended = store_.extend_leases(now + options_.lease_ms);
   if (!extended.ok()) return extended.error();
   if (*extended > 0) {
@@ -147,6 +152,14 @@ Status CoordinatorService::start() {
   started_ = true;
   shutting_down_ = false;
   sweeper_ = std::thread([this] { sweeper_main(); });
+  if (options_.theory_batch_size > 0) {
+    theory_ = std::make_unique<TheoryThread>(
+        store_, options_.lease_ms, options_.theory_batch_size, [this] { notify_state(); },
+        [this](const std::string& line) { log(line); });
+    Result<std::vector<GridSummary>> grids = store_.list_grids();
+    if (!grids.ok()) return grids.error();
+    for (const GridSummary& g : *grids) theory_->enqueue(g.name);
+  }
   return Status::Ok();
 }
 
@@ -161,6 +174,7 @@ void CoordinatorService::shutdown() {
   state_cv_.notify_all();
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  if (theory_) theory_->stop();
 }
 
 void CoordinatorService::notify_work() {
@@ -299,6 +313,10 @@ grpc::Status CoordinatorService::SubmitGrid(grpc::ServerContext* ctx, const pb::
   if (!grid.ok()) return invalid(grid.message());
   Result<SubmitStats> stats = store_.submit_grid(*grid, req->rerun(), max_attempts, options_.requirement);
   if (!stats.ok()) return internal(stats.message());
+  {
+    std::lock_guard lock(mu_);
+    if (theory_) theory_->enqueue(grid->name);
+  }
   notify_work();
   notify_state();
   Result<int64_t> unplaceable = unplaceable_in(grid->name);

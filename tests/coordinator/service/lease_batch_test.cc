@@ -42,7 +42,9 @@ TEST_F(ServiceTest, LeaseJobLeasesUpToMaxJobsInOneCall) {
                      0.001 * static_cast<double>(i));  // in grid order
     EXPECT_EQ(got[i]->attempt(), 1);
     EXPECT_GT(got[i]->lease_expires_ms(), 0);
-    if (i > 0) EXPECT_EQ(got[i]->more_size(), 0);  // the further leases carry none of their own
+    if (i > 0) {
+      EXPECT_EQ(got[i]->more_size(), 0);  // the further leases carry none of their own
+    }
     runs.insert(got[i]->run_id());
   }
   EXPECT_EQ(runs.size(), 3u);
