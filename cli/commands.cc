@@ -253,12 +253,13 @@ int cmd_run(const RunFlags& f) {
   if (!summary.ok()) return fail(summary.message());
   const auto& s = *summary;
   // Jobs, each counted once by how it ended here; retries apart (each had its line).
-  std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld timeout)",
+  std::printf("grid %s: %lld jobs, %lld reused, %lld run here (%lld succeeded, %lld failed, %lld oom, %lld invalid, "
+              "%lld timeout)",
               grid->name.c_str(), static_cast<long long>(s.submitted.jobs),
               static_cast<long long>(s.submitted.reused),
               static_cast<long long>(s.succeeded + s.failed + s.oom + s.timeout + s.invalid),
-              static_cast<long long>(s.succeeded), static_cast<long long>(s.failed + s.invalid),
-              static_cast<long long>(s.oom), static_cast<long long>(s.timeout));
+              static_cast<long long>(s.succeeded), static_cast<long long>(s.failed), static_cast<long long>(s.oom),
+              static_cast<long long>(s.invalid), static_cast<long long>(s.timeout));
   if (s.retried > 0) std::printf(", %lld %s", static_cast<long long>(s.retried), s.retried == 1 ? "retry" : "retries");
   std::printf("\n");
   if (Result<std::vector<coord::StoredJob>> jobs = (*store)->grid_jobs(grid->name); jobs.ok()) {
@@ -274,7 +275,7 @@ int cmd_run(const RunFlags& f) {
                   static_cast<long long>(elsewhere), other.c_str(), other.c_str());
   }
   if (s.invalid > 0)
-    std::printf("%lld of the failed jobs cannot run as given (invalid: not retried)\n",
+    std::printf("%lld jobs cannot run as given (invalid: not retried)\n",
                 static_cast<long long>(s.invalid));
   if (s.submitted.left_cancelled > 0)
     std::printf("%lld unfinished jobs that left the grid cancelled\n",
@@ -288,7 +289,7 @@ int cmd_run(const RunFlags& f) {
               (out / "report.md").c_str());
   int64_t bad = 0;
   for (const auto& [state, n] : s.final_state.by_state) {
-    if (state == "failed" || state == "timeout" || state == "cancelled") bad += n;
+    if (state == "failed" || state == "invalid" || state == "timeout" || state == "cancelled") bad += n;
   }
   return bad > 0 ? kExitError : kExitOk;
 }
@@ -329,7 +330,8 @@ int cmd_grids(const std::string& db, const std::string& format) {
   if (!store.ok()) return fail(store.message());
   Result<std::vector<coord::GridSummary>> grids = (*store)->list_grids();
   if (!grids.ok()) return fail(grids.message());
-  static const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "timeout", "cancelled"};
+  static const char* kStates[] = {"pending", "leased",  "running", "succeeded", "failed",
+                                  "oom",     "invalid", "timeout", "cancelled"};
   if (format == "json") {
     Json out = Json::array();
     for (const auto& g : *grids)

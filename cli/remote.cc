@@ -190,10 +190,13 @@ int64_t count(const pb::GridStatus& s, const char* state) {
 }
 
 int64_t terminal(const pb::GridStatus& s) {
-  return count(s, "succeeded") + count(s, "failed") + count(s, "oom") + count(s, "timeout") + count(s, "cancelled");
+  return count(s, "succeeded") + count(s, "failed") + count(s, "oom") + count(s, "invalid") + count(s, "timeout") +
+         count(s, "cancelled");
 }
 
-int64_t bad(const pb::GridStatus& s) { return count(s, "failed") + count(s, "timeout") + count(s, "cancelled"); }
+int64_t bad(const pb::GridStatus& s) {
+  return count(s, "failed") + count(s, "invalid") + count(s, "timeout") + count(s, "cancelled");
+}
 
 // "[3/8 done] 5 pending (5 unplaceable: no worker is registered), 0 running".
 std::string status_line(const pb::GridStatus& s) {
@@ -317,9 +320,10 @@ int cmd_watch(const RemoteFlags& r, const std::string& grid) {
   bool not_found = false;
   Result<pb::GridStatus> last = watch(*c, grid, &not_found);
   if (!last.ok()) return fail(last.message(), not_found ? kExitInvalid : kExitError);
-  std::printf("grid %s: %lld jobs, %lld succeeded, %lld failed, %lld oom, %lld timeout, %lld cancelled\n",
+  std::printf("grid %s: %lld jobs, %lld succeeded, %lld failed, %lld oom, %lld invalid, %lld timeout, %lld cancelled\n",
               grid.c_str(), static_cast<long long>(last->total()), static_cast<long long>(count(*last, "succeeded")),
               static_cast<long long>(count(*last, "failed")), static_cast<long long>(count(*last, "oom")),
+              static_cast<long long>(count(*last, "invalid")),
               static_cast<long long>(count(*last, "timeout")), static_cast<long long>(count(*last, "cancelled")));
   return bad(*last) > 0 ? kExitError : kExitOk;
 }
@@ -333,8 +337,8 @@ int cmd_status(const RemoteFlags& r, const std::string& grid, const std::string&
     auto ctx = c->context();
     grpc::Status s = c->stub->ListGrids(ctx.get(), pb::ListGridsRequest(), &reply);
     if (!s.ok()) return c->fail_rpc("status", s);
-    static const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "timeout",
-                                    "cancelled"};
+    static const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "invalid",
+                                    "timeout", "cancelled"};
     if (format == "json") {
       Json out = Json::array();
       for (const auto& g : reply.grids()) {

@@ -127,9 +127,8 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
       ev.detail = buf;
     } else if (exit.exited && (exit.code == worker::kExitInvalid || exit.code == worker::kExitUsage)) {
       // Invalid as given (exit 5) or an invalid JOB.json (exit 2): no retry would change it.
-      std::string error = result.ok() && !result->error.empty() ? result->error : stderr_tail;
-      error = "invalid: " + error;
-      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kFailed, error, /*retry=*/false));
+      const std::string error = result.ok() && !result->error.empty() ? result->error : stderr_tail;
+      GB_RETURN_IF_ERROR(store.fail(slot.lease.run_id, owner, JobState::kInvalid, error));
       ++summary.invalid;
       ev.outcome = "invalid";
       ev.detail = error;
@@ -195,9 +194,9 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
       // Rare (the registry checked the parameters): each failure on its own, as a child's.
       const bool oom = r.status == worker::JobStatus::kOom;
       const bool invalid = r.status == worker::JobStatus::kInvalid;
-      const std::string error = invalid ? "invalid: " + r.error : r.error;
-      GB_RETURN_IF_ERROR(
-          store.fail(lease.run_id, owner, oom ? JobState::kOom : JobState::kFailed, error, /*retry=*/!invalid));
+      const std::string& error = r.error;
+      const JobState outcome = oom ? JobState::kOom : invalid ? JobState::kInvalid : JobState::kFailed;
+      GB_RETURN_IF_ERROR(store.fail(lease.run_id, owner, outcome, error));
       EmbeddedEvent ev{EmbeddedEvent::kFinished, lease.hash, lease.kind, oom ? "oom" : "failed", error};
       if (invalid) {
         ev.outcome = "invalid";

@@ -60,7 +60,7 @@ struct EmbeddedSummary {
   int64_t failed = 0;
   int64_t oom = 0;
   int64_t timeout = 0;
-  int64_t invalid = 0;  // failed at once, not retried: invalid as given (stored as failed, "invalid: ...")
+  int64_t invalid = 0;  // ended invalid at once, not retried: the job cannot run as given
   int64_t retried = 0;  // attempts that failed or timed out and sent their job back to pending
   bool interrupted = false;
   GridSummary final_state;

@@ -25,6 +25,10 @@ using OJson = nlohmann::ordered_json;
 
 constexpr size_t kMaxErrors = 50;
 constexpr size_t kMaxPoints = 100000;
+// Jobs per grid: points x (1 per theory-only kind + repeats per other kind), checked
+// from the axes' sizes before anything is expanded (a grid of 100,000 points with
+// repeats 1000 would otherwise expand to 10^8 jobs and exhaust memory).
+constexpr size_t kMaxJobs = 200000;
 
 // Collects "SOURCE: PATH: WHAT" lines, each once, at most kMaxErrors of them.
 class Errors {
@@ -506,13 +510,15 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
         continue;
       }
       Axis axis{a.key(), {}};
+      // Each value's canonical text: duplicates found in one pass (an axis may have
+      // 100,000 values).
+      std::unordered_set<std::string> seen_values;
       for (size_t i = 0; i < a->size(); ++i) {
         std::string vpath = json_path_index(path, i);
         const OJson& v = (*a)[i];
         if (!check_value(errs, vpath, a.key(), v)) values_ok = false;
         Json n = normalize_json(to_json(v));
-        auto dup = std::find(axis.values.begin(), axis.values.end(), n);
-        if (dup != axis.values.end()) {
+        if (!seen_values.insert(canonical_json(n)).second) {
           // Index in the file of the first equal value.
           size_t first = 0;
           for (; first < i; ++first) {
@@ -652,6 +658,16 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
   if (total > kMaxPoints) {
     errs.add("$.axes", "the axes' cross product has more than " + std::to_string(kMaxPoints) +
                            " points; expected fewer (split the grid)");
+    return errs.error();
+  }
+  size_t jobs_per_point = 0;
+  for (const engine::JobKind* k : kinds) jobs_per_point += k->theory_only ? 1 : static_cast<size_t>(std::max(g.repeats, 1));
+  const size_t max_points = std::max<size_t>(total, 1);
+  if (jobs_per_point > 0 && max_points > kMaxJobs / jobs_per_point) {
+    errs.add(axes.empty() ? "$.repeats" : "$.axes",
+             "the grid would expand to " + std::to_string(max_points) + " points x " + std::to_string(jobs_per_point) +
+                 " jobs each (its measures, non-theory ones times repeats " + std::to_string(std::max(g.repeats, 1)) +
+                 "), more than " + std::to_string(kMaxJobs) + " jobs; expected fewer (split the grid)");
     return errs.error();
   }
   std::vector<Point> points;

@@ -614,7 +614,8 @@ Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<Resu
 }
 
 bool ended_without_success(const StoredJob& job) {
-  return job.state == JobState::kFailed || job.state == JobState::kTimeout || job.state == JobState::kOom;
+  return job.state == JobState::kFailed || job.state == JobState::kTimeout || job.state == JobState::kOom ||
+         job.state == JobState::kInvalid;
 }
 
 std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs) {
@@ -663,7 +664,7 @@ std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const s
 
 Table failures_table(const std::vector<StoredJob>& jobs) {
   Table t;
-  t.title = "Failed jobs (failed, timeout, oom)";
+  t.title = "Failed jobs (failed, timeout, oom, invalid)";
   t.job_failures = true;
   t.header = {"job", "kind", "state", "attempts", "parameters", "error"};
   for (const std::string& h : t.header) {

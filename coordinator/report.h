@@ -60,16 +60,16 @@ std::string param_text(const Json& v);
 Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows);
 
 // The same with the grid's jobs (JobStore::grid_jobs, in grid order), so that jobs
-// that did not succeed show: one that ended failed, timeout or oom without a result
-// (an older result of a rerun still counts) fills the cells its kind's metrics
-// would fill with its state ("failed", "timeout", "oom"), and the last table,
+// that did not succeed show: one that ended failed, timeout, oom or invalid without a
+// result (an older result of a rerun still counts) fills the cells its kind's metrics
+// would fill with its state ("failed", "timeout", "oom", "invalid"), and the last table,
 // "Failed jobs", lists every job that ended so with its state, attempts, parameters
 // and last error (on one line, at most 400 characters). Pending and running jobs
 // leave their cells empty.
 Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows,
                                         const std::vector<StoredJob>& jobs);
 
-// Whether `job` ended failed, timeout or oom.
+// Whether `job` ended failed, timeout, oom or invalid.
 bool ended_without_success(const StoredJob& job);
 
 // `rows` in the order of `jobs`, with a value-less row whose text is the job's

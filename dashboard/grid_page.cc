@@ -57,7 +57,7 @@ std::string render_grid_page(const GridPage& page) {
   };
   stat(std::to_string(jobs.size()), "jobs");
   for (const auto& [s, n] : state_counts(jobs)) {
-    stat(std::to_string(n), s, s == "failed" || s == "timeout" || s == "oom");
+    stat(std::to_string(n), s, s == "failed" || s == "timeout" || s == "oom" || s == "invalid");
   }
   // The report's "Failed jobs" table is the Jobs section here, with each error.
   size_t n_report_tables = 0;

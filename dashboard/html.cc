@@ -56,7 +56,7 @@ th[aria-sort="ascending"]::after { content: " \2191" !important; color: var(--fg
 th[aria-sort="descending"]::after { content: " \2193" !important; color: var(--fg) !important; }
 .state { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 12px; background: #eaeef2; }
 .state.succeeded { background: #dafbe1; color: #116329; }
-.state.failed, .state.timeout { background: #ffebe9; color: #a40e26; }
+.state.failed, .state.timeout, .state.invalid { background: #ffebe9; color: #a40e26; }
 .state.oom { background: #fff1e5; color: #953800; }
 .state.running, .state.leased { background: #ddf4ff; color: #0550ae; }
 .charts { display: flex; flex-wrap: wrap; gap: 14px 18px; align-items: flex-start; }

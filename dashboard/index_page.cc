@@ -7,7 +7,8 @@
 namespace gb::dash {
 
 namespace {
-constexpr const char* kStates[] = {"pending", "leased", "running", "succeeded", "failed", "oom", "timeout", "cancelled"};
+constexpr const char* kStates[] = {"pending", "leased",  "running", "succeeded", "failed",
+                                   "oom",     "invalid", "timeout", "cancelled"};
 }  // namespace
 
 std::string render_index_page(const std::vector<IndexEntry>& grids, const std::string& db_path) {

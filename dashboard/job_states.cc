@@ -12,10 +12,12 @@ namespace gb::dash {
 
 namespace {
 
-constexpr const char* kStateOrder[] = {"pending", "leased",  "running",   "succeeded",
-                                       "failed",  "oom",     "timeout",   "cancelled"};
+constexpr const char* kStateOrder[] = {"pending", "leased",  "running", "succeeded", "failed",
+                                       "oom",     "invalid", "timeout", "cancelled"};
 
-bool failed_state(const std::string& s) { return s == "failed" || s == "oom" || s == "timeout" || s == "cancelled"; }
+bool failed_state(const std::string& s) {
+  return s == "failed" || s == "oom" || s == "invalid" || s == "timeout" || s == "cancelled";
+}
 
 std::string state_badge(const std::string& s) {
   return "<span class=\"state " + html_escape(s) + "\">" + html_escape(s) + "</span>";

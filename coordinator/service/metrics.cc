@@ -13,8 +13,8 @@ namespace {
 
 // The job states in their lifecycle order: every grid shows all of them, so that a
 // state's series exists (at 0) before the first job reaches it.
-constexpr std::array<const char*, 8> kJobStates = {"pending",   "leased", "running", "succeeded",
-                                                   "failed",    "oom",    "timeout", "cancelled"};
+constexpr std::array<const char*, 9> kJobStates = {"pending", "leased",  "running", "succeeded", "failed",
+                                                   "oom",     "invalid", "timeout", "cancelled"};
 constexpr std::array<const char*, 3> kWorkerStates = {"active", "draining", "lost"};
 
 // A sample value as the text format writes floats: "+Inf", integers without a

@@ -124,6 +124,11 @@ Status CoordinatorService::start() {
   if (options_.max_attempts < 1)
     return Error{"max_attempts must be >= 1, got " + std::to_string(options_.max_attempts)};
   const int64_t now = now_ms();
+  // The theory jobs this coordinator was computing when it stopped: pending again.
+  if (options_.theory_batch_size > 0) {
+    Result<int64_t> reclaimed = store_.reclaim_owner(kCoordinatorOwner);
+    if (!reclaimed.ok()) return reclaimed.error();
+  }
   Result<int64_t> extended = store_.extend_leases(now + options_.lease_ms);
   if (!extended.ok()) return extended.error();
   if (*extended > 0) {
@@ -147,6 +152,14 @@ Status CoordinatorService::start() {
   started_ = true;
   shutting_down_ = false;
   sweeper_ = std::thread([this] { sweeper_main(); });
+  if (options_.theory_batch_size > 0) {
+    theory_ = std::make_unique<TheoryThread>(
+        store_, options_.lease_ms, options_.theory_batch_size, [this] { notify_state(); },
+        [this](const std::string& line) { log(line); });
+    Result<std::vector<GridSummary>> grids = store_.list_grids();
+    if (!grids.ok()) return grids.error();
+    for (const GridSummary& g : *grids) theory_->enqueue(g.name);
+  }
   return Status::Ok();
 }
 
@@ -161,6 +174,7 @@ void CoordinatorService::shutdown() {
   state_cv_.notify_all();
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  if (theory_) theory_->stop();
 }
 
 void CoordinatorService::notify_work() {
@@ -299,6 +313,10 @@ grpc::Status CoordinatorService::SubmitGrid(grpc::ServerContext* ctx, const pb::
   if (!grid.ok()) return invalid(grid.message());
   Result<SubmitStats> stats = store_.submit_grid(*grid, req->rerun(), max_attempts, options_.requirement);
   if (!stats.ok()) return internal(stats.message());
+  {
+    std::lock_guard lock(mu_);
+    if (theory_) theory_->enqueue(grid->name);
+  }
   notify_work();
   notify_state();
   Result<int64_t> unplaceable = unplaceable_in(grid->name);
@@ -603,6 +621,8 @@ grpc::Status CoordinatorService::LeaseJob(grpc::ServerContext* ctx, const pb::Le
   const std::string name = caller(req->worker_id(), req->worker_name(), /*must_exist=*/true, &st);
   if (!st.ok()) return st;
 
+  if (req->max_jobs() < 0) return invalid("max_jobs must be >= 0 (0: one job), got " + std::to_string(req->max_jobs()));
+  const int max_jobs = std::clamp(req->max_jobs(), 1, kMaxJobsPerLease);
   const auto start = Clock::now();
   const int64_t wait_ms = std::clamp<int64_t>(req->wait_ms(), 0, options_.max_wait_ms);
   auto deadline = start + milliseconds(wait_ms);
@@ -628,31 +648,35 @@ grpc::Status CoordinatorService::LeaseJob(grpc::ServerContext* ctx, const pb::Le
       capacity = it->second.capacity;
       epoch = work_epoch_;
     }
-    Result<std::optional<Lease>> lease = store_.lease_next(name, options_.lease_ms, "", &capacity);
-    if (!lease.ok()) return internal(lease.message());
-    if (lease->has_value()) {
-      const Lease& l = **lease;
+    Result<std::vector<Lease>> leases = store_.lease_jobs(name, options_.lease_ms, max_jobs, "", &capacity);
+    if (!leases.ok()) return internal(leases.message());
+    if (!leases->empty()) {
       if (ctx->IsCancelled()) {
-        // Nobody will receive it: give it back without spending an attempt.
-        (void)store_.release(l.run_id, name);
+        // Nobody will receive them: give them back without spending an attempt.
+        for (const Lease& l : *leases) (void)store_.release(l.run_id, name);
         notify_work();
         return rpc_error(grpc::StatusCode::CANCELLED, "lease request cancelled by the client");
       }
-      pb::Job* job = reply->mutable_job();
-      job->set_job_id(l.job_id);
-      job->set_hash(l.hash);
-      job->set_kind(l.kind);
-      job->set_params_json(params_text(l.params));
-      job->set_repeat(l.repeat);
-      job->set_state("leased");
-      job->set_attempts(l.attempt);
-      job->set_lease_owner(name);
-      reply->set_run_id(l.run_id);
-      reply->set_attempt(l.attempt);
-      reply->set_lease_expires_ms(l.expires_ms);
-      reply->set_lease_ms(options_.lease_ms);
-      reply->set_timeout_s(options_.job_timeout_s);
-      metrics_.lease_granted(std::chrono::duration<double>(Clock::now() - attempt_start).count());
+      const double latency_s = std::chrono::duration<double>(Clock::now() - attempt_start).count();
+      for (size_t i = 0; i < leases->size(); ++i) {
+        const Lease& l = (*leases)[i];
+        pb::LeaseJobReply* r = i == 0 ? reply : reply->add_more();
+        pb::Job* job = r->mutable_job();
+        job->set_job_id(l.job_id);
+        job->set_hash(l.hash);
+        job->set_kind(l.kind);
+        job->set_params_json(params_text(l.params));
+        job->set_repeat(l.repeat);
+        job->set_state("leased");
+        job->set_attempts(l.attempt);
+        job->set_lease_owner(name);
+        r->set_run_id(l.run_id);
+        r->set_attempt(l.attempt);
+        r->set_lease_expires_ms(l.expires_ms);
+        r->set_lease_ms(options_.lease_ms);
+        r->set_timeout_s(options_.job_timeout_s);
+        metrics_.lease_granted(latency_s);
+      }
       notify_state();
       return grpc::Status::OK;
     }
@@ -762,12 +786,11 @@ grpc::Status CoordinatorService::FailJob(grpc::ServerContext* ctx, const pb::Fai
   } else if (req->outcome() == "timeout") {
     outcome = JobState::kTimeout;
   } else if (req->outcome() == "invalid") {
-    outcome = JobState::kFailed;  // and no retry: the job cannot run as given
+    outcome = JobState::kInvalid;  // ends the job: it cannot run as given
   } else {
     return invalid("outcome must be \"failed\", \"oom\", \"timeout\" or \"invalid\", got \"" + req->outcome() + "\"");
   }
-  const bool retry = req->outcome() != "invalid";
-  Status failed = store_.fail(req->run_id(), name, outcome, retry ? req->error() : "invalid: " + req->error(), retry);
+  Status failed = store_.fail(req->run_id(), name, outcome, req->error());
   Result<std::optional<RunInfo>> info = store_.run_info(req->run_id());
   if (!info.ok()) return internal(info.message());
   if (failed.ok()) {

@@ -28,6 +28,7 @@
 #include "coordinator/service/auth.h"
 #include "coordinator/service/http_endpoint.h"
 #include "coordinator/service/metrics.h"
+#include "coordinator/service/theory_thread.h"
 #include "coordinator/service/db_lock.h"
 #include "coordinator/grid.h"
 #include "coordinator/store/job_store.h"
@@ -37,6 +38,9 @@ namespace gb::coord {
 
 namespace pb = ::gridbench::v1;
 
+// The most jobs one LeaseJob call leases (LeaseJobRequest.max_jobs).
+inline constexpr int kMaxJobsPerLease = 64;
+
 struct ServiceOptions {
   int64_t lease_ms = 30000;     // lease duration handed to workers; they renew every lease_ms / 3
   int max_attempts = 3;         // default for SubmitGrid when the request says 0
@@ -44,6 +48,9 @@ struct ServiceOptions {
   int64_t max_wait_ms = 60000;  // upper bound of a LeaseJob long-poll
   int64_t watch_heartbeat_ms = 5000;  // WatchGrid: the status again after this long
                                       // without a change (a request's heartbeat_ms wins)
+  // Theory-only jobs computed in the coordinator, this many per transaction
+  // (theory_thread.h); 0: none (workers lease them like any job).
+  int theory_batch_size = 1000;
   std::string token;            // "": no authentication
   // Placement requirement per job; empty: the job kind's (engine::job_requirement).
   // Tests set it to give jobs requirements no real kind has yet.
@@ -62,9 +69,11 @@ class CoordinatorService final : public pb::Coordinator::Service {
 
   // Loads the registered workers, gives every current lease at least lease_ms more
   // (so that live workers can renew after a coordinator restart), and starts the
-  // sweeper thread.
+  // sweeper thread and the theory thread (its own leases from before a restart
+  // returned to pending, every grid queued).
   Status start();
-  // Wakes every long-poll and watch (they reply at once), stops the sweeper.
+  // Wakes every long-poll and watch (they reply at once), stops the sweeper and the
+  // theory thread.
   // Idempotent; rpcs that arrive afterwards still work but do not wait.
   void shutdown();
   // One pass of the sweeper's work now: expire leases, mark silent workers lost,
@@ -139,6 +148,7 @@ class CoordinatorService final : public pb::Coordinator::Service {
                             // its last call or after this, whichever is later
   std::map<std::string, WorkerEntry> workers_;
   std::thread sweeper_;
+  std::unique_ptr<TheoryThread> theory_;  // null: theory_batch_size 0, or not started
   CoordinatorMetrics metrics_;
 };
 

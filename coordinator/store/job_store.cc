@@ -137,6 +137,7 @@ bool is_terminal(JobState s) {
     case JobState::kSucceeded:
     case JobState::kFailed:
     case JobState::kOom:
+    case JobState::kInvalid:
     case JobState::kTimeout:
     case JobState::kCancelled:
       return true;
@@ -272,6 +273,7 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
         break;
       case JobState::kFailed:
       case JobState::kOom:
+      case JobState::kInvalid:
       case JobState::kTimeout:
       case JobState::kCancelled:
         do_reset = true;

@@ -5,8 +5,8 @@
 // A job is identified by its content hash and shared by every grid that expands
 // to it; each execution attempt is a run. Results belong to runs, so a rerun keeps
 // the older results; a job's `result_run_id` is the run its report uses.
-// Job states: pending -> leased -> running -> succeeded | failed | oom | timeout |
-// cancelled. A lease that is not renewed expires and the job returns to pending
+// Job states: pending -> leased -> running -> succeeded | failed | oom | invalid |
+// timeout | cancelled. A lease that is not renewed expires and the job returns to pending
 // while attempts < max_attempts, else it is failed with its last error.
 #pragma once
 
@@ -36,7 +36,9 @@ class StmtCache;
 
 namespace gb::coord {
 
-enum class JobState { kPending, kLeased, kRunning, kSucceeded, kFailed, kOom, kTimeout, kCancelled };
+// kInvalid: the job cannot run as given (invalid parameters, a missing file, an unset
+// ${VAR}): an outcome, never retried, like kOom.
+enum class JobState { kPending, kLeased, kRunning, kSucceeded, kFailed, kOom, kInvalid, kTimeout, kCancelled };
 std::string_view state_name(JobState s);
 std::optional<JobState> parse_state(std::string_view s);
 bool is_terminal(JobState s);
@@ -203,6 +205,12 @@ class JobStore {
   Result<std::optional<Lease>> lease_next(const std::string& owner, int64_t lease_ms,
                                           const std::string& grid_name = "",
                                           const DeviceCapacity* capacity = nullptr);
+  // The same for up to `max_jobs` (>= 1) jobs at once, in lease order, all in one
+  // group-committed write (a worker with several free slots: one call and one
+  // commit instead of one each). Empty when none is pending.
+  Result<std::vector<Lease>> lease_jobs(const std::string& owner, int64_t lease_ms, int max_jobs,
+                                        const std::string& grid_name = "",
+                                        const DeviceCapacity* capacity = nullptr);
   // The lease holder marks the job running / extends its lease. Refused (error) when
   // the run is not the job's current lease of `owner`.
   Status mark_running(int64_t run_id, const std::string& owner, int64_t lease_ms);
@@ -226,10 +234,10 @@ class JobStore {
   // trace and does not affect the others), and each returns after that transaction
   // committed.
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
-  // Records a failed run. `outcome` is kFailed, kOom or kTimeout. kOom is an outcome
-  // (the job ends oom); kFailed/kTimeout go back to pending while attempts remain,
-  // unless `retry` is false (an invalid job: retrying would not help), which ends
-  // the job now.
+  // Records a failed run. `outcome` is kFailed, kOom, kInvalid or kTimeout. kOom and
+  // kInvalid are outcomes (the job ends oom or invalid at once: retrying would not
+  // help); kFailed/kTimeout go back to pending while attempts remain, unless `retry`
+  // is false, which ends the job now.
   Status fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error,
               bool retry = true);
   // Batches for jobs computed in process (theory-only kinds take a fraction of a

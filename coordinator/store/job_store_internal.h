@@ -20,8 +20,8 @@ struct sqlite3;
 namespace gb::coord::store_internal {
 
 // The names of JobState, in enum order (the values of jobs.state).
-inline constexpr std::array<std::string_view, 8> kStateNames = {
-    "pending", "leased", "running", "succeeded", "failed", "oom", "timeout", "cancelled"};
+inline constexpr std::array<std::string_view, 9> kStateNames = {
+    "pending", "leased", "running", "succeeded", "failed", "oom", "invalid", "timeout", "cancelled"};
 
 // Canonical JSON text for a column (invalid UTF-8 replaced).
 std::string dump_json(const Json& j);

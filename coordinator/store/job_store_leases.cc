@@ -234,8 +234,17 @@ void JobStore::run_batch(const std::vector<GroupOp*>& batch) {
 Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int64_t lease_ms,
                                                   const std::string& grid_name,
                                                   const DeviceCapacity* capacity) {
+  Result<std::vector<Lease>> leases = lease_jobs(owner, lease_ms, 1, grid_name, capacity);
+  if (!leases.ok()) return leases.error();
+  if (leases->empty()) return std::optional<Lease>();
+  return std::optional<Lease>(std::move(leases->front()));
+}
+
+Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_t lease_ms, int max_jobs,
+                                                const std::string& grid_name, const DeviceCapacity* capacity) {
   if (owner.empty()) return Error{"lease_next: the lease owner must not be empty"};
   if (lease_ms <= 0) return Error{"lease_next: lease_ms must be > 0, got " + std::to_string(lease_ms)};
+  if (max_jobs < 1) return Error{"lease_jobs: max_jobs must be >= 1, got " + std::to_string(max_jobs)};
   // Oldest grid first, then grid order. Jobs that no grid links any more are not
   // handed out.
   // With a capacity, only jobs it can run. Of any grid: in queue_key order (an index
@@ -261,8 +270,9 @@ Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int6
       "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " +
       fits_capacity_sql(2) + " ORDER BY gj.position LIMIT 1";
 
-  std::optional<Lease> out;
+  std::vector<Lease> out;
   const std::function<Status()> body = [&]() -> Status {
+    out.clear();  // a batch that failed and is written again starts over
     const int64_t now = now_ms();
     int64_t grid_id = 0;
     if (!grid_name.empty()) {
@@ -272,41 +282,44 @@ Result<std::optional<Lease>> JobStore::lease_next(const std::string& owner, int6
     }
     const std::string& sql = grid_id == 0 ? (capacity != nullptr ? kPickAnyFits : kPickAny)
                                           : (capacity != nullptr ? kPickGridFits : kPickGrid);
-    auto pick = stmts_->get(sql);
-    if (!pick.ok()) return pick.status();
-    pick->bind(1, grid_id);
-    if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
-    auto row = pick->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Ok();
+    // Each pick sees the previous one leased: the next pending job in order.
+    while (static_cast<int>(out.size()) < max_jobs) {
+      auto pick = stmts_->get(sql);
+      if (!pick.ok()) return pick.status();
+      pick->bind(1, grid_id);
+      if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
+      auto row = pick->step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
 
-    Lease lease;
-    lease.job_id = pick->int64(0);
-    lease.hash = pick->text(1);
-    lease.kind = pick->text(2);
-    auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
-    if (!params.ok()) return params.status();
-    lease.params = std::move(*params);
-    lease.repeat = static_cast<int>(pick->int64(4));
-    lease.attempt = static_cast<int>(pick->int64(5)) + 1;
-    lease.expires_ms = now + lease_ms;
+      Lease lease;
+      lease.job_id = pick->int64(0);
+      lease.hash = pick->text(1);
+      lease.kind = pick->text(2);
+      auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
+      if (!params.ok()) return params.status();
+      lease.params = std::move(*params);
+      lease.repeat = static_cast<int>(pick->int64(4));
+      lease.attempt = static_cast<int>(pick->int64(5)) + 1;
+      lease.expires_ms = now + lease_ms;
 
-    GB_RETURN_IF_ERROR(exec_bound(*stmts_,
-                                  "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
-                                  "VALUES(?1, ?2, ?3, 'leased', ?4)",
-                                  [&](Stmt& s) {
-                                    s.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
-                                  }));
-    lease.run_id = sqlite3_last_insert_rowid(db_);
-    auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
-                              "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
-                              "WHERE id = ?1 AND state = 'pending'");
-    if (!update.ok()) return update.status();
-    update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
-    update->bind(5, lease.run_id).bind(6, now);
-    GB_RETURN_IF_ERROR(update->run());
-    if (update->changes() != 1) return Error{"lease_next: job " + lease.hash + " changed under the write lock"};
-    out = std::move(lease);
+      GB_RETURN_IF_ERROR(exec_bound(*stmts_,
+                                    "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
+                                    "VALUES(?1, ?2, ?3, 'leased', ?4)",
+                                    [&](Stmt& s) {
+                                      s.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
+                                    }));
+      lease.run_id = sqlite3_last_insert_rowid(db_);
+      auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
+                                "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
+                                "WHERE id = ?1 AND state = 'pending'");
+      if (!update.ok()) return update.status();
+      update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
+      update->bind(5, lease.run_id).bind(6, now);
+      GB_RETURN_IF_ERROR(update->run());
+      if (update->changes() != 1) return Error{"lease_next: job " + lease.hash + " changed under the write lock"};
+      out.push_back(std::move(lease));
+    }
     return Status::Ok();
   };
   GB_RETURN_IF_ERROR(grouped(body));
@@ -443,15 +456,17 @@ Status JobStore::complete_held(int64_t run_id, const std::string& owner, const R
 
 Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error,
                       bool retry) {
-  if (outcome != JobState::kFailed && outcome != JobState::kOom && outcome != JobState::kTimeout) {
-    return Error{"fail: outcome must be failed, oom or timeout, got " + str(outcome)};
+  if (outcome != JobState::kFailed && outcome != JobState::kOom && outcome != JobState::kInvalid &&
+      outcome != JobState::kTimeout) {
+    return Error{"fail: outcome must be failed, oom, invalid or timeout, got " + str(outcome)};
   }
   return grouped([&]() -> Status {
     const int64_t now = now_ms();
     auto held = check_lease(*stmts_, run_id, owner);
     if (!held.ok()) return held.status();
     JobState next = outcome;
-    if (retry && outcome != JobState::kOom && held->attempts < held->max_attempts) next = JobState::kPending;
+    const bool outcome_final = outcome == JobState::kOom || outcome == JobState::kInvalid;
+    if (retry && !outcome_final && held->attempts < held->max_attempts) next = JobState::kPending;
     return end_lease(*stmts_, held->job_id, run_id, state_name(outcome), next, error, error, now,
                      /*give_back_attempt=*/false);
   });

@@ -224,6 +224,133 @@ UPDATE grids SET spec_json =
     '"cpu_decode_weight_gb_s"', '"decode_weight_gb_s"'), '"cpu_load_ms"', '"load_ms"'),
     '"cpu_eval_s"', '"eval_s"'), '"cpu_peak_rss_bytes"', '"peak_rss_bytes"');
 )sql"},
+      // The invalid outcome gets a state of its own (it was stored as failed with an
+      // error starting "invalid: "). SQLite cannot change a CHECK constraint, so jobs
+      // and runs are rebuilt (https://sqlite.org/lang_altertable.html, "making other
+      // kinds of table schema changes"; open() runs migrations with foreign keys off
+      // and checks them before the commit), their indexes and the views that read
+      // them made again; runs keeps its AUTOINCREMENT counter.
+      {4, "the invalid job state (was failed with an \"invalid: \" error)", R"sql(
+DROP VIEW v_results;
+DROP VIEW v_grid_status;
+DROP VIEW v_jobs;
+
+CREATE TABLE jobs_new (
+  id               INTEGER PRIMARY KEY,
+  hash             TEXT NOT NULL UNIQUE,
+  kind             TEXT NOT NULL,
+  params_json      TEXT NOT NULL,
+  repeat           INTEGER NOT NULL DEFAULT 0,
+  state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                     ('pending','leased','running','succeeded','failed','oom','invalid','timeout','cancelled')),
+  attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  max_attempts     INTEGER NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
+  lease_owner      TEXT,
+  lease_expires_ms INTEGER,
+  lease_run_id     INTEGER REFERENCES runs(id),
+  error            TEXT NOT NULL DEFAULT '',
+  created_ms       INTEGER NOT NULL,
+  started_ms       INTEGER,
+  finished_ms      INTEGER,
+  result_run_id    INTEGER REFERENCES runs(id),
+  req_device       TEXT NOT NULL DEFAULT 'any' CHECK (req_device IN ('any', 'cpu', 'cuda')),
+  req_memory_bytes INTEGER NOT NULL DEFAULT 0 CHECK (req_memory_bytes >= 0),
+  queue_key        INTEGER,
+  -- a job holds a lease exactly while it is leased or running
+  CHECK ((state IN ('leased','running')) =
+         (lease_run_id IS NOT NULL AND lease_owner IS NOT NULL AND lease_expires_ms IS NOT NULL))
+);
+INSERT INTO jobs_new(id, hash, kind, params_json, repeat, state, attempts, max_attempts, lease_owner,
+                     lease_expires_ms, lease_run_id, error, created_ms, started_ms, finished_ms,
+                     result_run_id, req_device, req_memory_bytes, queue_key)
+SELECT id, hash, kind, params_json, repeat,
+       CASE WHEN state = 'failed' AND substr(error, 1, 9) = 'invalid: ' THEN 'invalid' ELSE state END,
+       attempts, max_attempts, lease_owner, lease_expires_ms, lease_run_id,
+       CASE WHEN state = 'failed' AND substr(error, 1, 9) = 'invalid: ' THEN substr(error, 10) ELSE error END,
+       created_ms, started_ms, finished_ms, result_run_id, req_device, req_memory_bytes, queue_key
+FROM jobs;
+
+CREATE TABLE runs_new (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id           INTEGER NOT NULL REFERENCES jobs(id),
+  attempt          INTEGER NOT NULL,
+  owner            TEXT NOT NULL,
+  state            TEXT NOT NULL CHECK (state IN
+                     ('leased','running','succeeded','failed','oom','invalid','timeout','released','expired',
+                      'cancelled')),
+  started_ms       INTEGER NOT NULL,
+  finished_ms      INTEGER,
+  wall_ms          REAL,
+  device_json      TEXT,
+  engine_version   TEXT,
+  error            TEXT NOT NULL DEFAULT '',
+  progress         REAL,
+  progress_message TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO runs_new(id, job_id, attempt, owner, state, started_ms, finished_ms, wall_ms, device_json,
+                     engine_version, error, progress, progress_message)
+SELECT id, job_id, attempt, owner,
+       CASE WHEN state = 'failed' AND substr(error, 1, 9) = 'invalid: ' THEN 'invalid' ELSE state END,
+       started_ms, finished_ms, wall_ms, device_json, engine_version,
+       CASE WHEN state = 'failed' AND substr(error, 1, 9) = 'invalid: ' THEN substr(error, 10) ELSE error END,
+       progress, progress_message
+FROM runs;
+INSERT INTO sqlite_sequence(name, seq)
+SELECT 'runs_new', seq FROM sqlite_sequence WHERE name = 'runs'
+  AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'runs_new');
+UPDATE sqlite_sequence SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'runs'))
+WHERE name = 'runs_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'runs');
+
+DROP TABLE jobs;
+DROP TABLE runs;
+ALTER TABLE jobs_new RENAME TO jobs;
+ALTER TABLE runs_new RENAME TO runs;
+
+CREATE INDEX jobs_lease_expiry ON jobs(state, lease_expires_ms);
+CREATE INDEX jobs_lease_owner ON jobs(lease_owner);
+CREATE INDEX jobs_queue ON jobs(state, queue_key);
+CREATE INDEX runs_job ON runs(job_id, attempt);
+CREATE INDEX runs_state ON runs(state);
+
+CREATE VIEW v_results AS
+SELECT g.name            AS grid,
+       gj.position       AS position,
+       j.id              AS job_id,
+       j.hash            AS job_hash,
+       j.kind            AS kind,
+       j.params_json     AS params_json,
+       j.repeat          AS repeat,
+       ru.id             AS run_id,
+       r.metric          AS metric,
+       r.value           AS value,
+       r.unit            AS unit,
+       r.text            AS text,
+       ru.engine_version AS engine_version,
+       ru.device_json    AS device_json
+FROM grids g
+JOIN grid_jobs gj ON gj.grid_id = g.id
+JOIN jobs j       ON j.id = gj.job_id
+JOIN runs ru      ON ru.id = j.result_run_id
+JOIN results r    ON r.run_id = ru.id;
+
+CREATE VIEW v_grid_status AS
+SELECT g.name AS grid, j.state AS state, COUNT(*) AS count
+FROM grids g
+JOIN grid_jobs gj ON gj.grid_id = g.id
+JOIN jobs j       ON j.id = gj.job_id
+GROUP BY g.name, j.state;
+
+CREATE VIEW v_jobs AS
+SELECT g.name AS grid, gj.position AS position, j.id AS job_id, j.hash AS job_hash,
+       j.kind AS kind, j.params_json AS params_json, j.repeat AS repeat, j.state AS state,
+       j.attempts AS attempts, j.max_attempts AS max_attempts, j.lease_owner AS lease_owner,
+       j.lease_expires_ms AS lease_expires_ms, j.error AS error,
+       j.result_run_id AS result_run_id, j.req_device AS req_device,
+       j.req_memory_bytes AS req_memory_bytes
+FROM grids g
+JOIN grid_jobs gj ON gj.grid_id = g.id
+JOIN jobs j       ON j.id = gj.job_id;
+)sql"},
   };
   return kMigrations;
 }
@@ -339,11 +466,12 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& path) {
     if (m != "wal" && m != "memory") return db_error(path, "cannot turn on WAL (journal_mode is '" + m + "')");
   }
   st = sqlite::exec(db, "PRAGMA synchronous=NORMAL");
-  if (st.ok()) st = sqlite::exec(db, "PRAGMA foreign_keys=ON");
   if (!st.ok()) return fail(st);
 
   // Migrations: re-read the version under the write lock, so that two processes
-  // opening a fresh file at once apply each migration once.
+  // opening a fresh file at once apply each migration once. Foreign keys are off
+  // while they run (a migration may rebuild a table others refer to; the pragma
+  // cannot change inside a transaction) and checked before the commit.
   {
     auto txn = Transaction::begin(db, Transaction::Mode::kWrite);
     if (!txn.ok()) return fail(txn.status());
@@ -363,9 +491,19 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& path) {
         return db_error(path, "migration " + std::to_string(m.version) + " (" + m.name + "): " + st.message());
       }
     }
+    if (*current < known) {
+      auto violations = sqlite::query_int(db, "SELECT COUNT(*) FROM pragma_foreign_key_check");
+      if (!violations.ok()) return fail(violations.status());
+      if (*violations != 0) {
+        return db_error(path, "migrations left " + std::to_string(*violations) +
+                                  " rows whose foreign keys name no row (PRAGMA foreign_key_check lists them)");
+      }
+    }
     st = txn->commit();
     if (!st.ok()) return fail(st);
   }
+  st = sqlite::exec(db, "PRAGMA foreign_keys=ON");
+  if (!st.ok()) return fail(st);
   auto fk = sqlite::query_int(db, "PRAGMA foreign_keys");
   if (!fk.ok()) return fail(fk.status());
   if (*fk != 1) return db_error(path, "cannot turn on foreign keys");

@@ -35,7 +35,8 @@ TEST(FirstUse, RunSummaryCountsJobsAndPrintsEveryRetryWithItsReason) {
                            "--max-attempts", "2"},
                        {"GRIDBENCH_JOB=" + slow});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
-  EXPECT_NE(o.out.find("grid naps: 1 jobs, 0 reused, 1 run here (0 succeeded, 0 failed, 0 oom, 1 timeout), 1 retry\n"),
+  EXPECT_NE(o.out.find("grid naps: 1 jobs, 0 reused, 1 run here (0 succeeded, 0 failed, 0 oom, 0 invalid, 1 timeout), "
+                       "1 retry\n"),
             std::string::npos)
       << o.out;
   EXPECT_NE(o.err.find("retry sleep "), std::string::npos) << o.err;
@@ -45,7 +46,7 @@ TEST(FirstUse, RunSummaryCountsJobsAndPrintsEveryRetryWithItsReason) {
   Output r = gridbench(d, {"results", "naps", "--db", db});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("| 1       | timeout |"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("### Failed jobs (failed, timeout, oom)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("### Failed jobs (failed, timeout, oom, invalid)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| timeout | 2/2      |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("timed out after 0.3 s"), std::string::npos) << r.out;
   const std::string html = slurp(d + "/out/index.html");
@@ -53,8 +54,9 @@ TEST(FirstUse, RunSummaryCountsJobsAndPrintsEveryRetryWithItsReason) {
   EXPECT_EQ(html.find("No results yet."), std::string::npos);
 }
 
-// A grid whose every job failed: tables of "failed" cells and each failure with
-// its error, in the report files and on the dashboard (issue 15: "No results yet.").
+// A grid whose every job failed (here invalid: the dataset is missing where the
+// jobs run): tables of cells that name the state and each failure with its error,
+// in the report files and on the dashboard (issue 15: "No results yet.").
 TEST(FirstUse, FailedJobsAreCellsAndListedWithTheirErrors) {
   std::string d = temp_dir();
   const std::string data = kSource + "/tests/data";
@@ -67,26 +69,26 @@ TEST(FirstUse, FailedJobsAreCellsAndListedWithTheirErrors) {
   Output o = gridbench(d, {"run", d + "/broken.json", "--db", db, "--out", d + "/out", "--max-attempts", "1"},
                        {"GB_FIRST_USE_DIR=/nonexistent"});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
-  EXPECT_NE(o.out.find("2 run here (0 succeeded, 2 failed, 0 oom, 0 timeout)\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("2 run here (0 succeeded, 0 failed, 0 oom, 2 invalid, 0 timeout)\n"), std::string::npos) << o.out;
   const std::string md = slurp(d + "/out/report.md");
-  EXPECT_NE(md.find("| f32       | failed |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| f16       | failed |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| f32       | invalid |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| f16       | invalid |"), std::string::npos) << md;
   EXPECT_NE(md.find("/nonexistent/corpus.txt"), std::string::npos) << md;
   Output csv = gridbench(d, {"results", "broken", "--db", db, "--format", "csv"});
   ASSERT_EQ(csv.code, 0) << csv.err;
-  EXPECT_NE(csv.out.find("# ppl\nkv_format,ppl\nf32,failed\nf16,failed\n"), std::string::npos) << csv.out;
-  EXPECT_NE(csv.out.find("# Failed jobs (failed, timeout, oom)\njob,kind,state,attempts,parameters,error\n"),
+  EXPECT_NE(csv.out.find("# ppl\nkv_format,ppl\nf32,invalid\nf16,invalid\n"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("# Failed jobs (failed, timeout, oom, invalid)\njob,kind,state,attempts,parameters,error\n"),
             std::string::npos)
       << csv.out;
   Output json = gridbench(d, {"results", "broken", "--db", db, "--format", "json"});
   ASSERT_EQ(json.code, 0) << json.err;
   const Json tables = Json::parse(json.out);
   ASSERT_EQ(tables.size(), 2u);
-  EXPECT_EQ(tables[0]["rows"][0][1]["text"], "failed");
+  EXPECT_EQ(tables[0]["rows"][0][1]["text"], "invalid");
   EXPECT_NE(tables[1]["rows"][0][5]["text"].get<std::string>().find("/nonexistent/corpus.txt"), std::string::npos);
   const std::string html = slurp(d + "/out/index.html");
   EXPECT_EQ(html.find("No results yet."), std::string::npos);
-  EXPECT_NE(html.find(">failed<"), std::string::npos);
+  EXPECT_NE(html.find(">invalid<"), std::string::npos);
   EXPECT_NE(html.find("/nonexistent/corpus.txt"), std::string::npos);
 }
 

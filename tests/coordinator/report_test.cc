@@ -403,7 +403,7 @@ TEST(BuildTables, FailedAndTimedOutJobsShowAsCellsAndAreListed) {
   EXPECT_EQ(texts(table.rows[2]), (Strings{"bf16", "timeout", "timeout"}));
   EXPECT_FALSE(table.rows[1][1].value.has_value());
   const Table& failures = (*t)[1];
-  EXPECT_EQ(failures.title, "Failed jobs (failed, timeout, oom)");
+  EXPECT_EQ(failures.title, "Failed jobs (failed, timeout, oom, invalid)");
   EXPECT_TRUE(failures.job_failures);
   EXPECT_FALSE(table.job_failures);
   EXPECT_EQ(failures.header, (Strings{"job", "kind", "state", "attempts", "parameters", "error"}));

@@ -2,7 +2,8 @@
 # The layout's promise, checked on the linked programs: the coordinator and the
 # worker daemon carry none of the engine's heavy parts (tokenizer, PCRE2, ICU, model,
 # backends, kernels' CPU ops). They validate, place and pass jobs on; only
-# gridbench-job runs them. Usage: link_check.sh BIN_DIR
+# gridbench-job runs them, but for the theory-only kinds' pure arithmetic, which the
+# coordinator computes. Usage: link_check.sh BIN_DIR
 set -euo pipefail
 bin="$1"
 status=0
@@ -28,6 +29,15 @@ for prog in gridbench-coordinator gridbench-worker; do
   check "$prog" "weight loaders" 'gb::engine::(open_weights|HfCheckpoint::|SafetensorsFile::)'
   check "$prog" "measurements" 'gb::engine::run_[a-z]+_job'
 done
+# The coordinator computes the theory-only kinds itself: it links their arithmetic
+# (engine/theory/theory_output.h) and nothing above it.
+n=$(nm -C "$bin/gridbench-coordinator" | grep -cE 'gb::engine::theory_output' || true)
+if [ "$n" -eq 0 ]; then
+  echo "FAIL: gridbench-coordinator does not link engine/theory/theory_output (the theory-only kinds)"
+  status=1
+else
+  echo "ok: gridbench-coordinator links the theory-only kinds' arithmetic"
+fi
 # The positive control: gridbench-job does link them, so the patterns can match.
 n=$(nm -C "$bin/gridbench-job" | grep -cE 'gb::engine::Tokenizer|gb::kernels::cpu::|gb::engine::run_[a-z]+_job' || true)
 if [ "$n" -eq 0 ]; then

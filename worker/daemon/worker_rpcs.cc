@@ -142,6 +142,8 @@ void WorkerDaemon::Impl::send_lease() {
   req.set_worker_id(worker_id);
   req.set_worker_name(name);
   req.set_wait_ms(o.lease_wait_ms);
+  // Every free slot in one call: the coordinator leases up to that many at once.
+  req.set_max_jobs(std::max(1, o.slots - static_cast<int>(children.size())));
   const auto sent = Clock::now();
   lease_call = rpc.call<pb::LeaseJobReply>(
       o.lease_wait_ms + o.rpc_timeout_ms,
@@ -155,6 +157,8 @@ void WorkerDaemon::Impl::on_lease(const grpc::Status& s, const pb::LeaseJobReply
   if (stopping) {
     if (s.ok() && r.has_job()) {
       log("run " + std::to_string(r.run_id()) + " leased while stopping: not started; its lease will expire");
+      for (const pb::LeaseJobReply& more : r.more())
+        log("run " + std::to_string(more.run_id()) + " leased while stopping: not started; its lease will expire");
     }
     return;
   }
@@ -167,6 +171,7 @@ void WorkerDaemon::Impl::on_lease(const grpc::Status& s, const pb::LeaseJobReply
         held = Held{r, Clock::now(), false};
       } else if (r.has_job()) {
         start_child(r);
+        for (const pb::LeaseJobReply& more : r.more()) start_child(more);
       } else if (Clock::now() - sent < std::chrono::milliseconds(o.lease_wait_ms / 2)) {
         next_lease = Clock::now() + std::chrono::milliseconds(200);  // answered early: do not spin
       }

@@ -313,6 +313,7 @@ TEST_F(MetricsTest, LeasesExpiriesAndCompletionsMoveTheCountersAndGauges) {
   EXPECT_EQ(s.value("gridbench_jobs{grid=\"naps\",state=\"pending\"}"), 3);
   EXPECT_EQ(s.value("gridbench_jobs{grid=\"naps\",state=\"leased\"}"), 0);
   EXPECT_EQ(s.value("gridbench_jobs{grid=\"naps\",state=\"cancelled\"}"), 0);
+  EXPECT_EQ(s.value("gridbench_jobs{grid=\"naps\",state=\"invalid\"}"), 0);  // every state, zeros included
 
   register_worker("w1");
   EXPECT_EQ(scrape().value("gridbench_workers{state=\"active\"}"), 1);

@@ -82,7 +82,8 @@ TEST_F(ServiceTest, SubmitsAValidGridAndRefusesAnInvalidOneWritingNothing) {
   EXPECT_EQ(st.source(), "naps.json");
   EXPECT_EQ(st.by_state().at("pending"), 3);
   EXPECT_EQ(st.by_state().at("succeeded"), 0);  // every state, zeros included
-  EXPECT_EQ(st.by_state().size(), 8u);
+  EXPECT_EQ(st.by_state().size(), 9u);
+  EXPECT_EQ(st.by_state().at("invalid"), 0);
 
   std::vector<pb::Job> js = jobs();
   ASSERT_EQ(js.size(), 3u);

@@ -128,10 +128,12 @@ Lease must_lease(JobStore& s, const std::string& owner, int64_t lease_ms = 60000
 // ---------------------------------------------------------------------------------
 
 TEST(JobStateTest, NamesRoundTrip) {
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i <= static_cast<int>(JobState::kCancelled); ++i) {
     auto s = static_cast<JobState>(i);
     EXPECT_EQ(parse_state(state_name(s)), s);
   }
+  EXPECT_EQ(parse_state("invalid"), JobState::kInvalid);
+  EXPECT_TRUE(is_terminal(JobState::kInvalid));
   EXPECT_FALSE(parse_state("done").has_value());
   EXPECT_TRUE(is_terminal(JobState::kOom));
   EXPECT_TRUE(is_terminal(JobState::kCancelled));
