@@ -13,11 +13,10 @@
 namespace gb::kernels::cuda {
 namespace {
 
-enum class Path { kGemvGeneric };
+enum class Path { kGemvGeneric, kGemvTuned };
 
 Path pick(const PackedMatrix& w, int64_t rows) {
-  (void)w;
-  (void)rows;
+  if (rows <= kMaxGemvRows && gemv_tuned_supports(w)) return Path::kGemvTuned;
   return Path::kGemvGeneric;
 }
 
@@ -82,7 +81,8 @@ Status check(const float* x, int64_t rows, const PackedMatrix& w, const float* b
 
 size_t linear_workspace_bytes(const PackedMatrix& w, int64_t rows) {
   switch (pick(w, rows)) {
-    case Path::kGemvGeneric: return 0;
+    case Path::kGemvGeneric:
+    case Path::kGemvTuned: return 0;
   }
   return 0;
 }
@@ -93,6 +93,7 @@ Status linear(const MatmulContext& ctx, const float* x, int64_t rows, const Pack
   if (rows == 0 || w.rows == 0) return Status::Ok();
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
+    case Path::kGemvTuned: return launch_gemv_tuned(ctx.stream, x, rows, w, bias, y, ldy);
   }
   return Error{"linear: no path"};
 }
@@ -101,6 +102,7 @@ std::string linear_kernel_name(const PackedMatrix& w, int64_t rows) {
   const std::string c = codec_name(w.codec);
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return c + "-gemv-generic-cuda";
+    case Path::kGemvTuned: return c + "-gemv-cuda";
   }
   return c;
 }
