@@ -13,10 +13,14 @@
 namespace gb::kernels::cuda {
 namespace {
 
-enum class Path { kGemvGeneric, kGemvTuned };
+enum class Path { kGemvGeneric, kGemvTuned, kLtDirect, kLtDequant };
 
 Path pick(const PackedMatrix& w, int64_t rows) {
-  if (rows <= kMaxGemvRows && gemv_tuned_supports(w)) return Path::kGemvTuned;
+  if (rows > kMaxGemvRows) {
+    const bool direct = w.codec == WeightCodec::kF32 || w.codec == WeightCodec::kF16 || w.codec == WeightCodec::kBF16;
+    return direct ? Path::kLtDirect : Path::kLtDequant;
+  }
+  if (gemv_tuned_supports(w)) return Path::kGemvTuned;
   return Path::kGemvGeneric;
 }
 
@@ -83,6 +87,8 @@ size_t linear_workspace_bytes(const PackedMatrix& w, int64_t rows) {
   switch (pick(w, rows)) {
     case Path::kGemvGeneric:
     case Path::kGemvTuned: return 0;
+    case Path::kLtDirect:
+    case Path::kLtDequant: return prefill_workspace_bytes(w, rows);
   }
   return 0;
 }
@@ -94,6 +100,8 @@ Status linear(const MatmulContext& ctx, const float* x, int64_t rows, const Pack
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
     case Path::kGemvTuned: return launch_gemv_tuned(ctx.stream, x, rows, w, bias, y, ldy);
+    case Path::kLtDirect:
+    case Path::kLtDequant: return launch_prefill(ctx, x, rows, w, bias, y, ldy);
   }
   return Error{"linear: no path"};
 }
@@ -103,6 +111,8 @@ std::string linear_kernel_name(const PackedMatrix& w, int64_t rows) {
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return c + "-gemv-generic-cuda";
     case Path::kGemvTuned: return c + "-gemv-cuda";
+    case Path::kLtDirect: return c + "-cublaslt";
+    case Path::kLtDequant: return c + "-dequant-bf16-cublaslt";
   }
   return c;
 }
