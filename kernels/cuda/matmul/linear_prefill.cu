@@ -6,8 +6,10 @@
 //   f16/bf16 W: X converted to W's type in the workspace; W as it is.
 //   other W:    X converted to bf16; W dequantized to bf16 in tiles of output rows
 //               (decode_unit, the shared codecs) into the workspace, one GEMM per tile.
-// The bias, when given, is added by a last elementwise kernel. Correct and simple
-// first; not yet tuned (the dequantizing kernels are one thread per unit).
+// The bias, when given, is added by a last elementwise kernel. Where cuBLASLt has no
+// algorithm for the pointers' alignments (odd K in 16-bit types, say) the generic
+// kernel (linear_gemv_generic.cu) computes the whole call instead. Correct and
+// simple first; not yet tuned (the dequantizing kernels are one thread per unit).
 //
 // Workspace (linear_workspace_bytes), each part 256-byte aligned:
 //   [cuBLASLt workspace kLtWorkspace][X as 16-bit: rows K][W tile: tile_rows K bf16]
@@ -110,8 +112,10 @@ struct LtDescs {
 
 // D[i + j ldd] = sum_k A[k + i lda] B[k + j K], i < m, j < n: y's columns n0.. for
 // the rows of W in A, every activation row in B.
+// *ran is false when cuBLASLt has no algorithm for these types and alignments.
 Status lt_gemm(const MatmulContext& ctx, cudaDataType_t type, const void* a, int64_t lda, int64_t m,
-               const void* b, int64_t n, int64_t k, float* d, int64_t ldd, void* lt_ws) {
+               const void* b, int64_t n, int64_t k, float* d, int64_t ldd, void* lt_ws, bool* ran) {
+  *ran = false;
   const size_t elem = type == CUDA_R_32F ? 4 : 2;
   LtDescs L;
   GB_LT_TRY(cublasLtMatmulDescCreate(&L.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -132,10 +136,11 @@ Status lt_gemm(const MatmulContext& ctx, cudaDataType_t type, const void* a, int
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
   GB_LT_TRY(cublasLtMatmulAlgoGetHeuristic(ctx.lt, L.op, L.a, L.b, L.d, L.d, L.pref, 1, &heur, &found));
-  if (found < 1) return Error{"linear (cuBLASLt): no algorithm for this GEMM"};
+  if (found < 1) return Status::Ok();
   const float alpha = 1.0f, beta = 0.0f;
   GB_LT_TRY(cublasLtMatmul(ctx.lt, L.op, &alpha, a, L.a, b, L.b, &beta, d, L.d, d, L.d, &heur.algo, lt_ws, kLtWorkspace,
                            ctx.stream));
+  *ran = true;
   return Status::Ok();
 }
 
@@ -159,9 +164,11 @@ Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, co
   auto* base = static_cast<uint8_t*>(ctx.workspace);
   void* lt_ws = base;
   const int64_t K = w.cols;
+  bool ran = false;
   if (w.codec == WeightCodec::kF32) {
     GB_RETURN_IF_ERROR(lt_gemm(ctx, CUDA_R_32F, w.codes, static_cast<int64_t>(w.row_bytes / 4), w.rows, x, rows, K,
-                               y, ldy, lt_ws));
+                               y, ldy, lt_ws, &ran));
+    if (!ran) return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
   } else {
     auto* x16 = reinterpret_cast<uint16_t*>(base + kLtWorkspace);
     const int64_t nx = rows * K;
@@ -175,7 +182,8 @@ Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, co
     const cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
     if (is_float16(w.codec)) {
       GB_RETURN_IF_ERROR(lt_gemm(ctx, type, w.codes, static_cast<int64_t>(w.row_bytes / 2), w.rows, x16, rows, K, y,
-                                 ldy, lt_ws));
+                                 ldy, lt_ws, &ran));
+      if (!ran) return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
     } else {
       auto* tile = reinterpret_cast<uint16_t*>(base + kLtWorkspace + align256(static_cast<size_t>(nx) * 2));
       const int64_t tr = tile_rows(w);
@@ -183,7 +191,9 @@ Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, co
         const int64_t nt = std::min<int64_t>(tr, w.rows - n0);
         dequant_tile_kernel<<<blocks_for(nt * units_per_row(w)), kThreads, 0, ctx.stream>>>(w, n0, nt, tile);
         GB_RETURN_IF_ERROR(launch_status("dequant_tile_kernel"));
-        GB_RETURN_IF_ERROR(lt_gemm(ctx, CUDA_R_16BF, tile, K, nt, x16, rows, K, y + n0, ldy, lt_ws));
+        GB_RETURN_IF_ERROR(lt_gemm(ctx, CUDA_R_16BF, tile, K, nt, x16, rows, K, y + n0, ldy, lt_ws, &ran));
+        // No algorithm for these alignments: the generic kernel computes all of y (and the bias) again.
+        if (!ran) return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
       }
     }
   }
