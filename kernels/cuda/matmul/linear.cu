@@ -13,11 +13,14 @@
 namespace gb::kernels::cuda {
 namespace {
 
-enum class Path { kGemvGeneric };
+enum class Path { kGemvGeneric, kGemvTuned, kLtDirect, kLtDequant };
 
 Path pick(const PackedMatrix& w, int64_t rows) {
-  (void)w;
-  (void)rows;
+  if (rows > kMaxGemvRows) {
+    const bool direct = w.codec == WeightCodec::kF32 || w.codec == WeightCodec::kF16 || w.codec == WeightCodec::kBF16;
+    return direct ? Path::kLtDirect : Path::kLtDequant;
+  }
+  if (gemv_tuned_supports(w)) return Path::kGemvTuned;
   return Path::kGemvGeneric;
 }
 
@@ -82,7 +85,10 @@ Status check(const float* x, int64_t rows, const PackedMatrix& w, const float* b
 
 size_t linear_workspace_bytes(const PackedMatrix& w, int64_t rows) {
   switch (pick(w, rows)) {
-    case Path::kGemvGeneric: return 0;
+    case Path::kGemvGeneric:
+    case Path::kGemvTuned: return 0;
+    case Path::kLtDirect:
+    case Path::kLtDequant: return prefill_workspace_bytes(w, rows);
   }
   return 0;
 }
@@ -93,6 +99,9 @@ Status linear(const MatmulContext& ctx, const float* x, int64_t rows, const Pack
   if (rows == 0 || w.rows == 0) return Status::Ok();
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
+    case Path::kGemvTuned: return launch_gemv_tuned(ctx.stream, x, rows, w, bias, y, ldy);
+    case Path::kLtDirect:
+    case Path::kLtDequant: return launch_prefill(ctx, x, rows, w, bias, y, ldy);
   }
   return Error{"linear: no path"};
 }
@@ -101,6 +110,9 @@ std::string linear_kernel_name(const PackedMatrix& w, int64_t rows) {
   const std::string c = codec_name(w.codec);
   switch (pick(w, rows)) {
     case Path::kGemvGeneric: return c + "-gemv-generic-cuda";
+    case Path::kGemvTuned: return c + "-gemv-cuda";
+    case Path::kLtDirect: return c + "-cublaslt";
+    case Path::kLtDequant: return c + "-dequant-bf16-cublaslt";
   }
   return c;
 }
