@@ -167,7 +167,10 @@ DecodePlan decode_plan(int64_t n, int64_t heads, int64_t kv_heads, int64_t head_
   p.subgroups = ceil_div(group, hpb);
   p.smem_bytes = static_cast<size_t>(hpb * per_head);
   p.blocks = n * kv_heads * p.subgroups * p.chunks;
-  p.workspace_bytes = static_cast<size_t>(items * p.chunks * (head_dim + 2)) * sizeof(float);
+  // Sized by splits, not chunks: ceil(len / ceil(len / splits)) can dip below splits
+  // and is not monotone in len, while splits is, so attention_workspace_bytes(max_len)
+  // covers every shorter cache.
+  p.workspace_bytes = static_cast<size_t>(items * splits * (head_dim + 2)) * sizeof(float);
   return p;
 }
 

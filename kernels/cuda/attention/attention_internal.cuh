@@ -90,7 +90,7 @@ struct DecodePlan {
   int64_t subgroups = 1;        // blocks per kv head: ceil(group / heads_per_block)
   size_t smem_bytes = 0;
   int64_t blocks = 0;
-  size_t workspace_bytes = 0;   // partial acc [n*heads*chunks][head_dim], then (max, sum) [..][2]
+  size_t workspace_bytes = 0;   // partial acc [n*heads*chunks][head_dim], then (max, sum) [..][2]; sized for the splits >= chunks
 };
 DecodePlan decode_plan(int64_t n, int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t len);
 cudaError_t launch_decode(cudaStream_t s, const AttnArgs& a, const DecodePlan& p, float* workspace);
