@@ -127,6 +127,7 @@ class CudaBackendImpl final : public CudaBackend {
     scratch_.reset();
     ring_dev_.reset();
     if (ring_host_ != nullptr) cudaFreeHost(ring_host_);
+    free_retired();
     if (lt_ != nullptr) cublasLtDestroy(lt_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
@@ -228,6 +229,7 @@ class CudaBackendImpl final : public CudaBackend {
   void synchronize() override {
     cudaSetDevice(device_);
     note(cudaStreamSynchronize(stream_), "synchronize");
+    free_retired();
   }
 
   Status take_error() override {
@@ -394,12 +396,14 @@ class CudaBackendImpl final : public CudaBackend {
         return s.device;
     const size_t need = round_up(bytes, kGranule);
     if (ring_dev_ == nullptr || need > ring_bytes_) {
-      // (Re)make the rings, large enough for this array and never below 1 MiB.
+      // (Re)make the rings, at least twice this array and never below 1 MiB. The old
+      // ones are retired, not freed: an array staged earlier in the same op may still
+      // be read from them by the kernel about to be enqueued (freed at synchronize()).
       note(cudaStreamSynchronize(stream_), "staging");
-      ring_dev_.reset();
-      if (ring_host_ != nullptr) cudaFreeHost(ring_host_);
+      if (ring_dev_ != nullptr) retired_.push_back(std::move(ring_dev_));
+      if (ring_host_ != nullptr) retired_host_.push_back(ring_host_);
       ring_host_ = nullptr;
-      ring_bytes_ = std::max<size_t>(need, size_t{1} << 20);
+      ring_bytes_ = std::max<size_t>(2 * need, size_t{1} << 20);
       Result<std::unique_ptr<Buffer>> d = alloc_as(ring_bytes_, MemoryUse::kWorkspace);
       if (!d) {
         note(Status(Error{"staging ring: " + d.message()}));
@@ -432,6 +436,13 @@ class CudaBackendImpl final : public CudaBackend {
     return d;
   }
 
+  // The staging rings replaced by larger ones; the stream is idle when this runs.
+  void free_retired() {
+    retired_.clear();
+    for (void* h : retired_host_) cudaFreeHost(h);
+    retired_host_.clear();
+  }
+
   const float* staged_inv_freq(const RopeParams& rope) {
     return static_cast<const float*>(stage(rope.inv_freq, static_cast<size_t>(rope.rot_dim / 2) * sizeof(float)));
   }
@@ -452,6 +463,8 @@ class CudaBackendImpl final : public CudaBackend {
   std::unique_ptr<Buffer> workspace_, scratch_, ring_dev_;
   void* ring_host_ = nullptr;
   size_t ring_bytes_ = 0, ring_at_ = 0;
+  std::vector<std::unique_ptr<Buffer>> retired_;
+  std::vector<void*> retired_host_;
   std::array<Staged, 8> recent_;
   size_t next_recent_ = 0;
 };

@@ -7,7 +7,9 @@
 // KV element for kv_store and attention. Each test skips with a message without a GPU.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,28 @@ struct OpCase {
   std::function<std::vector<float>(Arena&)> run;  // builds its inputs in the arena, runs the op, reads the output
 };
 
-void check_cases(const std::vector<OpCase>& cases) {
+// A case's op and format: its name without the trailing shape numbers.
+std::string op_and_format(const std::string& name) {
+  size_t end = name.size();
+  while (end > 0) {
+    const size_t sp = name.find_last_of(' ', end - 1);
+    const size_t start = sp == std::string::npos ? 0 : sp + 1;
+    const std::string tok = name.substr(start, end - start);
+    if (tok.empty() || tok.find_first_not_of("-0123456789") != std::string::npos) break;
+    if (sp == std::string::npos) return "";
+    end = sp;
+  }
+  return name.substr(0, end);
+}
+
+void check_cases(const std::vector<OpCase>& all) {
+  // GB_CUDA_OPS_ONE_PER_FORMAT=1 (scripts/gpu-check.sh under compute-sanitizer): the
+  // first shape of each op and format only.
+  std::vector<OpCase> cases;
+  const char* one = std::getenv("GB_CUDA_OPS_ONE_PER_FORMAT");
+  std::set<std::string> seen;
+  for (const OpCase& c : all)
+    if (one == nullptr || *one != '1' || seen.insert(op_and_format(c.name)).second) cases.push_back(c);
   std::unique_ptr<Backend> cpu = engine::make_cpu_backend(2);
   std::unique_ptr<engine::CudaBackend> gpu = cuda_backend_or_die();
   for (const OpCase& c : cases) {
@@ -131,6 +154,13 @@ std::string shape_name(const std::string& op, const std::string& what, std::init
   std::string s = op + " " + what;
   for (int64_t d : dims) s += " " + std::to_string(d);
   return s;
+}
+
+TEST(CudaBackendOps, OneShapePerOpAndFormatKeysOnTheNameWithoutItsShape) {
+  EXPECT_EQ(op_and_format("linear q4_K +bias 17 37 256"), "linear q4_K +bias");
+  EXPECT_EQ(op_and_format("copy within, shift -300"), "copy within, shift");
+  EXPECT_EQ(op_and_format("rms_norm in place 3 64"), "rms_norm in place");
+  EXPECT_EQ(op_and_format("add 1000"), "add");
 }
 
 TEST(CudaBackendOps, EmbeddingEveryCodec) {
@@ -456,21 +486,30 @@ TEST(CudaBackendOps, CopyWithinAndBetweenBuffersOverlapsIncluded) {
   GB_REQUIRE_GPU();
   std::vector<OpCase> cases;
   const std::vector<float> x = random_normal(1000, 81);
+  const size_t bytes = x.size() * sizeof(float);
   for (int64_t shift : {-300, -1, 1, 7, 300, 0}) {
     cases.push_back({shape_name("copy", "within, shift", {shift}), 0.0, [=](Arena& a) {
-                       float* xd = a.put(x);
-                       const size_t n = 600;
-                       const size_t src = 200, dst = static_cast<size_t>(200 + shift);
-                       // The whole buffer: find it by pointer through a one-buffer arena.
-                       std::unique_ptr<Buffer> b = a.backend().alloc(x.size() * sizeof(float)).value();
-                       a.backend().upload(*b, 0, x.data(), x.size() * sizeof(float));
+                       // 300 floats from 350 to 350 + shift: inside the 1000 for every shift.
+                       const size_t n = 300, src = 350, dst = static_cast<size_t>(350 + shift);
+                       std::unique_ptr<Buffer> b = a.backend().alloc(bytes).value();
+                       a.backend().upload(*b, 0, x.data(), bytes);
                        a.backend().copy(*b, dst * sizeof(float), *b, src * sizeof(float), n * sizeof(float));
                        std::vector<float> out(x.size());
-                       a.backend().download(*b, 0, out.data(), out.size() * sizeof(float));
-                       (void)xd;
+                       a.backend().download(*b, 0, out.data(), bytes);
                        return out;
                      }});
   }
+  cases.push_back({"copy between buffers", 0.0, [=](Arena& a) {
+                     std::unique_ptr<Buffer> from = a.backend().alloc(bytes).value();
+                     std::unique_ptr<Buffer> to = a.backend().alloc(bytes).value();
+                     a.backend().upload(*from, 0, x.data(), bytes);
+                     const std::vector<float> zero(x.size(), 0.0f);
+                     a.backend().upload(*to, 0, zero.data(), bytes);
+                     a.backend().copy(*to, 50 * sizeof(float), *from, 100 * sizeof(float), 600 * sizeof(float));
+                     std::vector<float> out(x.size());
+                     a.backend().download(*to, 0, out.data(), bytes);
+                     return out;
+                   }});
   check_cases(cases);
 }
 
