@@ -167,7 +167,11 @@ if compgen -G "$root/third_party/debs/*.deb" >/dev/null; then
   vendor_lib="$prefix/usr/lib/x86_64-linux-gnu"
   export PKG_CONFIG_PATH="$vendor_lib/pkgconfig:$prefix/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   cmake_extra+=("-DCMAKE_PREFIX_PATH=$prefix/usr")
-  if ! command -v pkg-config >/dev/null 2>&1; then
+  # pkg-config: the machine's own (named, so that CMake does not pick the unpacked one,
+  # which needs its library path), or the unpacked pkgconf through a wrapper that sets it.
+  if command -v pkg-config >/dev/null 2>&1; then
+    cmake_extra+=("-DPKG_CONFIG_EXECUTABLE=$(command -v pkg-config)")
+  else
     cat >"$prefix/pkg-config" <<EOF
 #!/bin/sh
 LD_LIBRARY_PATH="$vendor_lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$prefix/usr/bin/pkgconf" "\$@"
