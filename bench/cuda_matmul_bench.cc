@@ -42,15 +42,15 @@ struct Format {
 };
 
 const Format kFormats[] = {
-    {"f32", WeightCodec::kF32, ScaleLayout::kNone, 0},       {"f16", WeightCodec::kF16, ScaleLayout::kNone, 0},
-    {"bf16", WeightCodec::kBF16, ScaleLayout::kNone, 0},     {"int8", WeightCodec::kInt8, ScaleLayout::kRow, 0},
+    {"f32", WeightCodec::kF32, ScaleLayout::kNone, 0},           {"f16", WeightCodec::kF16, ScaleLayout::kNone, 0},
+    {"bf16", WeightCodec::kBF16, ScaleLayout::kNone, 0},         {"int8", WeightCodec::kInt8, ScaleLayout::kRow, 0},
     {"int8-g128", WeightCodec::kInt8, ScaleLayout::kGroup, 128}, {"fp8", WeightCodec::kFp8, ScaleLayout::kRow, 0},
     {"int4-g128", WeightCodec::kInt4, ScaleLayout::kGroup, 128}, {"nf4", WeightCodec::kNf4, ScaleLayout::kNone, 64},
-    {"fp4", WeightCodec::kFp4, ScaleLayout::kNone, 64},      {"q8_0", WeightCodec::kQ8_0, ScaleLayout::kNone, 0},
-    {"q4_0", WeightCodec::kQ4_0, ScaleLayout::kNone, 0},     {"q4_1", WeightCodec::kQ4_1, ScaleLayout::kNone, 0},
-    {"q5_0", WeightCodec::kQ5_0, ScaleLayout::kNone, 0},     {"q5_1", WeightCodec::kQ5_1, ScaleLayout::kNone, 0},
-    {"q2_K", WeightCodec::kQ2_K, ScaleLayout::kNone, 0},     {"q3_K", WeightCodec::kQ3_K, ScaleLayout::kNone, 0},
-    {"q4_K", WeightCodec::kQ4_K, ScaleLayout::kNone, 0},     {"q5_K", WeightCodec::kQ5_K, ScaleLayout::kNone, 0},
+    {"fp4", WeightCodec::kFp4, ScaleLayout::kNone, 64},          {"q8_0", WeightCodec::kQ8_0, ScaleLayout::kNone, 0},
+    {"q4_0", WeightCodec::kQ4_0, ScaleLayout::kNone, 0},         {"q4_1", WeightCodec::kQ4_1, ScaleLayout::kNone, 0},
+    {"q5_0", WeightCodec::kQ5_0, ScaleLayout::kNone, 0},         {"q5_1", WeightCodec::kQ5_1, ScaleLayout::kNone, 0},
+    {"q2_K", WeightCodec::kQ2_K, ScaleLayout::kNone, 0},         {"q3_K", WeightCodec::kQ3_K, ScaleLayout::kNone, 0},
+    {"q4_K", WeightCodec::kQ4_K, ScaleLayout::kNone, 0},         {"q5_K", WeightCodec::kQ5_K, ScaleLayout::kNone, 0},
     {"q6_K", WeightCodec::kQ6_K, ScaleLayout::kNone, 0},
 };
 
@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
       const Sizes sz = sizes_of(f, sh.out, sh.in);
       // Copies of W that together exceed the L2 cache (at least 4x), one if W alone does.
       const size_t want = std::max<size_t>(size_t{4} * static_cast<size_t>(l2), size_t{256} << 20);
-      const int copies = static_cast<int>(std::min<size_t>(64, std::max<size_t>(1, (want + sz.total() - 1) / sz.total())));
+      const int copies =
+          static_cast<int>(std::min<size_t>(64, std::max<size_t>(1, (want + sz.total() - 1) / sz.total())));
       Buffers mem;
       std::vector<PackedMatrix> ws;
       for (int c = 0; c < copies; ++c) {
@@ -188,8 +189,9 @@ int main(int argc, char** argv) {
         cudaEventElapsedTime(&ms, start, stop);
         const std::string kernel = gb::kernels::cuda::linear_kernel_name(ws[0], batch);
         if (!st.ok() || !synced) {
-          std::printf("| %s | %s | %ldx%ld | %ld | failed: %s | | |\n", f.name, kernel.c_str(), static_cast<long>(sh.out),
-                      static_cast<long>(sh.in), static_cast<long>(batch), st.ok() ? "device error" : st.message().c_str());
+          std::printf("| %s | %s | %ldx%ld | %ld | failed: %s | | |\n", f.name, kernel.c_str(),
+                      static_cast<long>(sh.out), static_cast<long>(sh.in), static_cast<long>(batch),
+                      st.ok() ? "device error" : st.message().c_str());
           ++failures;
           if (!synced) return 1;  // the context is lost: nothing further can be measured
           continue;

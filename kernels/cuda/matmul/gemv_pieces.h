@@ -3,6 +3,7 @@
 // registers from wide loads of the packed bytes. One Piece<codec> per tuned codec:
 //
 //   codec          kElems  loads per piece                  needs (gemv_piece_fits)
+//   f32              4     one 16-byte load                 16-byte rows
 //   f16, bf16        8     one 16-byte load                 16-byte rows
 //   int8, fp8       16     one 16-byte load + its scale     16-byte rows; group % 16
 //   int4            32     one 16-byte load + scale, zero   16-byte rows; group % 32
@@ -56,6 +57,16 @@ GB_HOST_DEVICE inline uint32_t byte_of(const uint32_t* w, int i) { return (w[i >
 
 template <WeightCodec C>
 struct Piece;
+
+template <>
+struct Piece<WeightCodec::kF32> {
+  static constexpr int kElems = 4;
+  GB_HOST_DEVICE static void decode(const PackedMatrix& m, int64_t r, int64_t p, float* v) {
+    uint32_t w[4];
+    load16(m.row(r) + p * 16, w);
+    for (int i = 0; i < 4; ++i) v[i] = f32_from_bits(w[i]);
+  }
+};
 
 template <>
 struct Piece<WeightCodec::kF16> {
@@ -231,6 +242,7 @@ GB_HOST_DEVICE inline bool gemv_piece_fits(const PackedMatrix& m) {
   int elems = 0;
   bool wide = true;
   switch (m.codec) {
+    case WeightCodec::kF32: elems = 4; break;
     case WeightCodec::kF16:
     case WeightCodec::kBF16: elems = 8; break;
     case WeightCodec::kInt8:
@@ -241,13 +253,16 @@ GB_HOST_DEVICE inline bool gemv_piece_fits(const PackedMatrix& m) {
     case WeightCodec::kQ4_K: elems = 32; break;
     case WeightCodec::kQ8_0:
     case WeightCodec::kQ4_0:
-    case WeightCodec::kQ6_K: elems = 32; wide = false; break;
+    case WeightCodec::kQ6_K:
+      elems = 32;
+      wide = false;
+      break;
     default: return false;
   }
   if (m.cols % elems != 0) return false;
-  const bool grouped = m.codec == WeightCodec::kInt4 || m.codec == WeightCodec::kNf4 ||
-                       m.codec == WeightCodec::kFp4 ||
-                       ((m.codec == WeightCodec::kInt8 || m.codec == WeightCodec::kFp8) && m.layout == ScaleLayout::kGroup);
+  const bool grouped =
+      m.codec == WeightCodec::kInt4 || m.codec == WeightCodec::kNf4 || m.codec == WeightCodec::kFp4 ||
+      ((m.codec == WeightCodec::kInt8 || m.codec == WeightCodec::kFp8) && m.layout == ScaleLayout::kGroup);
   if (grouped && (m.group <= 0 || m.group % elems != 0)) return false;
   if (wide && (reinterpret_cast<uintptr_t>(m.codes) % 16 != 0 || m.row_bytes % 16 != 0)) return false;
   return true;

@@ -43,7 +43,8 @@ Status check(const float* x, int64_t rows, const PackedMatrix& w, const float* b
   if (w.row_bytes < rb) return Error{what + "row_bytes " + std::to_string(w.row_bytes) + " < " + std::to_string(rb)};
   if (!x || !y || !w.codes) return Error{what + "null x, y or W codes"};
   if (ldy < w.rows) return Error{what + "ldy " + std::to_string(ldy) + " < output features"};
-  if (!aligned(x, 4) || !aligned(y, 4) || (bias && !aligned(bias, 4))) return Error{what + "x, y or bias not 4-byte aligned"};
+  if (!aligned(x, 4) || !aligned(y, 4) || (bias && !aligned(bias, 4)))
+    return Error{what + "x, y or bias not 4-byte aligned"};
   const size_t ca = codes_alignment(w.codec);
   if (!aligned(w.codes, ca) || w.row_bytes % ca != 0)
     return Error{what + "codes or row_bytes not " + std::to_string(ca) + "-byte aligned"};

@@ -28,8 +28,8 @@ namespace gb::kernels::cuda {
 
 struct MatmulContext {
   cudaStream_t stream;
-  cublasLtHandle_t lt;      // needed for rows > 16 (the cuBLASLt paths); may be null otherwise
-  void* workspace;          // device memory, 256-byte aligned, at least linear_workspace_bytes
+  cublasLtHandle_t lt;  // needed for rows > 16 (the cuBLASLt paths); may be null otherwise
+  void* workspace;      // device memory, 256-byte aligned, at least linear_workspace_bytes
   size_t workspace_bytes;
 };
 

@@ -1,6 +1,6 @@
 // The bandwidth-tuned decode GEMV: y[r, n] = x[r, :] . W[n, :] (+ b[n]) for up to 16
-// activation rows, W in f16, bf16, int8, fp8, int4, nf4, fp4, q8_0, q4_0, q4_K or
-// q6_K, decoded in registers from wide loads of the packed bytes (gemv_pieces.h)
+// activation rows, W in f32, f16, bf16, int8, fp8, int4, nf4, fp4, q8_0, q4_0, q4_K
+// or q6_K, decoded in registers from wide loads of the packed bytes (gemv_pieces.h)
 // and reused for every activation row of the pass. Tuned by reading, not yet by
 // measurement (no GPU was at hand when it was written): bench/cuda_matmul_bench
 // prints its fraction of copy bandwidth.
@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(kThreads)
   if (n0 >= w.rows) return;  // the whole warp
   const int nr = w.rows - n0 < kRowsPerWarp ? static_cast<int>(w.rows - n0) : kRowsPerWarp;
   const int64_t K = w.cols;
-  const int64_t pieces = K / E;  // exact: gemv_piece_fits
+  const int64_t pieces = K / E;                                  // exact: gemv_piece_fits
   const bool x16 = (reinterpret_cast<uintptr_t>(x) & 15u) == 0;  // then every piece's x is float4-aligned
   float acc[kRowsPerWarp][kBatch];
 #pragma unroll
@@ -115,6 +115,7 @@ Status launch_gemv_tuned(cudaStream_t s, const float* x, int64_t rows, const Pac
                          float* y, int64_t ldy) {
   if (rows < 1 || rows > kMaxGemvRows || !gemv_piece_fits(w)) return Error{"gemv_kernel: W or rows not supported"};
   switch (w.codec) {
+    case WeightCodec::kF32: return launch<WeightCodec::kF32>(s, x, rows, w, bias, y, ldy);
     case WeightCodec::kF16: return launch<WeightCodec::kF16>(s, x, rows, w, bias, y, ldy);
     case WeightCodec::kBF16: return launch<WeightCodec::kBF16>(s, x, rows, w, bias, y, ldy);
     case WeightCodec::kInt8: return launch<WeightCodec::kInt8>(s, x, rows, w, bias, y, ldy);

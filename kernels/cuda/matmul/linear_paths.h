@@ -38,7 +38,7 @@ Status launch_gemv_tuned(cudaStream_t s, const float* x, int64_t rows, const Pac
 // linear_prefill.cu: cuBLASLt on W (f32/f16/bf16) or on bf16 tiles of W dequantized
 // into the workspace; prefill_workspace_bytes is its scratch.
 size_t prefill_workspace_bytes(const PackedMatrix& w, int64_t rows);
-Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, const PackedMatrix& w,
-                      const float* bias, float* y, int64_t ldy);
+Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, const PackedMatrix& w, const float* bias,
+                      float* y, int64_t ldy);
 
 }  // namespace gb::kernels::cuda

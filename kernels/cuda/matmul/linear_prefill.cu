@@ -89,10 +89,10 @@ uint32_t alignment_of(const void* p, int64_t ld, size_t elem) {
   return static_cast<uint32_t>(v & (~v + 1));
 }
 
-#define GB_LT_TRY(call)                                                                              \
-  do {                                                                                               \
-    const cublasStatus_t st_ = (call);                                                               \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                \
+#define GB_LT_TRY(call)                                                                                        \
+  do {                                                                                                         \
+    const cublasStatus_t st_ = (call);                                                                         \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                          \
       return Error{std::string("linear (cuBLASLt): ") + #call + " failed with status " + std::to_string(st_)}; \
   } while (0)
 
@@ -113,8 +113,8 @@ struct LtDescs {
 // D[i + j ldd] = sum_k A[k + i lda] B[k + j K], i < m, j < n: y's columns n0.. for
 // the rows of W in A, every activation row in B.
 // *ran is false when cuBLASLt has no algorithm for these types and alignments.
-Status lt_gemm(const MatmulContext& ctx, cudaDataType_t type, const void* a, int64_t lda, int64_t m,
-               const void* b, int64_t n, int64_t k, float* d, int64_t ldd, void* lt_ws, bool* ran) {
+Status lt_gemm(const MatmulContext& ctx, cudaDataType_t type, const void* a, int64_t lda, int64_t m, const void* b,
+               int64_t n, int64_t k, float* d, int64_t ldd, void* lt_ws, bool* ran) {
   *ran = false;
   const size_t elem = type == CUDA_R_32F ? 4 : 2;
   LtDescs L;
@@ -129,14 +129,21 @@ Status lt_gemm(const MatmulContext& ctx, cudaDataType_t type, const void* a, int
   const uint64_t ws = kLtWorkspace;
   GB_LT_TRY(cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   const uint32_t al_a = alignment_of(a, lda, elem), al_b = alignment_of(b, k, elem), al_d = alignment_of(d, ldd, 4);
-  GB_LT_TRY(cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
-  GB_LT_TRY(cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
-  GB_LT_TRY(cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof al_d));
-  GB_LT_TRY(cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d));
+  GB_LT_TRY(
+      cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
+  GB_LT_TRY(
+      cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
+  GB_LT_TRY(
+      cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof al_d));
+  GB_LT_TRY(
+      cublasLtMatmulPreferenceSetAttribute(L.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d));
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
-  GB_LT_TRY(cublasLtMatmulAlgoGetHeuristic(ctx.lt, L.op, L.a, L.b, L.d, L.d, L.pref, 1, &heur, &found));
-  if (found < 1) return Status::Ok();
+  // No algorithm is CUBLAS_STATUS_NOT_SUPPORTED or a count of 0, depending on the version.
+  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(ctx.lt, L.op, L.a, L.b, L.d, L.d, L.pref, 1, &heur, &found);
+  if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found < 1)) return Status::Ok();
+  if (hs != CUBLAS_STATUS_SUCCESS)
+    return Error{"linear (cuBLASLt): cublasLtMatmulAlgoGetHeuristic failed with status " + std::to_string(hs)};
   const float alpha = 1.0f, beta = 0.0f;
   GB_LT_TRY(cublasLtMatmul(ctx.lt, L.op, &alpha, a, L.a, b, L.b, &beta, d, L.d, d, L.d, &heur.algo, lt_ws, kLtWorkspace,
                            ctx.stream));
@@ -153,8 +160,8 @@ size_t prefill_workspace_bytes(const PackedMatrix& w, int64_t rows) {
   return kLtWorkspace + x16 + align256(static_cast<size_t>(tile_rows(w)) * static_cast<size_t>(w.cols) * 2);
 }
 
-Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, const PackedMatrix& w,
-                      const float* bias, float* y, int64_t ldy) {
+Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, const PackedMatrix& w, const float* bias,
+                      float* y, int64_t ldy) {
   if (!ctx.lt) return Error{"linear: rows > 16 need a cuBLASLt handle (MatmulContext.lt is null)"};
   const size_t need = prefill_workspace_bytes(w, rows);
   if (!ctx.workspace || ctx.workspace_bytes < need)
@@ -166,8 +173,8 @@ Status launch_prefill(const MatmulContext& ctx, const float* x, int64_t rows, co
   const int64_t K = w.cols;
   bool ran = false;
   if (w.codec == WeightCodec::kF32) {
-    GB_RETURN_IF_ERROR(lt_gemm(ctx, CUDA_R_32F, w.codes, static_cast<int64_t>(w.row_bytes / 4), w.rows, x, rows, K,
-                               y, ldy, lt_ws, &ran));
+    GB_RETURN_IF_ERROR(lt_gemm(ctx, CUDA_R_32F, w.codes, static_cast<int64_t>(w.row_bytes / 4), w.rows, x, rows, K, y,
+                               ldy, lt_ws, &ran));
     if (!ran) return launch_gemv_generic(ctx.stream, x, rows, w, bias, y, ldy);
   } else {
     auto* x16 = reinterpret_cast<uint16_t*>(base + kLtWorkspace);

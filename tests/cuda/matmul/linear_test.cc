@@ -11,9 +11,10 @@
 //    y equals the reference within the path's named tolerance, with and without a
 //    bias, x aligned and not, ldy > N with the padding left untouched; a fused
 //    double-quantized nf4 matrix (block_row_index); and a prefill of several W tiles.
-#include <gtest/gtest.h>
+#include "kernels/cuda/matmul/linear.h"
 
 #include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
@@ -21,7 +22,6 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
-#include "kernels/cuda/matmul/linear.h"
 #include "kernels/quantize/quantize_matrix.h"
 #include "tests/cuda/gpu_test_util.h"
 #include "tests/cuda/matmul/matmul_cases.h"
@@ -189,8 +189,8 @@ TEST(CudaLinear, EveryCodecHasAKernelNameAndBoundedWorkspace) {
   }
   // The tuned GEMV takes the codecs that matter most at their usual shapes.
   const std::vector<float> w = normal_values(8 * 4096, 4);
-  for (WeightCodec codec : {WeightCodec::kF16, WeightCodec::kBF16, WeightCodec::kQ8_0, WeightCodec::kQ4_0,
-                            WeightCodec::kQ4_K, WeightCodec::kQ6_K}) {
+  for (WeightCodec codec : {WeightCodec::kF32, WeightCodec::kF16, WeightCodec::kBF16, WeightCodec::kQ8_0,
+                            WeightCodec::kQ4_0, WeightCodec::kQ4_K, WeightCodec::kQ6_K}) {
     Result<QuantizedMatrix> q = quantize_matrix(testing::make_spec(codec), w.data(), 8, 4096, "w");
     ASSERT_TRUE(q.ok()) << q.message();
     EXPECT_EQ(linear_kernel_name(q->view(), 1), std::string(codec_name(codec)) + "-gemv-cuda");
@@ -205,8 +205,8 @@ TEST(CudaLinear, EveryCodecHasAKernelNameAndBoundedWorkspace) {
 TEST(CudaLinear, BadArgumentsAreErrorsBeforeAnythingRuns) {
   // Host pointers stand in for device ones: every call below fails its checks first.
   const std::vector<float> w = normal_values(8 * 64, 5);
-  Result<QuantizedMatrix> q = quantize_matrix(testing::make_spec(WeightCodec::kInt4, ScaleLayout::kGroup, 32),
-                                              w.data(), 8, 64, "w");
+  Result<QuantizedMatrix> q =
+      quantize_matrix(testing::make_spec(WeightCodec::kInt4, ScaleLayout::kGroup, 32), w.data(), 8, 64, "w");
   ASSERT_TRUE(q.ok()) << q.message();
   const PackedMatrix m = q->view();
   std::vector<float> x(64 * 64), y(64 * 16);
@@ -218,9 +218,9 @@ TEST(CudaLinear, BadArgumentsAreErrorsBeforeAnythingRuns) {
   fails_with(linear(none, x.data(), 1, m, nullptr, y.data(), 7), "ldy");
   fails_with(linear(none, nullptr, 1, m, nullptr, y.data(), 8), "null");
   fails_with(linear(none, x.data(), -1, m, nullptr, y.data(), 8), "negative");
-  fails_with(linear(none, x.data() + 1, 1, m, nullptr, reinterpret_cast<float*>(reinterpret_cast<char*>(y.data()) + 1),
-                    8),
-             "aligned");
+  fails_with(
+      linear(none, x.data() + 1, 1, m, nullptr, reinterpret_cast<float*>(reinterpret_cast<char*>(y.data()) + 1), 8),
+      "aligned");
   PackedMatrix odd = m;
   odd.cols = 63;
   fails_with(linear(none, x.data(), 1, odd, nullptr, y.data(), 8), "do not fit");
@@ -291,9 +291,9 @@ TEST(CudaLinear, PrefillOverSeveralWeightTiles) {
   // 8192 columns: tiles of 2048 rows, so 2100 rows are two tiles, the second short.
   const int64_t N = 2100, K = 8192;
   const std::vector<float> w = normal_values(N * K, 60);
-  Result<QuantizedMatrix> q = quantize_matrix(testing::make_spec(WeightCodec::kQ4_K), w.data(), N, K, "w");
+  Result<QuantizedMatrix> q = quantize_matrix(testing::make_spec(WeightCodec::kQ4_0), w.data(), N, K, "w");
   ASSERT_TRUE(q.ok()) << q.message();
-  expect_matches(*q, 17, true, 0, 61, "q4_K 2100x8192");
+  expect_matches(*q, 17, true, 0, 61, "q4_0 2100x8192");
 }
 
 }  // namespace

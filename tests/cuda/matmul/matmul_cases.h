@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct MatmulCase {
   QuantSpec spec;
   std::vector<int64_t> ks;  // input features to try
 };
+
+// gtest prints a parameter with this (else as raw bytes, into ctest's test names).
+inline void PrintTo(const MatmulCase& c, std::ostream* os) { *os << c.name; }
 
 inline QuantSpec make_spec(WeightCodec c, ScaleLayout l = ScaleLayout::kNone, int64_t g = 0, bool pt = false,
                            bool dq = false) {

@@ -4,13 +4,14 @@
 // every piece of the tuned GEMV (gemv_pieces.h) equals dequantize_row bit for bit,
 // i.e. the kernels index each format exactly as the CPU reference does; and
 // gemv_piece_fits takes exactly the tuned codecs whose rows are whole pieces.
+#include "kernels/cuda/matmul/weight_units.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernels/cuda/matmul/gemv_pieces.h"
-#include "kernels/cuda/matmul/weight_units.h"
 #include "tests/cuda/matmul/matmul_cases.h"
 
 namespace gb::kernels::cuda {
@@ -39,6 +40,7 @@ void expect_pieces(const PackedMatrix& m, const std::vector<float>& ref, const s
 
 void expect_pieces_of(const PackedMatrix& m, const std::vector<float>& ref, const std::string& what) {
   switch (m.codec) {
+    case WeightCodec::kF32: return expect_pieces<WeightCodec::kF32>(m, ref, what);
     case WeightCodec::kF16: return expect_pieces<WeightCodec::kF16>(m, ref, what);
     case WeightCodec::kBF16: return expect_pieces<WeightCodec::kBF16>(m, ref, what);
     case WeightCodec::kInt8: return expect_pieces<WeightCodec::kInt8>(m, ref, what);
@@ -56,6 +58,7 @@ void expect_pieces_of(const PackedMatrix& m, const std::vector<float>& ref, cons
 
 bool tuned_codec(WeightCodec c) {
   switch (c) {
+    case WeightCodec::kF32:
     case WeightCodec::kF16:
     case WeightCodec::kBF16:
     case WeightCodec::kInt8:
