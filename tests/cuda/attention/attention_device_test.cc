@@ -12,7 +12,8 @@
 //    full and partial rotary), plus an odd shape (head_dim 80, GQA 3:1); the cache the
 //    device reads is the one its kv_store wrote (checked equal to the CPU's first),
 //    the output is poisoned with NaN before the call, and the error is judged against
-//    a named tolerance per element.
+//    a named tolerance per element. OneShapePerElement is the small subset for
+//    compute-sanitizer.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -338,6 +339,19 @@ TEST_P(CudaAttentionVsCpu, MatchesCpuWithinTolerance) {
   GB_REQUIRE_GPU();
   std::mt19937 g(101 + static_cast<int>(GetParam().element));
   for (const AttnCase& t : attention_cases()) {
+    SCOPED_TRACE(t.what());
+    run_attention_case(GetParam(), t, g);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// One decode and one prefill shape per element (GQA, unrotated keys: every fused
+// path), for quick checks and for compute-sanitizer (memcheck, racecheck), which
+// runs the kernels far slower: --gtest_filter='*OneShapePerElement*'.
+TEST_P(CudaAttentionVsCpu, OneShapePerElement) {
+  GB_REQUIRE_GPU();
+  std::mt19937 g(202 + static_cast<int>(GetParam().element));
+  for (const AttnCase& t : {AttnCase{1, 300, false, 8, 2, 64, true, 64}, AttnCase{37, 48, false, 8, 2, 64, true, 64}}) {
     SCOPED_TRACE(t.what());
     run_attention_case(GetParam(), t, g);
     if (HasFatalFailure()) return;
