@@ -107,10 +107,14 @@ Status attention(cudaStream_t st, const float* q, int64_t n, int64_t q_stride, i
                   " (attention_workspace_bytes)");
     if (reinterpret_cast<uintptr_t>(workspace) % alignof(float) != 0) return fail("workspace not float-aligned");
     if (p.blocks > INT32_MAX) return fail("too many blocks: " + s(p.blocks));
+    if (p.smem_bytes > detail::kSmemBudget)  // a planning bug, not the caller's: said rather than launched
+      return fail("decode plan needs " + s(static_cast<int64_t>(p.smem_bytes)) + " bytes of shared memory");
     e = detail::launch_decode(st, a, p, static_cast<float*>(workspace));
   } else {
     const detail::PrefillPlan p = detail::prefill_plan(n, heads, kv_heads, head_dim);
     if (p.blocks > INT32_MAX) return fail("too many blocks: " + s(p.blocks));
+    if (p.smem_bytes + detail::kPrefillMaxQueries * sizeof(int64_t) > detail::kSmemBudget)
+      return fail("prefill plan needs " + s(static_cast<int64_t>(p.smem_bytes)) + " bytes of shared memory");
     e = detail::launch_prefill(st, a, p);
   }
   if (e != cudaSuccess) return fail(std::string("launch failed: ") + cudaGetErrorString(e));

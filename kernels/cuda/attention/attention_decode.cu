@@ -15,7 +15,8 @@
 // plan.smem_bytes (<= 48 KiB); combine n * heads blocks x 128 threads.
 // Correct and simple first; not yet tuned: one slot per warp step (a warp reduction per
 // query head and slot), element-wise decoding of 1-4 byte codes rather than 16-byte
-// loads, expf rather than exp2 with a folded log2(e).
+// loads (a group's scale is read once per slot), expf rather than exp2 with a folded
+// log2(e).
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -54,6 +55,7 @@ __global__ void __launch_bounds__(kThreads) decode_partial_kernel(AttnArgs a, De
   const int64_t s1 = s0 + p.chunk < vis ? s0 + p.chunk : vis;
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid & 31;
+  const bool quantized = kv_element_quantized(a.d.layout.element);
   const float* qr = a.q + r * a.q_stride + h0 * hd;  // heads h0 .. h0 + gn - 1, contiguous
   for (int i = tid; i < gn * hd; i += kThreads) sq[i] = qr[i];
   for (int i = tid; i < kDecodeWarps * hpb * hd; i += kThreads) sacc[i] = 0.0f;
@@ -69,12 +71,30 @@ __global__ void __launch_bounds__(kThreads) decode_partial_kernel(AttnArgs a, De
   for (int64_t s = s0 + warp; s < s1; s += kDecodeWarps) {  // the same trip count in all lanes
     const uint8_t* ks = a.k + s * a.d.slot_bytes;
     const uint8_t* vs = a.v + s * a.d.slot_bytes;
+    const uint8_t* kc = a.d.codes(ks, kvh);
+    const uint8_t* vc = a.d.codes(vs, kvh);
+    // The scales of group 0, read once per slot (the other groups' only for int4-g32).
+    KvGroupScale k0{}, v0{};
+    if (quantized) {
+      k0 = a.d.scale(ks, kvh, 0, a.k_calib);
+      v0 = a.d.scale(vs, kvh, 0, a.v_calib);
+    }
     float kr[kLaneElems], vr[kLaneElems];
 #pragma unroll
     for (int t = 0; t < kLaneElems; ++t) {
       const int32_t j = lane + 32 * t;
-      kr[t] = j < hd ? key_at(a, ks, kvh, s, j) : 0.0f;
-      vr[t] = j < hd ? value_at(a, vs, kvh, j) : 0.0f;
+      kr[t] = vr[t] = 0.0f;
+      if (j < hd) {
+        if (quantized) {
+          const int32_t g = a.d.group_of(j);
+          kr[t] = a.d.dequantize(kc, j, g == 0 ? k0 : a.d.scale(ks, kvh, g, a.k_calib));
+          vr[t] = a.d.dequantize(vc, j, g == 0 ? v0 : a.d.scale(vs, kvh, g, a.v_calib));
+        } else {
+          kr[t] = load_kv_element(kc, a.d.layout.element, j);
+          vr[t] = load_kv_element(vc, a.d.layout.element, j);
+        }
+        kr[t] = rotated_key(a, ks, kvh, s, j, kr[t]);
+      }
     }
     for (int32_t gi = 0; gi < gn; ++gi) {
       float d = 0.0f;

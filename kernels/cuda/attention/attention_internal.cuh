@@ -58,8 +58,9 @@ __device__ inline float value_at(const AttnArgs& a, const uint8_t* slot, int32_t
 // Element j of key head h of the slot at position pos, rotated to pos where the cache
 // keeps keys unrotated: as rope_rotate_half (kernels/cpu/rope.h), the pair (i, i + half)
 // turned by the angle pos * inv_freq[i], rounded to f32 before cos and sin.
-__device__ inline float key_at(const AttnArgs& a, const uint8_t* slot, int32_t h, int64_t pos, int32_t j) {
-  float x = a.d.value(slot, h, j, a.k_calib);
+// x is element j of the key as stored.
+__device__ inline float rotated_key(const AttnArgs& a, const uint8_t* slot, int32_t h, int64_t pos, int32_t j,
+                                    float x) {
   if (j < a.rot_dim) {
     const int32_t half = a.rot_dim / 2;
     const bool first = j < half;
@@ -70,6 +71,10 @@ __device__ inline float key_at(const AttnArgs& a, const uint8_t* slot, int32_t h
     x = first ? x * c - partner * s : x * c + partner * s;
   }
   return x;
+}
+
+__device__ inline float key_at(const AttnArgs& a, const uint8_t* slot, int32_t h, int64_t pos, int32_t j) {
+  return rotated_key(a, slot, h, pos, j, a.d.value(slot, h, j, a.k_calib));
 }
 
 __device__ inline float warp_sum(float x) {

@@ -142,7 +142,9 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_kernel(AttnArgs a, Pr
 
 PrefillPlan prefill_plan(int64_t n, int64_t heads, int64_t kv_heads, int64_t head_dim) {
   PrefillPlan p;
-  const int64_t budget = static_cast<int64_t>(kSmemBudget / sizeof(float));
+  // The kernel's static row_vis[] counts against the same 48 KiB.
+  const int64_t budget =
+      static_cast<int64_t>((kSmemBudget - kPrefillMaxQueries * sizeof(int64_t)) / sizeof(float));
   int64_t q = kPrefillMaxQueries, tk = 16;
   while (prefill_smem_floats(q, tk, head_dim) > budget && (q > 1 || tk > 1)) {
     if (tk >= q && tk > 1) tk /= 2;

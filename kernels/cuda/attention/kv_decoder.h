@@ -70,13 +70,18 @@ struct KvDecoder {
     if (layout.element != KvElement::kFp8) s.zero = f16_to_f32(kv_load_u16(m + 2));
     return s;
   }
-  // Element j of head h as f32, as kv_dequantize_head (zero + scale * code) or
+  // Element j of a quantized head from the head's codes and the scale of j's group,
+  // as kv_dequantize_head: zero + scale * code (the caller looks the scale up once per
+  // group).
+  GB_HOST_DEVICE float dequantize(const uint8_t* head_codes, int32_t j, const KvGroupScale& s) const {
+    return s.zero + s.scale * kv_code_value(layout, head_codes, j);
+  }
+  // Element j of head h as f32: dequantize() with its group's scale, or
   // load_kv_element for f32/f16/bf16.
   GB_HOST_DEVICE float value(const uint8_t* slot, int32_t h, int32_t j, const float* calib) const {
     const uint8_t* c = codes(slot, h);
     if (!kv_element_quantized(layout.element)) return load_kv_element(c, layout.element, j);
-    const KvGroupScale s = scale(slot, h, group_of(j), calib);
-    return s.zero + s.scale * kv_code_value(layout, c, j);
+    return dequantize(c, j, scale(slot, h, group_of(j), calib));
   }
 };
 

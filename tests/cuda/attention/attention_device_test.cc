@@ -12,13 +12,15 @@
 //    full and partial rotary), plus an odd shape (head_dim 80, GQA 3:1); the cache the
 //    device reads is the one its kv_store wrote (checked equal to the CPU's first),
 //    the output is poisoned with NaN before the call, and the error is judged against
-//    a named tolerance per element.
+//    a named tolerance per element. OneShapePerElement is the small subset for
+//    compute-sanitizer.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -58,6 +60,9 @@ constexpr ElementCase kElements[] = {
     {KvElement::kBF16, "bf16", kBF16Tol},       {KvElement::kInt8, "int8", kInt8Tol},
     {KvElement::kFp8, "fp8", kFp8Tol},          {KvElement::kInt4, "int4", kInt4Tol},
     {KvElement::kInt4G32, "int4_g32", kInt4G32Tol}, {KvElement::kInt8Calib, "int8_calib", kInt8CalibTol}};
+
+// gtest names and prints a parameter by its element (not its bytes).
+void PrintTo(const ElementCase& e, std::ostream* os) { *os << e.name; }
 
 #define CUDA_OK(expr)                                                               \
   do {                                                                              \
@@ -169,17 +174,25 @@ void store_rows(Cache& c, const std::vector<float>& kv, const DeviceBytes& dkv, 
   ASSERT_TRUE(s.ok()) << s.message();
 }
 
-void expect_same_planes(const Cache& c) {
-  CUDA_OK(cudaDeviceSynchronize());
+// Whether the device planes equal the host's (a failure says where they differ).
+bool same_planes(const Cache& c) {
+  if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess) {
+    ADD_FAILURE() << "kv_store: " << cudaGetErrorString(e);
+    return false;
+  }
   std::vector<uint8_t> k(c.hk.size()), v(c.hv.size());
-  download(c.dk, k);
-  download(c.dv, v);
+  if (cudaMemcpy(k.data(), c.dk.get(), k.size(), cudaMemcpyDeviceToHost) != cudaSuccess ||
+      cudaMemcpy(v.data(), c.dv.get(), v.size(), cudaMemcpyDeviceToHost) != cudaSuccess) {
+    ADD_FAILURE() << "copying the planes back failed";
+    return false;
+  }
   const int64_t dk = first_difference(k, c.hk), dv = first_difference(v, c.hv);
   const int64_t sb = static_cast<int64_t>(c.layout.slot_bytes());
   EXPECT_EQ(dk, -1) << "K plane: first differing byte " << dk << " (slot " << dk / sb << ", byte " << dk % sb
                     << " of " << sb << ")";
   EXPECT_EQ(dv, -1) << "V plane: first differing byte " << dv << " (slot " << dv / sb << ", byte " << dv % sb
                     << " of " << sb << ")";
+  return dk == -1 && dv == -1;
 }
 
 class CudaKvStoreVsCpu : public ::testing::TestWithParam<ElementCase> {};
@@ -207,8 +220,8 @@ TEST_P(CudaKvStoreVsCpu, SameBytesBitForBit) {
         Cache c;
         make_cache(c, e, kv_heads, hd, slot0 + n + 3);
         store_rows(c, kv, dkv, stride, slot0, n);
-        expect_same_planes(c);
         if (HasFatalFailure()) return;
+        same_planes(c);
       }
 }
 
@@ -299,8 +312,7 @@ void run_attention_case(const ElementCase& ec, const AttnCase& t, std::mt19937& 
   // The prefix, then the new rows, as a prefill or a decode step stores them.
   store_rows(c, kv, dkv, stride, 0, t.len - t.n);
   store_rows(c, kv, dkv, stride, t.len - t.n, t.n);
-  expect_same_planes(c);
-  if (::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure()) return;
+  if (::testing::Test::HasFatalFailure() || !same_planes(c)) return;  // attention would read other bytes
 
   const std::vector<float> ref = cpu_attention(c, t, q, q_stride, visible, inv_freq, scale);
   std::vector<float> got(ref.size());
@@ -338,6 +350,19 @@ TEST_P(CudaAttentionVsCpu, MatchesCpuWithinTolerance) {
   GB_REQUIRE_GPU();
   std::mt19937 g(101 + static_cast<int>(GetParam().element));
   for (const AttnCase& t : attention_cases()) {
+    SCOPED_TRACE(t.what());
+    run_attention_case(GetParam(), t, g);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// One decode and one prefill shape per element (GQA, unrotated keys: every fused
+// path), for quick checks and for compute-sanitizer (memcheck, racecheck), which
+// runs the kernels far slower: --gtest_filter='*OneShapePerElement*'.
+TEST_P(CudaAttentionVsCpu, OneShapePerElement) {
+  GB_REQUIRE_GPU();
+  std::mt19937 g(202 + static_cast<int>(GetParam().element));
+  for (const AttnCase& t : {AttnCase{1, 300, false, 8, 2, 64, true, 64}, AttnCase{37, 48, false, 8, 2, 64, true, 64}}) {
     SCOPED_TRACE(t.what());
     run_attention_case(GetParam(), t, g);
     if (HasFatalFailure()) return;

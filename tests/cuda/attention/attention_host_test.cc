@@ -176,6 +176,35 @@ TEST(CudaAttention, InvalidArgumentsAreErrors) {
   EXPECT_TRUE(kv_store(nullptr, nullptr, nullptr, 0, 0, 0, kv, 0).ok()) << "zero rows: nothing to do";
 }
 
+// Every head_dim and GQA group the kernels take gets a launch plan within the 48 KiB
+// of shared memory a block has without opting in (attention() refuses a plan beyond
+// it with "shared memory"; here, without a device, a valid plan fails at the launch).
+TEST(CudaAttention, EveryShapeIsPlannedWithinSharedMemory) {
+  if (gb::testing::gpu_present()) GTEST_SKIP() << "a GPU is present: the fake pointers would be launched on";
+  alignas(16) static uint8_t planes[2][1 << 12];
+  float q[1] = {0}, out[1] = {0};
+  int64_t visible[1] = {1};
+  for (auto [heads, kv_heads] : {std::pair<int64_t, int64_t>{1, 1}, {4, 4}, {8, 2}, {6, 2}, {7, 1}, {32, 8},
+                                 {32, 1}, {64, 1}})
+    for (int64_t hd = 1; hd <= kAttentionMaxHeadDim; ++hd)
+      for (int64_t n : {1, 37}) {
+        KvCacheView c;
+        c.k = planes[0];
+        c.v = planes[1];
+        c.len = 1;
+        c.kv_heads = kv_heads;
+        c.head_dim = hd;
+        std::vector<uint8_t> ws(attention_workspace_bytes(n, heads, hd, c.len) + 16);
+        const Status s = attention(nullptr, q, n, heads * hd, heads, kv_heads, hd, c, visible, RopeTable{}, 1.0f, out,
+                                   ws.data() + (16 - reinterpret_cast<uintptr_t>(ws.data()) % 16) % 16,
+                                   ws.size() - 16);
+        ASSERT_FALSE(s.ok());
+        ASSERT_EQ(s.message().find("shared memory"), std::string::npos)
+            << s.message() << " (heads " << heads << "/" << kv_heads << ", head_dim " << hd << ", n " << n << ")";
+        ASSERT_NE(s.message().find("launch failed"), std::string::npos) << s.message();
+      }
+}
+
 TEST(CudaAttention, NoDeviceMeansErrorsNotCrashes) {
   if (gb::testing::gpu_present()) GTEST_SKIP() << "a GPU is present: this test is for machines without one";
   FakeCall c;
