@@ -83,6 +83,14 @@ Json session_device_json(const EngineSession& e) {
               {"threads", e.threads > 0 ? e.threads : static_cast<int>(std::thread::hardware_concurrency())}};
 }
 
+double measured_copy_bandwidth(const EngineSession& e) {
+  if (e.backend_name == "cuda") {
+    Result<double> bw = kernels::measure_cuda_copy_bandwidth(kSessionCudaDevice, size_t{256} << 20, 10);
+    if (bw) return *bw;
+  }
+  return kernels::measure_host_copy_bandwidth(size_t{64} << 20, 4);
+}
+
 double peak_rss_bytes() {
   struct rusage u {};
   getrusage(RUSAGE_SELF, &u);

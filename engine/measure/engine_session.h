@@ -61,6 +61,12 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
 // device class measured results are compared and reused by.
 Json session_device_json(const EngineSession& e);
 
+// The copy bandwidth of the session's device, measured now, bytes/s (read + write
+// counted once each): the device-to-device copy kernel on a cuda session (the host's
+// memcpy where that measurement fails), the host memcpy on a cpu session. The
+// ceiling a measured job's roofline divides by.
+double measured_copy_bandwidth(const EngineSession& e);
+
 // The process's peak resident memory so far, bytes.
 double peak_rss_bytes();
 // The process's resident memory now, bytes (/proc/self/statm; 0 where unreadable).
