@@ -43,6 +43,10 @@ size_t attention_workspace_bytes(int64_t n, int64_t heads, int64_t head_dim, int
 // Enqueued on `s`, never synchronizes, allocates nothing; an invalid argument (shapes,
 // a missing pointer, a workspace smaller than attention_workspace_bytes(n, heads,
 // head_dim, cache.len)) or a launch failure is an Error.
+// The launch shape depends only on (n, heads, kv_heads, head_dim, cache.len, element)
+// and what is read only on visible[] (device): a CUDA graph captured with cache.len set
+// to the slots allocated replays correctly for any visible[r] up to it (the chunks past
+// visible[r] finish at once).
 Status attention(cudaStream_t s, const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads,
                  int64_t head_dim, const KvCacheView& cache, const int64_t* visible /* device, n values */,
                  const RopeTable& rope, float scale, float* out, void* workspace, size_t workspace_bytes);
