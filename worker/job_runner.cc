@@ -1,7 +1,9 @@
 #include "worker/job_runner.h"
 
+#include "engine/backend/cuda_backend.h"
 #include "engine/jobs/job_inputs.h"
 #include "engine/jobs/placement.h"
+#include "engine/measure/engine_session.h"
 #include "engine/measure/measures.h"
 
 #include <algorithm>
@@ -46,11 +48,28 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
       return r;
     }
   }
-  // A model that cannot fit ends now as oom, before anything is loaded.
-  if (auto short_of = engine::host_memory_shortfall(engine::job_requirement(*kind, params), "this job")) {
+  // A cuda job on a build or machine without CUDA is invalid: a retry here cannot help.
+  const engine::Requirement need = engine::job_requirement(*kind, params);
+  if (need.device == "cuda") {
+    if (auto why = engine::cuda_unavailable(engine::kSessionCudaDevice)) {
+      r.status = JobStatus::kInvalid;
+      r.error = *why;
+      return r;
+    }
+  }
+  // A model that cannot fit ends now as oom, before anything is loaded: host memory
+  // for cpu jobs, the device's free memory for cuda jobs.
+  if (auto short_of = engine::host_memory_shortfall(need, "this job")) {
     r.status = JobStatus::kOom;
     r.error = *short_of;
     return r;
+  }
+  if (need.device == "cuda") {
+    if (auto short_of = engine::device_memory_shortfall(need.memory_bytes, engine::kSessionCudaDevice, "this job")) {
+      r.status = JobStatus::kOom;
+      r.error = *short_of;
+      return r;
+    }
   }
   const engine::MeasureFn* measure = engine::find_measure(spec.kind);
   if (measure == nullptr) {
@@ -63,7 +82,9 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress) {
     if (out.ok()) {
       r.output = std::move(out).value();
     } else {
-      r.status = JobStatus::kFailed;
+      // A device allocation that failed while running (engine/backend/cuda_backend.h).
+      const bool device_oom = out.message().find(engine::kDeviceOutOfMemory) != std::string::npos;
+      r.status = device_oom ? JobStatus::kOom : JobStatus::kFailed;
       r.error = out.message();
     }
   } catch (const std::bad_alloc&) {

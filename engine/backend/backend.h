@@ -87,10 +87,19 @@ struct RopeParams {
   const float* inv_freq = nullptr;  // host memory, rot_dim / 2 values
 };
 
+// What an allocation holds, for backends that account their memory by category
+// (the CUDA backend's weights / KV cache / workspace figures). The model sets it
+// around its allocations (MemoryUseScope); a backend that does not account ignores it.
+enum class MemoryUse : uint8_t { kWeights, kKvCache, kWorkspace };
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;  // "cpu", "cuda:0"
+
+  // The category the following alloc() calls count under (default: workspace).
+  virtual void set_memory_use(MemoryUse) {}
+  virtual MemoryUse memory_use() const { return MemoryUse::kWorkspace; }
 
   // ---- memory ----
   virtual Result<std::unique_ptr<Buffer>> alloc(size_t bytes) = 0;
@@ -99,6 +108,10 @@ class Backend {
   // Copies within or between buffers of this backend; ranges may overlap.
   virtual void copy(Buffer& dst, size_t dst_offset, const Buffer& src, size_t src_offset, size_t bytes) = 0;
   virtual void synchronize() = 0;
+  // The first error an op or memory call met since the last call, and clears it: ops
+  // return nothing, so a device backend records a failed launch or copy here (the
+  // CPU backend has none). The model checks it after every forward step.
+  virtual Status take_error() { return Status::Ok(); }
 
   // ---- ops ----
   // out[r, :] = table[ids[r], :] as f32 (dequantized); ids host memory, each in
@@ -136,6 +149,19 @@ class Backend {
   virtual void silu_mul(const float* gu, int64_t rows, int64_t inner, float* out) = 0;
   // In place GELU (exact or tanh approximation).
   virtual void gelu(float* x, int64_t n, bool tanh_approximation) = 0;
+};
+
+// Sets a backend's memory category for a scope and restores the previous one.
+class MemoryUseScope {
+ public:
+  MemoryUseScope(Backend& b, MemoryUse use) : b_(b), previous_(b.memory_use()) { b_.set_memory_use(use); }
+  ~MemoryUseScope() { b_.set_memory_use(previous_); }
+  MemoryUseScope(const MemoryUseScope&) = delete;
+  MemoryUseScope& operator=(const MemoryUseScope&) = delete;
+
+ private:
+  Backend& b_;
+  MemoryUse previous_;
 };
 
 }  // namespace gb::engine

@@ -78,11 +78,12 @@ Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& pro
 
   // 003's roofline of this machine: its measured copy bandwidth, the weights and the
   // cache at the bits the engine holds them in.
-  const double bandwidth = kernels::measure_host_copy_bandwidth(size_t{64} << 20, 4);
+  const double bandwidth = measured_copy_bandwidth(*e);
+  const Json device = session_device_json(*e);
   RooflineSetup setup;
   setup.model = c;
-  setup.device = DeviceSpec{session_device_json(*e).value("name", "cpu"), kernels::host_cpu().memory_bytes, bandwidth,
-                            1.0, "measured copy bandwidth"};
+  setup.device = DeviceSpec{device.value("name", "cpu"), device.value("memory_bytes", kernels::host_cpu().memory_bytes),
+                            bandwidth, 1.0, "measured copy bandwidth"};
   setup.weight_bits = static_cast<double>(e->model->weight_bytes()) * 8.0 /
                       static_cast<double>(std::max<int64_t>(parameter_count(c), 1));
   setup.kv_bits = static_cast<double>(kv_element_size(kv.element)) * 8.0;

@@ -12,6 +12,7 @@
 #include "engine/spec/model_tensors.h"
 #include "kernels/device_info.h"
 #include "engine/backend/cpu_backend.h"
+#include "engine/backend/cuda_backend.h"
 
 namespace gb::engine {
 
@@ -31,9 +32,8 @@ std::string str_param(const Json& p, const char* name, const std::string& fallba
 Result<EngineSession> open_engine_session(const Json& params, const BackendWrapper& wrap) {
   EngineSession e;
   e.backend_name = str_param(params, "backend", "cpu");
-  if (e.backend_name != "cpu")
-    return Error{"backend '" + e.backend_name + "': this engine runs only on the cpu backend (no " + e.backend_name +
-                 " engine backend is built yet)"};
+  if (e.backend_name != "cpu" && e.backend_name != "cuda")
+    return Error{"backend '" + e.backend_name + "': expected cpu or cuda"};
   e.threads = static_cast<int>(int_param(params, "threads", 0));
   e.weight_format = str_param(params, "weight_format", std::string(kAsStored));
   Result<LoadOptions> load = load_options(e.weight_format);
@@ -46,7 +46,15 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
   Result<std::unique_ptr<WeightSource>> w = open_weights(params.at("model").get<std::string>());
   if (!w) return w.error();
   e.weights = std::move(*w);
-  e.backend = make_cpu_backend(e.threads);
+  if (e.backend_name == "cuda") {
+    // The job's device is cuda:0: a worker gives its child exactly its own device
+    // (CUDA_VISIBLE_DEVICES), and `gridbench run --backend cuda` uses the first.
+    Result<std::unique_ptr<CudaBackend>> b = make_cuda_backend(kSessionCudaDevice);
+    if (!b) return b.error();
+    e.backend = std::move(*b);
+  } else {
+    e.backend = make_cpu_backend(e.threads);
+  }
   if (wrap) e.wrapper = wrap(*e.backend);
   Result<std::unique_ptr<Model>> m = Model::load(*e.weights, e.wrapper ? *e.wrapper : *e.backend, *load);
   if (!m) return m.error();
@@ -56,6 +64,16 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
 }
 
 Json session_device_json(const EngineSession& e) {
+  if (e.backend_name == "cuda") {
+    for (const kernels::DeviceInfo& d : kernels::cuda_devices())
+      if (d.index == kSessionCudaDevice)
+        return Json{{"backend", e.backend_name},
+                    {"kind", "cuda"},
+                    {"name", d.name},
+                    {"memory_bytes", d.memory_bytes},
+                    {"compute_capability", d.compute_capability},
+                    {"cores", d.cores}};
+  }
   const kernels::DeviceInfo cpu = kernels::host_cpu();
   return Json{{"backend", e.backend_name},
               {"kind", "cpu"},
@@ -63,6 +81,14 @@ Json session_device_json(const EngineSession& e) {
               {"memory_bytes", cpu.memory_bytes},
               {"cores", cpu.cores},
               {"threads", e.threads > 0 ? e.threads : static_cast<int>(std::thread::hardware_concurrency())}};
+}
+
+double measured_copy_bandwidth(const EngineSession& e) {
+  if (e.backend_name == "cuda") {
+    Result<double> bw = kernels::measure_cuda_copy_bandwidth(kSessionCudaDevice, size_t{256} << 20, 10);
+    if (bw) return *bw;
+  }
+  return kernels::measure_host_copy_bandwidth(size_t{64} << 20, 4);
 }
 
 double peak_rss_bytes() {

@@ -42,18 +42,30 @@ struct EngineSession {
   double load_ms = 0;  // opening the weights and loading them into the backend
 };
 
+// The CUDA device a cuda session runs on (a worker maps its --device cuda:N to its
+// child's cuda:0 through CUDA_VISIBLE_DEVICES).
+inline constexpr int kSessionCudaDevice = 0;
+
 // Opens params.model in params.weight_format with a params.kv_format cache on
-// params.backend (only "cpu" is built: "cuda" is an error that says so) with
-// params.threads threads.
+// params.backend: "cpu" (params.threads threads) or "cuda" (engine/backend/
+// cuda_backend.h, cuda:kSessionCudaDevice; an error in a build without CUDA).
 // With `wrap`, the model is loaded onto wrap(*backend) (a measuring wrapper,
 // engine/measure/backends/), which the session keeps.
 using BackendWrapper = std::function<std::unique_ptr<Backend>(Backend& inner)>;
 Result<EngineSession> open_engine_session(const Json& params, const BackendWrapper& wrap = {});
 
 // The device record of figures measured on the session's backend:
-// {"backend": "cpu", "kind": "cpu", "name", "memory_bytes", "cores", "threads"}: the
+// {"backend": "cpu", "kind": "cpu", "name", "memory_bytes", "cores", "threads"} (cuda:
+// {"backend": "cuda", "kind": "cuda", "name", "memory_bytes", "compute_capability",
+// "cores" (SMs)}): the
 // device class measured results are compared and reused by.
 Json session_device_json(const EngineSession& e);
+
+// The copy bandwidth of the session's device, measured now, bytes/s (read + write
+// counted once each): the device-to-device copy kernel on a cuda session (the host's
+// memcpy where that measurement fails), the host memcpy on a cpu session. The
+// ceiling a measured job's roofline divides by.
+double measured_copy_bandwidth(const EngineSession& e);
 
 // The process's peak resident memory so far, bytes.
 double peak_rss_bytes();

@@ -41,6 +41,7 @@ Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelCo
   if (options.window_tokens < 0 || options.sink_tokens < 0 || options.capacity < 0)
     return Error{"KV cache sizes must be non-negative"};
   std::unique_ptr<KvCache> c(new KvCache(backend, config, options));
+  const MemoryUseScope kv_memory(backend, MemoryUse::kKvCache);
   if (options.element == KvElement::kInt8Calib) {
     const KvCalibration* cal = options.calibration.get();
     if (cal == nullptr) return Error{"KV format int8-calib needs a calibration (the kv_calibration parameter)"};
@@ -72,6 +73,7 @@ Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelCo
 
 Status KvCache::resize(Seq& s, int64_t capacity) {
   const size_t bytes = static_cast<size_t>(layers_) * 2 * static_cast<size_t>(capacity) * slot_bytes();
+  const MemoryUseScope kv_memory(backend_, MemoryUse::kKvCache);
   Result<std::unique_ptr<Buffer>> buf = backend_.alloc(bytes);
   if (!buf) return Error{"KV cache: " + buf.error().message};
   if (s.buf && s.len > 0) {

@@ -351,6 +351,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Error{weights.describe() + ": invalid attention shape in the config"};
   std::unique_ptr<Model> m(new Model(c, backend));
+  const MemoryUseScope weights_memory(backend, MemoryUse::kWeights);
   Loader L(weights, backend, m->owned_, m->weight_bytes_, options);
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
   const int64_t q = c.num_heads * hd, kv = c.num_kv_heads * hd;
@@ -463,6 +464,7 @@ Result<std::unique_ptr<KvCache>> Model::make_cache(KvCacheOptions options, int s
 
 Status Model::ensure_scratch(int64_t rows) {
   if (rows <= scratch_rows_) return Status();
+  const MemoryUseScope workspace_memory(backend_, MemoryUse::kWorkspace);
   const ModelConfig& c = config_;
   const int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const int64_t mlp = c.gated_mlp ? 2 * c.intermediate_size : c.intermediate_size;
@@ -611,6 +613,8 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
   logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
   B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
   B.synchronize();
+  // A device backend's failed launch or copy (its ops return nothing) ends the step here.
+  if (Status st = B.take_error(); !st.ok()) return Error{"forward: " + st.message()};
   return Status();
 }
 

@@ -13,6 +13,8 @@ class ForwardingBackend : public Backend {
   explicit ForwardingBackend(Backend& inner) : inner_(inner) {}
 
   std::string_view name() const override { return inner_.name(); }
+  void set_memory_use(MemoryUse use) override { inner_.set_memory_use(use); }
+  MemoryUse memory_use() const override { return inner_.memory_use(); }
   Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override { return inner_.alloc(bytes); }
   void upload(Buffer& dst, size_t offset, const void* src, size_t bytes) override {
     inner_.upload(dst, offset, src, bytes);
@@ -24,6 +26,7 @@ class ForwardingBackend : public Backend {
     inner_.copy(dst, dst_offset, src, src_offset, bytes);
   }
   void synchronize() override { inner_.synchronize(); }
+  Status take_error() override { return inner_.take_error(); }
 
   void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) override {
     inner_.embedding(ids, n, table, out);

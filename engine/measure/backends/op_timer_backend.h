@@ -1,8 +1,9 @@
 // A Backend that times every op it forwards, by category: attention (attention and
 // the KV-cache writes), linear layers, norms, and the other ops (embedding, RoPE,
 // residual adds, activations). On the CPU every op runs to completion before it
-// returns, so the wall time around a call is the op's time; a device backend would
-// need a synchronize per op (and no CUDA graphs), which changes what it measures.
+// returns, so the wall time around a call is the op's time; on a device backend each
+// timed op synchronizes before and after (so ops no longer overlap the host's work,
+// which changes what it measures: the breakdown is of ops run one at a time).
 // The `speed` kind's op breakdown (`op_breakdown: true`) runs its timed runs on it.
 #pragma once
 
@@ -81,11 +82,18 @@ class OpTimerBackend final : public ForwardingBackend {
 
  private:
   struct Timed {
+    // A device backend's queue is drained before and after the op (synchronize() is a
+    // no-op on the CPU), so that the wall time is the op's own.
     Timed(OpTimerBackend& b, OpCategory c, bool count = true)
-        : b_(b), c_(static_cast<int>(c)), count_(count), t0_(std::chrono::steady_clock::now()) {}
+        : b_(b), c_(static_cast<int>(c)), count_(count), t0_(drained_now(b)) {}
     ~Timed() {
+      b_.inner_.synchronize();
       b_.totals_.ms[c_] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
       if (count_) ++b_.totals_.calls[c_];
+    }
+    static std::chrono::steady_clock::time_point drained_now(OpTimerBackend& b) {
+      b.inner_.synchronize();
+      return std::chrono::steady_clock::now();
     }
     OpTimerBackend& b_;
     int c_;
