@@ -214,6 +214,10 @@ int cmd_run(const RunFlags& f) {
   opts.slots = f.slots;
   opts.backend = f.backend;
   opts.rerun = f.rerun;
+  // Measured results are reused only from this build on this machine's devices.
+  coord::ReuseKey reuse{worker::engine_version(), {"cpu:" + kernels::host_cpu().name}};
+  for (const kernels::DeviceInfo& d : kernels::cuda_devices()) reuse.device_classes.push_back("cuda:" + d.name);
+  opts.reuse = std::move(reuse);
   opts.max_attempts = f.max_attempts;
   opts.job_timeout_s = f.timeout_s;
   // Theory-only jobs (the roofline) are computed here, in batches, not as children,
@@ -768,7 +772,7 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"gridbench: run grids of LLM inference experiments and print their report tables.\n"
                "Exit codes: 0 ok, 1 a job failed or a runtime error, 2 invalid input, 130 interrupted."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("gridbench ") + GRIDBENCH_VERSION);
+  app.set_version_flag("--version", "gridbench " + worker::engine_version());
 
   std::string grid_path, format = "table";
   auto* expand = app.add_subcommand("expand", "List the jobs a grid file expands to, without running anything");

@@ -64,7 +64,7 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   const std::string owner = embedded_owner();
   GB_RETURN_IF_ERROR(reclaim_dead_local_owners(store));
   GB_RETURN_IF_ERROR(store.expire_leases(now_ms()));
-  Result<SubmitStats> submitted = store.submit_grid(grid, options.rerun, options.max_attempts);
+  Result<SubmitStats> submitted = store.submit_grid(grid, options.rerun, options.max_attempts, {}, options.reuse);
   if (!submitted.ok()) return submitted.error();
   summary.submitted = *submitted;
 

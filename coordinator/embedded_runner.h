@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -27,6 +28,9 @@ struct EmbeddedOptions {
   // requirement names it (or "any") are leased; the others stay pending.
   std::string backend = "cpu";
   bool rerun = false;
+  // This process's build id and device classes: a measured job's stored result is
+  // reused only under them (ReuseKey); nullopt: every succeeded job is reused.
+  std::optional<ReuseKey> reuse;
   int max_attempts = 3;
   int64_t lease_ms = 60000;
   double job_timeout_s = 0;  // 0: none

@@ -20,7 +20,7 @@ std::string_view job_status_name(JobStatus s) {
   return "?";
 }
 
-std::string engine_version() { return GRIDBENCH_VERSION; }
+std::string engine_version() { return GRIDBENCH_BUILD_ID; }
 
 Json job_spec_to_json(const JobSpec& spec) {
   return Json{{"kind", spec.kind}, {"hash", spec.hash}, {"repeat", spec.repeat}, {"params", spec.params}};

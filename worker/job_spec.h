@@ -6,7 +6,7 @@
 // RESULT.json: {"status": "succeeded"|"failed"|"oom"|"invalid", "error": "...",
 //               "metrics": [{"name", "value"|null, "unit", "text"}],
 //               "series": [{"name", "x_unit", "y_unit", "points": [[x, y], ...]}],
-//               "device": {...}, "engine_version": "0.1.0", "wall_ms": 1.5}
+//               "device": {...}, "engine_version": "BUILD_ID", "wall_ms": 1.5}
 #pragma once
 
 #include <string>
@@ -58,7 +58,11 @@ Result<Json> read_json_file(const std::string& path);
 // Writes via a temporary file and rename, so a reader never sees half a file.
 Status write_json_file(const std::string& path, const Json& j);
 
-// The engine version every result records.
+// The engine build id every result records (runs.engine_version): version, `git
+// describe --always --dirty` ("nogit" outside git), compiler and build type, taken
+// at configure time (CMakeLists.txt), e.g. "0.1.0+4497d5d-dirty+GNU-12.2.0+RelWithDebInfo".
+// A measured job's stored result is reused only under the same build id
+// (coord::ReuseKey).
 std::string engine_version();
 
 }  // namespace gb::worker

@@ -18,6 +18,7 @@
 
 #include "coordinator/service/auth.h"
 #include "coordinator/service/service.h"
+#include "worker/job_spec.h"
 
 namespace {
 
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
                  "time limit of each job in seconds, enforced by the workers (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e7));
-  app.set_version_flag("--version", std::string("gridbench-coordinator ") + GRIDBENCH_VERSION);
+  app.set_version_flag("--version", "gridbench-coordinator " + gb::worker::engine_version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

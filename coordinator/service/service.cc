@@ -15,6 +15,7 @@
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid_yaml.h"
+#include "worker/job_spec.h"
 
 namespace gb::coord {
 
@@ -311,7 +312,21 @@ grpc::Status CoordinatorService::SubmitGrid(grpc::ServerContext* ctx, const pb::
                    std::to_string(req->max_attempts()));
   Result<Grid> grid = parse_grid_text(req->grid_text(), source);
   if (!grid.ok()) return invalid(grid.message());
-  Result<SubmitStats> stats = store_.submit_grid(*grid, req->rerun(), max_attempts, options_.requirement);
+  // The coordinator does not know which worker will run a job: a measured result is
+  // reused when it came from the coordinator's own build and from a device class of
+  // any registered worker (whatever its state), else it runs again.
+  Result<std::vector<WorkerRecord>> workers = store_.list_workers();
+  if (!workers.ok()) return internal(workers.message());
+  ReuseKey reuse{worker::engine_version(), {}};
+  for (const WorkerRecord& w : *workers) {
+    if (!w.devices.is_array()) continue;
+    for (const Json& d : w.devices) {
+      std::string cls = device_class(d);
+      if (!cls.empty()) reuse.device_classes.push_back(std::move(cls));
+    }
+  }
+  Result<SubmitStats> stats =
+      store_.submit_grid(*grid, req->rerun(), max_attempts, options_.requirement, reuse);
   if (!stats.ok()) return internal(stats.message());
   {
     std::lock_guard lock(mu_);

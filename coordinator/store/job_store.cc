@@ -171,11 +171,19 @@ bool DeviceCapacity::can_run(std::string_view req_device, double memory_bytes) c
   return false;
 }
 
+std::string device_class(const Json& device) {
+  if (!device.is_object()) return "";
+  auto kind = device.find("kind");
+  if (kind == device.end() || !kind->is_string() || kind->get<std::string>().empty()) return "";
+  auto name = device.find("name");
+  return kind->get<std::string>() + ":" + (name != device.end() && name->is_string() ? name->get<std::string>() : "");
+}
+
 // ---------------------------------------------------------------------------------
 // Grids
 
 Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_attempts,
-                                          const RequirementFn& requirement) {
+                                          const RequirementFn& requirement, const std::optional<ReuseKey>& reuse) {
   if (grid.name.empty()) return Error{"submit_grid: the grid has no name"};
   if (max_attempts < 1) return Error{"submit_grid: max_attempts must be >= 1, got " + std::to_string(max_attempts)};
   // Placement requirements, computed before taking the write lock.
@@ -237,10 +245,12 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
   auto reset = stmts_->get("UPDATE jobs SET state = 'pending', attempts = 0, max_attempts = ?2, "
                            "error = '', started_ms = NULL, finished_ms = NULL WHERE id = ?1");
   auto set_max = stmts_->get("UPDATE jobs SET max_attempts = ?2 WHERE id = ?1");
+  auto result_run = stmts_->get("SELECT ru.engine_version, ru.device_json FROM jobs j "
+                                "JOIN runs ru ON ru.id = j.result_run_id WHERE j.id = ?1");
   auto link = stmts_->get("INSERT INTO grid_jobs(grid_id, job_id, position) VALUES(?1, ?2, ?3)");
   auto set_req = stmts_->get("UPDATE jobs SET req_device = ?2, req_memory_bytes = ?3 "
                              "WHERE id = ?1 AND (req_device <> ?2 OR req_memory_bytes <> ?3)");
-  for (auto* s : {&insert, &select, &reset, &set_max, &link, &set_req}) {
+  for (auto* s : {&insert, &select, &reset, &set_max, &result_run, &link, &set_req}) {
     if (!s->ok()) return s->error();
   }
 
@@ -264,13 +274,36 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
 
     bool do_reset = false;
     switch (*state) {
-      case JobState::kSucceeded:
-        if (rerun) {
-          do_reset = true;
-        } else {
+      case JobState::kSucceeded: {
+        bool reusable = !rerun;
+        const engine::JobKind* kind = engine::find_job_kind(gj.kind);
+        if (reusable && reuse && !(kind && kind->theory_only)) {
+          // A measured result: reused only from the same build on a device of a class
+          // the runner has (ReuseKey); its run stays when the job runs again.
+          GB_RETURN_IF_ERROR(result_run->reset());
+          result_run->bind(1, job_id);
+          auto rr = result_run->step();
+          if (!rr.ok()) return rr.error();
+          if (!*rr) {
+            reusable = false;  // no result run to compare with
+          } else {
+            const std::string built_by = result_run->text(0);
+            auto device = parse_json_column(result_run->text(1), "device_json of the result of job " + gj.hash);
+            GB_RETURN_IF_ERROR(result_run->reset());
+            if (!device.ok()) return device.error();
+            const std::string cls = device_class(*device);
+            reusable = built_by == reuse->engine_version &&
+                       (cls.empty() || std::find(reuse->device_classes.begin(), reuse->device_classes.end(),
+                                                 cls) != reuse->device_classes.end());
+          }
+        }
+        if (reusable) {
           ++stats.reused;
+        } else {
+          do_reset = true;
         }
         break;
+      }
       case JobState::kFailed:
       case JobState::kOom:
       case JobState::kInvalid:

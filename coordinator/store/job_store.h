@@ -133,6 +133,21 @@ struct DeviceCapacity {
 // registry (engine::job_requirement) unless given one of these.
 using RequirementFn = std::function<engine::Requirement(const GridJob&)>;
 
+// Who asks submit_grid to reuse finished jobs: a succeeded job of a measured kind
+// (not theory-only) is reused only when its result run's engine_version equals
+// `engine_version` and its device class (device_json kind + ":" + name, see
+// device_class) is in `device_classes`, or the run names no device kind (`sleep`);
+// otherwise it goes back to pending and runs again, its old run and results kept.
+// Theory-only kinds are reused whatever built or ran them.
+struct ReuseKey {
+  std::string engine_version;               // worker::engine_version() of the runner
+  std::vector<std::string> device_classes;  // e.g. "cpu:AMD EPYC 7B13", "cuda:NVIDIA H200"
+};
+
+// "KIND:NAME" of a run's device_json (e.g. {"kind": "cuda", "name": "NVIDIA H200"});
+// empty when it names no kind.
+std::string device_class(const Json& device);
+
 // A worker daemon as the coordinator knows it (table `workers`).
 struct WorkerRecord {
   int64_t id = 0;
@@ -194,9 +209,12 @@ class JobStore {
   // cancelled ("left grid NAME on resubmission"; a leased or running one's run
   // ends cancelled, so its worker stops it at its next renewal).
   // Each job's placement requirement (jobs.req_device, req_memory_bytes) is set from
-  // `requirement`, by default the job kind's (engine::job_requirement).
+  // `requirement`, by default the job kind's (engine::job_requirement). With `reuse`,
+  // a succeeded measured job is reused only under its build id and device classes
+  // (ReuseKey); without, every succeeded job is.
   Result<SubmitStats> submit_grid(const Grid& grid, bool rerun, int max_attempts = 3,
-                                  const RequirementFn& requirement = {});
+                                  const RequirementFn& requirement = {},
+                                  const std::optional<ReuseKey>& reuse = std::nullopt);
 
   // Leases the next pending job (of grid `grid_name`, or of any grid when empty)
   // to `owner` until now + lease_ms, creating its run. nullopt when none is pending.
