@@ -37,17 +37,9 @@ Result<std::vector<Lease>> JobStore::lease_batch(const std::string& owner, int64
       auto row = pick->step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      Lease lease;
-      lease.job_id = pick->int64(0);
-      lease.hash = pick->text(1);
-      lease.kind = pick->text(2);
-      auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
-      if (!params.ok()) return params.status();
-      lease.params = std::move(*params);
-      lease.repeat = static_cast<int>(pick->int64(4));
-      lease.attempt = static_cast<int>(pick->int64(5)) + 1;
-      lease.expires_ms = now + lease_ms;
-      out.push_back(std::move(lease));
+      Result<Lease> lease = read_lease(*pick, now + lease_ms);
+      if (!lease.ok()) return lease.status();
+      out.push_back(std::move(*lease));
     }
     GB_RETURN_IF_ERROR(pick->reset());
     auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'running', ?4)");

@@ -60,4 +60,8 @@ inline constexpr const char* kWorkerColumns =
 // A worker from a row of kWorkerColumns.
 Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
 
+// A lease from a picked job row (columns: id, hash, kind, params_json, repeat,
+// attempts), expiring at `expires_ms`; its attempt is the stored count plus one.
+Result<Lease> read_lease(const sqlite::Stmt& st, int64_t expires_ms);
+
 }  // namespace gb::coord::store_internal

@@ -292,16 +292,9 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
       if (!row.ok()) return row.status();
       if (!*row) return Status::Ok();
 
-      Lease lease;
-      lease.job_id = pick->int64(0);
-      lease.hash = pick->text(1);
-      lease.kind = pick->text(2);
-      auto params = parse_json_column(pick->text(3), "params_json of job " + lease.hash);
-      if (!params.ok()) return params.status();
-      lease.params = std::move(*params);
-      lease.repeat = static_cast<int>(pick->int64(4));
-      lease.attempt = static_cast<int>(pick->int64(5)) + 1;
-      lease.expires_ms = now + lease_ms;
+      Result<Lease> picked = read_lease(*pick, now + lease_ms);
+      if (!picked.ok()) return picked.status();
+      Lease lease = std::move(*picked);
 
       GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                     "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
