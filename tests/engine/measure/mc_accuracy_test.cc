@@ -299,7 +299,8 @@ TEST(McEval, ReferenceModelSetGivesTheAccuracyItsReadmeStates) {
   EXPECT_EQ(m["questions"], ref["items"].get<double>());
   EXPECT_DOUBLE_EQ(m["acc_choice_text"], ref["acc_norm"].get<double>());
   EXPECT_DOUBLE_EQ(m["acc_choice_sum"], ref["acc"].get<double>());
-  EXPECT_NEAR(m["acc_choice_text_stderr"], std::sqrt(0.3 * 0.7 / 400), 1e-12);
+  const double p = ref["acc_norm"].get<double>(), n = ref["items"].get<double>();
+  EXPECT_NEAR(m["acc_choice_text_stderr"], std::sqrt(p * (1 - p) / n), 1e-12);
   EXPECT_DOUBLE_EQ(m["acc_choice_text:kjv_continuation"], m["acc_choice_text"]);
   EXPECT_DOUBLE_EQ(m["acc_choice_text_stderr:kjv_continuation"], m["acc_choice_text_stderr"]);
   EXPECT_EQ(m["questions:kjv_continuation"], 400);
