@@ -41,6 +41,7 @@
 #include "kernels/device_info.h"
 #include "kernels/quantize/quantize_matrix.h"
 #include "engine/backend/cpu_backend.h"
+#include "engine/backend/cuda_backend.h"
 #include "worker/job_runner.h"
 
 namespace gb::cli {
@@ -603,6 +604,7 @@ struct GenerateFlags {
   int threads = 0;
   bool ids = false, no_eos = false;
   std::string memory_limit;  // bytes ("24G"); empty: MemAvailable and the cgroup limit
+  std::string backend = "cpu";  // cpu, or cuda (cuda:0 of this process)
 };
 
 int cmd_generate(const GenerateFlags& f) {
@@ -615,6 +617,10 @@ int cmd_generate(const GenerateFlags& f) {
   go.sampling = {f.temperature, f.top_k, f.top_p, f.seed};
   if (Status s = engine::validate(go.sampling); !s.ok()) return fail(s.message(), kExitInvalid);
   if (f.max_tokens < 0) return fail("--max-tokens must be >= 0", kExitInvalid);
+  if (f.backend != "cpu" && f.backend != "cuda")
+    return fail("--backend: expected cpu or cuda, got '" + f.backend + "'", kExitInvalid);
+  if (f.backend == "cuda")
+    if (std::optional<std::string> why = engine::cuda_unavailable(0)) return fail("--backend cuda: " + *why, kExitInvalid);
 
   if (f.prompt.empty() == f.prompt_ids.empty()) return fail("give exactly one of --prompt and --prompt-ids", kExitInvalid);
   std::vector<int32_t> prompt;
@@ -672,10 +678,19 @@ int cmd_generate(const GenerateFlags& f) {
     return fail(*short_of, kExitOom);
   // Without a tokenizer the new tokens are printed as ids.
   const bool print_ids = f.ids || tok == nullptr;
-  auto backend = engine::make_cpu_backend(f.threads);
+  std::unique_ptr<engine::Backend> backend;
+  if (f.backend == "cuda") {
+    Result<std::unique_ptr<engine::CudaBackend>> b = engine::make_cuda_backend(0);
+    if (!b.ok()) return fail("--backend cuda: " + b.message(), kExitInvalid);
+    backend = std::move(*b);
+  } else {
+    backend = engine::make_cpu_backend(f.threads);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::unique_ptr<engine::Model>> model = engine::Model::load(**w, *backend, *load);
-  if (!model.ok()) return fail(model.message());
+  if (!model.ok())
+    return fail(model.message(),
+                model.message().find(engine::kDeviceOutOfMemory) != std::string::npos ? kExitOom : kExitError);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!f.no_eos) {
     if (tok != nullptr && tok->eos_id()) go.eos_token_id = *tok->eos_id();
@@ -912,7 +927,9 @@ int run_cli(int argc, char** argv) {
   tokenize->add_flag("--add-special", tok_special, "add the tokenizer's special tokens (BOS, template)");
 
   GenerateFlags gf;
-  auto* gen = app.add_subcommand("generate", "Load a model and print its continuation of a prompt (CPU engine)");
+  auto* gen = app.add_subcommand("generate", "Load a model and print its continuation of a prompt (gridbench's engine)");
+  gen->add_option("--backend", gf.backend, "cpu, or cuda (cuda:0; CUDA_VISIBLE_DEVICES picks the GPU)")
+      ->capture_default_str();
   gen->add_option("--model", gf.model, "hf:DIR, gguf:FILE or synthetic:PRESET[@SEED]")->required();
   gen->add_option("--prompt", gf.prompt, "the prompt text");
   gen->add_option("--prompt-ids", gf.prompt_ids,

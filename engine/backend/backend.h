@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/codecs/kv_cache_view.h"
 #include "kernels/codecs/kv_element.h"
 #include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
@@ -62,29 +63,27 @@ struct LinearWeights {
   int64_t in() const { return parts.empty() ? 0 : parts.front().cols; }
 };
 
-// One layer's view of one sequence's KV cache, as attention reads it. Slots
-// [0, len) are valid; each slot holds n_kv_heads x head_dim keys and values in
+// One layer's view of one sequence's KV cache, as attention reads it: the kernels'
+// struct (kernels/codecs/kv_cache_view.h), so that every backend passes it on as it is.
+// Slots [0, len) are valid; each slot holds n_kv_heads x head_dim keys and values in
 // `element`: f32/f16/bf16 elements, or a quantized element packed per slot with its
 // scales (kernels/codecs/kv_quant.h). With keys_unrotated the keys are stored
 // before RoPE (streaming policy) and attention rotates key slot s with position s.
-struct KvLayerView {
-  void* k = nullptr;
-  void* v = nullptr;
-  int64_t len = 0;
-  KvElement element = KvElement::kF32;
-  bool keys_unrotated = false;
-  int64_t kv_heads = 0;
-  int64_t head_dim = 0;
-  // int8-calib: this layer's calibrated [kv_heads][2] (scale, zero point) of K and of V.
-  const float* k_calib = nullptr;
-  const float* v_calib = nullptr;
-  kernels::KvSlotLayout layout() const { return {element, kv_heads, head_dim}; }
-};
+// int8-calib: k_calib / v_calib are the layer's [kv_heads][2] (scale, zero point).
+using KvLayerView = kernels::KvCacheView;
 
 // RoPE tables: inv_freq[i] for i < rot_dim / 2 (scaling already applied).
 struct RopeParams {
   int64_t rot_dim = 0;  // 0: no rotary embedding
   const float* inv_freq = nullptr;  // host memory, rot_dim / 2 values
+};
+
+// How sample_rows cuts and scales a row (engine/model/sampler.h's SamplingOptions
+// without the seed: the caller draws the uniforms).
+struct SamplingCut {
+  double temperature = 1;  // > 0
+  int64_t top_k = 0;       // 0: all tokens
+  double top_p = 1;        // in (0, 1]; 1: all tokens
 };
 
 // What an allocation holds, for backends that account their memory by category
@@ -124,6 +123,13 @@ class Backend {
   // out = LayerNorm(x) * w + b over rows of `dim`.
   virtual void layer_norm(const float* x, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
                           float* out) = 0;
+  // The residual add fused into the norm after it: x += y, then out = RMSNorm(x) * w
+  // (add_rms_norm) or LayerNorm(x) * w + b (add_layer_norm) over rows of `dim`;
+  // x, y [rows, dim], out distinct from both. Equal to add() and then the norm.
+  virtual void add_rms_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                            float* out) = 0;
+  virtual void add_layer_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, const float* b,
+                              float eps, float* out) = 0;
   // y[rows, out] = x[rows, in] W^T + b.
   virtual void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) = 0;
   // The kernel linear() runs for a matrix, for reports ("q4_0-q8-avx2": its codec,
@@ -149,6 +155,21 @@ class Backend {
   virtual void silu_mul(const float* gu, int64_t rows, int64_t inner, float* out) = 0;
   // In place GELU (exact or tanh approximation).
   virtual void gelu(float* x, int64_t n, bool tanh_approximation) = 0;
+
+  // ---- logits reductions ----
+  // logits [rows, vocab] f32 in backend memory; the results are host memory, written
+  // when the call returns (each waits for the ops before it, as download() does), so
+  // that only ids or scalars leave a device. kernels/cpu/logits.h is the reference.
+  // ids[r]: the lowest id of row r's largest logit.
+  virtual void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids) = 0;
+  // ids[r]: a token drawn from row r as engine/model/sampler.h draws it, u[r] in
+  // [0, 1) (host) the uniform of that draw.
+  virtual void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SamplingCut& cut,
+                           const double* u, int32_t* ids) = 0;
+  // lp[r] = log softmax(logits[r, :])[targets[r]] in f64; targets host, each < vocab;
+  // a negative target marks a row not scored (lp[r] = 0).
+  virtual void target_log_probs(const float* logits, int64_t rows, int64_t vocab, const int32_t* targets,
+                                double* lp) = 0;
 };
 
 // Sets a backend's memory category for a scope and restores the previous one.

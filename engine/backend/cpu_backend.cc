@@ -18,6 +18,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/kv_store.h"
+#include "kernels/cpu/logits.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
@@ -77,6 +78,18 @@ class CpuBackend final : public Backend {
   void layer_norm(const float* x, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
                   float* out) override {
     pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) { kc::layer_norm_rows(x, r0, r1, dim, w, b, eps, out); }, 16);
+  }
+
+  void add_rms_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out) override {
+    kc::add(x, y, rows * dim);
+    rms_norm(x, rows, dim, w, eps, out);
+  }
+
+  void add_layer_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                      float* out) override {
+    kc::add(x, y, rows * dim);
+    layer_norm(x, rows, dim, w, b, eps, out);
   }
 
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override {
@@ -178,6 +191,24 @@ class CpuBackend final : public Backend {
 
   void gelu(float* x, int64_t n, bool tanh_approximation) override {
     pool_.parallel_for(n, [&](int64_t i0, int64_t i1) { kc::gelu_range(x, i0, i1, tanh_approximation); }, 4096);
+  }
+
+  void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids) override {
+    for (int64_t r = 0; r < rows; ++r) ids[r] = kc::argmax_row(logits + r * vocab, vocab);
+  }
+
+  void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SamplingCut& cut, const double* u,
+                   int32_t* ids) override {
+    for (int64_t r = 0; r < rows; ++r)
+      ids[r] = kc::sample_row(logits + r * vocab, vocab, cut.temperature, cut.top_k, cut.top_p, u[r]);
+  }
+
+  void target_log_probs(const float* logits, int64_t rows, int64_t vocab, const int32_t* targets,
+                        double* lp) override {
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        lp[r] = targets[r] < 0 ? 0.0 : kc::target_log_prob_row(logits + r * vocab, vocab, targets[r]);
+    });
   }
 
  private:

@@ -22,9 +22,12 @@
 // launch or copy is kept and returned by take_error(), which the model checks after
 // every step; later ops still run (a sticky device fault fails them too).
 //
+// Logits reductions (argmax, sampling, target log-probabilities) download only
+// their ids or scalars.
+//
 // Not here yet: CUDA graphs of the decode step (the model's per-step arguments, the
 // KV view's length and the staged positions, change each step; capturing them needs
-// a hook in the model), device-side sampling (the model downloads logits).
+// a hook in the model).
 #include "engine/backend/cuda_backend.h"
 
 #include <cublasLt.h>
@@ -39,12 +42,12 @@
 #include <vector>
 
 #include "kernels/cuda/attention/attention.h"
-#include "kernels/cuda/attention/kv_cache_view.h"
 #include "kernels/cuda/attention/kv_store.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/elementwise/activation.h"
 #include "kernels/cuda/elementwise/add.h"
 #include "kernels/cuda/elementwise/embedding.h"
+#include "kernels/cuda/logits/logits.h"
 #include "kernels/cuda/matmul/linear.h"
 #include "kernels/cuda/norm/norm.h"
 #include "kernels/cuda/rope/rope.h"
@@ -125,6 +128,7 @@ class CudaBackendImpl final : public CudaBackend {
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
     workspace_.reset();
     scratch_.reset();
+    reduce_.reset();
     ring_dev_.reset();
     if (ring_host_ != nullptr) cudaFreeHost(ring_host_);
     free_retired();
@@ -264,6 +268,18 @@ class CudaBackendImpl final : public CudaBackend {
     note(kcu::layer_norm(stream_, x, rows, dim, w, b, eps, out));
   }
 
+  void add_rms_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out) override {
+    cudaSetDevice(device_);
+    note(kcu::add_rms_norm(stream_, x, y, rows, dim, w, eps, out));
+  }
+
+  void add_layer_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                      float* out) override {
+    cudaSetDevice(device_);
+    note(kcu::add_layer_norm(stream_, x, y, rows, dim, w, b, eps, out));
+  }
+
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override {
     if (rows <= 0) return;
     cudaSetDevice(device_);
@@ -295,7 +311,7 @@ class CudaBackendImpl final : public CudaBackend {
                 const KvLayerView& cache, int64_t slot) override {
     if (n <= 0) return;
     cudaSetDevice(device_);
-    note(kcu::kv_store(stream_, k, v, n, row_stride, kv_width, view(cache), slot));
+    note(kcu::kv_store(stream_, k, v, n, row_stride, kv_width, cache, slot));
   }
 
   void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
@@ -312,7 +328,7 @@ class CudaBackendImpl final : public CudaBackend {
     }
     const size_t ws = kcu::attention_workspace_bytes(n, heads, head_dim, cache.len);
     if (!note(ensure(workspace_, ws, "attention workspace"))) return;
-    note(kcu::attention(stream_, q, n, q_stride, heads, kv_heads, head_dim, view(cache), vis,
+    note(kcu::attention(stream_, q, n, q_stride, heads, kv_heads, head_dim, cache, vis,
                         kcu::RopeTable{rope.rot_dim, inv}, scale, out, ws > 0 ? workspace_->data() : nullptr,
                         ws > 0 ? workspace_->size() : 0));
   }
@@ -332,10 +348,47 @@ class CudaBackendImpl final : public CudaBackend {
     note(kcu::gelu(stream_, x, n, tanh_approximation));
   }
 
+  // ---- logits reductions: the results land in reduce_ and only they are downloaded ----
+  void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids) override {
+    if (rows <= 0) return;
+    std::fill(ids, ids + rows, 0);
+    cudaSetDevice(device_);
+    if (!note(ensure(reduce_, static_cast<size_t>(rows) * sizeof(int32_t), "logits reduction"))) return;
+    if (note(kcu::argmax_rows(stream_, logits, rows, vocab, static_cast<int32_t*>(reduce_->data()))))
+      fetch(ids, static_cast<size_t>(rows) * sizeof(int32_t));
+  }
+
+  void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SamplingCut& cut, const double* u,
+                   int32_t* ids) override {
+    if (rows <= 0) return;
+    std::fill(ids, ids + rows, 0);
+    cudaSetDevice(device_);
+    const double* du = static_cast<const double*>(stage(u, static_cast<size_t>(rows) * sizeof(double)));
+    if (du == nullptr) return;
+    if (!note(ensure(reduce_, static_cast<size_t>(rows) * sizeof(int32_t), "logits reduction"))) return;
+    if (note(kcu::sample_rows(stream_, logits, rows, vocab, cut.temperature, cut.top_k, cut.top_p, du,
+                              static_cast<int32_t*>(reduce_->data()))))
+      fetch(ids, static_cast<size_t>(rows) * sizeof(int32_t));
+  }
+
+  void target_log_probs(const float* logits, int64_t rows, int64_t vocab, const int32_t* targets,
+                        double* lp) override {
+    if (rows <= 0) return;
+    for (int64_t r = 0; r < rows; ++r) GB_CHECK(targets[r] < vocab);  // the interface's precondition
+    std::fill(lp, lp + rows, 0.0);
+    cudaSetDevice(device_);
+    const int32_t* dt = static_cast<const int32_t*>(stage(targets, static_cast<size_t>(rows) * sizeof(int32_t)));
+    if (dt == nullptr) return;
+    if (!note(ensure(reduce_, static_cast<size_t>(rows) * sizeof(double), "logits reduction"))) return;
+    if (note(kcu::target_log_probs(stream_, logits, rows, vocab, dt, static_cast<double*>(reduce_->data()))))
+      fetch(lp, static_cast<size_t>(rows) * sizeof(double));
+  }
+
  private:
-  static kcu::KvCacheView view(const KvLayerView& c) {
-    return kcu::KvCacheView{c.k, c.v, c.len, c.element, c.keys_unrotated, c.kv_heads, c.head_dim, c.k_calib,
-                            c.v_calib};
+  // The first `bytes` of reduce_ into host memory, after the kernel that wrote them.
+  void fetch(void* host, size_t bytes) {
+    if (note(cudaMemcpyAsync(host, reduce_->data(), bytes, cudaMemcpyDeviceToHost, stream_), "logits reduction"))
+      note(cudaStreamSynchronize(stream_), "logits reduction");
   }
 
   Result<std::unique_ptr<Buffer>> alloc_as(size_t bytes, MemoryUse use) {
@@ -460,7 +513,7 @@ class CudaBackendImpl final : public CudaBackend {
   MemoryUse use_ = MemoryUse::kWorkspace;
   std::shared_ptr<Account> account_ = std::make_shared<Account>();
   Status error_;
-  std::unique_ptr<Buffer> workspace_, scratch_, ring_dev_;
+  std::unique_ptr<Buffer> workspace_, scratch_, reduce_, ring_dev_;
   void* ring_host_ = nullptr;
   size_t ring_bytes_ = 0, ring_at_ = 0;
   std::vector<std::unique_ptr<Buffer>> retired_;

@@ -75,13 +75,12 @@ Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& p
       p.peak_bytes = budgeted.peak_bytes();
       return p;
     }
-    std::vector<float> logits;
     for (int64_t done = 0; done < ctx;) {
       const int64_t n = std::min(chunk, ctx - done);
       std::vector<SequenceStep> steps;
       for (int64_t b = 0; b < batch; ++b)
         steps.push_back({static_cast<int>(b), std::span<const int32_t>(tokens.data(), static_cast<size_t>(n))});
-      if (Status s = (*model)->forward(steps, **cache, LogitsMode::kLast, &logits); !s.ok()) {
+      if (Status s = (*model)->forward_kept(steps, **cache, LogitsMode::kLast); !s.ok()) {
         if (!budgeted.refused()) return s.error();
         p.peak_bytes = budgeted.peak_bytes();
         return p;

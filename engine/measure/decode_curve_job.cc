@@ -35,8 +35,6 @@ Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& pro
   std::vector<std::vector<int32_t>> seqs;
   for (int64_t b = 0; b < batch; ++b)
     seqs.push_back(random_tokens(prompt_len, c.vocab_size, static_cast<uint64_t>(int_param(params, "seed", 0) + b)));
-  const int64_t V = c.vocab_size;
-  std::vector<float> logits;
   std::vector<int32_t> next(static_cast<size_t>(batch));
   // Prefill every sequence, then `steps` decode steps; on_step(i, ms) after each.
   auto pass = [&](int64_t steps, const std::function<void(int64_t, double)>& on_step) -> Status {
@@ -45,16 +43,15 @@ Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& pro
       (*cache)->reset(static_cast<int>(b));
       batch_steps.push_back({static_cast<int>(b), std::span<const int32_t>(seqs[static_cast<size_t>(b)])});
     }
-    if (Status s = e->model->forward(batch_steps, **cache, LogitsMode::kLast, &logits); !s.ok()) return s;
+    if (Status s = e->model->forward_kept(batch_steps, **cache, LogitsMode::kLast); !s.ok()) return s;
     for (int64_t i = 0; i < steps; ++i) {
+      // Greedy, reduced in the backend: only the ids come back.
+      if (Status s = e->model->argmax(next); !s.ok()) return s;
       batch_steps.clear();
-      for (int64_t b = 0; b < batch; ++b) {
-        next[static_cast<size_t>(b)] = argmax(
-            std::span<const float>(logits).subspan(static_cast<size_t>(b * V), static_cast<size_t>(V)));
+      for (int64_t b = 0; b < batch; ++b)
         batch_steps.push_back({static_cast<int>(b), std::span<const int32_t>(&next[static_cast<size_t>(b)], 1)});
-      }
       const auto t0 = Clock::now();
-      if (Status s = e->model->forward(batch_steps, **cache, LogitsMode::kLast, &logits); !s.ok()) return s;
+      if (Status s = e->model->forward_kept(batch_steps, **cache, LogitsMode::kLast); !s.ok()) return s;
       if (on_step) on_step(i, ms_since(t0));
     }
     return Status::Ok();

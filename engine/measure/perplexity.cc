@@ -4,14 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/logits.h"
+
 namespace gb::engine {
 
 double token_nll(std::span<const float> logits, int32_t target) {
-  double mx = -INFINITY;
-  for (float v : logits) mx = std::max(mx, double{v});
-  double sum = 0;
-  for (float v : logits) sum += std::exp(double{v} - mx);
-  return std::log(sum) + mx - double{logits[static_cast<size_t>(target)]};
+  // The negated log-probability: the same f64 arithmetic (negation is exact).
+  return -kernels::cpu::target_log_prob_row(logits.data(), static_cast<int64_t>(logits.size()), target);
 }
 
 double PplStats::ppl() const { return std::exp(mean_nll()); }

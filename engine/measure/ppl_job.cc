@@ -68,10 +68,10 @@ Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress) {
   Result<std::unique_ptr<KvCache>> cache = e->model->make_cache(e->kv, static_cast<int>(batch));
   if (!cache) return cache.error();
   PplStats stats;
-  const int64_t V = c.vocab_size;
   const auto t0 = Clock::now();
   std::vector<std::vector<int32_t>> inputs(static_cast<size_t>(batch));
-  std::vector<float> logits;
+  std::vector<int32_t> targets;
+  std::vector<double> lp;
   for (size_t w0 = 0; w0 < windows.size(); w0 += static_cast<size_t>(batch)) {
     const size_t w1 = std::min(windows.size(), w0 + static_cast<size_t>(batch));
     std::vector<SequenceStep> steps;
@@ -83,14 +83,23 @@ Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress) {
       if (bos) in[0] = *bos;
       steps.push_back({seq, in});
     }
-    if (Status s = e->model->forward(steps, **cache, LogitsMode::kAll, &logits); !s.ok()) return s.error();
+    // The scored rows' log-probabilities, reduced in the backend: only they come back
+    // (-lp is token_nll's value on the CPU backend, bit for bit).
+    if (Status s = e->model->forward_kept(steps, **cache, LogitsMode::kAll); !s.ok()) return s.error();
+    targets.assign(static_cast<size_t>(e->model->kept_rows()), -1);
     int64_t row = 0;
     for (size_t w = w0; w < w1; ++w) {
       const PplWindow& win = windows[w];
       for (int64_t j = win.first_scored; j < win.end_scored; ++j)
-        stats.add(token_nll(std::span<const float>(logits).subspan(static_cast<size_t>((row + j) * V),
-                                                                   static_cast<size_t>(V)),
-                            ids[static_cast<size_t>(win.begin + j + 1)]));
+        targets[static_cast<size_t>(row + j)] = ids[static_cast<size_t>(win.begin + j + 1)];
+      row += win.length;
+    }
+    lp.resize(targets.size());
+    if (Status s = e->model->target_log_probs(targets, lp); !s.ok()) return s.error();
+    row = 0;
+    for (size_t w = w0; w < w1; ++w) {
+      const PplWindow& win = windows[w];
+      for (int64_t j = win.first_scored; j < win.end_scored; ++j) stats.add(-lp[static_cast<size_t>(row + j)]);
       row += win.length;
     }
     if (progress)

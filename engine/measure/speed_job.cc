@@ -36,24 +36,18 @@ struct PassTimes {
 Result<PassTimes> run_pass(Model& model, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts,
                            int64_t gen, bool recompute, OpTimerBackend* timer,
                            const std::function<void(int64_t)>& on_step) {
-  const int64_t V = model.config().vocab_size;
   const int64_t batch = static_cast<int64_t>(prompts.size());
   std::vector<std::vector<int32_t>> seqs = prompts;
   for (int64_t b = 0; b < batch; ++b) cache.reset(static_cast<int>(b));
   std::vector<SequenceStep> steps;
   for (int64_t b = 0; b < batch; ++b) steps.push_back({static_cast<int>(b), seqs[static_cast<size_t>(b)]});
-  std::vector<float> logits;
   PassTimes t;
   auto t0 = Clock::now();
-  if (Status s = model.forward(steps, cache, LogitsMode::kLast, &logits); !s.ok()) return s.error();
+  if (Status s = model.forward_kept(steps, cache, LogitsMode::kLast); !s.ok()) return s.error();
   t.prefill_ms = ms_since(t0);
+  // Greedy, reduced in the backend: only the ids come back.
   std::vector<int32_t> next(static_cast<size_t>(batch));
-  auto choose = [&] {
-    for (int64_t b = 0; b < batch; ++b)
-      next[static_cast<size_t>(b)] = argmax(
-          std::span<const float>(logits).subspan(static_cast<size_t>(b * V), static_cast<size_t>(V)));
-  };
-  choose();
+  if (Status s = model.argmax(next); !s.ok()) return s.error();
   t.ttft_ms = ms_since(t0);
   for (int64_t i = 0; i < gen; ++i) {
     steps.clear();
@@ -66,8 +60,8 @@ Result<PassTimes> run_pass(Model& model, KvCache& cache, const std::vector<std::
     }
     if (timer) timer->reset();
     t0 = Clock::now();
-    if (Status s = model.forward(steps, cache, LogitsMode::kLast, &logits); !s.ok()) return s.error();
-    choose();
+    if (Status s = model.forward_kept(steps, cache, LogitsMode::kLast); !s.ok()) return s.error();
+    if (Status s = model.argmax(next); !s.ok()) return s.error();
     t.step_ms.push_back(ms_since(t0));
     if (timer)
       for (int k = 0; k < kOpCategories; ++k) {

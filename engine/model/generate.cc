@@ -3,6 +3,25 @@
 #include <chrono>
 
 namespace gb::engine {
+namespace {
+
+// The next token from the logits the last forward_kept left, reduced in the backend:
+// the argmax, or a draw with the sampler's next uniform (the same stream as
+// Sampler::next on host logits).
+Result<int32_t> next_token(Model& model, Sampler& sampler) {
+  int32_t t = 0;
+  const SamplingOptions& o = sampler.options();
+  if (o.temperature == 0) {
+    if (Status s = model.argmax({&t, 1}); !s.ok()) return s.error();
+    return t;
+  }
+  const double u = sampler.uniform();
+  if (Status s = model.sample(SamplingCut{o.temperature, o.top_k, o.top_p}, {&u, 1}, {&t, 1}); !s.ok())
+    return s.error();
+  return t;
+}
+
+}  // namespace
 
 Result<GenerateResult> generate(Model& model, KvCache& cache, int seq, std::span<const int32_t> prompt,
                                 const GenerateOptions& options, const std::function<void(int32_t)>& on_token) {
@@ -15,13 +34,14 @@ Result<GenerateResult> generate(Model& model, KvCache& cache, int seq, std::span
   out.stop_reason = "length";
   if (options.max_new_tokens == 0) return out;
   Sampler sampler(options.sampling);
-  std::vector<float> logits;
   auto t0 = Clock::now();
   SequenceStep step{seq, prompt};
-  if (Status s = model.forward({&step, 1}, cache, LogitsMode::kLast, &logits); !s.ok()) return s.error();
+  if (Status s = model.forward_kept({&step, 1}, cache, LogitsMode::kLast); !s.ok()) return s.error();
   out.prefill_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (;;) {
-    const int32_t t = sampler.next(logits);
+    Result<int32_t> next = next_token(model, sampler);
+    if (!next) return next.error();
+    const int32_t t = *next;
     out.tokens.push_back(t);
     if (on_token) on_token(t);
     if (options.eos_token_id >= 0 && t == options.eos_token_id) {
@@ -32,7 +52,7 @@ Result<GenerateResult> generate(Model& model, KvCache& cache, int seq, std::span
     t0 = Clock::now();
     const int32_t one[1] = {t};
     step = SequenceStep{seq, std::span<const int32_t>(one, 1)};
-    if (Status s = model.forward({&step, 1}, cache, LogitsMode::kLast, &logits); !s.ok()) return s.error();
+    if (Status s = model.forward_kept({&step, 1}, cache, LogitsMode::kLast); !s.ok()) return s.error();
     out.decode_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   return out;

@@ -496,9 +496,22 @@ Status Model::forward(std::span<const SequenceStep> batch, KvCache& cache, Logit
         return Error{"forward: token id " + std::to_string(t) + " is outside the vocabulary [0, " +
                      std::to_string(config_.vocab_size) + ")"};
   }
+  kept_rows_ = 0;
   bool fits = true;
   for (const SequenceStep& s : batch) fits = fits && static_cast<int64_t>(s.tokens.size()) <= cache.max_step(s.seq);
   if (fits) return forward_step(batch, cache, mode, logits);
+  if (logits == nullptr) {
+    // Kept logits of a step run in pieces: brought back, then put back in one piece.
+    std::vector<float> host;
+    if (Status s = forward(batch, cache, mode, &host); !s.ok()) return s;
+    const int64_t rows = static_cast<int64_t>(host.size()) / config_.vocab_size;
+    if (Status s = ensure_scratch(rows); !s.ok()) return s;
+    backend_.upload(*logits_buf_, 0, host.data(), host.size() * sizeof(float));
+    backend_.synchronize();
+    if (Status st = backend_.take_error(); !st.ok()) return Error{"forward: " + st.message()};
+    kept_rows_ = rows;
+    return Status();
+  }
   // A streaming cache takes at most a window per step: run each sequence in pieces.
   logits->clear();
   std::vector<float> part;
@@ -551,6 +564,11 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
     if (c.layer_norm) B.layer_norm(in, rows, H, w, b, eps, out);
     else B.rms_norm(in, rows, H, w, eps, out);
   };
+  // x += res, then the norm of x into out: one fused op (Backend::add_rms_norm).
+  auto add_norm = [&](float* in, const float* res, const float* w, const float* b, float* out) {
+    if (c.layer_norm) B.add_layer_norm(in, res, R, H, w, b, eps, out);
+    else B.add_rms_norm(in, res, R, H, w, eps, out);
+  };
   auto mlp_block = [&](const Layer& y, const float* in, float* out) {
     B.linear(in, R, y.up, mlp);
     if (c.gated_mlp) {
@@ -564,9 +582,12 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
 
   B.embedding(ids.data(), R, embed_, x);
   if (positions_ != nullptr) B.add_rows(positions.data(), R, positions_, H, x);
+  // The residual add that ends a layer is fused into the norm that starts the next.
+  bool residual_pending = false;  // x += tmp not yet done
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& y = layers_[l];
-    norm(x, R, y.n1w, y.n1b, h);
+    if (residual_pending) add_norm(x, tmp, y.n1w, y.n1b, h);
+    else norm(x, R, y.n1w, y.n1b, h);
     B.linear(h, R, y.qkv, qkv);
     if (y.q_norm != nullptr)
       for (int64_t r = 0; r < R; ++r) {
@@ -587,14 +608,13 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
       norm(x, R, y.n2w, y.n2b, h);
       B.add(x, tmp, R * H);
       mlp_block(y, h, tmp);
-      B.add(x, tmp, R * H);
     } else {
-      B.add(x, tmp, R * H);
-      norm(x, R, y.n2w, y.n2b, h);
+      add_norm(x, tmp, y.n2w, y.n2b, h);
       mlp_block(y, h, tmp);
-      B.add(x, tmp, R * H);
     }
+    residual_pending = true;
   }
+  if (residual_pending) B.add(x, tmp, R * H);
   for (size_t b = 0; b < batch.size(); ++b) cache.commit(batch[b].seq, static_cast<int64_t>(batch[b].tokens.size()));
 
   // Final norm and output head over the rows whose logits are wanted.
@@ -610,11 +630,53 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
   }
   norm(final_in, out_rows, final_w_, final_b_, h);
   B.linear(h, out_rows, head_, logits_buf_->f32());
-  logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
-  B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
+  if (logits != nullptr) {
+    logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
+    B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
+  }
   B.synchronize();
   // A device backend's failed launch or copy (its ops return nothing) ends the step here.
   if (Status st = B.take_error(); !st.ok()) return Error{"forward: " + st.message()};
+  if (logits == nullptr) kept_rows_ = out_rows;
+  return Status();
+}
+
+Status Model::forward_kept(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode) {
+  return forward(batch, cache, mode, nullptr);
+}
+
+Status Model::kept(size_t n, const char* what) const {
+  if (kept_rows_ == 0) return Error{std::string(what) + ": no logits kept (forward_kept first)"};
+  if (static_cast<int64_t>(n) != kept_rows_)
+    return Error{std::string(what) + ": " + std::to_string(n) + " rows asked, " + std::to_string(kept_rows_) +
+                 " kept"};
+  return Status();
+}
+
+Status Model::argmax(std::span<int32_t> ids) {
+  if (Status s = kept(ids.size(), "argmax"); !s.ok()) return s;
+  backend_.argmax_rows(logits_buf_->f32(), kept_rows_, config_.vocab_size, ids.data());
+  if (Status st = backend_.take_error(); !st.ok()) return Error{"argmax: " + st.message()};
+  return Status();
+}
+
+Status Model::sample(const SamplingCut& cut, std::span<const double> u, std::span<int32_t> ids) {
+  if (Status s = kept(ids.size(), "sample"); !s.ok()) return s;
+  if (u.size() != ids.size()) return Error{"sample: one uniform per row is needed"};
+  backend_.sample_rows(logits_buf_->f32(), kept_rows_, config_.vocab_size, cut, u.data(), ids.data());
+  if (Status st = backend_.take_error(); !st.ok()) return Error{"sample: " + st.message()};
+  return Status();
+}
+
+Status Model::target_log_probs(std::span<const int32_t> targets, std::span<double> lp) {
+  if (Status s = kept(lp.size(), "target_log_probs"); !s.ok()) return s;
+  if (targets.size() != lp.size()) return Error{"target_log_probs: one target per row is needed"};
+  for (int32_t t : targets)
+    if (t >= config_.vocab_size)
+      return Error{"target_log_probs: target " + std::to_string(t) + " is outside the vocabulary [0, " +
+                   std::to_string(config_.vocab_size) + ")"};
+  backend_.target_log_probs(logits_buf_->f32(), kept_rows_, config_.vocab_size, targets.data(), lp.data());
+  if (Status st = backend_.take_error(); !st.ok()) return Error{"target_log_probs: " + st.message()};
   return Status();
 }
 

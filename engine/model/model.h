@@ -80,10 +80,24 @@ class Model {
   // caches take steps longer than the window in pieces, one sequence at a time.
   Status forward(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, std::vector<float>* logits);
 
+  // As forward(), but the logits stay in backend memory (the rows forward() would
+  // return) for the reductions below, which bring back only ids or scalars: on a
+  // device, a few bytes a row instead of the vocabulary's logits. Any forward()
+  // discards them.
+  Status forward_kept(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode);
+  int64_t kept_rows() const { return kept_rows_; }
+  // Of the kept rows (each span kept_rows() long): the argmax ids; tokens drawn with
+  // the uniforms u (Sampler::uniform()); log-probabilities of targets (< 0: not scored).
+  Status argmax(std::span<int32_t> ids);
+  Status sample(const SamplingCut& cut, std::span<const double> u, std::span<int32_t> ids);
+  Status target_log_probs(std::span<const int32_t> targets, std::span<double> lp);
+
  private:
   struct Layer;
   Model(const ModelConfig& c, Backend& b);
+  // logits null: they stay in logits_buf_ (forward_kept).
   Status forward_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, std::vector<float>* logits);
+  Status kept(size_t n, const char* what) const;
   Status ensure_scratch(int64_t rows);
 
   ModelConfig config_;
@@ -100,6 +114,7 @@ class Model {
   uint64_t weight_bytes_ = 0;
   // Scratch activations, grown to the largest step seen.
   int64_t scratch_rows_ = 0;
+  int64_t kept_rows_ = 0;  // rows of logits_buf_ that forward_kept left
   std::unique_ptr<Buffer> x_, h_, qkv_, attn_, tmp_, mlp_, logits_buf_;
 };
 

@@ -1,7 +1,7 @@
 // Choosing the next token from logits: greedy (argmax, the lowest id on ties, as
 // torch.argmax does) or seeded sampling with temperature, top-k and top-p. The
 // same seed gives the same tokens on every machine: the generator is
-// std::mt19937_64 and the arithmetic is plain f64.
+// std::mt19937_64 and the arithmetic is plain f64 (kernels/cpu/logits.h).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,11 @@ class Sampler {
  public:
   explicit Sampler(const SamplingOptions& o) : o_(o), rng_(o.seed) {}
   int32_t next(std::span<const float> logits);
+  // The uniform in [0, 1) that next() draws for one sampled token (temperature > 0),
+  // for a caller that samples elsewhere (Backend::sample_rows on a device) with the
+  // same stream: one draw per sampled token, none for greedy steps.
+  double uniform();
+  const SamplingOptions& options() const { return o_; }
 
  private:
   SamplingOptions o_;

@@ -7,17 +7,14 @@
 #include <limits>
 #include <thread>
 
+#include "kernels/codecs/synthetic_value.h"
+
 namespace gb::engine {
 namespace {
 
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
-
-// splitmix64's output function (Steele, Lea, Flood 2014).
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+// The per-element draw is shared with the device (kernels/codecs/synthetic_value.h).
+using kernels::synthetic_element;
+using kernels::synthetic_mix64;
 
 inline uint64_t fnv1a64(std::string_view s) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -28,22 +25,9 @@ inline uint64_t fnv1a64(std::string_view s) {
   return h;
 }
 
-// Sum of four 16-bit uniforms is symmetric about 2 * 65535 with variance
-// 4 * (65536^2 - 1) / 12.
-const double kIrwinHallCenter = 2.0 * 65535.0;
-const double kIrwinHallInvStd = 1.0 / std::sqrt(4.0 * (65536.0 * 65536.0 - 1.0) / 12.0);
-
-inline int64_t irwin_hall_centered(uint64_t h) {
-  const int64_t s = static_cast<int64_t>((h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + (h >> 48));
-  return s - 2 * 65535;
-}
-
 void fill_range(uint64_t key, float mean, float stddev, uint64_t begin, uint64_t n, float* out) {
-  const double scale = static_cast<double>(stddev) * kIrwinHallInvStd;
-  for (uint64_t j = 0; j < n; ++j) {
-    const uint64_t h = mix64(key + (begin + j + 1) * kGolden);
-    out[j] = static_cast<float>(mean + scale * static_cast<double>(irwin_hall_centered(h)));
-  }
+  const double scale = kernels::synthetic_scale(stddev);
+  for (uint64_t j = 0; j < n; ++j) out[j] = synthetic_element(key, mean, scale, begin + j);
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -97,11 +81,13 @@ SyntheticInit synthetic_init(const ModelConfig& c, const ExpectedTensor& t) {
 }
 
 uint64_t synthetic_tensor_key(uint64_t seed, std::string_view name) {
-  return mix64(mix64(seed ^ 0x5ee0c0de5ee0c0deull) ^ fnv1a64(name));
+  return synthetic_mix64(synthetic_mix64(seed ^ 0x5ee0c0de5ee0c0deull) ^ fnv1a64(name));
 }
 
 float synthetic_standard_value(uint64_t key, uint64_t i) {
-  return static_cast<float>(kIrwinHallInvStd * static_cast<double>(irwin_hall_centered(mix64(key + (i + 1) * kGolden))));
+  return static_cast<float>(kernels::synthetic_irwin_hall_inv_std() *
+                            static_cast<double>(kernels::synthetic_irwin_hall_centered(
+                                synthetic_mix64(key + (i + 1) * kernels::kSyntheticGolden))));
 }
 
 void synthetic_fill(uint64_t key, float mean, float stddev, uint64_t begin, uint64_t n, float* out, unsigned threads) {

@@ -451,6 +451,24 @@ TEST(Cli, GenerateCommand) {
   Output notok = gridbench(d, {"generate", "--model", model, "--prompt", "x"});
   EXPECT_EQ(notok.code, 2);
   EXPECT_NE(notok.err.find("--tokenizer"), std::string::npos) << notok.err;
+  // --backend: cpu is the default (the same tokens); an unknown one is refused; cuda
+  // where this process has no CUDA device (or no CUDA build) says so, before loading.
+  auto on_cpu = base;
+  on_cpu.insert(on_cpu.end(), {"--backend", "cpu"});
+  EXPECT_EQ(gridbench(d, on_cpu).out, o.out);
+  auto on_tpu = base;
+  on_tpu.insert(on_tpu.end(), {"--backend", "tpu"});
+  Output tpu = gridbench(d, on_tpu);
+  EXPECT_EQ(tpu.code, 2);
+  EXPECT_NE(tpu.err.find("expected cpu or cuda"), std::string::npos) << tpu.err;
+  auto on_cuda = base;
+  on_cuda.insert(on_cuda.end(), {"--backend", "cuda"});
+  Output cuda = gridbench(d, on_cuda);
+  if (cuda.code != 0) {  // 0 on a machine with a GPU
+    EXPECT_EQ(cuda.code, 2) << cuda.err;
+    EXPECT_NE(cuda.err.find("--backend cuda: "), std::string::npos) << cuda.err;
+    EXPECT_TRUE(cuda.out.empty()) << cuda.out;
+  }
 }
 
 TEST(Cli, EngineGridRunsEmbedded) {

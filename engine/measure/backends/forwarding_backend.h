@@ -41,6 +41,14 @@ class ForwardingBackend : public Backend {
                   float* out) override {
     inner_.layer_norm(x, rows, dim, w, b, eps, out);
   }
+  void add_rms_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out) override {
+    inner_.add_rms_norm(x, y, rows, dim, w, eps, out);
+  }
+  void add_layer_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                      float* out) override {
+    inner_.add_layer_norm(x, y, rows, dim, w, b, eps, out);
+  }
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override { inner_.linear(x, rows, w, y); }
   std::string linear_kernel(const PackedMatrix& w) const override { return inner_.linear_kernel(w); }
   void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,
@@ -61,6 +69,17 @@ class ForwardingBackend : public Backend {
     inner_.silu_mul(gu, rows, inner, out);
   }
   void gelu(float* x, int64_t n, bool tanh_approximation) override { inner_.gelu(x, n, tanh_approximation); }
+  void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids) override {
+    inner_.argmax_rows(logits, rows, vocab, ids);
+  }
+  void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SamplingCut& cut, const double* u,
+                   int32_t* ids) override {
+    inner_.sample_rows(logits, rows, vocab, cut, u, ids);
+  }
+  void target_log_probs(const float* logits, int64_t rows, int64_t vocab, const int32_t* targets,
+                        double* lp) override {
+    inner_.target_log_probs(logits, rows, vocab, targets, lp);
+  }
 
  protected:
   Backend& inner_;

@@ -38,6 +38,16 @@ class OpTimerBackend final : public ForwardingBackend {
     Timed t(*this, OpCategory::kOther);
     inner_.add_rows(positions, n, table, dim, x);
   }
+  void add_rms_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out) override {
+    Timed t(*this, OpCategory::kNorm);  // the residual add counts with its norm
+    inner_.add_rms_norm(x, y, rows, dim, w, eps, out);
+  }
+  void add_layer_norm(float* x, const float* y, int64_t rows, int64_t dim, const float* w, const float* b, float eps,
+                      float* out) override {
+    Timed t(*this, OpCategory::kNorm);
+    inner_.add_layer_norm(x, y, rows, dim, w, b, eps, out);
+  }
   void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out) override {
     Timed t(*this, OpCategory::kNorm);
     inner_.rms_norm(x, rows, dim, w, eps, out);

@@ -61,9 +61,64 @@ __global__ void __launch_bounds__(kThreads) layer_norm_kernel(const float* x, in
   }
 }
 
+__global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(float* x, const float* y, int64_t rows, int64_t dim,
+                                                                const float* w, float eps, float* out) {
+  __shared__ double sh[kThreads];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    float* xr = x + r * dim;
+    const float* yr = y + r * dim;
+    double ss = 0;
+    for (int64_t i = threadIdx.x; i < dim; i += kThreads) {
+      const float v = xr[i] + yr[i];
+      xr[i] = v;
+      ss += static_cast<double>(v) * v;
+    }
+    ss = block_sum(ss, sh);
+    const float inv = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(dim) + static_cast<double>(eps)));
+    for (int64_t i = threadIdx.x; i < dim; i += kThreads) out[r * dim + i] = xr[i] * inv * w[i];
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) add_layer_norm_kernel(float* x, const float* y, int64_t rows, int64_t dim,
+                                                                  const float* w, const float* b, float eps,
+                                                                  float* out) {
+  __shared__ double sh[kThreads];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    float* xr = x + r * dim;
+    const float* yr = y + r * dim;
+    double sum = 0;
+    for (int64_t i = threadIdx.x; i < dim; i += kThreads) {
+      const float v = xr[i] + yr[i];
+      xr[i] = v;
+      sum += v;
+    }
+    const double mean = block_sum(sum, sh) / static_cast<double>(dim);
+    double var = 0;
+    for (int64_t i = threadIdx.x; i < dim; i += kThreads) var += (xr[i] - mean) * (xr[i] - mean);
+    var = block_sum(var, sh);
+    const double inv = 1.0 / sqrt(var / static_cast<double>(dim) + static_cast<double>(eps));
+    for (int64_t i = threadIdx.x; i < dim; i += kThreads)
+      out[r * dim + i] = static_cast<float>((xr[i] - mean) * inv) * w[i] + b[i];
+  }
+}
+
 unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows < 65536 ? rows : 65536); }
 
 }  // namespace
+
+Status add_rms_norm(cudaStream_t s, float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out) {
+  if (rows <= 0 || dim <= 0) return Status::Ok();
+  add_rms_norm_kernel<<<row_blocks(rows), kThreads, 0, s>>>(x, y, rows, dim, w, eps, out);
+  return launch_status("add_rms_norm");
+}
+
+Status add_layer_norm(cudaStream_t s, float* x, const float* y, int64_t rows, int64_t dim, const float* w,
+                      const float* b, float eps, float* out) {
+  if (rows <= 0 || dim <= 0) return Status::Ok();
+  add_layer_norm_kernel<<<row_blocks(rows), kThreads, 0, s>>>(x, y, rows, dim, w, b, eps, out);
+  return launch_status("add_layer_norm");
+}
 
 Status rms_norm(cudaStream_t s, const float* x, int64_t rows, int64_t dim, const float* w, float eps, float* out) {
   if (rows <= 0 || dim <= 0) return Status::Ok();

@@ -15,4 +15,11 @@ Status rms_norm(cudaStream_t s, const float* x, int64_t rows, int64_t dim, const
 Status layer_norm(cudaStream_t s, const float* x, int64_t rows, int64_t dim, const float* w, const float* b,
                   float eps, float* out);
 
+// The residual add fused in: x[r, :] += y[r, :] (stored), then the norm of the sum
+// into out (distinct from x and y).
+Status add_rms_norm(cudaStream_t s, float* x, const float* y, int64_t rows, int64_t dim, const float* w, float eps,
+                    float* out);
+Status add_layer_norm(cudaStream_t s, float* x, const float* y, int64_t rows, int64_t dim, const float* w,
+                      const float* b, float eps, float* out);
+
 }  // namespace gb::kernels::cuda

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/weights/synthetic.h"
 #include "kernels/codecs/kv_quant.h"
+#include "kernels/cuda/synthetic/synthetic_fill.h"
 #include "tests/cuda/backend/backend_pair.h"
 #include "tests/cuda/gpu_test_util.h"
 
@@ -44,6 +46,8 @@ constexpr double kTolAttentionQuantKv = 1e-3;  // the same cache bytes; fused de
 constexpr double kTolKvStoreFloat = 1e-6;
 constexpr double kTolKvStore8 = 1e-2;  // one int8/fp8 code step where a rounding tie falls the other way
 constexpr double kTolKvStore4 = 7e-2;  // one int4 code step
+constexpr double kTolTokenIds = 0;      // argmax and sampled ids: the same token
+constexpr double kTolLogProb = 1e-6;    // f64 sums in another order, compared as f32
 
 struct OpCase {
   std::string name;
@@ -236,6 +240,20 @@ TEST(CudaBackendOps, RmsNormAndLayerNorm) {
                            return a.get(out, x.size());
                          }});
       }
+      // The residual add fused in: the sum x + y left in x, and the norm of it.
+      const std::vector<float> y = random_normal(static_cast<size_t>(rows * dim), 8, 2.0f);
+      for (bool layer : {false, true})
+        cases.push_back({shape_name(layer ? "add_layer_norm" : "add_rms_norm", "", {rows, dim}), kTolNorm,
+                         [=](Arena& a) {
+                           float* xd = a.put(x);
+                           float* out = a.zeros(x.size());
+                           if (layer) a.backend().add_layer_norm(xd, a.put(y), rows, dim, a.put(w), a.put(b), 1e-5f, out);
+                           else a.backend().add_rms_norm(xd, a.put(y), rows, dim, a.put(w), 1e-5f, out);
+                           std::vector<float> got = a.get(out, x.size());
+                           const std::vector<float> sum = a.get(xd, x.size());
+                           got.insert(got.end(), sum.begin(), sum.end());
+                           return got;
+                         }});
     }
   check_cases(cases);
 }
@@ -483,6 +501,93 @@ TEST(CudaBackendOps, AddSiluMulGelu) {
                          return a.get(out, static_cast<size_t>(rows * inner));
                        }});
     }
+  check_cases(cases);
+}
+
+// Logits with ties (values on a grid of 1/4) and signed zeros (-0 ties with +0).
+std::vector<float> tied_logits(int64_t rows, int64_t vocab, uint64_t seed) {
+  std::vector<float> l = random_normal(static_cast<size_t>(rows * vocab), seed, 3.0f);
+  for (size_t i = 0; i < l.size(); ++i) {
+    l[i] = std::round(l[i] * 4) / 4;
+    if (l[i] == 0 && i % 2 == 1) l[i] = -0.0f;
+  }
+  return l;
+}
+
+std::vector<float> as_floats(const std::vector<int32_t>& ids) { return std::vector<float>(ids.begin(), ids.end()); }
+
+TEST(CudaBackendOps, LogitsArgmaxSampleAndTargetLogProbs) {
+  std::vector<OpCase> cases;
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1}, {1, 33}, {5, 1000}, {70, 1000}, {1, 128256}};
+  for (const auto& shape : shapes) {
+    const int64_t rows = shape.first, vocab = shape.second;
+    const std::vector<float> l = tied_logits(rows, vocab, static_cast<uint64_t>(91 + vocab));
+    cases.push_back({shape_name("argmax_rows", "", {rows, vocab}), kTolTokenIds, [=](Arena& a) {
+                       std::vector<int32_t> ids(static_cast<size_t>(rows), -1);
+                       a.backend().argmax_rows(a.put(l), rows, vocab, ids.data());
+                       return as_floats(ids);
+                     }});
+    std::vector<int32_t> targets(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      targets[static_cast<size_t>(r)] = r % 4 == 3 ? -1 : static_cast<int32_t>((r * 7919) % vocab);
+    cases.push_back({shape_name("target_log_probs", "", {rows, vocab}), kTolLogProb, [=](Arena& a) {
+                       std::vector<double> lp(static_cast<size_t>(rows), 1.0);
+                       a.backend().target_log_probs(a.put(l), rows, vocab, targets.data(), lp.data());
+                       return std::vector<float>(lp.begin(), lp.end());
+                     }});
+    struct Cut {
+      const char* name;
+      engine::SamplingCut cut;
+    };
+    for (const Cut& c : {Cut{"t1", {1.0, 0, 1.0}}, Cut{"t0.7 k1", {0.7, 1, 1.0}}, Cut{"t0.8 k40", {0.8, 40, 1.0}},
+                         Cut{"t1.2 p0.9", {1.2, 0, 0.9}}, Cut{"t0.5 k50 p0.6", {0.5, 50, 0.6}},
+                         Cut{"t2 p0.01", {2.0, 0, 0.01}}}) {
+      // Four draws of each row, as four decode steps would make them.
+      std::mt19937_64 g(static_cast<uint64_t>(rows * 131 + vocab));
+      std::vector<double> u(static_cast<size_t>(4 * rows));
+      for (double& x : u) x = static_cast<double>(g() >> 11) * 0x1.0p-53;
+      u[0] = 0;  // the first candidate
+      if (u.size() > 1) u[1] = 1 - 0x1.0p-53;  // the last kept one
+      const engine::SamplingCut cut = c.cut;
+      cases.push_back({shape_name("sample_rows", c.name, {rows, vocab}), kTolTokenIds, [=](Arena& a) {
+                         const float* ld = a.put(l);
+                         std::vector<int32_t> all;
+                         for (int draw = 0; draw < 4; ++draw) {
+                           std::vector<int32_t> ids(static_cast<size_t>(rows), -1);
+                           a.backend().sample_rows(ld, rows, vocab, cut, u.data() + draw * rows, ids.data());
+                           all.insert(all.end(), ids.begin(), ids.end());
+                         }
+                         return as_floats(all);
+                       }});
+    }
+  }
+  check_cases(cases);
+}
+
+// The device draw of synthetic weights (kernels/cuda/synthetic/) against the host
+// generator (engine/weights/synthetic.cc), bit for bit, at offsets and odd lengths.
+TEST(CudaBackendOps, SyntheticFillIsTheHostGeneratorBitForBit) {
+  std::vector<OpCase> cases;
+  for (uint64_t begin : {uint64_t{0}, uint64_t{123457}})
+    for (int64_t n : {1, 1000, 300001})
+      for (const auto& init : {std::pair{0.0f, 0.0625f}, std::pair{1.0f, 0.02f}}) {
+        const float mean = init.first, stddev = init.second;
+        const uint64_t key = engine::synthetic_tensor_key(7, "model.layers.0.mlp.up_proj.weight");
+        cases.push_back({shape_name("synthetic_fill", mean == 0 ? "projection" : "norm", {int64_t(begin), n}), 0.0,
+                         [=](Arena& a) {
+                           std::vector<float> out(static_cast<size_t>(n));
+                           if (a.backend().name() == "cpu") {
+                             engine::synthetic_fill(key, mean, stddev, begin, static_cast<uint64_t>(n), out.data());
+                             return out;
+                           }
+                           float* d = a.zeros(out.size());
+                           a.backend().synchronize();  // the zeros are on the backend's stream
+                           const Status st = kernels::cuda::synthetic_fill(nullptr, key, mean, stddev, begin, n, d);
+                           EXPECT_TRUE(st.ok()) << st.message();
+                           EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // stream 0, not the backend's
+                           return a.get(d, out.size());
+                         }});
+      }
   check_cases(cases);
 }
 

@@ -84,5 +84,30 @@ TEST(CpuBackendLinear, FusedPartsInMixedCodecsInBothActivationModes) {
   EXPECT_EQ(f32->linear_kernel(lw.parts[2]), "q8_0-dequant");  // f32 activations: the row dequantizer
 }
 
+// The fused residual norms are add() and then the norm, bit for bit (the model's
+// outputs do not move when it fuses them), the sum left in x.
+TEST(CpuBackendNorms, FusedResidualAddEqualsAddThenNorm) {
+  std::unique_ptr<Backend> b = make_cpu_backend(2);
+  const int64_t rows = 5, dim = 67;
+  std::mt19937 g(3);
+  std::normal_distribution<float> d(0.0f, 2.0f);
+  std::vector<float> x(static_cast<size_t>(rows * dim)), y(x.size()), w(static_cast<size_t>(dim)), bias(w.size());
+  for (auto* v : {&x, &y, &w, &bias})
+    for (float& e : *v) e = d(g);
+  for (bool layer : {false, true}) {
+    std::vector<float> x1 = x, x2 = x, want(x.size()), got(x.size());
+    b->add(x1.data(), y.data(), rows * dim);
+    if (layer) {
+      b->layer_norm(x1.data(), rows, dim, w.data(), bias.data(), 1e-5f, want.data());
+      b->add_layer_norm(x2.data(), y.data(), rows, dim, w.data(), bias.data(), 1e-5f, got.data());
+    } else {
+      b->rms_norm(x1.data(), rows, dim, w.data(), 1e-5f, want.data());
+      b->add_rms_norm(x2.data(), y.data(), rows, dim, w.data(), 1e-5f, got.data());
+    }
+    EXPECT_EQ(got, want) << (layer ? "layer_norm" : "rms_norm");
+    EXPECT_EQ(x2, x1);
+  }
+}
+
 }  // namespace
 }  // namespace gb::engine

@@ -21,6 +21,7 @@
 #include "engine/weights/synthetic.h"
 #include "engine/weights/weight_source.h"
 #include "engine/backend/cpu_backend.h"
+#include "engine/measure/perplexity.h"
 
 namespace gb::engine {
 namespace {
@@ -453,6 +454,119 @@ TEST(Generate, GreedyGenerationFollowsTheLogitsAndStopsAtEos) {
   // The first occurrence of that token ends it.
   const size_t first = std::find(r->tokens.begin(), r->tokens.end(), r->tokens[2]) - r->tokens.begin();
   EXPECT_EQ(r2->tokens.size(), first + 1);
+}
+
+// The backend's sample_rows with Sampler::uniform() draws the tokens Sampler::next
+// draws from the same logits and seed, under every kind of cut (the device sampler's
+// contract: the same random stream).
+TEST(Sampler, BackendSampleRowsDrawsAsSamplerNextWithItsUniforms) {
+  std::unique_ptr<Backend> cpu = make_cpu_backend(2);
+  const int64_t V = 300, rows = 4;
+  std::mt19937_64 g(5);
+  std::normal_distribution<float> d(0.0f, 2.0f);
+  std::vector<float> l(static_cast<size_t>(rows * V));
+  for (float& x : l) x = std::round(d(g) * 4) / 4;  // ties included
+  for (SamplingOptions o : {SamplingOptions{.temperature = 1.0, .seed = 1},
+                            SamplingOptions{.temperature = 0.7, .top_k = 5, .seed = 2},
+                            SamplingOptions{.temperature = 1.3, .top_p = 0.8, .seed = 3},
+                            SamplingOptions{.temperature = 0.9, .top_k = 40, .top_p = 0.5, .seed = 4}}) {
+    Sampler host(o), split(o);
+    for (int step = 0; step < 50; ++step) {
+      std::vector<double> u(static_cast<size_t>(rows));
+      std::vector<int32_t> want(static_cast<size_t>(rows)), got(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        want[static_cast<size_t>(r)] = host.next(std::span<const float>(l).subspan(static_cast<size_t>(r * V), V));
+        u[static_cast<size_t>(r)] = split.uniform();
+      }
+      cpu->sample_rows(l.data(), rows, V, SamplingCut{o.temperature, o.top_k, o.top_p}, u.data(), got.data());
+      ASSERT_EQ(got, want) << "temperature " << o.temperature << " top_k " << o.top_k << " top_p " << o.top_p;
+    }
+  }
+}
+
+// forward_kept leaves the logits forward() returns in the backend: their argmax and
+// target log-probabilities equal those of the host logits (bit for bit on the CPU
+// backend), in kLast and kAll modes and for a streaming step run in pieces; the
+// reductions refuse rows that were not kept.
+TEST(Model, KeptLogitsReduceAsTheHostLogits) {
+  const ModelConfig c = tiny(Family::kLlama);
+  Loaded l = load(c, 3);
+  const int64_t V = c.vocab_size;
+  std::vector<int32_t> ids(2);
+  EXPECT_FALSE(l.model->argmax(ids).ok());  // nothing kept yet
+  const auto t0 = tokens(5, static_cast<int>(V), 1), t1 = tokens(3, static_cast<int>(V), 2);
+  for (LogitsMode mode : {LogitsMode::kLast, LogitsMode::kAll}) {
+    auto host_cache = l.model->make_cache({}, 2), kept_cache = l.model->make_cache({}, 2);
+    ASSERT_TRUE(host_cache.ok() && kept_cache.ok());
+    const std::vector<SequenceStep> batch = {{0, t0}, {1, t1}};
+    std::vector<float> logits;
+    ASSERT_TRUE(l.model->forward(batch, **host_cache, mode, &logits).ok());
+    ASSERT_TRUE(l.model->forward_kept(batch, **kept_cache, mode).ok());
+    const int64_t rows = static_cast<int64_t>(logits.size()) / V;
+    ASSERT_EQ(l.model->kept_rows(), rows);
+    std::vector<int32_t> am(static_cast<size_t>(rows)), targets(static_cast<size_t>(rows));
+    std::vector<double> lp(static_cast<size_t>(rows));
+    ASSERT_TRUE(l.model->argmax(am).ok());
+    for (int64_t r = 0; r < rows; ++r) targets[static_cast<size_t>(r)] = r % 3 == 2 ? -1 : static_cast<int32_t>((r * 7) % V);
+    ASSERT_TRUE(l.model->target_log_probs(targets, lp).ok());
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::span<const float> row = std::span<const float>(logits).subspan(static_cast<size_t>(r * V), V);
+      EXPECT_EQ(am[static_cast<size_t>(r)], argmax(row)) << r;
+      const int32_t t = targets[static_cast<size_t>(r)];
+      EXPECT_EQ(lp[static_cast<size_t>(r)], t < 0 ? 0.0 : -token_nll(row, t)) << r;
+    }
+    EXPECT_FALSE(l.model->argmax(std::span<int32_t>(am).first(1)).ok());  // one row asked, more kept
+    std::vector<int32_t> outside(static_cast<size_t>(rows), static_cast<int32_t>(V));
+    EXPECT_FALSE(l.model->target_log_probs(outside, lp).ok());
+    // Any forward() discards them.
+    std::vector<float> again;
+    const SequenceStep one{0, std::span<const int32_t>(t0).first(1)};
+    ASSERT_TRUE(l.model->forward({&one, 1}, **host_cache, LogitsMode::kLast, &again).ok());
+    EXPECT_EQ(l.model->kept_rows(), 0);
+  }
+  // A streaming step longer than the window runs in pieces: its logits are kept too.
+  KvCacheOptions o;
+  o.sink_tokens = 2;
+  o.window_tokens = 6;
+  const auto t = tokens(20, static_cast<int>(V));
+  auto a = l.model->make_cache(o, 1), b = l.model->make_cache(o, 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const SequenceStep s{0, t};
+  std::vector<float> all;
+  ASSERT_TRUE(l.model->forward({&s, 1}, **a, LogitsMode::kAll, &all).ok());
+  ASSERT_TRUE(l.model->forward_kept({&s, 1}, **b, LogitsMode::kAll).ok());
+  ASSERT_EQ(l.model->kept_rows(), 20);
+  std::vector<int32_t> am(20);
+  ASSERT_TRUE(l.model->argmax(am).ok());
+  for (int64_t r = 0; r < 20; ++r)
+    EXPECT_EQ(am[static_cast<size_t>(r)], argmax(std::span<const float>(all).subspan(static_cast<size_t>(r * V), V)));
+}
+
+// Sampled generation (the draw in the backend) gives the tokens of Sampler::next on
+// the host logits of each step, with the same seed.
+TEST(Generate, SampledGenerationFollowsSamplerNextOnTheHostLogits) {
+  const ModelConfig c = tiny(Family::kQwen3);
+  Loaded l = load(c, 4);
+  const auto prompt = tokens(4, static_cast<int>(c.vocab_size));
+  GenerateOptions o;
+  o.max_new_tokens = 8;
+  o.sampling = SamplingOptions{.temperature = 1.5, .top_k = 20, .top_p = 0.9, .seed = 11};
+  auto cache = l.model->make_cache({}, 1);
+  ASSERT_TRUE(cache.ok());
+  auto r = generate(*l.model, **cache, 0, prompt, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  Sampler sampler(o.sampling);
+  auto host_cache = l.model->make_cache({}, 1);
+  std::vector<float> logits;
+  std::vector<int32_t> want, step_tokens = prompt;
+  for (int i = 0; i < 8; ++i) {
+    const SequenceStep s{0, step_tokens};
+    ASSERT_TRUE(l.model->forward({&s, 1}, **host_cache, LogitsMode::kLast, &logits).ok());
+    want.push_back(sampler.next(logits));
+    step_tokens = {want.back()};
+  }
+  EXPECT_EQ(r->tokens, want);
+  EXPECT_GT(std::set<int32_t>(want.begin(), want.end()).size(), 1u);  // it really samples
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "engine/theory/roofline.h"
 #include "engine/weights/synthetic.h"
+#include "kernels/codecs/synthetic_value.h"
 
 namespace gb::engine {
 namespace {
@@ -76,6 +77,36 @@ TEST(Synthetic, FillIsIndependentOfThreadsAndRange) {
   EXPECT_EQ(0, std::memcmp(one.data() + 123456, part.data(), part.size() * 4));
   for (uint64_t i : {uint64_t{0}, uint64_t{1}, uint64_t{999999}})
     EXPECT_FLOAT_EQ(one[i], 0.5f + 2.0f * synthetic_standard_value(key, i));
+}
+
+// The generator's per-element draw lives in kernels/codecs/synthetic_value.h, shared
+// with the device: synthetic_fill gives, bit for bit, the shared synthetic_element,
+// and both give the values of the generator as it was written before it was shared
+// (re-derived here: splitmix64 of key + (i + 1) * golden, the centred Irwin-Hall sum
+// of its four 16-bit fields, mean + (stddev * inv_std) * sum in f64).
+TEST(Synthetic, SharedElementDrawIsTheHostGeneratorBitForBit) {
+  auto before = [](uint64_t key, float mean, float stddev, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z = z ^ (z >> 31);
+    const int64_t sum = static_cast<int64_t>((z & 0xffff) + ((z >> 16) & 0xffff) + ((z >> 32) & 0xffff) + (z >> 48));
+    const double scale = static_cast<double>(stddev) * (1.0 / std::sqrt(4.0 * (65536.0 * 65536.0 - 1.0) / 12.0));
+    return static_cast<float>(mean + scale * static_cast<double>(sum - 2 * 65535));
+  };
+  for (auto [mean, stddev] : {std::pair{0.0f, 0.0625f}, std::pair{1.0f, 0.02f}, std::pair{-0.5f, 3.0f}}) {
+    const uint64_t key = synthetic_tensor_key(9, "model.layers.3.self_attn.q_proj.weight");
+    const uint64_t begin = 1000003, n = 50000;
+    std::vector<float> fill(n);
+    synthetic_fill(key, mean, stddev, begin, n, fill.data(), 2);
+    const double scale = kernels::synthetic_scale(stddev);
+    for (uint64_t j = 0; j < n; ++j) {
+      const float shared = kernels::synthetic_element(key, mean, scale, begin + j);
+      const float old = before(key, mean, stddev, begin + j);
+      ASSERT_EQ(std::memcmp(&shared, &fill[j], 4), 0) << j;
+      ASSERT_EQ(std::memcmp(&old, &fill[j], 4), 0) << j;
+    }
+  }
 }
 
 TEST(Synthetic, StandardStreamIsBoundedAndStandardised) {
