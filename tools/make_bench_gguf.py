@@ -7,7 +7,8 @@ N(0, 0.02) weights, written as an f16 GGUF (norms f32) by this script's own smal
 GGUF writer (numpy only), with the tokenizer of ../shared/peers/llama-gguf's files
 (vocabulary 8,257) copied into its metadata so that llama.cpp loads it. Then
 llama.cpp itself (llama-cpp-python's llama_model_quantize, not gridbench's
-quantizers) makes q8_0, q4_0 and q4_K_M files from it.
+quantizers) makes q8_0, q4_0 and the K-quant q4_K_M, q5_K_M, q3_K_M and q2_K files
+from it.
 
 Not a test fixture: the files are large (0.4 GB f16) and go to OUT_DIR (default
 build/bench-models). Existing files are kept unless --force.
@@ -25,7 +26,8 @@ HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, FFN = 1024, 16, 16, 4, 64, 2816
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers", "llama-gguf",
                     "peer-llama-f16.gguf")
 GGML_F32, GGML_F16 = 0, 1
-QUANTS = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+QUANTS = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+          "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q3_k_m": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "q2_k": "LLAMA_FTYPE_MOSTLY_Q2_K"}
 
 # GGUF metadata value types and the sizes of the scalar ones.
 SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
@@ -161,7 +163,7 @@ def main():
     try:
         import llama_cpp
     except ImportError:
-        print("llama-cpp-python is not installed: the q8_0/q4_0/q4_K_M files need llama.cpp's quantizer "
+        print("llama-cpp-python is not installed: the q8_0/q4_0/K-quant files need llama.cpp's quantizer "
               "(pip install llama-cpp-python); only the f16 file was written", file=sys.stderr)
         return 3
     for q, ftype in QUANTS.items():

@@ -107,14 +107,17 @@ class CpuBackend final : public Backend {
         }
       }
     }
-    pool_.parallel_for(out, [&](int64_t n0, int64_t n1) {
+    // Chunks of whole 16-row tiles, four per thread, taken by whichever thread is
+    // free: a thread the OS preempts does not hold the layer's end up.
+    const int64_t chunk = std::max<int64_t>(16, (out / (4 * pool_.size()) + 15) / 16 * 16);
+    pool_.parallel_chunks(out, chunk, [&](int64_t n0, int64_t n1) {
       int64_t offset = 0;
       for (const PackedMatrix& p : w.parts) {
         const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
         if (lo < hi) kc::linear_range(x, rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset, y + offset, out, xq);
         offset += p.rows;
       }
-    }, 16);
+    });
   }
 
   std::string linear_kernel(const PackedMatrix& w) const override {
@@ -178,9 +181,9 @@ class CpuBackend final : public Backend {
       K = k_scratch_.data();
       V = v_scratch_.data();
     }
-    pool_.parallel_for(n * heads, [&](int64_t i0, int64_t i1) {
+    pool_.parallel_chunks(n * heads, std::max<int64_t>(1, n * heads / (4 * pool_.size())), [&](int64_t i0, int64_t i1) {
       kc::attention_range(q, q_stride, heads, kv_heads, head_dim, K, V, len, visible, scale, i0, i1, out);
-    }, 4);
+    });
   }
 
   void add(float* x, const float* y, int64_t n) override { kc::add(x, y, n); }

@@ -47,11 +47,60 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
+  run_static(n, parts, fn);
+}
+
+void ThreadPool::parallel_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(chunk, 1);
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks == 1 || size() == 1) {
+    for (int64_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn_ = &fn;
+    n_ = n;
+    parts_ = static_cast<int>(std::min<int64_t>(chunks, size()));
+    chunk_ = chunk;
+    next_chunk_.store(0, std::memory_order_relaxed);
+    done_chunks_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  start_cv_.notify_all();
+  take_chunks(n, chunk, fn);
+  // Every chunk done; a worker that has not come yet finds fn_ cleared and stays
+  // out, one that is inside is waited for (it may still touch the counters).
+  if (!spin_until([&] { return done_chunks_.load(std::memory_order_acquire) == chunks; }, kSpin)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return done_chunks_.load(std::memory_order_acquire) == chunks; });
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  fn_ = nullptr;
+  done_cv_.wait(lock, [&] { return inside_ == 0; });
+}
+
+void ThreadPool::take_chunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= chunks) return;
+    fn(c * chunk, std::min(n, (c + 1) * chunk));
+    if (done_chunks_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::run_static(int64_t n, int parts, const std::function<void(int64_t, int64_t)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     fn_ = &fn;
     n_ = n;
     parts_ = parts;
+    chunk_ = 0;
     pending_.store(parts - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
@@ -71,7 +120,7 @@ void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int64_t, int64_t)>* fn;
-    int64_t n;
+    int64_t n, chunk;
     int parts;
     spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpin);
     {
@@ -82,15 +131,22 @@ void ThreadPool::worker_loop(int index) {
       fn = fn_;
       n = n_;
       parts = parts_;
+      chunk = chunk_;
+      if (fn == nullptr || index >= parts) continue;  // a chunked loop already over, or not ours
+      if (chunk > 0) ++inside_;
     }
-    if (index < parts) {
-      int64_t b, e;
-      range_of(n, parts, index, &b, &e);
-      (*fn)(b, e);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mu_);
-        done_cv_.notify_one();
-      }
+    if (chunk > 0) {
+      take_chunks(n, chunk, *fn);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--inside_ == 0) done_cv_.notify_all();
+      continue;
+    }
+    int64_t b, e;
+    range_of(n, parts, index, &b, &e);
+    (*fn)(b, e);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
     }
   }
 }

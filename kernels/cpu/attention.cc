@@ -10,6 +10,28 @@
 
 namespace gb::kernels::cpu {
 
+namespace {
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4)));
+
+// a . b over n: eight partial sums (one vector) then the tail, so that the
+// products do not wait on one another; always inlined into attention_range's
+// clones below.
+__attribute__((always_inline)) inline float dot(const float* a, const float* b, int64_t n) {
+  v8f s = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    s += *reinterpret_cast<const v8fu*>(a + j) * *reinterpret_cast<const v8fu*>(b + j);
+  float d = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+  for (; j < n; ++j) d += a[j] * b[j];
+  return d;
+}
+
+}  // namespace
+
+// Compiled for AVX2+FMA (x86-64-v3) and generic x86-64, picked at load time.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
                      const float* K, const float* V, int64_t len, const int64_t* visible, float scale, int64_t i0,
                      int64_t i1, float* out) {
@@ -23,10 +45,7 @@ void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv
     const int64_t vis = visible[r];
     float mx = -INFINITY;
     for (int64_t s = 0; s < vis; ++s) {
-      const float* ks = K + s * kv_width + kvh * head_dim;
-      float d = 0;
-      for (int64_t j = 0; j < head_dim; ++j) d += qh[j] * ks[j];
-      p[s] = d * scale;
+      p[s] = dot(qh, K + s * kv_width + kvh * head_dim, head_dim) * scale;
       mx = std::max(mx, p[s]);
     }
     float sum = 0;

@@ -2,9 +2,9 @@
 // four activation rows per weight row, 64 activation rows kept hot while weight rows
 // stream by, compiled for AVX2+FMA (x86-64-v3) with a generic fallback chosen at
 // load time (target_clones) for f32 weights; and the dispatch of every other codec
-// to its packed kernel (kernels/cpu/packed/), or, for the codecs without one (q2_K,
-// q3_K, q5_K, odd group sizes) and CPUs without AVX2, through its reference
-// dequantizer one weight row at a time.
+// to its packed kernel (kernels/cpu/packed/), or, for the cases without one (the
+// GGUF codecs with f32 activations, odd group sizes) and CPUs without AVX2, through
+// its reference dequantizer one weight row at a time.
 #include "kernels/cpu/matmul.h"
 
 #include "kernels/cpu/packed/packed_kernels.h"

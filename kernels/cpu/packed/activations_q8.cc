@@ -16,7 +16,10 @@ int q8_activation_block(WeightCodec c) {
     case WeightCodec::kQ4_1:
     case WeightCodec::kQ5_0:
     case WeightCodec::kQ5_1: return 32;
+    case WeightCodec::kQ2_K:
+    case WeightCodec::kQ3_K:
     case WeightCodec::kQ4_K:
+    case WeightCodec::kQ5_K:
     case WeightCodec::kQ6_K: return 256;
     default: return 0;
   }

@@ -1,7 +1,7 @@
 // Activations quantized to 8 bits for the q8 mode of the packed linear kernels, as
 // llama.cpp quantizes them for its q-type dot products: q8_0-style blocks of 32 (for
 // q8_0, q4_0, q4_1, q5_0, q5_1 weights) and q8_K blocks of 256 with sums per 16 (for
-// q4_K and q6_K). Not the weight codecs (kernels/codecs/): these exist only for the
+// the K-quants q2_K to q6_K). Not the weight codecs (kernels/codecs/): these exist only for the
 // duration of one linear op, on the host.
 #pragma once
 
@@ -33,8 +33,8 @@ struct ActQ8_K {
   int16_t bsums[16];
 };
 
-// The q8 activation blocks a codec's kernel reads: 32 (q8_0 ... q5_1), 256 (q4_K,
-// q6_K) or 0 (none: the codec reads f32 activations).
+// The q8 activation blocks a codec's kernel reads: 32 (q8_0 ... q5_1), 256 (q2_K
+// ... q6_K) or 0 (none: the codec reads f32 activations).
 int q8_activation_block(WeightCodec c);
 
 // Rows of x [rows, cols] as blocks, row r at out + r * (cols / block); cols must be a

@@ -78,20 +78,25 @@ inline void dots(const PackedMatrix& W, int64_t n, int64_t G, const float* x, co
   const int64_t K = W.cols;
   const uint8_t* row = W.row(n);
   __m256 acc[MR];
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t g = 0; g * G < K; ++g) {
     float zf = 0.0f;
     const float s = group_scale<C>(W, n, g, &zf);
     const __m256 z = _mm256_set1_ps(zf);
     __m256 ga[MR];
+    #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) ga[i] = _mm256_setzero_ps();
     for (int64_t k = g * G; k < (g + 1) * G; k += 8) {
       const __m256 wv = decode8<C>(row, k, z, t);
+      #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) ga[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * K + k), wv, ga[i]);
     }
     const __m256 sv = _mm256_set1_ps(s);
+    #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) acc[i] = _mm256_fmadd_ps(sv, ga[i], acc[i]);
   }
+  #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) out[i] = hsum(acc[i]);
 }
 

@@ -43,7 +43,7 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// The int8 weights of block b (signed, or unsigned with a min m), its d and m.
+// The 8-bit weights of block b (signed, or unsigned with a min m), its d and m.
 template <WeightCodec C>
 inline __m256i weights(const uint8_t* blk, float* d, float* m) {
   if constexpr (C == WeightCodec::kQ8_0) {
@@ -51,19 +51,23 @@ inline __m256i weights(const uint8_t* blk, float* d, float* m) {
     *d = f16(b->d);
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
   } else if constexpr (C == WeightCodec::kQ4_0) {
+    // q - 8 as q4_1's unsigned q with the min -8 d: no sign moves in the products.
     const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
     *d = f16(b->d);
-    return _mm256_sub_epi8(nibbles32(b->qs), _mm256_set1_epi8(8));
+    *m = -8.0f * *d;
+    return nibbles32(b->qs);
   } else if constexpr (C == WeightCodec::kQ4_1) {
     const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
     *d = f16(b->d);
     *m = f16(b->m);
     return nibbles32(b->qs);
   } else if constexpr (C == WeightCodec::kQ5_0) {
+    // q - 16 as unsigned q with the min -16 d, as for q4_0.
     const auto* b = reinterpret_cast<const BlockQ5_0*>(blk);
     *d = f16(b->d);
-    const __m256i hi = _mm256_andnot_si256(bits32(b->qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
-    return _mm256_or_si256(nibbles32(b->qs), hi);  // (q | h << 4) - 16 as int8
+    *m = -16.0f * *d;
+    const __m256i hi = _mm256_and_si256(bits32(b->qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles32(b->qs), hi);
   } else {
     const auto* b = reinterpret_cast<const BlockQ5_1*>(blk);
     *d = f16(b->d);
@@ -73,9 +77,9 @@ inline __m256i weights(const uint8_t* blk, float* d, float* m) {
   }
 }
 
-constexpr bool is_signed(WeightCodec c) {
-  return c == WeightCodec::kQ8_0 || c == WeightCodec::kQ4_0 || c == WeightCodec::kQ5_0;
-}
+// Only q8_0's weights are signed bytes; the others are unsigned with a min (q4_0's
+// and q5_0's the offset times d).
+constexpr bool is_signed(WeightCodec c) { return c == WeightCodec::kQ8_0; }
 
 // R activation rows (x[r] = xq + r * nb) against weight row w: out[r] = dot.
 template <WeightCodec C, int R>
@@ -83,6 +87,7 @@ inline void dots(const uint8_t* w, int64_t nb, const ActQ8_0* x, float* out) {
   constexpr int kBytes = ggml_block_shape(C).bytes;
   __m256 acc[R];
   float mins[R];
+  #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     acc[r] = _mm256_setzero_ps();
     mins[r] = 0.0f;
@@ -92,6 +97,7 @@ inline void dots(const uint8_t* w, int64_t nb, const ActQ8_0* x, float* out) {
     const __m256i q = weights<C>(w + b * kBytes, &d, &m);
     // Signed weights: |q| as the unsigned operand, the sign moved onto x.
     const __m256i uq = is_signed(C) ? _mm256_sign_epi8(q, q) : q;
+    #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_0& a = x[r * nb + b];
       __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
@@ -101,6 +107,7 @@ inline void dots(const uint8_t* w, int64_t nb, const ActQ8_0* x, float* out) {
       if (!is_signed(C)) mins[r] += m * a.s;
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) + mins[r];
 }
 
@@ -111,6 +118,7 @@ inline void dots_rows(const uint8_t* w, size_t ldw, int64_t nb, const ActQ8_0* x
   constexpr int kBytes = ggml_block_shape(C).bytes;
   __m256 acc[NR];
   float mins[NR];
+  #pragma GCC unroll 8
   for (int j = 0; j < NR; ++j) {
     acc[j] = _mm256_setzero_ps();
     mins[j] = 0.0f;
@@ -118,6 +126,7 @@ inline void dots_rows(const uint8_t* w, size_t ldw, int64_t nb, const ActQ8_0* x
   for (int64_t b = 0; b < nb; ++b) {
     const ActQ8_0& a = x[b];
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+    #pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) {
       float d, m = 0.0f;
       const __m256i q = weights<C>(w + j * ldw + b * kBytes, &d, &m);
@@ -127,6 +136,7 @@ inline void dots_rows(const uint8_t* w, size_t ldw, int64_t nb, const ActQ8_0* x
       if (!is_signed(C)) mins[j] += m * a.s;
     }
   }
+  #pragma GCC unroll 8
   for (int j = 0; j < NR; ++j) out[j] = hsum(acc[j]) + mins[j];
 }
 

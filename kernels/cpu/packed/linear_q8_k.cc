@@ -1,10 +1,11 @@
-// The q8 mode's kernels for the K-quants q4_K and q6_K against activations
-// quantized to q8_K blocks of 256 (ActQ8_K), in AVX2 (compiled for AVX2+FMA+F16C
-// with a target pragma; called only where the CPU has those). Each 32-element
-// slice of a weight block is unpacked to bytes once and multiplied with up to four
-// activation rows (maddubs, then the sub-block scales with madd); the min (q4_K) and
-// the offset of 32 (q6_K) come from the activations' sums per 16. Other K-quants go
-// through the f32 path (kernels/cpu/matmul.cc).
+// The q8 mode's kernels for the K-quants (q2_K, q3_K, q4_K, q5_K, q6_K) against
+// activations quantized to q8_K blocks of 256 (ActQ8_K), in AVX2 (compiled for
+// AVX2+FMA+F16C with a target pragma; called only where the CPU has those), as
+// llama.cpp's ggml_vec_dot_qN_K_q8_K compute them. Each 32-element slice of a
+// weight block is unpacked to unsigned bytes once and multiplied with up to four
+// activation rows (maddubs, then the sub-block scales with madd); the mins (q2_K,
+// q4_K, q5_K) and the offsets (4 for q3_K, 32 for q6_K) come from the
+// activations' sums per 16.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -37,12 +38,14 @@ inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* o
     for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
     const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
     __m256i sumi[R];
+    #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
     for (int t = 0; t < 4; ++t) {
       const __m256i bits = load32(wb.qs + 32 * t);
       const __m256i ql = _mm256_and_si256(bits, low4);
       const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
       const __m256i sl = _mm256_set1_epi16(sc[2 * t]), sh = _mm256_set1_epi16(sc[2 * t + 1]);
+      #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const int8_t* q8 = x[r * nb + b].qs + 64 * t;
         const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load32(q8)));
@@ -50,6 +53,7 @@ inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* o
         sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
       }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
       int summ = 0;
@@ -57,6 +61,7 @@ inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* o
       acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) out[r] = acc[r];
 }
 
@@ -68,6 +73,7 @@ inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* o
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ6_K& wb = w[b];
     __m256i sumi[R];
+    #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
       const __m256i l0 = load32(wb.ql + 64 * half), l1 = load32(wb.ql + 64 * half + 32);
@@ -84,6 +90,7 @@ inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* o
         // Elements 128 half + 32 i + [0, 32): sub-blocks s and s + 1 (16 each).
         const int s = 8 * half + 2 * i;
         const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(wb.scales[s + 1]), _mm_set1_epi16(wb.scales[s]));
+        #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
           const int8_t* q8 = x[r * nb + b].qs + 128 * half + 32 * i;
           const __m256i p = _mm256_maddubs_epi16(q[i], load32(q8));  // i16 lanes 0-7: first 16 elements
@@ -91,6 +98,7 @@ inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* o
         }
       }
     }
+    #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
       int off = 0;
@@ -98,15 +106,144 @@ inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* o
       acc[r] += a.d * _cvtsh_ss(wb.d) * (hsum_i32(sumi[r]) - 32.0f * static_cast<float>(off));
     }
   }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// q2_K: 16 sub-blocks of 16, x = d (sc_j & 15) q - dmin (sc_j >> 4), q 2 bits:
+// elements 128 h + 32 j + [0, 32) are bits 2j of bytes qs[32 h, 32 h + 32).
+template <int R>
+inline void dots_q2_K(const BlockQ2_K* w, int64_t nb, const ActQ8_K* x, float* out) {
+  float acc[R] = {};
+  const __m256i low2 = _mm256_set1_epi8(0x03);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ2_K& wb = w[b];
+    __m256i sumi[R];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bits = load32(wb.qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), low2);
+        const int s = 8 * h + 2 * j;
+        const __m256i scale =
+            _mm256_set_m128i(_mm_set1_epi16(wb.scales[s + 1] & 15), _mm_set1_epi16(wb.scales[s] & 15));
+        #pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          const int8_t* q8 = x[r * nb + b].qs + 128 * h + 32 * j;
+          sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, load32(q8))));
+        }
+      }
+    }
+    const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int summ = 0;
+      for (int j = 0; j < 16; ++j) summ += (wb.scales[j] >> 4) * a.bsums[j];
+      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// q3_K: 16 sub-blocks of 16, x = d (sc_j - 32) (q - 4), q = 2 low bits (laid out as
+// q2_K's) | the hmask bit 4 h + j of byte l as 4.
+template <int R>
+inline void dots_q3_K(const BlockQ3_K* w, int64_t nb, const ActQ8_K* x, float* out) {
+  float acc[R] = {};
+  const __m256i low2 = _mm256_set1_epi8(0x03);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ3_K& wb = w[b];
+    int8_t sc[16];
+    ggml_q3_K_scales(wb.scales, sc);
+    for (int j = 0; j < 16; ++j) sc[j] = static_cast<int8_t>(sc[j] - 32);
+    const __m256i hm = load32(wb.hmask);
+    __m256i sumi[R];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bits = load32(wb.qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        const int bit = 4 * h + j;
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, bit), _mm256_set1_epi8(1));
+        const __m256i q =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), low2), _mm256_slli_epi16(hb, 2));
+        const int s = 8 * h + 2 * j;
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        #pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          const int8_t* q8 = x[r * nb + b].qs + 128 * h + 32 * j;
+          sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, load32(q8))));
+        }
+      }
+    }
+    const float d = _cvtsh_ss(wb.d);
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int off = 0;
+      for (int j = 0; j < 16; ++j) off += sc[j] * a.bsums[j];
+      acc[r] += a.d * d * (hsum_i32(sumi[r]) - 4.0f * static_cast<float>(off));
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// q5_K: q4_K's layout with a fifth bit: element 64 t + l (l < 32) takes bit 2t of
+// qh[l], element 64 t + 32 + l bit 2t + 1.
+template <int R>
+inline void dots_q5_K(const BlockQ5_K* w, int64_t nb, const ActQ8_K* x, float* out) {
+  float acc[R] = {};
+  const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ5_K& wb = w[b];
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    const __m256i hbits = load32(wb.qh);
+    __m256i sumi[R];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+    for (int t = 0; t < 4; ++t) {
+      const __m256i bits = load32(wb.qs + 32 * t);
+      const __m256i hl = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * t), one);
+      const __m256i hh = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * t + 1), one);
+      const __m256i ql = _mm256_or_si256(_mm256_and_si256(bits, low4), _mm256_slli_epi16(hl, 4));
+      const __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), low4), _mm256_slli_epi16(hh, 4));
+      const __m256i sl = _mm256_set1_epi16(sc[2 * t]), sh = _mm256_set1_epi16(sc[2 * t + 1]);
+      #pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const int8_t* q8 = x[r * nb + b].qs + 64 * t;
+        const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load32(q8)));
+        const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load32(q8 + 32)));
+        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+      }
+    }
+    const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int summ = 0;
+      for (int j = 0; j < 8; ++j) summ += mn[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+    }
+  }
+  #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) out[r] = acc[r];
 }
 
 template <int R>
 inline void dots(const PackedMatrix& W, int64_t n, int64_t nb, const ActQ8_K* x, float* out) {
-  if (W.codec == WeightCodec::kQ4_K)
-    dots_q4_K<R>(reinterpret_cast<const BlockQ4_K*>(W.row(n)), nb, x, out);
-  else
-    dots_q6_K<R>(reinterpret_cast<const BlockQ6_K*>(W.row(n)), nb, x, out);
+  const uint8_t* row = W.row(n);
+  switch (W.codec) {
+    case WeightCodec::kQ2_K: return dots_q2_K<R>(reinterpret_cast<const BlockQ2_K*>(row), nb, x, out);
+    case WeightCodec::kQ3_K: return dots_q3_K<R>(reinterpret_cast<const BlockQ3_K*>(row), nb, x, out);
+    case WeightCodec::kQ4_K: return dots_q4_K<R>(reinterpret_cast<const BlockQ4_K*>(row), nb, x, out);
+    case WeightCodec::kQ5_K: return dots_q5_K<R>(reinterpret_cast<const BlockQ5_K*>(row), nb, x, out);
+    default: return dots_q6_K<R>(reinterpret_cast<const BlockQ6_K*>(row), nb, x, out);
+  }
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ double reference_dot_f32(const PackedMatrix& W, int64_t n, const float* x);
 // q8_0, q4_0, q4_1, q5_0, q5_1 against ActQ8_0 rows (kernels/cpu/packed/linear_q8_0.cc).
 void linear_q8_0_avx2(const ActQ8_0* xq, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
                       int64_t n1, float* y, int64_t ldy);
-// q4_K, q6_K against ActQ8_K rows (kernels/cpu/packed/linear_q8_k.cc).
+// q2_K, q3_K, q4_K, q5_K, q6_K against ActQ8_K rows (kernels/cpu/packed/linear_q8_k.cc).
 void linear_q8_K_avx2(const ActQ8_K* xq, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
                       int64_t n1, float* y, int64_t ldy);
 // Scalar references: weight row n of W against one activation row's blocks, integer

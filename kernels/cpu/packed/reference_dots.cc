@@ -129,6 +129,49 @@ float reference_dot_q8_K(const PackedMatrix& W, int64_t n, const ActQ8_K* x) {
         }
       }
       sum += a.d * f16_to_f32(w.d) * static_cast<float>(sumi);
+    } else if (W.codec == WeightCodec::kQ2_K || W.codec == WeightCodec::kQ3_K) {
+      // q2_K: x = d (sc & 15) q - dmin (sc >> 4) per 16; q3_K: x = d (sc - 32)
+      // (q - 4), q's third bit from hmask. Element 128 h + 32 j + l holds bits 2j of
+      // qs[32 h + l] (and, for q3_K, bit 4 h + j of hmask[l]).
+      const bool three = W.codec == WeightCodec::kQ3_K;
+      const auto& w2 = *reinterpret_cast<const BlockQ2_K*>(blk);
+      const auto& w3 = *reinterpret_cast<const BlockQ3_K*>(blk);
+      const uint8_t* qs = three ? w3.qs : w2.qs;
+      int8_t sc3[16];
+      if (three) ggml_q3_K_scales(w3.scales, sc3);
+      int sumi = 0, summ = 0;
+      for (int h = 0; h < 2; ++h)
+        for (int j = 0; j < 4; ++j)
+          for (int l = 0; l < 32; ++l) {
+            const int e = 128 * h + 32 * j + l, sub = e / 16;
+            int qv = (qs[32 * h + l] >> (2 * j)) & 3;
+            if (three) qv += ((w3.hmask[l] >> (4 * h + j)) & 1) * 4 - 4;
+            const int scale = three ? sc3[sub] - 32 : w2.scales[sub] & 15;
+            sumi += scale * qv * a.qs[e];
+          }
+      if (three) {
+        sum += a.d * f16_to_f32(w3.d) * static_cast<float>(sumi);
+      } else {
+        for (int j = 0; j < 16; ++j) summ += (w2.scales[j] >> 4) * a.bsums[j];
+        sum += a.d * (f16_to_f32(w2.d) * static_cast<float>(sumi) - f16_to_f32(w2.dmin) * static_cast<float>(summ));
+      }
+    } else if (W.codec == WeightCodec::kQ5_K) {
+      // q4_K's layout and scales, with bit 2 (j / 2) + (j & 1) of qh[l] as 16.
+      const auto& w = *reinterpret_cast<const BlockQ5_K*>(blk);
+      int sumi = 0, summ = 0;
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        ggml_scale_min_k4(j, w.scales, &sc, &m);
+        int dot = 0;
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = w.qs[32 * (j / 2) + l];
+          const int qv = ((j & 1) ? (byte >> 4) : (byte & 15)) + ((w.qh[l] >> j) & 1) * 16;
+          dot += qv * a.qs[32 * j + l];
+        }
+        sumi += sc * dot;
+        summ += m * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      }
+      sum += a.d * (f16_to_f32(w.d) * static_cast<float>(sumi) - f16_to_f32(w.dmin) * static_cast<float>(summ));
     }
   }
   return sum;

@@ -89,8 +89,9 @@ std::vector<Case> q8_cases() {
   return {
       {"q8_0", spec(WeightCodec::kQ8_0), kTolQ8Kernel}, {"q4_0", spec(WeightCodec::kQ4_0), kTolQ8Kernel},
       {"q4_1", spec(WeightCodec::kQ4_1), kTolQ8Kernel}, {"q5_0", spec(WeightCodec::kQ5_0), kTolQ8Kernel},
-      {"q5_1", spec(WeightCodec::kQ5_1), kTolQ8Kernel}, {"q4_k", spec(WeightCodec::kQ4_K), kTolQ8Kernel},
-      {"q6_k", spec(WeightCodec::kQ6_K), kTolQ8Kernel},
+      {"q5_1", spec(WeightCodec::kQ5_1), kTolQ8Kernel}, {"q2_k", spec(WeightCodec::kQ2_K), kTolQ8Kernel},
+      {"q3_k", spec(WeightCodec::kQ3_K), kTolQ8Kernel}, {"q4_k", spec(WeightCodec::kQ4_K), kTolQ8Kernel},
+      {"q5_k", spec(WeightCodec::kQ5_K), kTolQ8Kernel}, {"q6_k", spec(WeightCodec::kQ6_K), kTolQ8Kernel},
   };
 }
 
@@ -185,10 +186,10 @@ INSTANTIATE_TEST_SUITE_P(EveryQ8Codec, Q8Activations, ::testing::ValuesIn(q8_cas
 
 TEST(Q8Activations, CodecsWithoutAQ8KernelReadF32) {
   const std::vector<float> w = normal(8 * 256, 31);
-  Result<QuantizedMatrix> q = quantize_matrix(spec(WeightCodec::kQ2_K), w.data(), 8, 256, "q2_K");
+  Result<QuantizedMatrix> q = quantize_matrix(spec(WeightCodec::kInt8, ScaleLayout::kRow), w.data(), 8, 256, "int8");
   ASSERT_TRUE(q.ok()) << q.message();
-  EXPECT_EQ(q8_activation_block(WeightCodec::kQ2_K), 0);
-  EXPECT_EQ(linear_kernel_name(q->view(), ActivationMode::kQ8), "q2_k-dequant");
+  EXPECT_EQ(q8_activation_block(WeightCodec::kInt8), 0);
+  EXPECT_EQ(linear_kernel_name(q->view(), ActivationMode::kQ8), has_avx2_fma_f16c() ? "int8-avx2" : "int8-dequant");
 }
 
 TEST(ActivationQuantizer, RoundsWithinHalfAStepAndSumsExactly) {
