@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <new>
 
@@ -144,6 +146,28 @@ std::string job_spec_problems(const JobSpec& spec, const std::string& where) {
   return out;
 }
 
+Status write_output_files(JobResult& r, const std::string& result_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::absolute(fs::path(result_path), ec).parent_path();
+  if (ec) return Error{"cannot resolve " + result_path + ": " + ec.message()};
+  for (const engine::OutputFile& f : r.output.files) {
+    const fs::path path = dir / f.name;
+    const fs::path tmp = dir / (f.name + ".tmp");
+    {
+      std::FILE* out = std::fopen(tmp.c_str(), "wb");
+      if (out == nullptr) return Error{"cannot write " + tmp.string() + ": " + std::strerror(errno)};
+      const bool ok = std::fwrite(f.content.data(), 1, f.content.size(), out) == f.content.size();
+      if ((std::fclose(out) != 0) || !ok) return Error{"cannot write " + tmp.string() + ": " + std::strerror(errno)};
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) return Error{"cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message()};
+    for (engine::Metric& m : r.output.metrics)
+      if (m.name == f.metric) m.text = path.string();
+  }
+  return Status::Ok();
+}
+
 int run_job_files(const std::string& spec_path, const std::string& out_path) {
   auto write_failure = [&](const std::string& error, int code) {
     std::fprintf(stderr, "gridbench-job: %s\n", error.c_str());
@@ -171,6 +195,11 @@ int run_job_files(const std::string& spec_path, const std::string& out_path) {
     std::fprintf(stderr, "progress %.4f %s\n", fraction, message.c_str());
     std::fflush(stderr);
   });
+  if (r.status == JobStatus::kSucceeded)
+    if (Status st = write_output_files(r, out_path); !st.ok()) {
+      r.status = JobStatus::kFailed;
+      r.error = st.message();
+    }
   if (r.status != JobStatus::kSucceeded) std::fprintf(stderr, "gridbench-job: %s\n", r.error.c_str());
   if (Status st = write_json_file(out_path, job_result_to_json(r)); !st.ok()) {
     std::fprintf(stderr, "gridbench-job: %s\n", st.message().c_str());

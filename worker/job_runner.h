@@ -18,7 +18,13 @@ int exit_code_for(const JobResult& r);
 // parameter, a value of the wrong type or out of its domain.
 std::string job_spec_problems(const JobSpec& spec, const std::string& where);
 
-// The whole of gridbench-job: reads spec_path, runs, writes out_path. Progress
+// Writes a succeeded job's files (engine::JobOutput::files) beside result_path
+// and puts each one's absolute path in the text of its metric. An error leaves
+// no half-written file under the final name.
+Status write_output_files(JobResult& r, const std::string& result_path);
+
+// The whole of gridbench-job: reads spec_path, runs, writes out_path (and the
+// job's files beside it: write_output_files). Progress
 // lines go to stderr as "progress FRACTION MESSAGE". An unreadable or invalid
 // JOB.json (job_spec_problems) exits kExitUsage with RESULT.json saying why.
 int run_job_files(const std::string& spec_path, const std::string& out_path);

@@ -218,8 +218,8 @@ std::optional<std::string> dataset_kind_mismatch(std::string_view job_kind, cons
     return "mc_accuracy reads multiple choice: expected mmlu:DIR (MMLU's CSV layout)";
   if (job_kind == "gen_accuracy" && !pairs)
     return "gen_accuracy reads prompts and answers: expected jsonl:FILE:PROMPT_FIELD,ANSWER_FIELD";
-  if (job_kind == "ppl" && (mmlu || pairs))
-    return "ppl reads text: expected text:FILE, wikitext:FILE, pg19:DIR or jsonl:FILE:FIELD (one field)";
+  if ((job_kind == "ppl" || job_kind == "kv_calibrate") && (mmlu || pairs))
+    return std::string(job_kind) + " reads text: expected text:FILE, wikitext:FILE, pg19:DIR or jsonl:FILE:FIELD (one field)";
   return std::nullopt;
 }
 

@@ -79,8 +79,8 @@ Result<std::vector<PromptAnswer>> load_prompt_answers(const DatasetSpec& spec);
 // that is missing or holds none of them.
 Result<std::vector<std::string>> dataset_files(const DatasetSpec& spec);
 
-// Why a job of `job_kind` cannot read `spec`, or nullopt: ppl reads text (text:,
-// wikitext:, pg19:, one-field jsonl:), mc_accuracy an mmlu: directory, gen_accuracy a
+// Why a job of `job_kind` cannot read `spec`, or nullopt: ppl and kv_calibrate read
+// text (text:, wikitext:, pg19:, one-field jsonl:), mc_accuracy an mmlu: directory, gen_accuracy a
 // two-field jsonl:; other kinds take no dataset.
 std::optional<std::string> dataset_kind_mismatch(std::string_view job_kind, const DatasetSpec& spec);
 

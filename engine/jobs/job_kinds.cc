@@ -107,6 +107,15 @@ const std::vector<JobKind>& make_kinds() {
        /*theory_only=*/false,
        engine_job_requirement,
        {"accuracy", "accuracy_stderr", "prompts", "no_answer", "generated_tokens", "eval_s"}},
+      {"kv_calibrate",
+       "reference 002's offline int8 KV calibration: the min and max of every layer's and KV head's keys (rotated "
+       "or unrotated, calib_keys) and values over calib_samples samples of `context` tokens of a text dataset, "
+       "written as the calibration file int8-calib reads (kv_calibration)",
+       {"model", "dataset"},
+       {"backend", "weight_format", "context", "calib_samples", "calib_keys", "threads", "tokenizer"},
+       /*theory_only=*/false,
+       engine_job_requirement,
+       {"samples", "tokens", "num_layers", "num_kv_heads", "k_absmax", "v_absmax", "calibration_file", "eval_s"}},
   };
   return kinds;
 }

@@ -43,9 +43,20 @@ struct Series {
   std::vector<SeriesPoint> points;
 };
 
+// A file a job hands over with its figures (kv_calibrate's calibration):
+// gridbench-job writes `content` to `name` beside RESULT.json and sets the text of
+// the text metric `metric` (which the job reports with the bare name) to the
+// file's absolute path.
+struct OutputFile {
+  std::string metric;
+  std::string name;  // a plain file name, no directory
+  std::string content;
+};
+
 struct JobOutput {
   std::vector<Metric> metrics;
   std::vector<Series> series;
+  std::vector<OutputFile> files;
   Json device = Json::object();  // the device the figures came from (theory: the spec used)
 };
 

@@ -79,6 +79,11 @@ const std::vector<ParamSpec>& make_params() {
       {"answer_match", ParamType::kString,
        "gen_accuracy: \"exact\" (default: the first line, normalised, equals the answer) or \"number\" (gsm8k: the "
        "final number of the generation equals the answer's)"},
+      {"calib_samples", ParamType::kInteger,
+       "kv_calibrate: samples of at most `context` tokens to calibrate on (>= 1; default 128, as reference 002)"},
+      {"calib_keys", ParamType::kString,
+       "kv_calibrate: \"rotated\" (default: keys after RoPE, as a full int8-calib cache stores them) or "
+       "\"unrotated\" (before RoPE, as a streaming cache stores them)"},
       {"backend", ParamType::kString,
        "engine backend the measured kinds run on: \"cpu\" (default) or \"cuda\"; decides placement (not the "
        "roofline's datasheet `device`)"},
@@ -154,7 +159,7 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     if (!d) return d.message();
   } else if (name == "batch_size" || name == "context" || name == "prompt_tokens" || name == "gen_tokens" ||
              name == "stride" || name == "chunks" || name == "threads" || name == "timed_runs" || name == "prefill_chunk" ||
-             name == "search_limit") {
+             name == "search_limit" || name == "calib_samples") {
     if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
   } else if (name == "seed" || name == "warmup_steps") {
     if (value.get<double>() < 0) return "expected an integer >= 0, got " + value.dump();
@@ -193,6 +198,8 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     if (value != "static" && value != "dynamic") return "expected \"static\" or \"dynamic\", got " + value.dump();
   } else if (name == "kv_cache") {
     if (value != "full" && value != "none") return "expected \"full\" or \"none\", got " + value.dump();
+  } else if (name == "calib_keys") {
+    if (value != "rotated" && value != "unrotated") return "expected \"rotated\" or \"unrotated\", got " + value.dump();
   } else if (name == "backend") {
     if (value != "cpu" && value != "cuda") return "expected \"cpu\" or \"cuda\", got " + value.dump();
   } else if (name == "mc_mode") {

@@ -10,6 +10,7 @@ const std::vector<Measure>& measures() {
       {"memory", run_memory_job},     {"speed", run_speed_job},       {"quant_error", run_quant_error_job},
       {"decode_curve", run_decode_curve_job}, {"context_search", run_context_search_job},
       {"mc_accuracy", run_mc_accuracy_job},   {"gen_accuracy", run_gen_accuracy_job},
+      {"kv_calibrate", run_kv_calibrate_job},
   };
   return all;
 }

@@ -16,6 +16,7 @@
 //   mc_accuracy   multiple choice on MMLU CSV directories      evals/mc_accuracy_job.cc
 //   gen_accuracy  exact match of greedy generations            evals/gen_accuracy_job.cc
 //             (evals/: their prompts, scoring and answer matching)
+//   kv_calibrate  int8-calib's key/value ranges over a dataset  kv_calibrate_job.cc
 //
 // Every figure of the engine kinds is measured on the machine that runs the job;
 // the job's device record says which (backend "cpu", the CPU model, threads), so
@@ -56,5 +57,6 @@ Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& pro
 Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_mc_accuracy_job(const Json& params, const ProgressFn& progress);
 Result<JobOutput> run_gen_accuracy_job(const Json& params, const ProgressFn& progress);
+Result<JobOutput> run_kv_calibrate_job(const Json& params, const ProgressFn& progress);
 
 }  // namespace gb::engine

@@ -21,11 +21,18 @@ Result<KvCacheOptions> kv_cache_options(std::string_view name, const std::string
     if (calibration_file.empty())
       return Error{"KV format '" + f->name + "' needs a calibration: give the kv_calibration parameter (a file "
                    "the kv_calibrate job writes)"};
-    Result<KvCalibration> c = read_kv_calibration(calibration_file);
+    // "job:HASH" names a kv_calibrate job of the grid, which the runner that leases
+    // this job replaces with the calibration itself, inline (a JSON object).
+    if (calibration_file.starts_with("job:"))
+      return Error{"kv_calibration " + calibration_file +
+                   " names a kv_calibrate job's output, which only a runner that leases this job resolves"};
+    Result<KvCalibration> c = calibration_file.starts_with("{")
+                                  ? parse_kv_calibration(calibration_file, "kv_calibration (inline)")
+                                  : read_kv_calibration(calibration_file);
     if (!c) return c.error();
     o->calibration = std::make_shared<const KvCalibration>(std::move(*c));
   } else if (!calibration_file.empty()) {
-    return Error{"kv_calibration " + calibration_file + " is for the int8-calib KV format, not '" + f->name + "'"};
+    return Error{"kv_calibration " + calibration_file.substr(0, 80) + " is for the int8-calib KV format, not '" + f->name + "'"};
   }
   return o;
 }
@@ -167,6 +174,17 @@ KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
     v.v_calib = t + 2 * layout_.heads;
   }
   return v;
+}
+
+Result<std::vector<float>> KvCache::read_plane_f32(int seq, int64_t layer, int which) {
+  if (options_.element != KvElement::kF32) return Error{"KV cache: only an f32 cache's rows can be read back"};
+  if (seq < 0 || seq >= sequences() || layer < 0 || layer >= layers_ || (which != 0 && which != 1))
+    return Error{"KV cache: no plane " + std::to_string(which) + " of layer " + std::to_string(layer) +
+                 " of sequence " + std::to_string(seq)};
+  Seq& s = seqs_[seq];
+  std::vector<float> out(static_cast<size_t>(s.len) * static_cast<size_t>(layout_.heads * layout_.head_dim));
+  if (!out.empty()) backend_.download(*s.buf, plane_offset(s, layer, which), out.data(), out.size() * sizeof(float));
+  return out;
 }
 
 uint64_t KvCache::allocated_bytes() const {

@@ -53,7 +53,9 @@ struct KvCacheOptions {
 // Reads a KV format (engine/spec/formats.h) into options.
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format);
 // The same from a KV format name ("f16", "int8+sink4+win252") and, for int8-calib,
-// the calibration file (required there, refused for other elements).
+// the calibration (required there, refused for other elements): a file's path, or
+// the calibration's JSON itself (text starting with '{': what a runner puts in
+// place of a grid's "job:HASH" reference to a kv_calibrate job).
 Result<KvCacheOptions> kv_cache_options(std::string_view name, const std::string& calibration_file = "");
 
 class KvCache {
@@ -87,6 +89,11 @@ class KvCache {
   // A layer's view for attention; `extra` more slots than length() are visible
   // (the tokens being written by the current step).
   KvLayerView layer(int seq, int64_t layer, int64_t extra = 0);
+
+  // An f32 cache's keys (which 0) or values (1) of `seq` in `layer`, copied to
+  // the host: [length(seq)][kv_heads * head_dim], as stored (keys rotated in a
+  // full cache, unrotated in a streaming one). What kv_calibrate measures.
+  Result<std::vector<float>> read_plane_f32(int seq, int64_t layer, int which);
 
   uint64_t allocated_bytes() const;
   uint64_t used_bytes() const;

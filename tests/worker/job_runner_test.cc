@@ -1,5 +1,7 @@
 #include "worker/job_runner.h"
 
+#include "engine/model/kv_calibration.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -127,6 +129,28 @@ TEST(RunJobFiles, ExitCodesAndResultFile) {
   EXPECT_EQ(run_job_files(d + "/fail5.json", d + "/r5.json"), kExitFailed);
 
   EXPECT_EQ(run_job_files(d + "/job.json", d + "/no-such-dir/r.json"), kExitIo);
+}
+
+// A job's files (kv_calibrate's calibration) are written beside RESULT.json, and
+// RESULT.json's metric names the file by its absolute path, which reads back as a
+// calibration.
+TEST(RunJobFiles, KvCalibrateWritesItsCalibrationBesideTheResult) {
+  const std::string d = temp_dir(), data = std::string(GB_SOURCE_DIR) + "/tests/data/reference_model";
+  const Json p = {{"model", "hf:" + data}, {"dataset", "text:" + data + "/heldout.txt"}, {"context", 8},
+                  {"calib_samples", 2}, {"threads", 1}};
+  ASSERT_TRUE(write_json_file(d + "/job.json", job_spec_to_json({"kv_calibrate", "h", 0, p})).ok());
+  ASSERT_EQ(run_job_files(d + "/job.json", d + "/result.json"), kExitSucceeded);
+  Result<Json> doc = read_json_file(d + "/result.json");
+  ASSERT_TRUE(doc.ok());
+  std::string file;
+  for (const Json& m : (*doc)["metrics"])
+    if (m["name"] == "calibration_file") file = m["text"].get<std::string>();
+  EXPECT_EQ(file, (std::filesystem::absolute(d) / "kv_calibration.json").string());
+  Result<engine::KvCalibration> cal = engine::read_kv_calibration(file);
+  ASSERT_TRUE(cal.ok()) << cal.error().message;
+  EXPECT_EQ(cal->keys, "rotated");
+  EXPECT_EQ(cal->model, "hf:" + data);
+  EXPECT_FALSE(std::filesystem::exists(file + ".tmp"));
 }
 
 // An invalid JOB.json (a parameter missing, unknown, of the wrong type or outside

@@ -14,6 +14,7 @@
 #include "engine/measure/measures.h"
 #include "engine/measure/perplexity.h"
 #include "engine/model/kv_cache.h"
+#include "engine/model/kv_calibration.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/weights/weight_source.h"
@@ -88,6 +89,9 @@ TEST(Measures, EveryReportedMetricIsListedByItsKind) {
       {"gen_accuracy", {{{"model", "hf:" + kData + "/reference_model"},
                          {"dataset", "jsonl:" + kData + "/datasets/jsonl/qa.jsonl:prompt,answer"},
                          {"max_new_tokens", 4}}}},
+      {"kv_calibrate", {{{"model", "hf:" + kData + "/reference_model"},
+                         {"dataset", "text:" + kData + "/reference_model/heldout.txt"}, {"context", 8},
+                         {"calib_samples", 1}}}},
   };
   ASSERT_EQ(runs.size(), job_kinds().size());
   for (const auto& [kind, param_sets] : runs) {
@@ -411,5 +415,134 @@ TEST(PplJob, LlamaCppModePutsBosFirstInEveryChunk) {
   fs::remove(text);
 }
 
+
+// kv_calibrate against the ranges computed here: layer 0's keys and values by hand
+// from the weights (embedding, RMS norm, k/v projections, RoPE at each position or
+// none), every layer's from the forward pass's own f32 cache read through its
+// layer views; the written calibration reads back through kv_calibration.h and an
+// int8-calib cache takes it.
+TEST(KvCalibrate, RangesAreThoseOfTheStoredKeysAndValuesAndTheFileReadsBack) {
+  const std::string model = "hf:" + kData + "/reference_model";
+  const std::string heldout = kData + "/reference_model/heldout.txt";
+  constexpr int64_t kCtx = 12, kSamples = 3;
+  auto w = open_weights(model);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  const ModelConfig c = (*w)->config();
+  const int64_t L = c.num_layers, H = c.num_kv_heads, D = c.head_dim, E = c.hidden_size;
+  std::ifstream in(heldout, std::ios::binary);
+  const std::string body((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<int32_t> ids = (*w)->tokenizer()->encode(body, false);
+  ASSERT_GE(static_cast<int64_t>(ids.size()), kCtx * kSamples);
+
+  for (const std::string keys : {"rotated", "unrotated"}) {
+    SCOPED_TRACE(keys);
+    Result<JobOutput> out = run("kv_calibrate", {{"model", model}, {"dataset", "text:" + heldout}, {"context", kCtx},
+                                                 {"calib_samples", kSamples}, {"calib_keys", keys}, {"threads", 2}});
+    ASSERT_TRUE(out.ok()) << out.error().message;
+    EXPECT_EQ(value_of(*out, "samples"), kSamples);
+    EXPECT_EQ(value_of(*out, "tokens"), kCtx * kSamples);
+    ASSERT_EQ(out->files.size(), 1u);
+    Result<KvCalibration> cal = parse_kv_calibration(out->files[0].content, "kv_calibration.json");
+    ASSERT_TRUE(cal.ok()) << cal.error().message;
+    EXPECT_EQ(cal->keys, keys);
+    ASSERT_EQ(cal->num_layers, L);
+    ASSERT_EQ(cal->num_kv_heads, H);
+    // The series hold the same numbers.
+    for (const Series& s : out->series) {
+      const std::vector<float>& v = s.name == "k_min" ? cal->k_min : s.name == "k_max" ? cal->k_max
+                                  : s.name == "v_min" ? cal->v_min : cal->v_max;
+      ASSERT_EQ(s.points.size(), v.size()) << s.name;
+      for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(s.points[i].y, v[i]) << s.name << " " << i;
+    }
+
+    // Layer 0 by hand.
+    auto t = [&](const std::string& name) {
+      Result<TensorView> v = (*w)->tensor(name);
+      EXPECT_TRUE(v.ok()) << name;
+      return *v;
+    };
+    const TensorView emb = t("model.embed_tokens.weight"), norm = t("model.layers.0.input_layernorm.weight");
+    const TensorView wk = t("model.layers.0.self_attn.k_proj.weight"), wv = t("model.layers.0.self_attn.v_proj.weight");
+    std::vector<double> kmin(H, 1e30), kmax(H, -1e30), vmin(H, 1e30), vmax(H, -1e30);
+    for (int64_t s = 0; s < kSamples; ++s)
+      for (int64_t p = 0; p < kCtx; ++p) {
+        const int32_t tok = ids[static_cast<size_t>(s * kCtx + p)];
+        std::vector<double> x(E);
+        double ss = 0;
+        for (int64_t i = 0; i < E; ++i) ss += std::pow(x[i] = element_as_f32(emb, tok * E + i), 2);
+        const double r = 1.0 / std::sqrt(ss / static_cast<double>(E) + c.norm_eps);
+        for (int64_t i = 0; i < E; ++i) x[i] *= r * element_as_f32(norm, i);
+        for (int64_t h = 0; h < H; ++h) {
+          std::vector<double> k(D), v(D);
+          for (int64_t d = 0; d < D; ++d)
+            for (int64_t i = 0; i < E; ++i) {
+              k[d] += element_as_f32(wk, (h * D + d) * E + i) * x[i];
+              v[d] += element_as_f32(wv, (h * D + d) * E + i) * x[i];
+            }
+          if (keys == "rotated")  // Hugging Face's rotate_half, position p
+            for (int64_t i = 0; i < D / 2; ++i) {
+              const double a = p * std::pow(c.rope_theta, -2.0 * i / D), k0 = k[i], k1 = k[i + D / 2];
+              k[i] = k0 * std::cos(a) - k1 * std::sin(a);
+              k[i + D / 2] = k1 * std::cos(a) + k0 * std::sin(a);
+            }
+          for (int64_t d = 0; d < D; ++d) {
+            kmin[h] = std::min(kmin[h], k[d]), kmax[h] = std::max(kmax[h], k[d]);
+            vmin[h] = std::min(vmin[h], v[d]), vmax[h] = std::max(vmax[h], v[d]);
+          }
+        }
+      }
+    for (int64_t h = 0; h < H; ++h) {
+      const double tol = 1e-3 * std::max({std::fabs(kmin[h]), std::fabs(kmax[h]), 1.0});
+      EXPECT_NEAR(cal->k_min[h], kmin[h], tol) << "head " << h;
+      EXPECT_NEAR(cal->k_max[h], kmax[h], tol) << "head " << h;
+      EXPECT_NEAR(cal->v_min[h], vmin[h], tol) << "head " << h;
+      EXPECT_NEAR(cal->v_max[h], vmax[h], tol) << "head " << h;
+    }
+
+    // Every layer: the forward pass's f32 cache of the same policy, read in place.
+    auto backend = make_cpu_backend(2);
+    auto m = Model::load(**w, *backend);
+    ASSERT_TRUE(m.ok());
+    KvCacheOptions o;
+    if (keys == "unrotated") o.window_tokens = kCtx;
+    std::vector<float> ref(static_cast<size_t>(4 * L * H));
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = (i / static_cast<size_t>(L * H)) % 2 == 0 ? 1e30f : -1e30f;
+    for (int64_t s = 0; s < kSamples; ++s) {
+      auto cache = (*m)->make_cache(o, 1);
+      ASSERT_TRUE(cache.ok());
+      std::vector<float> logits;
+      const SequenceStep st{0, std::span<const int32_t>(ids).subspan(static_cast<size_t>(s * kCtx), kCtx)};
+      ASSERT_TRUE((*m)->forward({&st, 1}, **cache, LogitsMode::kLast, &logits).ok());
+      for (int64_t l = 0; l < L; ++l) {
+        const KvLayerView view = (*cache)->layer(0, l);
+        ASSERT_EQ(view.keys_unrotated, keys == "unrotated");
+        for (int which = 0; which < 2; ++which) {
+          const float* p = static_cast<const float*>(which == 0 ? view.k : view.v);
+          for (int64_t j = 0; j < view.len * H * D; ++j) {
+            const size_t at = static_cast<size_t>(l * H + (j % (H * D)) / D);
+            float& mn = ref[static_cast<size_t>(2 * which * L * H) + at];
+            float& mx = ref[static_cast<size_t>((2 * which + 1) * L * H) + at];
+            mn = std::min(mn, p[j]), mx = std::max(mx, p[j]);
+          }
+        }
+      }
+    }
+    for (int64_t i = 0; i < L * H; ++i) {
+      EXPECT_EQ(cal->k_min[i], ref[i]) << i;
+      EXPECT_EQ(cal->k_max[i], ref[L * H + i]) << i;
+      EXPECT_EQ(cal->v_min[i], ref[2 * L * H + i]) << i;
+      EXPECT_EQ(cal->v_max[i], ref[3 * L * H + i]) << i;
+    }
+
+    // An int8-calib cache of the matching policy takes it; the other refuses it.
+    KvCacheOptions q;
+    q.element = KvElement::kInt8Calib;
+    q.calibration = std::make_shared<const KvCalibration>(*cal);
+    if (keys == "unrotated") q.window_tokens = 8;
+    EXPECT_TRUE((*m)->make_cache(q, 1).ok());
+    q.window_tokens = keys == "unrotated" ? 0 : 8;
+    EXPECT_FALSE((*m)->make_cache(q, 1).ok());
+  }
+}
 }  // namespace
 }  // namespace gb::engine
