@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/codecs/activation_quant.h"
 #include "kernels/codecs/kv_cache_view.h"
 #include "kernels/codecs/kv_element.h"
 #include "kernels/codecs/kv_quant.h"
@@ -45,6 +46,7 @@ class Buffer {
 
 // A weight matrix in any weight format (kernels/codecs/packed_matrix.h), its arrays
 // in backend memory.
+using kernels::ActivationQuant;
 using kernels::PackedMatrix;
 using kernels::WeightCodec;
 
@@ -52,9 +54,18 @@ using kernels::WeightCodec;
 // or null, in backend memory. W is one matrix, or several row blocks where a file
 // stores the parts of a fused layer (q|k|v) in different codecs: part i gives the
 // output features that follow those of parts 0..i-1.
+//
+// activations: how x is quantized at run time for the parts in int8/fp8 with a scale
+// per row (kernels/codecs/activation_quant.h: W8A8 per token, LLM.int8() with
+// outlier_threshold); other parts read f32. act_mul: null, or [in] f32 factors x's
+// columns are multiplied by first (SmoothQuant's 1 / s where no norm precedes the
+// layer to fold them into), in backend memory.
 struct LinearWeights {
   std::vector<PackedMatrix> parts;
   const float* b = nullptr;
+  ActivationQuant activations = ActivationQuant::kNone;
+  float outlier_threshold = kernels::kLlmInt8DefaultThreshold;
+  const float* act_mul = nullptr;
   int64_t out() const {
     int64_t n = 0;
     for (const PackedMatrix& p : parts) n += p.rows;

@@ -21,6 +21,7 @@
 #include "kernels/cpu/logits.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/packed/packed_kernels.h"
 #include "kernels/cpu/rope.h"
 
 namespace gb::engine {
@@ -96,6 +97,7 @@ class CpuBackend final : public Backend {
     // Split the output features across threads: each thread streams its own
     // slice of W once per 64 activation rows.
     const int64_t out = w.out();
+    if (w.activations != ActivationQuant::kNone || w.act_mul != nullptr) return linear_token_quantized(x, rows, w, y);
     // q8 mode: the activations quantized once, for every part that has a q8 kernel.
     const kc::QuantizedActivations* xq = nullptr;
     if (activations_ == kc::ActivationMode::kQ8) {
@@ -118,6 +120,34 @@ class CpuBackend final : public Backend {
         offset += p.rows;
       }
     });
+  }
+
+  // W8A8 / LLM.int8(): x quantized per token once (SmoothQuant's act_mul applied
+  // first), then each int8/fp8 part through the per-token kernels; any other part
+  // (and every part of a fake: SmoothQuant format) reads x (times act_mul) in f32.
+  void linear_token_quantized(const float* x, int64_t rows, const LinearWeights& w, float* y) {
+    const int64_t out = w.out(), in = w.in();
+    const bool quantized = w.activations != ActivationQuant::kNone;
+    if (quantized) kc::quantize_tokens(x, rows, in, w.activations, w.outlier_threshold, w.act_mul, &xt_);
+    const float* xf = x;
+    if (w.act_mul != nullptr) {
+      xm_.resize(static_cast<size_t>(rows * in));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < in; ++j) xm_[static_cast<size_t>(r * in + j)] = x[r * in + j] * w.act_mul[j];
+      xf = xm_.data();
+    }
+    pool_.parallel_for(out, [&](int64_t n0, int64_t n1) {
+      int64_t offset = 0;
+      for (const PackedMatrix& p : w.parts) {
+        const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
+        const float* b = w.b ? w.b + offset : nullptr;
+        if (lo < hi) {
+          if (quantized && kc::w8a8_kernel_supports(p)) kc::linear_w8a8_range(xt_, p, b, lo - offset, hi - offset, y + offset, out);
+          else kc::linear_range(xf, rows, p, b, lo - offset, hi - offset, y + offset, out);
+        }
+        offset += p.rows;
+      }
+    }, 16);
   }
 
   std::string linear_kernel(const PackedMatrix& w) const override {
@@ -218,6 +248,8 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   kc::ActivationMode activations_;
   kc::QuantizedActivations xq_;
+  kc::TokenActivations xt_;
+  std::vector<float> xm_;
   std::vector<float> k_scratch_, v_scratch_;
 };
 

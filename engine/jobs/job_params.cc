@@ -84,6 +84,17 @@ const std::vector<ParamSpec>& make_params() {
       {"calib_keys", ParamType::kString,
        "kv_calibrate: \"rotated\" (default: keys after RoPE, as a full int8-calib cache stores them) or "
        "\"unrotated\" (before RoPE, as a streaming cache stores them)"},
+      {"llm_int8_threshold", ParamType::kNumber,
+       "int8-llm (LLM.int8()): an input column is an outlier, multiplied in float, when some |x| in it is at "
+       "least this (> 0; default 6.0, bitsandbytes' llm_int8_threshold)"},
+      {"smooth_alpha", ParamType::kNumber,
+       "the +smooth (SmoothQuant) formats: migration strength alpha in s = max|X|^alpha / max|W|^(1 - alpha) "
+       "(0 to 1; default 0.5)"},
+      {"smooth_dataset", ParamType::kString,
+       "the +smooth formats: the calibration text (text:FILE, wikitext:FILE, ...; default the job's `dataset`, "
+       "else seeded random tokens), read as given"},
+      {"smooth_samples", ParamType::kInteger,
+       "the +smooth formats: calibration sequences of up to 512 tokens (>= 1; default 8)"},
       {"backend", ParamType::kString,
        "engine backend the measured kinds run on: \"cpu\" (default) or \"cuda\"; decides placement (not the "
        "roofline's datasheet `device`)"},
@@ -161,6 +172,16 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
              name == "stride" || name == "chunks" || name == "threads" || name == "timed_runs" || name == "prefill_chunk" ||
              name == "search_limit" || name == "calib_samples") {
     if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
+  } else if (name == "llm_int8_threshold") {
+    const double t = value.get<double>();
+    if (!(t > 0) || !std::isfinite(t)) return "expected a threshold > 0, got " + value.dump();
+  } else if (name == "smooth_alpha") {
+    const double a = value.get<double>();
+    if (!(a >= 0 && a <= 1)) return "expected alpha from 0 to 1, got " + value.dump();
+  } else if (name == "smooth_samples") {
+    if (value.get<double>() < 1) return "expected an integer >= 1, got " + value.dump();
+  } else if (name == "smooth_dataset") {
+    if (value.get<std::string>().empty()) return "expected a dataset name, got \"\"";
   } else if (name == "seed" || name == "warmup_steps") {
     if (value.get<double>() < 0) return "expected an integer >= 0, got " + value.dump();
   } else if (name == "bits") {

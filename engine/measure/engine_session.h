@@ -39,6 +39,10 @@ struct EngineSession {
   std::string weight_format = std::string(kAsStored);
   std::string kv_format = "f32";
   int threads = 0;
+  // How the linear layers treat their activations, for the results' device record:
+  // "f32", "int8 per token", "fp8 per token", "llm.int8 threshold 6", with
+  // ", smoothquant alpha 0.5, calibrated on N sequences of DATASET" for +smooth.
+  std::string activations = "f32";
   double load_ms = 0;  // opening the weights and loading them into the backend
 };
 
@@ -52,6 +56,11 @@ inline constexpr int kSessionCudaDevice = 0;
 // With `wrap`, the model is loaded onto wrap(*backend) (a measuring wrapper,
 // engine/measure/backends/), which the session keeps.
 using BackendWrapper = std::function<std::unique_ptr<Backend>(Backend& inner)>;
+// Formats that quantize activations (W8A8, int8-llm) take llm_int8_threshold; the
+// +smooth ones run SmoothQuant's calibration first (engine/measure/backends/
+// smooth_calibration.h), on the CPU, over smooth_samples sequences (default 8) of up to
+// 512 tokens of smooth_dataset, else of the job's dataset, else of seeded random
+// tokens (a model without a tokenizer, or a kind without a dataset: memory, speed).
 Result<EngineSession> open_engine_session(const Json& params, const BackendWrapper& wrap = {});
 
 // The device record of figures measured on the session's backend:

@@ -1,12 +1,15 @@
 // The matmul error of a weight format (engine/measure/quant_error.h).
 #include "engine/measure/quant_error.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <random>
 #include <thread>
 
+#include "kernels/cpu/packed/activations_w8a8.h"
 #include "kernels/quantize/quantize_matrix.h"
+#include "kernels/quantize/smoothquant.h"
 
 namespace gb::engine {
 namespace {
@@ -21,6 +24,80 @@ kernels::QuantSpec quant_spec(const WeightFormat& f) {
   s.group = f.block_size;
   s.double_quant = f.double_quant;
   return s;
+}
+
+// W8A8 / LLM.int8(): X quantized per token (after SmoothQuant's 1 / s where the
+// format smooths), W (times s) with the format's quantizer, both dequantized, and
+// ||Xq Wq^T - X W^T|| in f64.
+Result<QuantErrorFigures> activation_quant_error(const WeightFormat& format, const std::vector<float>& w, int64_t n,
+                                                 const std::vector<float>& x, int64_t rows, int64_t cols,
+                                                 const std::string& what, int threads, float threshold, double alpha) {
+  std::vector<float> s(static_cast<size_t>(cols), 1.0f), inv(s.size(), 1.0f), ws = w;
+  if (format.smooth) {
+    std::vector<float> xa(static_cast<size_t>(cols), 0.0f);
+    for (size_t i = 0; i < x.size(); ++i) xa[i % xa.size()] = std::max(xa[i % xa.size()], std::fabs(x[i]));
+    s = kernels::smoothquant_factors(xa, kernels::column_absmax({&w}, cols), alpha);
+    for (size_t j = 0; j < s.size(); ++j) inv[j] = 1.0f / s[j];
+    for (size_t i = 0; i < ws.size(); ++i) ws[i] *= s[i % s.size()];
+  }
+  Result<kernels::QuantizedMatrix> q = kernels::quantize_matrix(quant_spec(format), ws.data(), n, cols, what);
+  if (!q) return Error{"weight format '" + format.name + "': " + q.message()};
+  const std::vector<float> wq = kernels::dequantize_matrix(*q);
+  const kernels::ActivationQuant mode = format.activations == "int8"  ? kernels::ActivationQuant::kInt8
+                                        : format.activations == "fp8" ? kernels::ActivationQuant::kFp8
+                                                                      : kernels::ActivationQuant::kLlmInt8;
+  kernels::cpu::TokenActivations t;
+  kernels::cpu::quantize_tokens(x.data(), rows, cols, mode, threshold, format.smooth ? inv.data() : nullptr, &t);
+  // Xq dequantized: scale * value(code), the outlier columns exact.
+  std::vector<double> xq(x.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const uint8_t c = t.codes[static_cast<size_t>(r * t.stride + j)];
+      const double v = mode == kernels::ActivationQuant::kFp8 ? kernels::fp8_e4m3_to_f32(c)
+                                                               : static_cast<double>(static_cast<int8_t>(c));
+      xq[static_cast<size_t>(r * cols + j)] = v * t.scales[static_cast<size_t>(r)];
+    }
+  const size_t no = t.outlier_cols.size();
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < no; ++i)
+      xq[static_cast<size_t>(r * cols + t.outlier_cols[i])] = t.outliers[static_cast<size_t>(r) * no + i];
+
+  QuantErrorFigures f;
+  double dw = 0, ww = 0;
+  for (size_t i = 0; i < w.size(); ++i) {  // the weights' own error, smoothing undone
+    const double d = double{wq[i]} / s[i % s.size()] - w[i];
+    dw += d * d;
+    ww += double{w[i]} * w[i];
+  }
+  f.weight_rel_error = ww > 0 ? std::sqrt(dw / ww) : 0;
+  const int tn = std::max(1, threads);
+  std::vector<double> err2(static_cast<size_t>(tn)), ref2(static_cast<size_t>(tn));
+  auto work = [&](int k) {
+    double e2 = 0, r2 = 0;
+    for (int64_t i = k; i < rows; i += tn)
+      for (int64_t o = 0; o < n; ++o) {
+        double y = 0, yq = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          y += double{x[static_cast<size_t>(i * cols + c)]} * w[static_cast<size_t>(o * cols + c)];
+          yq += xq[static_cast<size_t>(i * cols + c)] * wq[static_cast<size_t>(o * cols + c)];
+        }
+        r2 += y * y;
+        e2 += (yq - y) * (yq - y);
+      }
+    err2[static_cast<size_t>(k)] = e2;
+    ref2[static_cast<size_t>(k)] = r2;
+  };
+  std::vector<std::thread> pool;
+  for (int k = 1; k < tn; ++k) pool.emplace_back(work, k);
+  work(0);
+  for (auto& th : pool) th.join();
+  double e2 = 0, r2 = 0;
+  for (int k = 0; k < tn; ++k) {
+    e2 += err2[static_cast<size_t>(k)];
+    r2 += ref2[static_cast<size_t>(k)];
+  }
+  f.rel_error = r2 > 0 ? std::sqrt(e2 / r2) : 0;
+  return f;
 }
 
 }  // namespace
@@ -49,7 +126,9 @@ std::vector<float> seeded_normal(size_t n, uint64_t seed) {
 
 Result<QuantErrorFigures> quant_error(const WeightFormat& format, const std::vector<float>& w, int64_t n,
                                       const std::vector<float>& x, int64_t rows, int64_t cols, const std::string& what,
-                                      int threads) {
+                                      int threads, float llm_int8_threshold, double smooth_alpha) {
+  if (format.activations != "f32" && !format.fake)
+    return activation_quant_error(format, w, n, x, rows, cols, what, threads, llm_int8_threshold, smooth_alpha);
   Result<kernels::QuantizedMatrix> q = kernels::quantize_matrix(quant_spec(format), w.data(), n, cols, what);
   if (!q) return Error{"weight format '" + format.name + "': " + q.message()};
   std::vector<float> wq = kernels::dequantize_matrix(*q);

@@ -32,9 +32,14 @@ struct QuantErrorFigures {
 
 // W [n, cols] f32, X [rows, cols]; `what` names W in errors (a format whose groups
 // do not divide cols). threads >= 1 share the products' rows.
+// Formats that quantize activations (W8A8, int8-llm; not their fake: twins) quantize
+// X too, per token, as the engine's CPU kernels do (kernels/cpu/packed/
+// activations_w8a8.h; int8-llm's outlier columns at llm_int8_threshold kept exact),
+// and the figure is ||Xq Wq^T - X W^T||_F / ||X W^T||_F; +smooth formats first
+// smooth with s from X itself (the calibration is X) and alpha.
 Result<QuantErrorFigures> quant_error(const WeightFormat& format, const std::vector<float>& w, int64_t n,
                                       const std::vector<float>& x, int64_t rows, int64_t cols, const std::string& what,
-                                      int threads);
+                                      int threads, float llm_int8_threshold = 6.0f, double smooth_alpha = 0.5);
 
 // n values N(0,1) from `seed` (std::mt19937_64 and std::normal_distribution<double>,
 // rounded to f32).

@@ -65,7 +65,9 @@ Result<JobOutput> run_quant_error_job(const Json& params, const ProgressFn& prog
     what = "W " + std::to_string(n) + "x" + std::to_string(shape.cols);
   }
   const std::vector<float> x = seeded_normal(static_cast<size_t>(shape.rows * shape.cols), seed + 1);
-  Result<QuantErrorFigures> f = quant_error(*format, w, n, x, shape.rows, shape.cols, what, threads);
+  Result<QuantErrorFigures> f = quant_error(*format, w, n, x, shape.rows, shape.cols, what, threads,
+                                             static_cast<float>(params.value("llm_int8_threshold", 6.0)),
+                                             params.value("smooth_alpha", 0.5));
   if (!f) return f.error();
   if (progress) progress(1.0, "done");
   JobOutput out;

@@ -9,6 +9,7 @@
 
 #include "engine/weights/hf/hf_checkpoint.h"
 #include "kernels/quantize/quantize_matrix.h"
+#include "kernels/quantize/smoothquant.h"
 
 namespace gb::engine {
 
@@ -50,6 +51,12 @@ std::string Model::linear_kernels() const {
   return out;
 }
 
+std::vector<const LinearWeights*> Model::layer_linears() const {
+  std::vector<const LinearWeights*> v;
+  for (const Layer& l : layers_) v.insert(v.end(), {&l.qkv, &l.o, &l.up, &l.down});
+  return v;
+}
+
 std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t rot_dim) {
   std::vector<float> f(static_cast<size_t>(rot_dim / 2));
   for (int64_t i = 0; i < rot_dim / 2; ++i) {
@@ -81,9 +88,6 @@ Result<LoadOptions> load_options(std::string_view weight_format) {
   if (weight_format.empty() || weight_format == kAsStored) return o;
   Result<WeightFormat> f = parse_weight_format(weight_format);
   if (!f) return f.error();
-  if (f->activations != "f32")
-    return Error{"weight format '" + std::string(weight_format) + "': activation quantization (" + f->activations +
-                 ") is not supported by the engine yet"};
   o.format = std::move(*f);
   return o;
 }
@@ -160,10 +164,32 @@ class Loader {
     return static_cast<const float*>(*p);
   }
 
-  Result<const float*> load(const std::string& name, const std::vector<int64_t>& shape) {
+  // divide: SmoothQuant's s folded into a norm's weight or bias (empty: none).
+  Result<const float*> load(const std::string& name, const std::vector<int64_t>& shape,
+                            const std::vector<float>& divide = {}) {
     Result<std::vector<float>> v = host(name, shape);
     if (!v) return v.error();
+    for (size_t i = 0; i < divide.size() && i < v->size(); ++i) (*v)[i] /= divide[i];
     return put(*v);
+  }
+
+  // SmoothQuant: the next linear layer is smoothed with the calibration's absmax of
+  // its input columns; its s is then divided out of x at run time (to_activations:
+  // o_proj, down_proj) or left for take_smoothing() to fold into the preceding norm.
+  void smooth_next(const std::vector<float>* x_absmax, bool to_activations) {
+    smooth_x_ = x_absmax;
+    smooth_to_activations_ = to_activations;
+  }
+  std::vector<float> take_smoothing() { return std::move(smooth_s_); }
+
+  // How the format quantizes activations at run time.
+  ActivationQuant activations() const {
+    // fake: formats are weight-only (reference 004's fake rows): their bf16 weights read f32 activations.
+    if (!options_.format || options_.format->fake) return ActivationQuant::kNone;
+    const std::string& a = options_.format->activations;
+    return a == "int8" ? ActivationQuant::kInt8
+           : a == "fp8" ? ActivationQuant::kFp8
+           : a == "llm.int8" ? ActivationQuant::kLlmInt8 : ActivationQuant::kNone;
   }
 
   // One matrix of a linear layer (or the embedding), quantized on the host: kept as
@@ -267,8 +293,26 @@ class Loader {
                                int64_t in, bool bias) {
     std::vector<QuantizedMatrix> parts;
     std::vector<float> b;
+    std::vector<std::vector<float>> smoothed;
+    if (smooth_x_ != nullptr) {
+      std::vector<std::vector<float>*> ps;
+      for (size_t i = 0; i < weights.size(); ++i) {
+        const std::string name = weights[i] + ".weight";
+        Result<TensorView> t = view(name, {rows[i], in});
+        if (!t) return t.error();
+        if (t->packed && !options_.requantize)
+          return Error{w_.describe() + ": tensor " + name + " is stored as " + kernels::codec_name(*t->packed) +
+                       "; weight format '" + format()->name + "' would quantize it again: set requantize: true"};
+        Result<std::vector<float>> v = host(name, {rows[i], in});
+        if (!v) return v.error();
+        smoothed.push_back(std::move(*v));
+      }
+      for (auto& v : smoothed) ps.push_back(&v);
+      if (Status st = smooth(ps, in); !st.ok()) return st.error();
+    }
     for (size_t i = 0; i < weights.size(); ++i) {
-      Result<QuantizedMatrix> part = matrix(weights[i] + ".weight", {rows[i], in}, format());
+      Result<QuantizedMatrix> part = matrix(weights[i] + ".weight", {rows[i], in}, format(),
+                                            smoothed.empty() ? nullptr : &smoothed[i]);
       if (!part) return part.error();
       parts.push_back(std::move(*part));
       if (bias) {
@@ -283,6 +327,7 @@ class Loader {
     for (const QuantizedMatrix& p : parts) same = same && p.spec.codec == parts.front().spec.codec;
     if (!same) {
       LinearWeights lw;
+      if (Status st = set_activations(lw); !st.ok()) return st.error();
       for (const QuantizedMatrix& p : parts) {
         Result<PackedMatrix> m = upload(p);
         if (!m) return m.error();
@@ -304,7 +349,12 @@ class Loader {
   // GPT-NeoX's fused qkv) and its bias.
   Result<LinearWeights> linear_from(const std::string& name, const std::vector<float>& w, int64_t out, int64_t in,
                                     const std::vector<float>& b) {
-    Result<QuantizedMatrix> q = matrix(name, {out, in}, format(), &w);
+    std::vector<float> sw;
+    if (smooth_x_ != nullptr) {
+      sw = w;
+      if (Status st = smooth({&sw}, in); !st.ok()) return st.error();
+    }
+    Result<QuantizedMatrix> q = matrix(name, {out, in}, format(), sw.empty() ? &w : &sw);
     if (!q) return q.error();
     return finish(*q, b);
   }
@@ -319,7 +369,41 @@ class Loader {
       if (!pb) return pb.error();
       lw.b = *pb;
     }
+    if (Status st = set_activations(lw); !st.ok()) return st.error();
     return lw;
+  }
+
+  // The format's run-time activation quantization, and SmoothQuant's 1 / s on x
+  // where it is not folded into a norm.
+  Status set_activations(LinearWeights& lw) {
+    lw.activations = activations();
+    lw.outlier_threshold = options_.llm_int8_threshold;
+    if (smooth_to_activations_ && !smooth_s_.empty()) {
+      std::vector<float> inv(smooth_s_.size());
+      for (size_t j = 0; j < inv.size(); ++j) inv[j] = 1.0f / smooth_s_[j];
+      Result<const float*> p = put(inv);
+      if (!p) return p.error();
+      lw.act_mul = *p;
+      smooth_s_.clear();
+    }
+    smooth_to_activations_ = false;
+    return Status();
+  }
+
+  // SmoothQuant on a layer's host weights (row blocks of `in` columns): s from the
+  // calibration's x absmax and the columns' |W| max over every row, then W[:, j] *= s_j.
+  Status smooth(const std::vector<std::vector<float>*>& parts, int64_t in) {
+    const std::vector<float>& xa = *smooth_x_;
+    smooth_x_ = nullptr;
+    if (static_cast<int64_t>(xa.size()) != in)
+      return Error{"SmoothQuant calibration has " + std::to_string(xa.size()) + " input columns for a layer of " +
+                   std::to_string(in)};
+    smooth_s_ = kernels::smoothquant_factors(
+        xa, kernels::column_absmax(std::vector<const std::vector<float>*>(parts.begin(), parts.end()), in),
+        options_.smooth_alpha);
+    for (std::vector<float>* p : parts)
+      for (size_t i = 0; i < p->size(); ++i) (*p)[i] *= smooth_s_[i % static_cast<size_t>(in)];
+    return Status();
   }
 
  private:
@@ -328,6 +412,9 @@ class Loader {
   std::vector<std::unique_ptr<Buffer>>& owned_;
   uint64_t& bytes_;
   const LoadOptions& options_;
+  const std::vector<float>* smooth_x_ = nullptr;
+  bool smooth_to_activations_ = false;
+  std::vector<float> smooth_s_;
 };
 
 std::vector<float> transpose(const std::vector<float>& a, int64_t rows, int64_t cols) {
@@ -365,16 +452,25 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   }
   if (gpt2) GB_TRY_ASSIGN(m->positions_, L.load("transformer.wpe.weight", {c.max_position_embeddings, H}));
 
+  // SmoothQuant: the calibration's input absmax of layer l's linear `which` (q|k|v,
+  // o, up, down), or null when the format does not smooth.
+  const bool smooth = options.format && options.format->smooth;
+  if (smooth) {
+    if (!options.smooth_absmax || static_cast<int64_t>(options.smooth_absmax->layers.size()) != c.num_layers)
+      return Error{"weight format '" + options.format->name +
+                   "' (SmoothQuant) needs a calibration of every layer's activations (engine/model/smooth_calibration.h)"};
+  }
+  auto smooth_next = [&](int64_t l, int which) {
+    L.smooth_next(smooth ? &options.smooth_absmax->layers[static_cast<size_t>(l)][static_cast<size_t>(which)] : nullptr,
+                  which == 1 || which == 3);
+  };
+
   m->layers_.resize(static_cast<size_t>(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
     Layer& y = m->layers_[static_cast<size_t>(l)];
     const std::string n = std::to_string(l);
     if (gpt2) {
       const std::string p = "transformer.h." + n + ".";
-      GB_TRY_ASSIGN(y.n1w, L.load(p + "ln_1.weight", {H}));
-      GB_TRY_ASSIGN(y.n1b, L.load(p + "ln_1.bias", {H}));
-      GB_TRY_ASSIGN(y.n2w, L.load(p + "ln_2.weight", {H}));
-      GB_TRY_ASSIGN(y.n2b, L.load(p + "ln_2.bias", {H}));
       // Conv1D weights are [in, out]: transpose to [out, in].
       auto conv = [&](const std::string& name, int64_t in, int64_t out) -> Result<LinearWeights> {
         std::vector<float> w, b;
@@ -382,16 +478,22 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
         GB_TRY_ASSIGN(b, L.host(p + name + ".bias", {out}));
         return L.linear_from(p + name + ".weight", transpose(w, in, out), out, in, b);
       };
+      smooth_next(l, 0);
       GB_TRY_ASSIGN(y.qkv, conv("attn.c_attn", H, q + 2 * kv));
+      const std::vector<float> s1 = L.take_smoothing();
+      smooth_next(l, 1);
       GB_TRY_ASSIGN(y.o, conv("attn.c_proj", q, H));
+      smooth_next(l, 2);
       GB_TRY_ASSIGN(y.up, conv("mlp.c_fc", H, I));
+      const std::vector<float> s2 = L.take_smoothing();
+      smooth_next(l, 3);
       GB_TRY_ASSIGN(y.down, conv("mlp.c_proj", I, H));
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "ln_1.weight", {H}, s1));
+      GB_TRY_ASSIGN(y.n1b, L.load(p + "ln_1.bias", {H}, s1));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "ln_2.weight", {H}, s2));
+      GB_TRY_ASSIGN(y.n2b, L.load(p + "ln_2.bias", {H}, s2));
     } else if (neox) {
       const std::string p = "gpt_neox.layers." + n + ".";
-      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}));
-      GB_TRY_ASSIGN(y.n1b, L.load(p + "input_layernorm.bias", {H}));
-      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}));
-      GB_TRY_ASSIGN(y.n2b, L.load(p + "post_attention_layernorm.bias", {H}));
       // query_key_value rows are [heads][q|k|v][head_dim]: reorder to q | k | v.
       std::vector<float> w, b;
       GB_TRY_ASSIGN(w, L.host(p + "attention.query_key_value.weight", {3 * q, H}));
@@ -404,22 +506,36 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
             std::copy_n(w.begin() + from * H, H, w2.begin() + to * H);
             if (!b.empty()) b2[static_cast<size_t>(to)] = b[static_cast<size_t>(from)];
           }
+      smooth_next(l, 0);
       GB_TRY_ASSIGN(y.qkv, L.linear_from(p + "attention.query_key_value.weight", w2, 3 * q, H, b2));
+      const std::vector<float> s1 = L.take_smoothing();
+      smooth_next(l, 1);
       GB_TRY_ASSIGN(y.o, L.linear({p + "attention.dense"}, {H}, q, c.o_bias));
+      smooth_next(l, 2);
       GB_TRY_ASSIGN(y.up, L.linear({p + "mlp.dense_h_to_4h"}, {I}, H, c.mlp_bias));
+      const std::vector<float> s2 = L.take_smoothing();
+      smooth_next(l, 3);
       GB_TRY_ASSIGN(y.down, L.linear({p + "mlp.dense_4h_to_h"}, {H}, I, c.mlp_bias));
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}, s1));
+      GB_TRY_ASSIGN(y.n1b, L.load(p + "input_layernorm.bias", {H}, s1));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}, s2));
+      GB_TRY_ASSIGN(y.n2b, L.load(p + "post_attention_layernorm.bias", {H}, s2));
     } else {
       const std::string p = "model.layers." + n + ".";
-      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}));
-      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}));
+      smooth_next(l, 0);
       GB_TRY_ASSIGN(y.qkv, L.linear({p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"},
                                     {q, kv, kv}, H, c.qkv_bias));
+      GB_TRY_ASSIGN(y.n1w, L.load(p + "input_layernorm.weight", {H}, L.take_smoothing()));
+      smooth_next(l, 1);
       GB_TRY_ASSIGN(y.o, L.linear({p + "self_attn.o_proj"}, {H}, q, c.o_bias));
       if (c.qk_norm) {
         GB_TRY_ASSIGN(y.q_norm, L.load(p + "self_attn.q_norm.weight", {hd}));
         GB_TRY_ASSIGN(y.k_norm, L.load(p + "self_attn.k_norm.weight", {hd}));
       }
+      smooth_next(l, 2);
       GB_TRY_ASSIGN(y.up, L.linear({p + "mlp.gate_proj", p + "mlp.up_proj"}, {I, I}, H, c.mlp_bias));
+      GB_TRY_ASSIGN(y.n2w, L.load(p + "post_attention_layernorm.weight", {H}, L.take_smoothing()));
+      smooth_next(l, 3);
       GB_TRY_ASSIGN(y.down, L.linear({p + "mlp.down_proj"}, {H}, I, c.mlp_bias));
     }
   }
@@ -432,6 +548,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   } else {
     GB_TRY_ASSIGN(m->final_w_, L.load("model.norm.weight", {H}));
   }
+  L.smooth_next(nullptr, false);
   if (c.tie_embeddings) {
     m->head_.parts = {m->embed_};
   } else {

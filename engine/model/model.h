@@ -15,6 +15,7 @@
 // weights transposed), and the gate and up projections of a gated MLP.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,6 +43,13 @@ enum class LogitsMode { kLast, kAll };
 // "as stored" (or an empty name): every matrix in the codec the file stores it in.
 inline constexpr std::string_view kAsStored = "as stored";
 
+// SmoothQuant's calibration (engine/model/smooth_calibration.h): per layer, the
+// largest |x| seen in each input column of the layer's linear layers.
+struct ActivationAbsmax {
+  // [layer][qkv, o, up, down][input column]
+  std::vector<std::array<std::vector<float>, 4>> layers;
+};
+
 struct LoadOptions {
   // The format the matrices are held in (linear layers and the output head; the
   // embedding table in f16 for formats of 16 bits or fewer; norms and biases f32).
@@ -50,6 +58,17 @@ struct LoadOptions {
   // A matrix the file stores quantized (a GGUF q-type) is refused in another format
   // unless this is set; then it is dequantized and quantized again.
   bool requantize = false;
+  // LLM.int8() (int8-llm): |x| at or above this makes an input column an outlier.
+  float llm_int8_threshold = kernels::kLlmInt8DefaultThreshold;
+  // SmoothQuant (the +smooth formats): the calibration (required by them) and alpha.
+  // Each input column j of a layer gets s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)
+  // (max|W_j| over every output row of the layer; s_j = 1 where either is 0),
+  // multiplied into W's column before quantization and divided out of x: folded
+  // into the preceding norm's weight (and bias) for q|k|v and gate|up, applied to x
+  // at run time (LinearWeights::act_mul) for o_proj and down_proj, which no norm
+  // precedes. The output head is not smoothed.
+  std::optional<ActivationAbsmax> smooth_absmax;
+  double smooth_alpha = 0.5;
 };
 
 // The load options of a weight format name ("" or "as stored": unset).
@@ -70,6 +89,9 @@ class Model {
   // The kernels the backend runs for the linear layers and the output head, with
   // the number of matrices of each: "q4_K-q8-avx2 x 97, q6_K-q8-avx2 x 17".
   std::string linear_kernels() const;
+  // Every layer's linear layers, four per layer in order q|k|v, o, up (gate|up), down
+  // (what SmoothQuant's calibration records the inputs of).
+  std::vector<const LinearWeights*> layer_linears() const;
 
   // A cache for `sequences` sequences of this model (max_tokens set for GPT-2's
   // learned positions).

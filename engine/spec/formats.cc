@@ -85,7 +85,8 @@ std::vector<WeightFormat> make_weight_formats() {
   // found in the activations at run time and multiplied in f16; the weights store
   // nothing extra for them.
   WeightFormat llm = with_codec(row("int8-llm", 8, 8 + 32 / kNominalRowLength, 0, "row", true,
-                                    "LLM.int8() (bitsandbytes): int8 with f32 row absmax, f16 outlier columns at run time"),
+                                    "LLM.int8() (bitsandbytes): int8 with f32 row absmax; activations int8 per token, input columns "
+                                    "with an |x| >= llm_int8_threshold (6.0) multiplied in float (CPU)"),
                                 WeightCodec::kInt8, ScaleLayout::kRow);
   llm.activations = "llm.int8";
   llm.head_in_16_bits = true;
@@ -121,13 +122,18 @@ std::vector<WeightFormat> make_weight_formats() {
                          WeightCodec::kQ6_K));
 
   // W8A8 (SmoothQuant-style): weights per row with an f32 scale, activations
-  // quantized per token at run time. +smooth folds the smoothing factors into the
-  // preceding weights, so it stores nothing extra.
+  // quantized per token at run time (the CPU backend's kernels/cpu/packed/
+  // linear_w8a8.cc). +smooth multiplies the smoothing factors into the weights and
+  // divides them out of the preceding norm (q|k|v, gate|up) or, for o_proj and
+  // down_proj, out of x at run time (one f32 per input column, counted in the loaded
+  // bytes, not in the effective bits).
   for (const std::string elem : {"int8", "fp8"})
     for (const std::string smooth : {"", "+smooth"}) {
       WeightFormat w = with_codec(row("w8a8-" + elem + smooth, 8, 8 + 32 / kNominalRowLength, 0, "row", true,
-                                      "W8A8 " + elem + ": weights per row (f32 scale), activations per token" +
-                                          (smooth.empty() ? "" : ", SmoothQuant smoothing (alpha 0.5)")),
+                                      "W8A8 " + elem + ": weights per row (f32 scale), activations per token (dynamic absmax), " +
+                                          (elem == "int8" ? "int8 x int8 dot products" : "e4m3 x e4m3 on f32 tiles") +
+                                          (smooth.empty() ? "" : ", SmoothQuant (smooth_alpha 0.5, calibrated)") +
+                                          " (CPU)"),
                                   elem == "int8" ? WeightCodec::kInt8 : WeightCodec::kFp8, ScaleLayout::kRow);
       w.activations = elem;
       w.smooth = !smooth.empty();

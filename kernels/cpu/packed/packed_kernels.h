@@ -13,6 +13,7 @@
 
 #include "kernels/codecs/packed_matrix.h"
 #include "kernels/cpu/packed/activations_q8.h"
+#include "kernels/cpu/packed/activations_w8a8.h"
 
 namespace gb::kernels::cpu {
 
@@ -49,5 +50,26 @@ float reference_dot_q8_K(const PackedMatrix& W, int64_t n, const ActQ8_K* x);
 // reference.
 void linear_q8_reference(const QuantizedActivations& xq, const PackedMatrix& W, const float* bias, int64_t n0,
                          int64_t n1, float* y, int64_t ldy);
+
+// ---- activations quantized per token (W8A8, LLM.int8()) ----
+// int8 or fp8 weights with a scale per row against TokenActivations
+// (kernels/cpu/packed/linear_w8a8.cc): int8 x int8 integer dot products, fp8
+// emulated on f32 tiles; with xq's outlier columns (LLM.int8()) their float part added.
+bool w8a8_kernel_supports(const PackedMatrix& W);
+void linear_w8a8_avx2(const TokenActivations& xq, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy);
+// The AVX2 kernel where the CPU has it, else the reference.
+void linear_w8a8_range(const TokenActivations& xq, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
+                       float* y, int64_t ldy);
+// Scalar references: the integer (int8) or f64 (fp8) sum of code products times both
+// scales; LLM.int8()'s outlier part in f64 (kernels/cpu/packed/linear_llm_int8.cc);
+// and every (m, n) with the bias.
+double reference_dot_w8a8(const TokenActivations& xq, int64_t m, const PackedMatrix& W, int64_t n);
+double reference_llm_int8_outliers(const TokenActivations& xq, int64_t m, const PackedMatrix& W, int64_t n);
+void linear_w8a8_reference(const TokenActivations& xq, const PackedMatrix& W, const float* bias, int64_t n0,
+                           int64_t n1, float* y, int64_t ldy);
+// y[m, n] += LLM.int8()'s outlier part, in f32 (kernels/cpu/packed/linear_llm_int8.cc).
+void add_llm_int8_outliers(const TokenActivations& xq, const PackedMatrix& W, int64_t n0, int64_t n1, float* y,
+                           int64_t ldy);
 
 }  // namespace gb::kernels::cpu

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "engine/jobs/job_kinds.h"
@@ -104,6 +105,25 @@ TEST(QuantError, OnAModelsWeightMatrix) {
   Result<JobOutput> bad = run(rows);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("X must have the in features"), std::string::npos) << bad.error().message;
+}
+
+// The activation-quantized formats quantize X as well: on N(0,1) data W8A8 errs
+// more than its weight-only twin (the activations' rounding adds to the weights'),
+// fp8 more than int8, and int8-llm at a threshold below every |x| keeps X exact
+// (every column an outlier): its figure is then the int8 weights' alone.
+TEST(QuantError, ActivationFormatsQuantizeXToo) {
+  auto e = [](const std::string& f, Json extra = Json::object()) {
+    Json p = {{"weight_format", f}, {"shape", "16x512"}, {"threads", 2}};
+    p.update(extra);
+    return metric(p);
+  };
+  const double w_only = e("int8-channel"), w8a8 = e("w8a8-int8"), fp8 = e("w8a8-fp8");
+  std::printf("quant_error 16x512: int8-channel %.5f, w8a8-int8 %.5f, w8a8-fp8 %.5f, w8a8-int8+smooth %.5f\n", w_only,
+              w8a8, fp8, e("w8a8-int8+smooth"));
+  EXPECT_GT(w8a8, 1.2 * w_only);
+  EXPECT_GT(fp8, w8a8);
+  EXPECT_NEAR(e("int8-llm", {{"llm_int8_threshold", 1e-6}}), w_only, 1e-9);
+  EXPECT_GT(e("int8-llm"), w_only);  // N(0,1) at 16 rows: |x| >= 6 is rare, so mostly int8 activations
 }
 
 TEST(QuantError, BadParametersAreRefused) {
