@@ -29,6 +29,7 @@
 #include "coordinator/report.h"
 #include "cli/series_export.h"
 #include "dashboard/dashboard.h"
+#include "dashboard/job_states.h"
 #include "engine/spec/device_spec.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
@@ -131,8 +132,8 @@ Status write_text(const fs::path& path, const std::string& text) {
   return Status::Ok();
 }
 
-// Writes report.md, report.csv, report.json and the dashboard page (index.html)
-// into dir; `index_href` links the page back to an index of grids ("" : none).
+// Writes report.md, report.csv, report.json, jobs.csv and the dashboard page
+// (index.html) into dir; `index_href` links the page back to an index of grids ("" : none).
 // Returns what the page showed, for an index row.
 Result<dash::GridPage> write_reports(coord::JobStore& store, const coord::Grid& grid, const fs::path& dir,
                                      const std::string& index_href = "") {
@@ -145,6 +146,8 @@ Result<dash::GridPage> write_reports(coord::JobStore& store, const coord::Grid& 
   GB_RETURN_IF_ERROR(write_text(dir / "report.md", coord::render_tables(page->tables, coord::TableFormat::kMarkdown)));
   GB_RETURN_IF_ERROR(write_text(dir / "report.csv", coord::render_tables(page->tables, coord::TableFormat::kCsv)));
   GB_RETURN_IF_ERROR(write_text(dir / "report.json", coord::render_tables(page->tables, coord::TableFormat::kJson)));
+  GB_RETURN_IF_ERROR(write_text(dir / "jobs.csv", dash::jobs_csv(dash::job_rows(grid, page->jobs, page->results),
+                                                                  grid.axis_names)));
   GB_RETURN_IF_ERROR(dash::write_page(dir.string(), "index.html", dash::render_grid_page(*page)));
   return page;
 }
@@ -881,8 +884,8 @@ int run_cli(int argc, char** argv) {
   auto* dashboard = app.add_subcommand(
       "dashboard",
       "Write static HTML pages: without GRID, an index of every grid in the database (OUT/index.html) and each "
-      "grid's page (OUT/GRID/index.html, with report.md/.csv/.json); with GRID, that grid's page and report files "
-      "in OUT. The pages open from the file system and load nothing from the network");
+      "grid's page (OUT/GRID/index.html, with report.md/.csv/.json and jobs.csv); with GRID, that grid's page and "
+      "report files in OUT. The pages open from the file system and load nothing from the network");
   dashboard->add_option("grid_name", name, "grid name (absent: every grid, with an index)");
   dashboard->add_option("--db", db, "SQLite database (env GRIDBENCH_DB)")->capture_default_str();
   dashboard->add_option("--out", out_dir, "output directory (default out/GRID_NAME with GRID, else out)");

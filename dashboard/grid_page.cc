@@ -1,5 +1,6 @@
 #include "dashboard/grid_page.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -74,7 +75,9 @@ std::string render_grid_page(const GridPage& page) {
       if (seen.insert(v).second) values.push_back(v);
     }
     os << "<dt>" << html_escape(a) << "</dt><dd>";
-    for (size_t i = 0; i < values.size(); ++i) os << (i ? ", " : "") << "<code>" << html_escape(values[i]) << "</code>";
+    const size_t shown = std::min(values.size(), kMaxAxisValues);
+    for (size_t i = 0; i < shown; ++i) os << (i ? ", " : "") << "<code>" << html_escape(values[i]) << "</code>";
+    if (shown < values.size()) os << " and " << values.size() - shown << " more";
     if (values.empty()) os << "&ndash;";
     os << "</dd>\n";
   }

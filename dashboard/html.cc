@@ -181,6 +181,18 @@ std::string page_close() {
   return out;
 }
 
+std::string capped_note(size_t shown, size_t total, std::string_view rows_name,
+                        std::initializer_list<std::string_view> files) {
+  std::string out = "<p class=\"note capped\">The first " + std::to_string(shown) + " of " + std::to_string(total) +
+                    " " + html_escape(rows_name) + "; all of them: ";
+  bool first = true;
+  for (std::string_view f : files) {
+    out += (first ? "" : ", ") + std::string("<a href=\"") + html_escape(f) + "\">" + html_escape(f) + "</a>";
+    first = false;
+  }
+  return out + ".</p>\n";
+}
+
 std::string format_time_ms(int64_t ms) {
   if (ms <= 0) return "";
   std::time_t t = static_cast<std::time_t>(ms / 1000);

@@ -1,5 +1,6 @@
 #include "dashboard/job_states.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -106,7 +107,9 @@ std::string job_states_html(const std::vector<JobRow>& rows, const std::vector<s
       os << "<th class=\"sortable\" data-col=\"" << col++ << "\">" << h << "</th>";
     for (const auto& v : vary) os << "<th class=\"sortable\" data-col=\"" << col++ << "\">" << html_escape(v) << "</th>";
     os << "<th>error</th></tr></thead>\n<tbody>\n";
-    for (const auto* r : failed) {
+    const size_t shown_failed = std::min(failed.size(), kMaxPageRows);
+    for (size_t fi = 0; fi < shown_failed; ++fi) {
+      const JobRow* r = failed[fi];
       os << "<tr><td><code>" << html_escape(r->hash) << "</code></td><td>" << html_escape(r->kind) << "</td><td>"
          << state_badge(r->state) << "</td><td class=\"num\" data-v=\"" << r->attempts << "\">" << r->attempts
          << "</td>";
@@ -116,6 +119,9 @@ std::string job_states_html(const std::vector<JobRow>& rows, const std::vector<s
          << "</div></td></tr>\n";
     }
     os << "</tbody>\n</table></div>\n";
+    if (shown_failed < failed.size()) {
+      os << capped_note(shown_failed, failed.size(), "failed jobs", {"jobs.csv", "report.csv"});
+    }
   }
 
   os << "<details id=\"all-jobs\"><summary>All " << rows.size() << " jobs: parameters, state, device and engine"
@@ -127,7 +133,9 @@ std::string job_states_html(const std::vector<JobRow>& rows, const std::vector<s
   for (const char* h : {"repeat", "state", "device", "engine"})
     os << "<th class=\"sortable\" data-col=\"" << col++ << "\">" << h << "</th>";
   os << "</tr></thead>\n<tbody>\n";
-  for (const auto& r : rows) {
+  const size_t shown = std::min(rows.size(), kMaxPageRows);
+  for (size_t ri = 0; ri < shown; ++ri) {
+    const JobRow& r = rows[ri];
     os << "<tr><td><code>" << html_escape(r.hash) << "</code></td><td>" << html_escape(r.kind) << "</td>";
     for (const auto& v : vary) {
       const coord::Json pv = plots::param_value(r.params, v);
@@ -137,8 +145,32 @@ std::string job_states_html(const std::vector<JobRow>& rows, const std::vector<s
     os << "<td data-v=\"" << r.repeat << "\">" << r.repeat << "</td><td>" << state_badge(r.state) << "</td><td>"
        << html_escape(r.device) << "</td><td>" << html_escape(r.engine) << "</td></tr>\n";
   }
-  os << "</tbody>\n</table></div>\n</details>\n";
+  os << "</tbody>\n</table></div>\n";
+  if (shown < rows.size()) os << capped_note(shown, rows.size(), "jobs", {"jobs.csv"});
+  os << "</details>\n";
   return os.str();
+}
+
+std::string jobs_csv(const std::vector<JobRow>& rows, const std::vector<std::string>& axis_names) {
+  std::vector<coord::Json> params;
+  for (const auto& r : rows) params.push_back(r.params);
+  const std::vector<std::string> vary = plots::varying_params(params, axis_names);
+  auto field = [](const std::string& s) {
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  std::string out = "job,kind";
+  for (const auto& v : vary) out += "," + field(v);
+  out += ",repeat,state,attempts,device,engine,error\r\n";
+  for (const auto& r : rows) {
+    out += field(r.hash) + "," + field(r.kind);
+    for (const auto& v : vary) out += "," + field(plots::values_label(r.params, {v}));
+    out += "," + std::to_string(r.repeat) + "," + field(r.state) + "," + std::to_string(r.attempts) + "," +
+           field(r.device) + "," + field(r.engine) + "," + field(r.error) + "\r\n";
+  }
+  return out;
 }
 
 }  // namespace gb::dash

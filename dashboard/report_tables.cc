@@ -139,7 +139,9 @@ std::string report_table_html(const Table& t, const coord::ReportSpec* spec,
   os << "</thead>\n<tbody>\n";
   std::vector<std::string> row_names;
   if (spec) row_names = spec->rows;
-  for (const auto& row : t.rows) {
+  const size_t shown = std::min(t.rows.size(), kMaxPageRows);
+  for (size_t ri = 0; ri < shown; ++ri) {
+    const auto& row = t.rows[ri];
     std::string rk;
     for (size_t i = 0; i < row.size() && i < row_names.size(); ++i) rk += row[i].text + '\x1f';
     os << "<tr>";
@@ -177,6 +179,7 @@ std::string report_table_html(const Table& t, const coord::ReportSpec* spec,
     os << "</tr>\n";
   }
   os << "</tbody>\n</table></div>\n";
+  if (shown < t.rows.size()) os << capped_note(shown, t.rows.size(), "rows", {"report.csv", "report.json"});
   return os.str();
 }
 

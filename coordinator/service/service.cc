@@ -732,24 +732,19 @@ grpc::Status CoordinatorService::RenewLease(grpc::ServerContext* ctx, const pb::
   return refused(hb.message());
 }
 
-grpc::Status CoordinatorService::CompleteJob(grpc::ServerContext* ctx, const pb::CompleteJobRequest* req,
-                                             pb::CompleteJobReply* reply) {
-  if (auto s = auth_.check(*ctx); !s.ok()) return s;
-  grpc::Status st;
-  const std::string name = caller(req->worker_id(), req->worker_name(), /*must_exist=*/false, &st);
-  if (!st.ok()) return st;
-
-  RunRecord record;
+// A CompleteJob request's record, checked as the store cannot (series lengths, the
+// device's JSON); INVALID_ARGUMENT with why.
+static grpc::Status record_of(const pb::CompleteJobRequest& req, RunRecord* record) {
   std::set<std::string> names;
-  for (const pb::Metric& m : req->metrics()) {
+  for (const pb::Metric& m : req.metrics()) {
     if (m.name().empty()) return invalid("a metric has no name");
     if (!names.insert(m.name()).second) return invalid("metric '" + m.name() + "' reported twice");
     engine::Metric out{m.name(), std::nullopt, m.unit(), m.text()};
     if (m.has_value()) out.value = m.value();
-    record.metrics.push_back(std::move(out));
+    record->metrics.push_back(std::move(out));
   }
   names.clear();
-  for (const pb::Series& s : req->series()) {
+  for (const pb::Series& s : req.series()) {
     if (!names.insert(s.name()).second) return invalid("series '" + s.name() + "' reported twice");
     if (s.x_size() != s.y_size()) {
       return invalid("series '" + s.name() + "': " + std::to_string(s.x_size()) + " x values but " +
@@ -758,33 +753,99 @@ grpc::Status CoordinatorService::CompleteJob(grpc::ServerContext* ctx, const pb:
     engine::Series out{s.name(), s.x_unit(), s.y_unit(), {}};
     out.points.reserve(static_cast<size_t>(s.x_size()));
     for (int i = 0; i < s.x_size(); ++i) out.points.push_back({s.x(i), s.y(i)});
-    record.series.push_back(std::move(out));
+    record->series.push_back(std::move(out));
   }
-  if (!req->device_json().empty()) {
-    Result<Json> device = parse_json(req->device_json(), "device_json");
+  if (!req.device_json().empty()) {
+    Result<Json> device = parse_json(req.device_json(), "device_json");
     if (!device) return invalid(device.message());
-    record.device = std::move(*device);
+    record->device = std::move(*device);
   }
-  record.engine_version = req->engine_version();
-  record.wall_ms = req->wall_ms();
+  record->engine_version = req.engine_version();
+  record->wall_ms = req.wall_ms();
+  return grpc::Status::OK;
+}
 
+// The answer to a completion of `run_id` by `name` that the store refused with
+// `done`: OK with *duplicate for a retry of a recorded one, INTERNAL when the lease
+// is the caller's (not a lease problem), FAILED_PRECONDITION otherwise.
+grpc::Status CoordinatorService::completion_refused(int64_t run_id, const std::string& name, const Status& done,
+                                                    bool* duplicate) {
+  Result<std::optional<RunInfo>> info = store_.run_info(run_id);
+  if (!info.ok()) return internal(info.message());
+  if (info->has_value()) {
+    const RunInfo& r = **info;
+    if (r.owner == name && r.state == "succeeded") {
+      *duplicate = true;  // a retry of a completion that was recorded
+      return grpc::Status::OK;
+    }
+    if (r.held_by(name)) return internal(done.message());  // not a lease problem
+  }
+  return refused(done.message());
+}
+
+grpc::Status CoordinatorService::CompleteJob(grpc::ServerContext* ctx, const pb::CompleteJobRequest* req,
+                                             pb::CompleteJobReply* reply) {
+  if (auto s = auth_.check(*ctx); !s.ok()) return s;
+  grpc::Status st;
+  const std::string name = caller(req->worker_id(), req->worker_name(), /*must_exist=*/false, &st);
+  if (!st.ok()) return st;
+  RunRecord record;
+  if (grpc::Status bad = record_of(*req, &record); !bad.ok()) return bad;
   Status done = store_.complete(req->run_id(), name, record);
   if (done.ok()) {
     notify_state();
     reply->set_duplicate(false);
     return grpc::Status::OK;
   }
-  Result<std::optional<RunInfo>> info = store_.run_info(req->run_id());
-  if (!info.ok()) return internal(info.message());
-  if (info->has_value()) {
-    const RunInfo& r = **info;
-    if (r.owner == name && r.state == "succeeded") {
-      reply->set_duplicate(true);  // a retry of a completion that was recorded
-      return grpc::Status::OK;
-    }
-    if (r.held_by(name)) return internal(done.message());  // not a lease problem
+  bool duplicate = false;
+  grpc::Status answer = completion_refused(req->run_id(), name, done, &duplicate);
+  reply->set_duplicate(duplicate);
+  return answer;
+}
+
+grpc::Status CoordinatorService::CompleteJobs(grpc::ServerContext* ctx, const pb::CompleteJobsRequest* req,
+                                              pb::CompleteJobsReply* reply) {
+  if (auto s = auth_.check(*ctx); !s.ok()) return s;
+  grpc::Status st;
+  const std::string name = caller(req->worker_id(), req->worker_name(), /*must_exist=*/false, &st);
+  if (!st.ok()) return st;
+  if (req->completions_size() > kMaxCompletionsPerCall) {
+    return invalid(std::to_string(req->completions_size()) + " completions in one CompleteJobs call; at most " +
+                   std::to_string(kMaxCompletionsPerCall));
   }
-  return refused(done.message());
+  // The valid records go to the store together; the others are answered as they are.
+  std::vector<grpc::Status> answers(static_cast<size_t>(req->completions_size()));
+  std::vector<std::pair<int64_t, RunRecord>> records;
+  std::vector<size_t> record_index;
+  for (int i = 0; i < req->completions_size(); ++i) {
+    RunRecord record;
+    answers[i] = record_of(req->completions(i), &record);
+    if (!answers[i].ok()) continue;
+    records.emplace_back(req->completions(i).run_id(), std::move(record));
+    record_index.push_back(static_cast<size_t>(i));
+  }
+  std::vector<Status> written = store_.complete_each(name, records);
+  std::vector<bool> duplicate(answers.size());
+  bool any = false;
+  for (size_t k = 0; k < written.size(); ++k) {
+    const size_t i = record_index[k];
+    if (written[k].ok()) {
+      any = true;
+      continue;
+    }
+    bool dup = false;
+    answers[i] = completion_refused(records[k].first, name, written[k], &dup);
+    duplicate[i] = dup;
+  }
+  if (any) notify_state();
+  for (size_t i = 0; i < answers.size(); ++i) {
+    pb::CompleteJobResult* r = reply->add_results();
+    r->set_run_id(req->completions(static_cast<int>(i)).run_id());
+    r->set_code(static_cast<int32_t>(answers[i].error_code()));
+    r->set_error(answers[i].error_message());
+    r->set_duplicate(duplicate[i]);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::FailJob(grpc::ServerContext* ctx, const pb::FailJobRequest* req,

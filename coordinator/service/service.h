@@ -40,6 +40,8 @@ namespace pb = ::gridbench::v1;
 
 // The most jobs one LeaseJob call leases (LeaseJobRequest.max_jobs).
 inline constexpr int kMaxJobsPerLease = 64;
+// The most completions one CompleteJobs call records.
+inline constexpr int kMaxCompletionsPerCall = 256;
 
 struct ServiceOptions {
   int64_t lease_ms = 30000;     // lease duration handed to workers; they renew every lease_ms / 3
@@ -107,6 +109,8 @@ class CoordinatorService final : public pb::Coordinator::Service {
                           pb::RenewLeaseReply* reply) override;
   grpc::Status CompleteJob(grpc::ServerContext* ctx, const pb::CompleteJobRequest* req,
                            pb::CompleteJobReply* reply) override;
+  grpc::Status CompleteJobs(grpc::ServerContext* ctx, const pb::CompleteJobsRequest* req,
+                            pb::CompleteJobsReply* reply) override;
   grpc::Status FailJob(grpc::ServerContext* ctx, const pb::FailJobRequest* req, pb::FailJobReply* reply) override;
   grpc::Status Drain(grpc::ServerContext* ctx, const pb::DrainRequest* req, pb::DrainReply* reply) override;
 
@@ -123,6 +127,7 @@ class CoordinatorService final : public pb::Coordinator::Service {
   // The worker a call names (worker_name, or worker_id when the name is empty);
   // marks it seen. "" with *status set when neither identifies one and `must_exist`.
   std::string caller(int64_t worker_id, const std::string& worker_name, bool must_exist, grpc::Status* status);
+  grpc::Status completion_refused(int64_t run_id, const std::string& name, const Status& done, bool* duplicate);
   DeviceCapacity active_capacity();
   int active_workers();
   Result<int64_t> unplaceable_in(const std::string& grid);

@@ -252,6 +252,13 @@ class JobStore {
   // trace and does not affect the others), and each returns after that transaction
   // committed.
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
+  // Records several finished runs of `owner` as complete() would, in one
+  // group-committed transaction, each in its own savepoint: one that is refused (a
+  // stale or foreign lease, a bad record) writes nothing and does not affect the
+  // others. One status per run, in order, each returned only after the COMMIT (a
+  // failed commit fails them all).
+  std::vector<Status> complete_each(const std::string& owner,
+                                    const std::vector<std::pair<int64_t, RunRecord>>& done);
   // Records a failed run. `outcome` is kFailed, kOom, kInvalid or kTimeout. kOom and
   // kInvalid are outcomes (the job ends oom or invalid at once: retrying would not
   // help); kFailed/kTimeout go back to pending while attempts remain, unless `retry`

@@ -398,6 +398,45 @@ Status JobStore::complete(int64_t run_id, const std::string& owner, const RunRec
   return grouped([&]() -> Status { return complete_held(run_id, owner, record, now_ms()); });
 }
 
+std::vector<Status> JobStore::complete_each(const std::string& owner,
+                                            const std::vector<std::pair<int64_t, RunRecord>>& done) {
+  std::vector<Status> out(done.size());
+  std::vector<bool> checked(done.size());
+  for (size_t i = 0; i < done.size(); ++i) {
+    out[i] = check_record(done[i].first, done[i].second);
+    checked[i] = out[i].ok();
+  }
+  auto savepoint = [&](const char* sql) -> Status {
+    auto st = stmts_->get(sql);
+    if (!st.ok()) return st.status();
+    return st->run();
+  };
+  // Inside grouped()'s own savepoint: a nested one per run.
+  Status all = grouped([&]() -> Status {
+    const int64_t now = now_ms();
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (!checked[i]) continue;
+      GB_RETURN_IF_ERROR(savepoint("SAVEPOINT gb_completion"));
+      Status st = complete_held(done[i].first, owner, done[i].second, now);
+      if (st.ok()) {
+        GB_RETURN_IF_ERROR(savepoint("RELEASE gb_completion"));
+      } else {
+        if (sqlite3_get_autocommit(db_) != 0) return st;  // the transaction is gone
+        GB_RETURN_IF_ERROR(savepoint("ROLLBACK TO gb_completion"));
+        GB_RETURN_IF_ERROR(savepoint("RELEASE gb_completion"));
+      }
+      out[i] = std::move(st);
+    }
+    return Status::Ok();
+  });
+  if (!all.ok()) {
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (checked[i]) out[i] = all;
+    }
+  }
+  return out;
+}
+
 // complete()'s write, inside the caller's transaction.
 Status JobStore::complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now) {
   const std::string device_json = dump_json(record.device);

@@ -17,6 +17,7 @@
 
 #include "dashboard/dashboard.h"
 #include "dashboard/html.h"
+#include "dashboard/job_states.h"
 #include "tests/dashboard/synthetic_results.h"
 
 namespace gb::dash {
@@ -246,6 +247,72 @@ TEST_F(GridPageTest, WritesAtomicallyAndSaysWhereItCannot) {
   Status st = write_page((dir_ / "file" / "sub").string(), "index.html", "x");
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("file"), std::string::npos);
+}
+
+// A 20,000-job grid: every table on its page shows at most kMaxPageRows rows and
+// says where the rest is, so the page stays under 2 MB (without the caps it holds
+// each of the 20,000 rows twice, in the report table and the job list); jobs.csv
+// holds every job.
+TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
+  constexpr int kModels = 10, kContexts = 2000, kJobs = kModels * kContexts;
+  GridPage page;
+  Grid& g = page.grid;
+  g.name = "big";
+  g.axis_names = {"model", "context"};
+  g.measures = {"roofline"};
+  nlohmann::ordered_json contexts = nlohmann::ordered_json::array();
+  for (int c = 0; c < kContexts; ++c) contexts.push_back(512 + 8 * c);
+  g.spec = nlohmann::ordered_json{{"name", "big"}, {"axes", {{"context", contexts}}}};
+  for (int m = 0; m < kModels; ++m) {
+    for (int c = 0; c < kContexts; ++c) {
+      coord::Json p = {{"model", "model-" + std::to_string(m)}, {"context", 512 + 8 * c}, {"device", "rtx4090"}};
+      g.points.push_back(p);
+      coord::GridJob j;
+      j.hash = "h" + std::to_string(1000000 + m * kContexts + c);
+      j.kind = "roofline";
+      j.params = p;
+      g.jobs.push_back(j);
+      coord::StoredJob sj;
+      sj.hash = j.hash;
+      sj.kind = "roofline";
+      sj.params = p;
+      sj.attempts = 1;
+      sj.state = coord::JobState::kSucceeded;
+      if (c % 20 == 19) {  // 1,000 failed jobs, each with a long error
+        sj.state = coord::JobState::kFailed;
+        sj.error = std::string(300, 'e');
+      } else {
+        ResultRow r = testing::result(j.hash, "roofline", p, "decode_latency_ms", 0.01 * c + m, "ms");
+        page.results.push_back(r);
+        r.metric = "max_context";
+        r.value = 1000.0 * (m + 1);
+        page.results.push_back(r);
+      }
+      page.jobs.push_back(sj);
+    }
+  }
+  ReportSpec s;
+  s.title = "decode";
+  s.kind = "roofline";
+  s.rows = {"model", "context"};
+  s.columns = {col("decode_latency_ms", "latency", 3), col("max_context", "max context", 0)};
+  g.reports = {s};
+  auto tables = coord::build_tables(g, page.results, page.jobs);
+  ASSERT_TRUE(tables.ok()) << tables.message();
+  page.tables = *tables;
+  ASSERT_EQ(page.tables.at(0).rows.size(), static_cast<size_t>(kJobs));
+
+  const std::string html = render_grid_page(page);
+  EXPECT_LT(html.size(), 2000000u) << html.size() << " bytes";
+  EXPECT_NE(html.find("The first 500 of 20000 rows; all of them: <a href=\"report.csv\">"), std::string::npos);
+  EXPECT_NE(html.find("The first 500 of 1000 failed jobs"), std::string::npos);
+  EXPECT_NE(html.find("The first 500 of 20000 jobs; all of them: <a href=\"jobs.csv\">"), std::string::npos);
+  EXPECT_NE(html.find("and 1950 more"), std::string::npos);  // the context axis' values
+  // Every job in the CSV, with a header line.
+  const std::string csv = jobs_csv(job_rows(g, page.jobs, page.results), g.axis_names);
+  EXPECT_EQ(count(csv, "\r\n"), static_cast<size_t>(kJobs) + 1);
+  EXPECT_EQ(csv.substr(0, csv.find("\r\n")), "job,kind,model,context,repeat,state,attempts,device,engine,error");
+  EXPECT_EQ(count(csv, ",failed,1,"), 1000u);
 }
 
 TEST(Html, EscapeAndSkeleton) {

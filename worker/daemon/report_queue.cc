@@ -3,9 +3,14 @@
 // until the coordinator accepts it. Each report has its own backoff; one that keeps
 // failing with errors other than unavailability is given up after 10, and one the
 // coordinator refuses is discarded (the lease then expires and the job runs again).
-// A succeeded run's directory is removed once accepted. Not here: how a run ended
+// Completions due together (runs that finished in the same tick) go in one
+// CompleteJobs call, one transaction on the coordinator, each answered on its own;
+// a coordinator without that rpc (UNIMPLEMENTED) gets a CompleteJob each from then
+// on. A succeeded run's directory is removed once accepted. Not here: how a run ended
 // (job_children.cc) and the rpc plumbing (coordinator_client.cc).
 #include "worker/daemon/worker_daemon_impl.h"
+
+#include <algorithm>
 
 namespace gb::worker {
 
@@ -54,9 +59,68 @@ void WorkerDaemon::Impl::add_fail_report(int64_t run_id, const std::string& hash
 }
 
 void WorkerDaemon::Impl::send_due_reports() {
+  const auto now = Clock::now();
+  std::vector<Report*> completions;
   for (auto& [id, rep] : reports) {
-    if (!rep.in_flight && Clock::now() >= rep.next_try) send_report(rep);
+    if (rep.in_flight || now < rep.next_try) continue;
+    if (rep.kind == Outcome::kSucceeded && !complete_jobs_unimplemented) {
+      completions.push_back(&rep);
+    } else {
+      send_report(rep);
+    }
   }
+  if (completions.size() == 1) send_report(*completions.front());
+  for (size_t i = 0; completions.size() > 1 && i < completions.size(); i += kMaxCompletionsPerReport) {
+    send_completions({completions.begin() + static_cast<std::ptrdiff_t>(i),
+                      completions.begin() + static_cast<std::ptrdiff_t>(
+                                                std::min(completions.size(), i + kMaxCompletionsPerReport))});
+  }
+}
+
+// One CompleteJobs call for several due completions; each result is taken as the
+// answer to its own CompleteJob would be.
+void WorkerDaemon::Impl::send_completions(const std::vector<Report*>& batch) {
+  pb::CompleteJobsRequest req;
+  req.set_worker_id(worker_id);
+  req.set_worker_name(name);
+  std::vector<int64_t> run_ids;
+  for (Report* rep : batch) {
+    rep->in_flight = true;
+    *req.add_completions() = rep->complete;
+    run_ids.push_back(rep->run_id);
+  }
+  rpc.call<pb::CompleteJobsReply>(
+      o.rpc_timeout_ms,
+      [&, req](grpc::ClientContext* ctx) { return rpc.stub()->PrepareAsyncCompleteJobs(ctx, req, rpc.cq()); },
+      [this, run_ids](const grpc::Status& s, const pb::CompleteJobsReply& r) {
+        if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+          // An older coordinator: these and later completions go one by one, now.
+          complete_jobs_unimplemented = true;
+          for (int64_t run_id : run_ids) {
+            auto it = reports.find(run_id);
+            if (it == reports.end()) continue;
+            it->second.in_flight = false;
+            it->second.next_try = Clock::now();
+          }
+          return;
+        }
+        for (size_t i = 0; i < run_ids.size(); ++i) {
+          if (!s.ok()) {
+            on_reported(run_ids[i], s, "");
+            continue;
+          }
+          // A reply without this run's result (it should not happen): retried.
+          grpc::Status each(grpc::StatusCode::INTERNAL, "CompleteJobs: no result for this run");
+          bool duplicate = false;
+          for (const pb::CompleteJobResult& res : r.results()) {
+            if (res.run_id() != run_ids[i]) continue;
+            each = grpc::Status(static_cast<grpc::StatusCode>(res.code()), res.error());
+            duplicate = res.duplicate();
+            break;
+          }
+          on_reported(run_ids[i], each, duplicate ? " (duplicate)" : "");
+        }
+      });
 }
 
 // Last word on every unreported run, one try each (1 s), so that its job need not

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -71,6 +72,10 @@ struct WorkerDaemon::Impl {
   std::optional<std::string> fatal;
   std::map<int64_t, Child> children;   // by run id
   std::map<int64_t, Report> reports;   // by run id
+  // The coordinator answered CompleteJobs UNIMPLEMENTED (older than that rpc):
+  // completions go one CompleteJob each.
+  bool complete_jobs_unimplemented = false;
+  static constexpr size_t kMaxCompletionsPerReport = 64;  // per CompleteJobs call (the coordinator takes 256)
   uint64_t seed_counter = 0;
 
   explicit Impl(WorkerOptions opts);
@@ -122,6 +127,7 @@ struct WorkerDaemon::Impl {
   void retry_reports_now();
   void log_unreported() const;
   void send_report(Report& rep);
+  void send_completions(const std::vector<Report*>& batch);
   void on_reported(int64_t run_id, const grpc::Status& s, const std::string& detail);
 };
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -193,6 +195,10 @@ class FakeCoordinator final : public pb::Coordinator::Service {
   std::deque<pb::LeaseJobReply> queue;     // jobs to hand out
   std::map<int64_t, std::string> renew_mode;  // run id -> "cancel" | "lost" (else ok)
   int complete_unavailable = 0;            // fail this many CompleteJobs with UNAVAILABLE first
+  bool complete_jobs_rpc = false;          // implements CompleteJobs (else UNIMPLEMENTED, as an older one)
+  bool hold_completions = false;           // CompleteJob(s): UNAVAILABLE while set
+  std::vector<int> batch_sizes;            // completions per CompleteJobs call, held ones too
+  int unimplemented_calls = 0;
   int registers = 0, drains = 0, leases_handed = 0;
   std::vector<pb::RenewLeaseRequest> renews;
   std::vector<pb::CompleteJobRequest> completes;
@@ -243,12 +249,32 @@ class FakeCoordinator final : public pb::Coordinator::Service {
                            pb::CompleteJobReply*) override {
     if (auto st = auth(ctx); !st.ok()) return st;
     std::lock_guard lock(mu);
+    if (hold_completions) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "held");
     if (complete_unavailable > 0) {
       --complete_unavailable;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try later");
     }
     completes.push_back(*req);
     cv.notify_all();
+    return grpc::Status::OK;
+  }
+  grpc::Status CompleteJobs(grpc::ServerContext* ctx, const pb::CompleteJobsRequest* req,
+                            pb::CompleteJobsReply* reply) override {
+    if (auto st = auth(ctx); !st.ok()) return st;
+    std::lock_guard lock(mu);
+    if (!complete_jobs_rpc) {
+      ++unimplemented_calls;
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no CompleteJobs");
+    }
+    batch_sizes.push_back(req->completions_size());
+    cv.notify_all();
+    if (hold_completions) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "held");
+    EXPECT_EQ(req->worker_name(), "test-worker");
+    for (const auto& c : req->completions()) {
+      completes.push_back(c);
+      pb::CompleteJobResult* r = reply->add_results();
+      r->set_run_id(c.run_id());
+    }
     return grpc::Status::OK;
   }
   grpc::Status FailJob(grpc::ServerContext* ctx, const pb::FailJobRequest* req, pb::FailJobReply* reply) override {
@@ -559,6 +585,60 @@ TEST_F(DaemonTest, RetriesACompletionUntilAcceptedAndRegistersAgain) {
   EXPECT_EQ(fake.completes.size(), 1u);
   EXPECT_EQ(fake.complete_unavailable, 0);
   EXPECT_GE(fake.registers, 2);  // UNAVAILABLE -> registers again before leasing
+}
+
+// Three runs finish while the coordinator holds their reports back; once it is back
+// (each RegisterWorker makes every report due at once), they go in one CompleteJobs,
+// or, to a coordinator without that rpc, a CompleteJob each. Each is recorded once.
+void finish_three_held(FakeCoordinator& fake, bool complete_jobs_rpc) {
+  fake.complete_jobs_rpc = complete_jobs_rpc;
+  fake.hold_completions = true;
+  for (int64_t run = 21; run <= 23; ++run) fake.queue.push_back(lease(run, R"({"seconds": 0})"));
+}
+
+TEST_F(DaemonTest, CompletionsDueTogetherGoInOneCompleteJobs) {
+  finish_three_held(fake, /*complete_jobs_rpc=*/true);
+  WorkerOptions o = options();
+  o.slots = 3;
+  start(o);
+  // Held: the three runs' reports are retried together after each registration.
+  ASSERT_TRUE(fake.wait(15000, [&] {
+    return std::find(fake.batch_sizes.begin(), fake.batch_sizes.end(), 3) != fake.batch_sizes.end();
+  }));
+  {
+    std::lock_guard lock(fake.mu);
+    fake.hold_completions = false;
+  }
+  ASSERT_TRUE(fake.wait(15000, [&] { return fake.completes.size() >= 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::lock_guard lock(fake.mu);
+  std::set<int64_t> runs;
+  for (const auto& c : fake.completes) runs.insert(c.run_id());
+  EXPECT_EQ(fake.completes.size(), 3u);  // each once
+  EXPECT_EQ(runs, (std::set<int64_t>{21, 22, 23}));
+  EXPECT_EQ(fake.unimplemented_calls, 0);
+  for (const auto& c : fake.completes) EXPECT_EQ(c.metrics(0).name(), "slept_s");
+}
+
+TEST_F(DaemonTest, CompletionsGoOneByOneToACoordinatorWithoutCompleteJobs) {
+  finish_three_held(fake, /*complete_jobs_rpc=*/false);
+  WorkerOptions o = options();
+  o.slots = 3;
+  start(o);
+  ASSERT_TRUE(fake.wait(15000, [&] { return fake.unimplemented_calls > 0; }));
+  {
+    std::lock_guard lock(fake.mu);
+    fake.hold_completions = false;
+  }
+  ASSERT_TRUE(fake.wait(15000, [&] { return fake.completes.size() >= 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::lock_guard lock(fake.mu);
+  std::set<int64_t> runs;
+  for (const auto& c : fake.completes) runs.insert(c.run_id());
+  EXPECT_EQ(fake.completes.size(), 3u);
+  EXPECT_EQ(runs, (std::set<int64_t>{21, 22, 23}));
+  EXPECT_EQ(fake.unimplemented_calls, 1);  // asked once, then CompleteJob each
+  EXPECT_TRUE(fake.batch_sizes.empty());
 }
 
 TEST_F(DaemonTest, WrongTokenExitsWithAnError) {
