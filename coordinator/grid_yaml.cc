@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <regex>
@@ -23,6 +24,35 @@ constexpr size_t kMaxErrors = 50;
 // A 16 MiB JSON grid holds at most about this many values.
 constexpr size_t kMaxValues = 8'000'000;
 
+// The offset of the first byte of `s` that is not well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, at most U+10FFFF), or npos. JSON text is UTF-8,
+// and a string that is not cannot be written out again (nlohmann's dump throws).
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
+      if (b[i + k] < lo_k || b[i + k] > hi_k) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
 std::string where(const YAML::Mark& m) {
   if (m.is_null()) return "";
   return "line " + std::to_string(m.line + 1) + " column " + std::to_string(m.column + 1);
@@ -34,6 +64,7 @@ struct Converter {
   std::vector<std::string> errors;
   size_t dropped = 0;
   size_t values = 0;
+  size_t bytes = 0;  // of the scalars and keys converted, aliases expanded
 
   void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
     if (errors.size() >= kMaxErrors) {
@@ -84,9 +115,30 @@ struct Converter {
     return v;
   }
 
+  // Counts a scalar's or key's bytes against the size limit and checks it is UTF-8;
+  // false (with an error) when it is not usable.
+  bool text_ok(const std::string& s, const std::string& path, const YAML::Mark& mark, const char* what) {
+    bytes += s.size();
+    if (bytes > limits.max_bytes) {
+      if (bytes - s.size() <= limits.max_bytes)
+        add(path, "more than " + std::to_string(limits.max_bytes / kMiB) +
+                      " MiB of text once aliases are expanded; expected a smaller grid", mark);
+      return false;
+    }
+    if (size_t at = invalid_utf8_at(s); at != std::string::npos) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(s[at]));
+      add(path, std::string(what) + " is not UTF-8 text (byte " + hex + " at offset " + std::to_string(at) +
+                    "); expected UTF-8", mark);
+      return false;
+    }
+    return true;
+  }
+
   OJson scalar(const YAML::Node& n, const std::string& path) {
     const std::string& tag = n.Tag();
     const std::string& s = n.Scalar();
+    if (!text_ok(s, path, n.Mark(), "the value") || !text_ok(tag, path, n.Mark(), "the tag")) return nullptr;
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;  // quoted, block or !!str
     if (tag == "?" || tag.empty()) return plain(s, path, n.Mark());
     if (tag == "tag:yaml.org,2002:null") {
@@ -152,6 +204,7 @@ struct Converter {
             continue;
           }
           const std::string& k = key.Scalar();
+          if (!text_ok(k, path, key.Mark(), "a mapping key")) continue;
           std::string child = json_path_key(path, k);
           auto [it, fresh] = seen.emplace(k, key.Mark());
           if (!fresh) {
