@@ -21,8 +21,13 @@ namespace {
 using OJson = nlohmann::ordered_json;
 
 constexpr size_t kMaxErrors = 50;
-// A 16 MiB JSON grid holds at most about this many values.
-constexpr size_t kMaxValues = 8'000'000;
+// Values a YAML text may expand to, aliases expanded: what a text of its size could
+// hold without aliases (a value and a separator: 2 bytes each), plus this many (so
+// that a small grid may still repeat a list through aliases). A 377-byte text of 8
+// levels of 10 aliases expanded to the old fixed cap of 8,000,000 values: minutes of
+// work and gigabytes under grid_fuzz.
+constexpr size_t kAliasAllowance = 100'000;
+size_t max_values(size_t text_bytes) { return text_bytes / 2 + kAliasAllowance; }
 
 // The offset of the first byte of `s` that is not well-formed UTF-8 (RFC 3629: no
 // overlong forms, no surrogates, at most U+10FFFF), or npos. JSON text is UTF-8,
@@ -64,6 +69,8 @@ struct Converter {
   std::vector<std::string> errors;
   size_t dropped = 0;
   size_t values = 0;
+  size_t text_bytes = 0;   // of the YAML text
+  size_t value_limit = 0;  // max_values(text_bytes)
   size_t bytes = 0;  // of the scalars and keys converted, aliases expanded
 
   void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
@@ -171,9 +178,11 @@ struct Converter {
   // `depth`: the collections around `n`. Aliases can make a small text a huge
   // document, so the values converted are counted too.
   OJson convert(const YAML::Node& n, const std::string& path, int depth = 0) {
-    if (++values > kMaxValues) {
-      if (values == kMaxValues + 1)
-        add(path, "more than " + std::to_string(kMaxValues) + " values (aliases expanded); expected a smaller grid",
+    if (++values > value_limit) {
+      if (values == value_limit + 1)
+        add(path, "more than " + std::to_string(value_limit) + " values once aliases are expanded (its " +
+                      std::to_string(text_bytes) + " bytes hold at most " + std::to_string(text_bytes / 2) + " + " +
+                      std::to_string(kAliasAllowance) + "); expected a smaller grid",
             n.Mark());
       return nullptr;
     }
@@ -249,7 +258,7 @@ Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::
     return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found " +
                  std::to_string(docs.size())};
   }
-  Converter c{source, limits, {}, 0, 0};
+  Converter c{source, limits, {}, 0, 0, text.size(), max_values(text.size())};
   OJson out = c.convert(docs[0], "$");
   if (!c.errors.empty()) {
     std::string msg;

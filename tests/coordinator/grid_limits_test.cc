@@ -1,7 +1,8 @@
 // The stated limits on what a grid expands to, checked before anything is expanded:
 // jobs per grid (200,000; grid_fuzz's first run ran out of memory on a grid whose
 // points x repeats expanded to ~10^8 jobs), bytes of job parameters (256 MiB), and a
-// YAML document's size once aliases are expanded (16 MiB, as a grid's text); and the
+// YAML document's size and value count once aliases are expanded (16 MiB of text, as
+// a grid's; as many values as its text could hold, plus 100,000); and the
 // YAML reader's refusal of text that is not UTF-8 (grid_fuzz's later findings). Not
 // here: the other grid checks (grid_test.cc), the parser's size and depth limits
 // (tests/common/json_parse_test.cc).
@@ -102,6 +103,34 @@ TEST(GridLimits, AYamlAliasBombIsRefusedByItsExpandedSize) {
             std::string::npos)
       << doc.message();
   EXPECT_LT(seconds_since(t0), 5.0);
+}
+
+TEST(GridLimits, AYamlAliasBombOfSmallValuesIsRefusedByItsValueCount) {
+  // grid_fuzz's input: 10 numbers aliased 10^7 times (7 levels of 10 aliases) in 377
+  // bytes. It expanded to the old fixed cap of 8,000,000 values: minutes, gigabytes.
+  std::string y = "a: &a [1,2,3,4,5,6,7,8,9,10]\n";
+  std::string prev = "a";
+  for (int i = 1; i <= 7; ++i) {
+    const std::string me = "b" + std::to_string(i);
+    y += me + ": &" + me + " [";
+    for (int k = 0; k < 10; ++k) y += (k ? ",*" : "*") + prev;
+    y += "]\n";
+    prev = me;
+  }
+  y += "name: x\n";
+  ASSERT_EQ(y.size(), 377u);
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<nlohmann::ordered_json> doc = yaml_to_json(y, "small.yaml");
+  ASSERT_FALSE(doc.ok());
+  EXPECT_NE(doc.message().find(": more than 100188 values once aliases are expanded (its 377 bytes hold at most "
+                               "188 + 100000); expected a smaller grid"),
+            std::string::npos)
+      << doc.message();
+  EXPECT_LT(seconds_since(t0), 5.0);
+  // Aliases that repeat a list a few times are fine.
+  Result<nlohmann::ordered_json> ok = yaml_to_json("f: &f [f16, int8-channel]\ng: *f\nh: *f\n", "ok.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ((*ok)["h"], (*ok)["f"]);
 }
 
 TEST(GridLimits, YamlTextThatIsNotUtf8IsAnErrorNotACrash) {
