@@ -14,6 +14,7 @@
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid_inputs.h"
+#include "coordinator/grid_support.h"
 #include "coordinator/grid_yaml.h"
 #include "coordinator/report_check.h"
 #include "engine/jobs/job_kinds.h"
@@ -451,7 +452,12 @@ Result<Grid> load_grid(const std::string& path) {
   }
   Result<Grid> g = parse_grid(*doc, path);
   if (!g.ok()) return g;
-  if (Status st = check_grid_files(*doc, g->measures, path, &g->warnings); !st.ok()) return st.error();
+  // The files, then what the engine can run: every problem of both listed.
+  const Status files = check_grid_files(*doc, g->measures, path, &g->warnings);
+  const Status support = check_grid_support(*g);
+  if (!files.ok() || !support.ok())
+    return Error{files.ok() ? support.message()
+                            : support.ok() ? files.message() : files.message() + "\n" + support.message()};
   return g;
 }
 
