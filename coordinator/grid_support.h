@@ -16,8 +16,8 @@ struct Grid;
 
 // Each distinct combination of the jobs of kinds that run the engine (not
 // theory-only, taking a model and a kv_format) whose model's config resolves here;
-// a model with an unset ${VAR}, or one whose config does not resolve, is left to
-// the other checks. Errors: every problem, one line each, "SOURCE: $.path: what
+// a model written with ${VAR} (each machine's own copy), or one whose config does
+// not resolve, is left to the other checks and to the load where the job runs. Errors: every problem, one line each, "SOURCE: $.path: what
 // (model M, backend B)", the path being where the format is written.
 Status check_grid_support(const Grid& grid);
 
