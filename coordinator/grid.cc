@@ -14,6 +14,7 @@
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid_inputs.h"
+#include "coordinator/grid_support.h"
 #include "coordinator/grid_yaml.h"
 #include "coordinator/report_check.h"
 #include "engine/jobs/job_kinds.h"
@@ -29,6 +30,11 @@ constexpr size_t kMaxPoints = 100000;
 // from the axes' sizes before anything is expanded (a grid of 100,000 points with
 // repeats 1000 would otherwise expand to 10^8 jobs and exhaust memory).
 constexpr size_t kMaxJobs = 200000;
+// Bytes of job parameters (as JSON text) the expanded jobs may hold: jobs x the
+// longest point, checked like the job count. Within the job limit a point may still
+// be large (a fixed value of 8,000 characters on 100,000 points held ~1.4 GB, and
+// grid_fuzz stopped at its 2 GiB limit); 256 MiB is 200,000 jobs of 1,300 bytes.
+constexpr size_t kMaxJobBytes = size_t{256} << 20;
 
 // Collects "SOURCE: PATH: WHAT" lines, each once, at most kMaxErrors of them.
 class Errors {
@@ -446,7 +452,12 @@ Result<Grid> load_grid(const std::string& path) {
   }
   Result<Grid> g = parse_grid(*doc, path);
   if (!g.ok()) return g;
-  if (Status st = check_grid_files(*doc, g->measures, path, &g->warnings); !st.ok()) return st.error();
+  // The files, then what the engine can run: every problem of both listed.
+  const Status files = check_grid_files(*doc, g->measures, path, &g->warnings);
+  const Status support = check_grid_support(*g);
+  if (!files.ok() || !support.ok())
+    return Error{files.ok() ? support.message()
+                            : support.ok() ? files.message() : files.message() + "\n" + support.message()};
   return g;
 }
 
@@ -668,6 +679,27 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
              "the grid would expand to " + std::to_string(max_points) + " points x " + std::to_string(jobs_per_point) +
                  " jobs each (its measures, non-theory ones times repeats " + std::to_string(std::max(g.repeats, 1)) +
                  "), more than " + std::to_string(kMaxJobs) + " jobs; expected fewer (split the grid)");
+    return errs.error();
+  }
+  // The longest point: the fixed values plus each axis' longest value (as JSON
+  // text), or an include point.
+  size_t point_bytes = fixed.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+  for (const auto& a : axes) {
+    size_t longest = 0;
+    for (const Json& v : a.values)
+      longest = std::max(longest, v.dump(-1, ' ', false, Json::error_handler_t::replace).size());
+    point_bytes += a.name.size() + 4 + longest;
+  }
+  for (const Json& p : includes)
+    point_bytes = std::max(point_bytes, fixed.dump(-1, ' ', false, Json::error_handler_t::replace).size() +
+                                            p.dump(-1, ' ', false, Json::error_handler_t::replace).size());
+  const size_t max_jobs = (max_points + includes.size()) * jobs_per_point;
+  if (point_bytes > 0 && max_jobs > kMaxJobBytes / point_bytes) {
+    errs.add(axes.empty() ? "$.include" : "$.axes",
+             "the grid would expand to " + std::to_string(max_jobs) + " jobs of up to " + std::to_string(point_bytes) +
+                 " bytes of parameters each (about " + std::to_string(max_jobs * point_bytes / kMiB) +
+                 " MiB), more than " + std::to_string(kMaxJobBytes / kMiB) +
+                 " MiB; expected fewer points or shorter values (split the grid)");
     return errs.error();
   }
   std::vector<Point> points;

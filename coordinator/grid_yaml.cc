@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <regex>
@@ -20,8 +21,42 @@ namespace {
 using OJson = nlohmann::ordered_json;
 
 constexpr size_t kMaxErrors = 50;
-// A 16 MiB JSON grid holds at most about this many values.
-constexpr size_t kMaxValues = 8'000'000;
+// Values a YAML text may expand to, aliases expanded: what a text of its size could
+// hold without aliases (a value and a separator: 2 bytes each), plus this many (so
+// that a small grid may still repeat a list through aliases). A 377-byte text of 8
+// levels of 10 aliases expanded to the old fixed cap of 8,000,000 values: minutes of
+// work and gigabytes under grid_fuzz.
+constexpr size_t kAliasAllowance = 100'000;
+size_t max_values(size_t text_bytes) { return text_bytes / 2 + kAliasAllowance; }
+
+// The offset of the first byte of `s` that is not well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, at most U+10FFFF), or npos. JSON text is UTF-8,
+// and a string that is not cannot be written out again (nlohmann's dump throws).
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
+      if (b[i + k] < lo_k || b[i + k] > hi_k) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
 
 std::string where(const YAML::Mark& m) {
   if (m.is_null()) return "";
@@ -34,6 +69,9 @@ struct Converter {
   std::vector<std::string> errors;
   size_t dropped = 0;
   size_t values = 0;
+  size_t text_bytes = 0;   // of the YAML text
+  size_t value_limit = 0;  // max_values(text_bytes)
+  size_t bytes = 0;  // of the scalars and keys converted, aliases expanded
 
   void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
     if (errors.size() >= kMaxErrors) {
@@ -84,9 +122,30 @@ struct Converter {
     return v;
   }
 
+  // Counts a scalar's or key's bytes against the size limit and checks it is UTF-8;
+  // false (with an error) when it is not usable.
+  bool text_ok(const std::string& s, const std::string& path, const YAML::Mark& mark, const char* what) {
+    bytes += s.size();
+    if (bytes > limits.max_bytes) {
+      if (bytes - s.size() <= limits.max_bytes)
+        add(path, "more than " + std::to_string(limits.max_bytes / kMiB) +
+                      " MiB of text once aliases are expanded; expected a smaller grid", mark);
+      return false;
+    }
+    if (size_t at = invalid_utf8_at(s); at != std::string::npos) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(s[at]));
+      add(path, std::string(what) + " is not UTF-8 text (byte " + hex + " at offset " + std::to_string(at) +
+                    "); expected UTF-8", mark);
+      return false;
+    }
+    return true;
+  }
+
   OJson scalar(const YAML::Node& n, const std::string& path) {
     const std::string& tag = n.Tag();
     const std::string& s = n.Scalar();
+    if (!text_ok(s, path, n.Mark(), "the value") || !text_ok(tag, path, n.Mark(), "the tag")) return nullptr;
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;  // quoted, block or !!str
     if (tag == "?" || tag.empty()) return plain(s, path, n.Mark());
     if (tag == "tag:yaml.org,2002:null") {
@@ -119,9 +178,11 @@ struct Converter {
   // `depth`: the collections around `n`. Aliases can make a small text a huge
   // document, so the values converted are counted too.
   OJson convert(const YAML::Node& n, const std::string& path, int depth = 0) {
-    if (++values > kMaxValues) {
-      if (values == kMaxValues + 1)
-        add(path, "more than " + std::to_string(kMaxValues) + " values (aliases expanded); expected a smaller grid",
+    if (++values > value_limit) {
+      if (values == value_limit + 1)
+        add(path, "more than " + std::to_string(value_limit) + " values once aliases are expanded (its " +
+                      std::to_string(text_bytes) + " bytes hold at most " + std::to_string(text_bytes / 2) + " + " +
+                      std::to_string(kAliasAllowance) + "); expected a smaller grid",
             n.Mark());
       return nullptr;
     }
@@ -152,6 +213,7 @@ struct Converter {
             continue;
           }
           const std::string& k = key.Scalar();
+          if (!text_ok(k, path, key.Mark(), "a mapping key")) continue;
           std::string child = json_path_key(path, k);
           auto [it, fresh] = seen.emplace(k, key.Mark());
           if (!fresh) {
@@ -196,7 +258,7 @@ Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::
     return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found " +
                  std::to_string(docs.size())};
   }
-  Converter c{source, limits, {}, 0, 0};
+  Converter c{source, limits, {}, 0, 0, text.size(), max_values(text.size())};
   OJson out = c.convert(docs[0], "$");
   if (!c.errors.empty()) {
     std::string msg;

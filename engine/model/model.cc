@@ -7,6 +7,7 @@
 #include <numbers>
 #include <string>
 
+#include "engine/spec/format_support.h"
 #include "engine/weights/hf/hf_checkpoint.h"
 #include "kernels/quantize/quantize_matrix.h"
 #include "kernels/quantize/smoothquant.h"
@@ -437,6 +438,10 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   const ModelConfig& c = weights.config();
   if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Error{weights.describe() + ": invalid attention shape in the config"};
+  if (options.format) {
+    const std::vector<FormatProblem> p = format_support_problems(c, &*options.format, nullptr, backend.name());
+    if (!p.empty()) return Error{weights.describe() + ": " + p.front().what};
+  }
   std::unique_ptr<Model> m(new Model(c, backend));
   const MemoryUseScope weights_memory(backend, MemoryUse::kWeights);
   Loader L(weights, backend, m->owned_, m->weight_bytes_, options);
@@ -569,10 +574,14 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
 }
 
 Result<std::unique_ptr<KvCache>> Model::make_cache(KvCacheOptions options, int sequences) {
+  KvFormat policy;
+  policy.name = "+sink" + std::to_string(options.sink_tokens) + "+win" + std::to_string(options.window_tokens);
+  policy.sink_tokens = options.sink_tokens;
+  policy.window_tokens = options.window_tokens;
+  if (const std::vector<FormatProblem> p = format_support_problems(config_, nullptr, &policy, backend_.name());
+      !p.empty())
+    return Error{p.front().what};
   if (config_.learned_positions) {
-    if (options.window_tokens > 0 && options.sink_tokens + options.window_tokens > config_.max_position_embeddings)
-      return Error{"streaming cache of " + std::to_string(options.sink_tokens + options.window_tokens) +
-                   " slots exceeds the model's " + std::to_string(config_.max_position_embeddings) + " positions"};
     if (options.max_tokens == 0 || options.max_tokens > config_.max_position_embeddings)
       options.max_tokens = config_.max_position_embeddings;
   }

@@ -75,5 +75,20 @@ TEST(CliBadInput, ConfigWithAHiddenSizePastADoubleIsRefused) {
   expect_refused(deep, d + "/model/config.json: $.x[0]");
 }
 
+TEST(CliBadInput, FormatsTheEngineCannotRunAreRefusedBeforeAnythingRuns) {
+  // gpt2: hidden 768 (not groups of 512), 1024 learned positions (no window of 2048).
+  const std::string d = temp_dir();
+  write_file(d + "/g.json", R"({"name": "g", "axes": {"weight_format": ["f16", "int8-g512"],
+    "kv_format": ["f16", "f16+sink4+win2048"]}, "fixed": {"model": "synthetic:gpt2", "prompt_tokens": 4,
+    "gen_tokens": 1}, "measure": ["speed"]})");
+  Output r = gridbench(d, {"run", d + "/g.json", "--db", d + "/x.db", "--out", d + "/out"});
+  expect_refused(r, d + "/g.json: $.axes.weight_format[1]: weight format 'int8-g512': hidden_size 768 is not a "
+                        "multiple of its groups of 512 (model synthetic:gpt2, backend cpu)");
+  expect_refused(r, d + "/g.json: $.axes.kv_format[1]: KV format 'f16+sink4+win2048': a streaming cache of 2052 "
+                        "slots exceeds the model's 1024 positions");
+  EXPECT_FALSE(fs::exists(d + "/x.db"));
+  EXPECT_FALSE(fs::exists(d + "/out"));
+}
+
 }  // namespace
 }  // namespace gb::cli_testing

@@ -14,6 +14,7 @@
 #include "engine/backend/cpu_backend.h"
 #include "engine/measure/backends/smooth_calibration.h"
 #include "engine/model/model.h"
+#include "engine/spec/format_support.h"
 #include "engine/weights/weight_source.h"
 
 namespace gb::engine {
@@ -149,6 +150,34 @@ TEST(WeightFormats, PeerQuantizedFilesRunAsStored) {
             std::string::npos)
       << refused.message();
   EXPECT_TRUE(run("gguf:" + dir + "/peer-llama-q4_0.gguf", "int8-channel", true).ok());
+}
+
+// Model::load refuses exactly the formats the engine's rule (format_support.h) does,
+// with its words, so that a grid refused before running and a job refused at load
+// never disagree: every weight format (and its fake: form) on the golden llama.
+TEST(WeightFormats, LoadRefusesExactlyWhatTheFormatRuleRefuses) {
+  const std::string ref = "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  std::vector<std::string> names;
+  for (const std::string& n : weight_format_names())
+    if (n.find('<') == std::string::npos) names.insert(names.end(), {n, "fake:" + n});
+  int refused = 0;
+  for (const std::string& name : names) {
+    Result<WeightFormat> f = parse_weight_format(name);
+    ASSERT_TRUE(f.ok()) << f.message();
+    Result<std::unique_ptr<WeightSource>> w = open_weights(ref);
+    ASSERT_TRUE(w.ok()) << w.message();
+    const std::vector<FormatProblem> rule = format_support_problems((*w)->config(), &*f, nullptr, "cpu");
+    LoadOptions o;
+    o.format = *f;
+    std::unique_ptr<Backend> b = make_cpu_backend(1);
+    Result<std::unique_ptr<Model>> m = Model::load(**w, *b, o);
+    EXPECT_EQ(m.ok(), rule.empty()) << name << ": " << (m.ok() ? "loaded" : m.message());
+    if (!m.ok() && !rule.empty()) {
+      EXPECT_NE(m.message().find(rule.front().what), std::string::npos) << name << ": " << m.message();
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 10) << "the golden llama's rows of 64 refuse the 128+ groups and the K types";
 }
 
 TEST(WeightFormats, F16AndBf16AreHeldIn16Bits) {
