@@ -23,11 +23,10 @@ bool grouped(const WeightFormat& f) {
 }  // namespace
 
 bool activation_quantization_runs_on(std::string_view backend) {
-  // ACTIVATION QUANTIZATION: where W8A8 / LLM.int8() formats run. Today the engine
-  // runs them on no backend (model.cc's load_options refuses them too); when the
-  // CPU runs them this becomes `return backend == "cpu";`.
-  (void)backend;
-  return false;
+  // ACTIVATION QUANTIZATION: where W8A8 / LLM.int8() formats run: the CPU backend
+  // (kernels/cpu/packed/linear_w8a8.cc, linear_llm_int8.cc); the CUDA kernels do not
+  // quantize activations yet.
+  return backend == "cpu";
 }
 
 std::vector<FormatProblem> format_support_problems(const ModelConfig& model, const WeightFormat* weights,
