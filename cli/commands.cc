@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/quant_error_command.h"
+#include "cli/quantize_command.h"
 #include "cli/remote.h"
 #include "cli/slurm.h"
 #include "common/host_memory.h"
@@ -964,6 +965,8 @@ int run_cli(int argc, char** argv) {
   auto* slurm = add_slurm_command(app, slurm_flags);
   QuantErrorFlags quant_error_flags;
   auto* quant_error = add_quant_error_command(app, quant_error_flags);
+  QuantizeFlags quantize_flags;
+  auto* quantize = add_quantize_command(app, quantize_flags);
 
   try {
     app.parse(argc, argv);
@@ -991,6 +994,7 @@ int run_cli(int argc, char** argv) {
   if (*workers) return cmd_workers(remote, workers_format);
   if (*slurm) return run_slurm_command(slurm_flags);
   if (*quant_error) return run_quant_error_command(quant_error_flags);
+  if (*quantize) return run_quantize_command(quantize_flags);
   if (*series) return cmd_series(series_name, db, series_metric, series_format);
   if (*grids) return cmd_grids(db, grids_format);
   if (*dashboard) return cmd_dashboard(name, db, out_dir);

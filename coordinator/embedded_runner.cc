@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -71,6 +72,10 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   std::error_code ec;
   fs::create_directories(fs::path(options.out_dir) / "jobs", ec);
   if (ec) return Error{options.out_dir + ": cannot create: " + ec.message()};
+  // The jobs' quantized-model cache (engine/weights/quantized_cache.h), inherited by
+  // each child: OUT_DIR/quant-cache unless GRIDBENCH_QUANT_CACHE names one.
+  if (const char* d = std::getenv("GRIDBENCH_QUANT_CACHE"); d == nullptr || *d == '\0')
+    setenv("GRIDBENCH_QUANT_CACHE", (fs::path(options.out_dir) / "quant-cache").c_str(), 1);
 
   std::vector<Slot> slots;
   auto emit = [&](EmbeddedEvent ev) {

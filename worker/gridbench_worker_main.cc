@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", o.work_dir,
                  "where runs keep their files, this worker's alone (default ${TMPDIR:-/tmp}/gridbench-worker-NAME); "
                  "one another live worker holds: exit 2");
+  app.add_option("--cache-dir", o.cache_dir,
+                 "the quantized-model cache the jobs share (engine/weights/quantized_cache.h): a (model, weight "
+                 "format) quantized once is saved there and loaded by later jobs; LRU within "
+                 "$GRIDBENCH_QUANT_CACHE_GIB (default 20) GiB (default $GRIDBENCH_QUANT_CACHE, else WORK_DIR/quant-cache)");
   app.add_option("--lease-wait-ms", o.lease_wait_ms, "long-poll bound of a lease request")
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();

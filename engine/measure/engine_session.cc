@@ -12,9 +12,11 @@
 #include <thread>
 
 #include "engine/jobs/dataset.h"
+#include "engine/jobs/job_inputs.h"
 #include "engine/measure/backends/smooth_calibration.h"
 #include "engine/spec/model_tensors.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/weights/quantized_cache.h"
 #include "kernels/device_info.h"
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda_backend.h"
@@ -95,7 +97,27 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
   if (!kv) return kv.error();
   e.kv = *kv;
   const auto t0 = Clock::now();
-  Result<std::unique_ptr<WeightSource>> w = open_weights(params.at("model").get<std::string>());
+  std::string model_ref = params.at("model").get<std::string>();
+  Result<QuantCacheOptions> cache = quant_cache_options_from_env();
+  if (!cache) return cache.error();
+  if (!cache->dir.empty() && load->format && quant_cacheable(model_ref, *load->format)) {
+    // A cache failure (a family that cannot be saved, a full disk) only costs the
+    // cache: the job quantizes at load as without one.
+    Result<std::string> digest = input_digest("model", model_ref);
+    Result<CachedModel> c = digest ? cached_quantized_model(*cache, model_ref, *digest, *load->format)
+                                   : Result<CachedModel>(digest.error());
+    if (c) {
+      e.quant_cache = c->hit ? "hit" : "written";
+      std::fprintf(stderr, "%s %s model=%s weight_format=%s dir=%s\n",
+                   c->hit ? "quantized_from_cache" : "quantized_to_cache", c->key.c_str(), model_ref.c_str(),
+                   load->format->name.c_str(), c->model_ref.c_str() + 3);
+      model_ref = c->model_ref;
+    } else {
+      std::fprintf(stderr, "quantized_cache_unused model=%s weight_format=%s: %s\n", model_ref.c_str(),
+                   load->format->name.c_str(), c.message().c_str());
+    }
+  }
+  Result<std::unique_ptr<WeightSource>> w = open_weights(model_ref);
   if (!w) return w.error();
   e.weights = std::move(*w);
   if (e.backend_name == "cuda") {

@@ -44,6 +44,9 @@ struct EngineSession {
   // ", smoothquant alpha 0.5, calibrated on N sequences of DATASET" for +smooth.
   std::string activations = "f32";
   double load_ms = 0;  // opening the weights and loading them into the backend
+  // The quantized-model cache (engine/weights/quantized_cache.h): "" when not used,
+  // "hit" (loaded from it) or "written" (quantized now and saved there).
+  std::string quant_cache;
 };
 
 // The CUDA device a cuda session runs on (a worker maps its --device cuda:N to its
@@ -51,6 +54,8 @@ struct EngineSession {
 inline constexpr int kSessionCudaDevice = 0;
 
 // Opens params.model in params.weight_format with a params.kv_format cache on
+// (through the quantized-model cache where GRIDBENCH_QUANT_CACHE names one: stderr
+// gets "quantized_from_cache KEY ..." or "quantized_to_cache KEY ...")
 // params.backend: "cpu" (params.threads threads) or "cuda" (engine/backend/
 // cuda_backend.h, cuda:kSessionCudaDevice; an error in a build without CUDA).
 // With `wrap`, the model is loaded onto wrap(*backend) (a measuring wrapper,

@@ -108,6 +108,11 @@ QuantSpec quant_spec(const WeightFormat& f) {
   return s;
 }
 
+bool same_spec(const QuantSpec& a, const QuantSpec& b) {
+  return a.codec == b.codec && a.layout == b.layout && a.per_tensor == b.per_tensor && a.group == b.group &&
+         a.double_quant == b.double_quant;
+}
+
 // The codec a float tensor is kept in when no format is asked for.
 kernels::WeightCodec stored_codec(DType d) {
   return d == DType::kF16 ? kernels::WeightCodec::kF16
@@ -203,7 +208,22 @@ class Loader {
     if (transformed == nullptr) {
       Result<TensorView> t = view(name, shape);
       if (!t) return t.error();
-      if (t->packed) {
+      if (t->quantized) {
+        // A saved quantized model's matrix: as stored when no other format is asked for.
+        const QuantSpec& st = t->quantized->spec;
+        if (!format || (!format->fake && same_spec(quant_spec(*format), st))) {
+          QuantizedMatrix q = *t->quantized;
+          w_.release_tensors();
+          return q;
+        }
+        if (!options_.requantize)
+          return Error{w_.describe() + ": tensor " + name + " is stored as " + kernels::codec_name(st.codec) +
+                       (st.group > 0 ? " in groups of " + std::to_string(st.group) : std::string()) +
+                       "; weight format '" + (options_.format ? options_.format->name : format->name) +
+                       "' would quantize it again: leave weight_format out to run it as stored, or set "
+                       "requantize: true"};
+      }
+      if (t->packed && !t->quantized) {
         const kernels::WeightCodec codec = *t->packed;
         if (!format || (format->codec == codec && !format->fake && format->codec_layout == kernels::ScaleLayout::kNone)) {
           if (t->shape.size() != 2) return Error{w_.describe() + ": tensor " + name + " is packed but not a matrix"};

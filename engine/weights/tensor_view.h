@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "engine/spec/dtype.h"
 #include "kernels/codecs/float16.h"
 #include "kernels/codecs/packed_matrix.h"
+#include "kernels/quantize/quantize_matrix.h"
 
 namespace gb::engine {
 
@@ -25,6 +27,10 @@ struct TensorView {
   // Set for a matrix stored in a block codec (a GGUF q-type): data holds shape[0]
   // rows of codec_row_bytes(*packed, shape[1]) bytes, and dtype is meaningless.
   std::optional<kernels::WeightCodec> packed;
+  // Set with `packed` for a matrix whose codec carries scales (int8, fp8, int4,
+  // nf4, fp4 of a saved quantized checkpoint, engine/weights/hf/quantized_checkpoint.h):
+  // every array, owned and aligned; data points at its codes.
+  std::shared_ptr<const kernels::QuantizedMatrix> quantized = nullptr;
 
   int64_t numel() const { return shape_numel(shape); }
   size_t nbytes() const {
@@ -57,6 +63,11 @@ inline float element_as_f32(const TensorView& t, int64_t i) {
 
 // The whole F32/F16/BF16 view, or a packed matrix dequantized, as f32 into out[0, numel).
 inline void to_f32(const TensorView& t, float* out) {
+  if (t.quantized) {
+    const kernels::PackedMatrix m = t.quantized->view();
+    for (int64_t r = 0; r < m.rows; ++r) kernels::dequantize_row(m, r, out + r * m.cols);
+    return;
+  }
   if (t.packed) {
     kernels::PackedMatrix m;
     m.codec = *t.packed;

@@ -55,9 +55,12 @@ std::vector<float> make_dynamic_map() {
 uint8_t bnb_nf4_code(float x) { return nearest(x, nf4_value, 16); }
 
 uint8_t bnb_fp4_code(float x) {
-  // Codes ordered by value, so that "nearest, first on a tie" matches bitsandbytes'
-  // argmin over its table order (0..15).
-  return nearest(x, fp4_value, 16);
+  // The magnitude's nearest code (first on a tie) with the sign bit for x < 0, except
+  // that a value that rounds to zero is code 8 (-0) when positive and 0 when negative,
+  // as bitsandbytes' CPU path stores it (measured: tests/data/bnb/ known answers).
+  const uint8_t m = nearest(std::fabs(x), fp4_value, 8);
+  if (m == 0) return x > 0 ? 8 : 0;
+  return x < 0 ? static_cast<uint8_t>(m | 8) : m;
 }
 
 void bnb_quantize_4bit(bool nf4, const float* x, int64_t n, int64_t block, uint8_t* codes, float* absmax) {

@@ -2,9 +2,11 @@
 // absmax values, written again from bitsandbytes' algorithms: blocks of a flattened
 // tensor, x scaled by the reciprocal of the block's absmax, the nearest code (the
 // lower one on a tie); double quantization subtracts the mean absmax and quantizes
-// the rest blockwise (256) with bitsandbytes' signed dynamic 8-bit map. The values
-// and codes are those bitsandbytes produces for the same f32 input
-// (tests/kernels/quantize/, vectors from tools/gen_bnb_vectors.py).
+// the rest blockwise (256) with bitsandbytes' signed dynamic 8-bit map. The 4-bit
+// codes, the absmax values and the dequantized values are those bitsandbytes 0.50.2
+// produces for the same f32 input (tests/kernels/quantize/, vectors from
+// tools/gen_bnb_vectors.py); double quantization's absmax codes, scales and offset are
+// not yet its bits (its float32 mean and map differ in the last bits).
 #pragma once
 
 #include <cstdint>

@@ -240,6 +240,51 @@ Result<QuantizedMatrix> packed_matrix_copy(WeightCodec codec, const uint8_t* dat
   return q;
 }
 
+Status check_quantized_sizes(const QuantSpec& s, int64_t rows_, int64_t cols, const QuantizedSizes& have,
+                             const std::string& what) {
+  if (Status st = check_shape(s, rows_, cols, what); !st.ok()) return st;
+  const size_t rows = static_cast<size_t>(rows_);
+  const size_t groups = s.group > 0 ? rows * static_cast<size_t>(cols / s.group) : 0;
+  QuantizedSizes want;
+  want.codes = rows * codec_row_bytes(s.codec, cols);
+  switch (s.codec) {
+    case WeightCodec::kInt8:
+    case WeightCodec::kFp8:
+      want.scales = s.layout == ScaleLayout::kRow ? rows * 4 : groups * 2;
+      break;
+    case WeightCodec::kInt4:
+      want.scales = want.zeros = groups * 2;
+      break;
+    case WeightCodec::kNf4:
+    case WeightCodec::kFp4:
+      want.scales = s.double_quant ? groups : groups * 4;
+      want.dq_scales = want.dq_offsets = s.double_quant ? (groups + 255) / 256 : 0;
+      break;
+    default:
+      break;
+  }
+  auto check = [&](const char* array, size_t h, size_t w) -> Status {
+    if (h == w) return Status::Ok();
+    return Error{what + ": " + array + " holds " + std::to_string(h) + ", expected " + std::to_string(w) + " for " +
+                 std::to_string(rows_) + "x" + std::to_string(cols) + " " + codec_name(s.codec) +
+                 (s.group > 0 ? " in groups of " + std::to_string(s.group) : std::string())};
+  };
+  GB_RETURN_IF_ERROR(check("codes (bytes)", have.codes, want.codes));
+  GB_RETURN_IF_ERROR(check("scales (bytes)", have.scales, want.scales));
+  GB_RETURN_IF_ERROR(check("zeros (bytes)", have.zeros, want.zeros));
+  GB_RETURN_IF_ERROR(check("dq_scales (floats)", have.dq_scales, want.dq_scales));
+  GB_RETURN_IF_ERROR(check("dq_offsets (floats)", have.dq_offsets, want.dq_offsets));
+  return Status::Ok();
+}
+
+Status check_quantized_arrays(const QuantizedMatrix& q, const std::string& what) {
+  if (!q.block_row_index.empty()) return Error{what + ": a stored matrix has no block row index"};
+  if (q.row_bytes != codec_row_bytes(q.spec.codec, q.cols)) return Error{what + ": row_bytes does not match the codec"};
+  return check_quantized_sizes(q.spec, q.rows, q.cols,
+                               {q.codes.size(), q.scales.size(), q.zeros.size(), q.dq_scales.size(), q.dq_offsets.size()},
+                               what);
+}
+
 Result<QuantizedMatrix> concat_rows(std::vector<QuantizedMatrix> parts, const std::string& what) {
   if (parts.empty()) return Error{what + ": nothing to concatenate"};
   if (parts.size() == 1) return std::move(parts.front());

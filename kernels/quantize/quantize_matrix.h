@@ -52,6 +52,20 @@ Result<QuantizedMatrix> quantize_matrix(const QuantSpec& spec, const float* w, i
 Result<QuantizedMatrix> packed_matrix_copy(WeightCodec codec, const uint8_t* data, int64_t rows, int64_t cols,
                                            const std::string& what);
 
+// Checks that the arrays of `q` (read from a file: a saved quantized checkpoint) have
+// the sizes its spec, rows and cols call for: codes rows x row_bytes; int8/fp8 scales
+// f32 per row or f16 per group; int4 f16 scales and zeros per group; nf4/fp4 absmax
+// f32 per block, or u8 codes with f32 dq_scales and dq_offsets per 256 blocks. The
+// error names `what` and the array.
+Status check_quantized_arrays(const QuantizedMatrix& q, const std::string& what);
+// The same check on the arrays' sizes alone (bytes of codes, scales and zeros; floats
+// of dq_scales and dq_offsets), before anything is read.
+struct QuantizedSizes {
+  size_t codes = 0, scales = 0, zeros = 0, dq_scales = 0, dq_offsets = 0;
+};
+Status check_quantized_sizes(const QuantSpec& spec, int64_t rows, int64_t cols, const QuantizedSizes& have,
+                             const std::string& what);
+
 // The rows of several matrices of one codec and column count, one after another (a
 // fused q|k|v or gate|up), each keeping its own scales.
 Result<QuantizedMatrix> concat_rows(std::vector<QuantizedMatrix> parts, const std::string& what);

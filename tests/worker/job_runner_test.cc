@@ -1,13 +1,16 @@
 #include "worker/job_runner.h"
 
-#include "engine/model/kv_calibration.h"
-
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "engine/model/kv_calibration.h"
 
 namespace gb::worker {
 namespace {
@@ -86,6 +89,58 @@ TEST(RunJob, InvalidParamsFail) {
   r = run_job({"no-such-kind", "h", 0, p}, nullptr);
   EXPECT_EQ(r.status, JobStatus::kFailed);
   EXPECT_NE(r.error.find("unknown job kind 'no-such-kind'"), std::string::npos);
+}
+
+std::optional<double> metric(const JobResult& r, const std::string& name) {
+  for (const auto& m : r.output.metrics)
+    if (m.name == name) return m.value;
+  return std::nullopt;
+}
+
+// Jobs on one (model, weight format) with the quantized-model cache on
+// (engine/weights/quantized_cache.h): the first quantizes and saves the model, the
+// second loads the saved one (its stderr says so) and holds the very same bytes; the
+// size bound evicts the least recently used entry.
+TEST(RunJob, SecondJobOnOneModelAndFormatLoadsTheQuantizedCache) {
+  namespace fs = std::filesystem;
+  const std::string cache = temp_dir() + "/quant-cache";
+  fs::remove_all(cache);
+  setenv("GRIDBENCH_QUANT_CACHE", cache.c_str(), 1);
+  const std::string model = "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  auto job = [&](const std::string& format, std::string* err) {
+    ::testing::internal::CaptureStderr();
+    JobResult r = run_job({"speed", "h", 0,
+                           Json{{"model", model}, {"weight_format", format}, {"prompt_tokens", 4}, {"gen_tokens", 2},
+                                {"warmup_steps", 0}, {"timed_runs", 1}, {"threads", 1}}},
+                          nullptr);
+    *err = ::testing::internal::GetCapturedStderr();
+    return r;
+  };
+  std::string e1, e2, e3;
+  const JobResult first = job("int4-g32", &e1);
+  const JobResult second = job("int4-g32", &e2);
+  ASSERT_EQ(first.status, JobStatus::kSucceeded) << first.error;
+  ASSERT_EQ(second.status, JobStatus::kSucceeded) << second.error;
+  EXPECT_NE(e1.find("quantized_to_cache "), std::string::npos) << e1;
+  EXPECT_EQ(e1.find("quantized_from_cache"), std::string::npos) << e1;
+  EXPECT_NE(e2.find("quantized_from_cache "), std::string::npos) << e2;
+  const std::string key = e1.substr(e1.find("quantized_to_cache ") + 19, 16);
+  EXPECT_NE(e2.find("quantized_from_cache " + key), std::string::npos) << e2;
+  EXPECT_TRUE(fs::exists(cache + "/" + key + "/model.safetensors"));
+  EXPECT_EQ(metric(first, "loaded_weight_bytes"), metric(second, "loaded_weight_bytes"));
+  std::printf("load_ms: quantized and saved %.1f, from the cache %.1f\n", metric(first, "load_ms").value_or(-1),
+              metric(second, "load_ms").value_or(-1));
+  // A bound of 0 bytes keeps only the entry just written: the int4 one goes.
+  setenv("GRIDBENCH_QUANT_CACHE_GIB", "0", 1);
+  const JobResult third = job("int8-channel", &e3);
+  unsetenv("GRIDBENCH_QUANT_CACHE_GIB");
+  unsetenv("GRIDBENCH_QUANT_CACHE");
+  ASSERT_EQ(third.status, JobStatus::kSucceeded) << third.error;
+  EXPECT_NE(e3.find("quantized_to_cache "), std::string::npos) << e3;
+  EXPECT_FALSE(fs::exists(cache + "/" + key)) << "the least recently used entry was not evicted";
+  int entries = 0;
+  for (const auto& d : fs::directory_iterator(cache)) entries += d.is_directory() ? 1 : 0;
+  EXPECT_EQ(entries, 1);
 }
 
 TEST(RunJobFiles, ExitCodesAndResultFile) {

@@ -75,6 +75,14 @@ Status WorkerDaemon::Impl::setup() {
     }
     setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
   }
+  // The children's quantized-model cache (engine/weights/quantized_cache.h), inherited
+  // through the environment as CUDA_VISIBLE_DEVICES is: a grid of jobs on one (model,
+  // format) quantizes once.
+  const char* inherited = std::getenv("GRIDBENCH_QUANT_CACHE");
+  cache_dir = !o.cache_dir.empty() ? fs::path(o.cache_dir)
+              : inherited != nullptr && *inherited != '\0' ? fs::path(inherited)
+                                                           : work_dir / "quant-cache";
+  setenv("GRIDBENCH_QUANT_CACHE", cache_dir.c_str(), 1);
   kill_orphans();
   return rpc.connect(o);
 }
@@ -90,7 +98,8 @@ int WorkerDaemon::Impl::run(const std::atomic<int>& signals) {
     return identity_in_use ? kWorkerUsage : kWorkerError;
   }
   log("starting: coordinator " + o.coordinator + ", device " + o.device + ", " + std::to_string(o.slots) +
-      " slot" + (o.slots == 1 ? "" : "s") + ", job binary " + job_binary + ", work dir " + work_dir.string());
+      " slot" + (o.slots == 1 ? "" : "s") + ", job binary " + job_binary + ", work dir " + work_dir.string() +
+      ", quantized-model cache " + cache_dir.string());
   while (true) {
     const int sig = signals.load();
     if (sig >= 2) return stop_now(kWorkerInterrupted);  // a second signal

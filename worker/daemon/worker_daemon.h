@@ -79,6 +79,9 @@ struct WorkerOptions {
   std::string tls_cert;         // PEM files of a client certificate (optional)
   std::string tls_key;
   std::string work_dir;         // "" -> ${TMPDIR:-/tmp}/gridbench-worker-NAME
+  // The quantized-model cache its children share (GRIDBENCH_QUANT_CACHE, engine/weights/
+  // quantized_cache.h): "" -> $GRIDBENCH_QUANT_CACHE when set, else WORK_DIR/quant-cache.
+  std::string cache_dir;
   std::string job_binary;       // "" -> $GRIDBENCH_JOB, else gridbench-job beside this binary
   int lease_wait_ms = 2000;     // LeaseJob long-poll bound
   int rpc_timeout_ms = 5000;    // deadline of every other rpc

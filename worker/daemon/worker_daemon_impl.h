@@ -31,6 +31,7 @@ struct WorkerDaemon::Impl {
   std::string name;
   std::string job_binary;
   fs::path work_dir;
+  fs::path cache_dir;  // the children's quantized-model cache (GRIDBENCH_QUANT_CACHE)
   WorkerIdentity identity;     // holds the name and the work dir while the daemon lives
   bool identity_in_use = false;  // setup failed: the name or work dir is another worker's
   DeviceReport device;

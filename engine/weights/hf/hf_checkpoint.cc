@@ -3,7 +3,9 @@
 
 #include "common/json_parse.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -157,11 +159,21 @@ Result<std::unique_ptr<HfCheckpoint>> HfCheckpoint::open(const std::string& dir,
     return Error{dir + ": no model.safetensors or model.safetensors.index.json in the model directory"};
   }
 
+  std::set<std::string, std::less<>> companions;  // the scale arrays of packed matrices
+  for (const auto& f : ck->files_) {
+    GB_RETURN_IF_ERROR(ck->read_packed(*f, &companions));
+  }
   for (const auto& f : ck->files_)
     for (const SafetensorsEntry& e : f->tensors()) {
-      stored[e.name] = StoredTensor{f->path(), e.dtype, e.shape};
       ck->tensors_[e.name] = Located{f.get(), &e};
+      if (companions.contains(e.name)) continue;
+      auto pk = ck->packed_.find(e.name);
+      if (pk != ck->packed_.end())  // checked against the config by its logical shape
+        stored[e.name] = StoredTensor{f->path(), DType::kF32, {e.shape[0], pk->second.info.cols}};
+      else
+        stored[e.name] = StoredTensor{f->path(), e.dtype, e.shape};
     }
+  GB_RETURN_IF_ERROR(ck->read_awq_gptq(&stored));
   GB_RETURN_IF_ERROR(validate_hf_tensors(ck->config_, stored, where, &ck->expected_, &ck->head_tied_));
   const HfEmbeddingNames names =
       hf_embedding_names(ck->config_.family, ck->config_.family == Family::kGpt2 && !stored.contains("transformer.wte.weight")
@@ -187,11 +199,134 @@ Result<std::unique_ptr<HfCheckpoint>> HfCheckpoint::open(const std::string& dir,
   return ck;
 }
 
+Status HfCheckpoint::read_packed(const SafetensorsFile& f, std::set<std::string, std::less<>>* companions) {
+  Result<std::map<std::string, PackedTensorInfo>> infos = parse_packed_tensors(f.metadata(), f.path());
+  if (!infos) return infos.error();
+  if (f.metadata().contains(kQuantLayoutKey) && quantized_metadata_.empty()) quantized_metadata_ = f.metadata();
+  for (const auto& [name, info] : *infos) {
+    const std::string at = f.path() + ": packed tensor '" + name + "'";
+    const SafetensorsEntry* codes = f.find(name);
+    if (codes == nullptr) return Error{at + " is named in __metadata__ but the file does not hold it"};
+    if (codes->dtype != DType::kU8 || codes->shape.size() != 2)
+      return Error{at + " is " + std::string(dtype_name(codes->dtype)) + " " + shape_string(codes->shape) +
+                   ", expected U8 [rows, row_bytes]"};
+    Packed p;
+    p.info = info;
+    p.file = &f;
+    const kernels::WeightCodec c = info.spec.codec;
+    const bool int_scaled = c == kernels::WeightCodec::kInt8 || c == kernels::WeightCodec::kFp8;
+    const bool bnb = c == kernels::WeightCodec::kNf4 || c == kernels::WeightCodec::kFp4;
+    const bool row = int_scaled && info.spec.layout == kernels::ScaleLayout::kRow;
+    auto companion = [&](const std::string& n, DType want, const SafetensorsEntry** out) -> Status {
+      const SafetensorsEntry* e = f.find(n);
+      if (e == nullptr) return Error{at + ": its array '" + n + "' is missing"};
+      if (e->dtype != want)
+        return Error{at + ": its array '" + n + "' is " + std::string(dtype_name(e->dtype)) + ", expected " +
+                     std::string(dtype_name(want))};
+      companions->insert(n);
+      *out = e;
+      return Status::Ok();
+    };
+    if (int_scaled || bnb || c == kernels::WeightCodec::kInt4)
+      GB_RETURN_IF_ERROR(companion(scales_tensor(name),
+                                   row || (bnb && !info.spec.double_quant) ? DType::kF32
+                                   : bnb ? DType::kU8 : DType::kF16,
+                                   &p.scales));
+    if (c == kernels::WeightCodec::kInt4) GB_RETURN_IF_ERROR(companion(zeros_tensor(name), DType::kF16, &p.zeros));
+    if (bnb && info.spec.double_quant) {
+      GB_RETURN_IF_ERROR(companion(dq_scales_tensor(name), DType::kF32, &p.dq_scales));
+      GB_RETURN_IF_ERROR(companion(dq_offsets_tensor(name), DType::kF32, &p.dq_offsets));
+    }
+    auto bytes = [](const SafetensorsEntry* e) -> size_t { return e ? e->end - e->begin : 0; };
+    GB_RETURN_IF_ERROR(kernels::check_quantized_sizes(
+        info.spec, codes->shape[0], info.cols,
+        {bytes(codes), bytes(p.scales), bytes(p.zeros), bytes(p.dq_scales) / 4, bytes(p.dq_offsets) / 4}, at));
+    packed_[name] = p;
+  }
+  return Status::Ok();
+}
+
+Status HfCheckpoint::read_awq_gptq(std::map<std::string, StoredTensor, std::less<>>* stored) {
+  Result<HfQuantConfig> hq = read_hf_quant_config((fs::path(dir_) / "config.json").string());
+  if (!hq) return hq.error();
+  hf_quant_ = *hq;
+  if (hq->method == HfQuantConfig::Method::kNone) return Status::Ok();
+  for (const ExpectedTensor& e : expected_hf_tensors(config_, "transformer.")) {
+    if (e.shape.size() != 2 || !ends_with(e.name, ".weight")) continue;
+    const std::string base = e.name.substr(0, e.name.size() - 7);
+    auto qw = tensors_.find(qweight_name(base));
+    if (qw == tensors_.end()) continue;  // stored unquantized (the embedding, the head)
+    HfQuantArrays a;
+    a.file = qw->second.file;
+    a.qweight = qw->second.entry;
+    const std::string where = a.file->path() + ": " + hq->name() + " linear '" + base + "'";
+    std::vector<std::string> arrays = {qweight_name(base), qzeros_name(base), qscales_name(base)};
+    if (hq->method == HfQuantConfig::Method::kGptq) arrays.push_back(g_idx_name(base));
+    for (size_t i = 1; i < arrays.size(); ++i) {
+      auto it = tensors_.find(arrays[i]);
+      if (it == tensors_.end()) continue;  // reported as missing by the check
+      if (it->second.file != a.file)
+        return Error{where + ": its " + arrays[i] + " is in " + it->second.file->path() + ", not beside its qweight"};
+      (i == 1 ? a.qzeros : i == 2 ? a.scales : a.g_idx) = it->second.entry;
+    }
+    GB_RETURN_IF_ERROR(check_hf_quant_arrays(*hq, a, e.shape[0], e.shape[1], where));
+    for (const std::string& n : arrays) stored->erase(n);
+    (*stored)[e.name] = StoredTensor{a.file->path(), DType::kF32, e.shape};
+    hf_packed_[e.name] = a;
+  }
+  return Status::Ok();
+}
+
 Result<TensorView> HfCheckpoint::tensor(std::string_view name) const {
   if (head_tied_ && name == head_name_) name = embed_name_;
+  if (auto hp = hf_packed_.find(name); hp != hf_packed_.end()) {
+    // An AWQ/GPTQ linear, unpacked into int4 (or f32 for act-order GPTQ).
+    const auto expected = std::find_if(expected_.begin(), expected_.end(),
+                                       [&](const ExpectedTensor& e) { return e.name == name; });
+    GB_CHECK(expected != expected_.end());
+    Result<std::shared_ptr<kernels::QuantizedMatrix>> q =
+        unpack_hf_quant(hf_quant_, hp->second, expected->shape[0], expected->shape[1],
+                        hp->second.file->path() + ": " + hf_quant_.name() + " linear '" + std::string(name) + "'");
+    if (!q) return q.error();
+    TensorView v;
+    v.shape = expected->shape;
+    v.data = (*q)->codes.data();
+    v.packed = (*q)->spec.codec;
+    v.quantized = std::move(*q);
+    return v;
+  }
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return Error{dir_ + ": the checkpoint has no tensor '" + std::string(name) + "'"};
-  return it->second.file->view(*it->second.entry);
+  auto pk = packed_.find(name);
+  if (pk == packed_.end()) return it->second.file->view(*it->second.entry);
+  // A packed matrix: every array copied out of the mapping (aligned, owned by the view).
+  const Packed& p = pk->second;
+  auto q = std::make_shared<kernels::QuantizedMatrix>();
+  q->spec = p.info.spec;
+  q->rows = it->second.entry->shape[0];
+  q->cols = p.info.cols;
+  q->row_bytes = kernels::codec_row_bytes(q->spec.codec, q->cols);
+  auto copy = [&](const SafetensorsEntry* e, std::vector<uint8_t>& out) {
+    if (e == nullptr) return;
+    const uint8_t* b = p.file->view(*e).bytes();
+    out.assign(b, b + (e->end - e->begin));
+  };
+  auto copy_f32 = [&](const SafetensorsEntry* e, std::vector<float>& out) {
+    if (e == nullptr) return;
+    out.resize((e->end - e->begin) / 4);
+    std::memcpy(out.data(), p.file->view(*e).bytes(), out.size() * 4);
+  };
+  copy(it->second.entry, q->codes);
+  copy(p.scales, q->scales);
+  copy(p.zeros, q->zeros);
+  copy_f32(p.dq_scales, q->dq_scales);
+  copy_f32(p.dq_offsets, q->dq_offsets);
+  TensorView v;
+  v.shape = {q->rows, q->cols};
+  v.data = q->codes.data();
+  v.packed = q->spec.codec;
+  v.quantized = std::move(q);
+  return v;
 }
 
 std::string HfCheckpoint::file_of(std::string_view name) const {
@@ -203,7 +338,17 @@ uint64_t HfCheckpoint::parameter_bytes() const {
   uint64_t n = 0;
   for (const ExpectedTensor& e : expected_) {
     auto it = tensors_.find(e.name);
-    if (it != tensors_.end()) n += it->second.entry->end - it->second.entry->begin;
+    if (auto hp = hf_packed_.find(e.name); hp != hf_packed_.end()) {
+      for (const SafetensorsEntry* a : {hp->second.qweight, hp->second.qzeros, hp->second.scales, hp->second.g_idx})
+        if (a != nullptr) n += a->end - a->begin;
+      continue;
+    }
+    if (it == tensors_.end()) continue;
+    n += it->second.entry->end - it->second.entry->begin;
+    auto pk = packed_.find(e.name);
+    if (pk == packed_.end()) continue;
+    for (const SafetensorsEntry* c : {pk->second.scales, pk->second.zeros, pk->second.dq_scales, pk->second.dq_offsets})
+      if (c != nullptr) n += c->end - c->begin;
   }
   return n;
 }

@@ -25,9 +25,18 @@
 // attn.masked_bias, GPT-NeoX's attention.bias and attention.masked_bias) are
 // accepted and ignored. Anything else missing, unexpected, misshaped or of another
 // dtype is an error that names the tensor and its file.
+//
+// AWQ and GPTQ checkpoints (quantization_config in config.json) hold their linears
+// as qweight/qzeros/scales[/g_idx] (engine/weights/hf/awq_gptq.h): each is checked
+// by its weight's name and shape and handed out packed in int4.
+// A saved quantized model (engine/weights/hf/quantized_checkpoint.h, "gridbench.layout"
+// in a file's metadata) holds some matrices packed: each is checked against the
+// config by its logical shape [rows, cols], its arrays against its codec, and handed
+// out as a packed TensorView with every array (`quantized`).
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +45,8 @@
 #include "common/status.h"
 #include "engine/spec/model_config.h"
 #include "engine/spec/model_tensors.h"
+#include "engine/weights/hf/awq_gptq.h"
+#include "engine/weights/hf/quantized_checkpoint.h"
 #include "engine/weights/hf/safetensors.h"
 #include "engine/weights/tensor_view.h"
 
@@ -44,6 +55,8 @@ namespace gb::engine {
 
 // Whether `name` is a non-parameter buffer of `family` that the loader ignores.
 bool is_ignored_hf_buffer(Family family, std::string_view name);
+
+struct StoredTensor;
 
 struct HfCheckpointOptions {
   // Scan every tensor for NaN and infinity (reads all the weights once).
@@ -69,11 +82,19 @@ class HfCheckpoint {
   const std::vector<ExpectedTensor>& parameters() const { return expected_; }
   // True when the output head is the embedding matrix (not stored separately).
   bool output_head_tied() const { return head_tied_; }
+  // A saved quantized model's metadata (the first file's; empty for other checkpoints).
+  const std::map<std::string, std::string>& quantized_metadata() const { return quantized_metadata_; }
   // Bytes of the stored parameters (ignored buffers excluded, a tied head once).
   uint64_t parameter_bytes() const;
 
  private:
   HfCheckpoint() = default;
+  // Reads `f`'s packed matrices (its metadata) into packed_, their arrays' names into
+  // *companions; errors name the file and the tensor.
+  Status read_packed(const SafetensorsFile& f, std::set<std::string, std::less<>>* companions);
+  // An AWQ/GPTQ checkpoint's packed linears (config.json's quantization_config) into
+  // hf_packed_, each in *stored under its weight's name and logical shape.
+  Status read_awq_gptq(std::map<std::string, StoredTensor, std::less<>>* stored);
   struct Located {
     const SafetensorsFile* file;
     const SafetensorsEntry* entry;
@@ -82,6 +103,19 @@ class HfCheckpoint {
   ModelConfig config_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, Located, std::less<>> tensors_;  // every stored tensor
+  // A saved quantized model's packed matrices: the codes' entry is in tensors_.
+  struct Packed {
+    PackedTensorInfo info;
+    const SafetensorsFile* file = nullptr;
+    const SafetensorsEntry* scales = nullptr;
+    const SafetensorsEntry* zeros = nullptr;
+    const SafetensorsEntry* dq_scales = nullptr;
+    const SafetensorsEntry* dq_offsets = nullptr;
+  };
+  std::map<std::string, Packed, std::less<>> packed_;
+  std::map<std::string, std::string> quantized_metadata_;
+  HfQuantConfig hf_quant_;
+  std::map<std::string, HfQuantArrays, std::less<>> hf_packed_;  // NAME.weight -> its arrays
   std::vector<ExpectedTensor> expected_;
   std::string head_name_, embed_name_;
   bool head_tied_ = false;

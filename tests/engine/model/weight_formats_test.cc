@@ -4,9 +4,14 @@
 // quantized tensors are refused in another format unless requantized.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,7 +20,11 @@
 #include "engine/measure/backends/smooth_calibration.h"
 #include "engine/model/model.h"
 #include "engine/spec/format_support.h"
+#include "engine/spec/model_tensors.h"
+#include "engine/weights/hf/hf_checkpoint.h"
+#include "engine/weights/hf/quantized_checkpoint.h"
 #include "engine/weights/weight_source.h"
+#include "tests/engine/temp_dir.h"
 
 namespace gb::engine {
 namespace {
@@ -241,6 +250,231 @@ TEST(WeightFormats, ActivationQuantizedFormatsRunNearF32) {
   Result<Outcome> bare = run(ref, "w8a8-int8+smooth");
   ASSERT_FALSE(bare.ok());
   EXPECT_NE(bare.message().find("needs a calibration"), std::string::npos) << bare.message();
+
+const std::string kGoldenLlama = std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+
+Status save_quantized(const std::string& format, const std::string& out) {
+  Result<std::unique_ptr<WeightSource>> w = open_weights("hf:" + kGoldenLlama);
+  if (!w) return w.error();
+  Result<WeightFormat> f = parse_weight_format(format);
+  if (!f) return f.error();
+  return write_quantized_checkpoint(**w, kGoldenLlama, *f, {"hf:" + kGoldenLlama, "0123456789abcdef"}, out);
+}
+
+// Quantize -> save -> load: every matrix's arrays are the bytes quantizing at load
+// gives, the logits are exactly those of quantizing at load, naming the stored
+// format is the same as leaving it out, and another format needs requantize.
+TEST(QuantizedCheckpoint, SavedModelLoadsBitIdenticalToQuantizingAtLoad) {
+  for (const std::string format : {"int8-channel", "int8-tensor", "int8-g32", "fp8-g64", "int4-g32", "nf4-b64",
+                                   "nf4-b64-dq", "fp4-b64", "q8_0", "q4_1", "f16"}) {
+    test_support::TempDir dir;
+    const std::string out = dir.file("saved");
+    ASSERT_TRUE(save_quantized(format, out).ok()) << format << ": " << save_quantized(format, out).message();
+    EXPECT_TRUE(fs::exists(out + "/config.json")) << format;
+    Result<std::unique_ptr<HfCheckpoint>> saved = HfCheckpoint::open(out);
+    ASSERT_TRUE(saved.ok()) << format << ": " << saved.message();
+    EXPECT_EQ((*saved)->quantized_metadata().at(kQuantFormatKey), format);
+    EXPECT_EQ((*saved)->quantized_metadata().at(kQuantDigestKey), "0123456789abcdef");
+    Result<std::unique_ptr<HfCheckpoint>> source = HfCheckpoint::open(kGoldenLlama);
+    ASSERT_TRUE(source.ok());
+    const WeightFormat f = *parse_weight_format(format);
+    int packed = 0;
+    for (const ExpectedTensor& e : (*source)->parameters()) {
+      if (e.shape.size() != 2 || e.name == "model.embed_tokens.weight") continue;
+      Result<TensorView> s = (*source)->tensor(e.name), t = (*saved)->tensor(e.name);
+      ASSERT_TRUE(s.ok() && t.ok()) << e.name;
+      kernels::QuantSpec spec{f.codec, f.codec_layout, f.per_tensor, f.block_size, f.double_quant};
+      if (f.codec == kernels::WeightCodec::kF16 || (f.head_in_16_bits && e.name == "lm_head.weight")) {
+        EXPECT_EQ(t->dtype, DType::kF16) << e.name;  // bitsandbytes' head stays in f16, as at load
+        EXPECT_FALSE(t->quantized) << e.name;
+        continue;
+      }
+      const std::vector<float> w = to_f32(*s);
+      Result<kernels::QuantizedMatrix> want = kernels::quantize_matrix(spec, w.data(), e.shape[0], e.shape[1], e.name);
+      ASSERT_TRUE(want.ok() && t->quantized) << format << " " << e.name;
+      EXPECT_EQ(t->shape, e.shape);
+      EXPECT_EQ(t->quantized->codes, want->codes) << format << " " << e.name;
+      EXPECT_EQ(t->quantized->scales, want->scales) << format << " " << e.name;
+      EXPECT_EQ(t->quantized->zeros, want->zeros) << format << " " << e.name;
+      EXPECT_EQ(t->quantized->dq_scales, want->dq_scales) << format << " " << e.name;
+      EXPECT_EQ(t->quantized->dq_offsets, want->dq_offsets) << format << " " << e.name;
+      ++packed;
+    }
+    if (f.codec != kernels::WeightCodec::kF16) {
+      EXPECT_EQ(packed, 2 * 7 + (f.head_in_16_bits ? 0 : 1)) << format << ": 7 matrices a layer, the head";
+    }
+    Result<Outcome> at_load = run("hf:" + kGoldenLlama, format);
+    Result<Outcome> as_stored = run("hf:" + out, "");
+    Result<Outcome> named = run("hf:" + out, format);
+    ASSERT_TRUE(at_load.ok() && as_stored.ok() && named.ok()) << format << ": " << as_stored.message();
+    EXPECT_EQ(as_stored->logits, at_load->logits) << format;
+    EXPECT_EQ(as_stored->weight_bytes, at_load->weight_bytes) << format;
+    EXPECT_EQ(named->logits, at_load->logits) << format;
+  }
+  test_support::TempDir dir;
+  ASSERT_TRUE(save_quantized("int4-g32", dir.file("m")).ok());
+  Result<Outcome> refused = run("hf:" + dir.file("m"), "int8-channel");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("is stored as int4 in groups of 32; weight format 'int8-channel' would quantize it "
+                                   "again"),
+            std::string::npos)
+      << refused.message();
+  Result<Outcome> requantized = run("hf:" + dir.file("m"), "int8-channel", /*requantize=*/true);
+  ASSERT_TRUE(requantized.ok()) << requantized.message();
+  Result<Outcome> f32 = run("hf:" + kGoldenLlama, "f32");
+  EXPECT_LT(rel_rms(requantized->logits, f32->logits), 0.3);
+}
+
+// A saved model whose file was damaged: each damage refused at open, naming the file,
+// the tensor and what is wrong; and what cannot be saved is refused before writing.
+TEST(QuantizedCheckpoint, BadFilesAreRefusedWithTheTensorNamed) {
+  test_support::TempDir dir;
+  const std::string good = dir.file("good");
+  ASSERT_TRUE(save_quantized("int4-g32", good).ok());
+  const std::string name = "model.layers.0.mlp.down_proj.weight";
+  // Rewrites the saved model into DIR with its tensors and metadata edited.
+  auto rewrite = [&](const std::string& sub, const std::function<void(std::vector<SafetensorsWriteEntry>&,
+                                                                       std::map<std::string, std::string>&)>& edit) {
+    Result<std::unique_ptr<SafetensorsFile>> f = SafetensorsFile::open(good + "/model.safetensors");
+    GB_CHECK(f.ok());
+    std::vector<SafetensorsWriteEntry> entries;
+    for (const SafetensorsEntry& e : (*f)->tensors()) entries.push_back({e.name, (*f)->view(e)});
+    std::map<std::string, std::string> meta = (*f)->metadata();
+    edit(entries, meta);
+    const std::string out = dir.file(sub);
+    fs::create_directories(out);
+    fs::copy_file(good + "/config.json", out + "/config.json");
+    GB_CHECK(write_safetensors(out + "/model.safetensors", entries, meta).ok());
+    Result<std::unique_ptr<HfCheckpoint>> ck = HfCheckpoint::open(out);
+    return ck.ok() ? std::string() : ck.message();
+  };
+  auto find = [](std::vector<SafetensorsWriteEntry>& es, const std::string& n) -> SafetensorsWriteEntry& {
+    for (auto& e : es)
+      if (e.name == n) return e;
+    GB_CHECK(false);
+    return es.front();
+  };
+  std::string m = rewrite("version", [](auto&, auto& meta) { meta[kQuantLayoutKey] = "quantized-v9"; });
+  EXPECT_NE(m.find("layout 'quantized-v9' is not one this build reads"), std::string::npos) << m;
+  m = rewrite("codec", [&](auto&, auto& meta) {
+    std::string& t = meta[kQuantTensorsKey];
+    t.replace(t.find("\"int4\""), 6, "\"int5\"");
+  });
+  EXPECT_NE(m.find(".codec: 'int5' is not a packed weight codec"), std::string::npos) << m;
+  m = rewrite("missing", [&](auto& es, auto&) {
+    es.erase(std::find_if(es.begin(), es.end(), [&](auto& e) { return e.name == name + ".zeros"; }));
+  });
+  EXPECT_NE(m.find("packed tensor '" + name + "': its array '" + name + ".zeros' is missing"), std::string::npos) << m;
+  m = rewrite("dtype", [&](auto& es, auto&) {
+    SafetensorsWriteEntry& e = find(es, name + ".scales");
+    e.tensor.dtype = DType::kBF16;
+  });
+  EXPECT_NE(m.find("its array '" + name + ".scales' is BF16, expected F16"), std::string::npos) << m;
+  m = rewrite("size", [&](auto& es, auto&) {
+    SafetensorsWriteEntry& e = find(es, name + ".scales");
+    e.tensor.shape = {e.tensor.shape[0] - 1, e.tensor.shape[1]};
+  });
+  EXPECT_NE(m.find("model.safetensors: packed tensor '" + name + "': scales (bytes) holds"), std::string::npos) << m;
+  m = rewrite("shape", [&](auto&, auto& meta) {
+    std::string& t = meta[kQuantTensorsKey];
+    const size_t at = t.find("\"cols\":", t.find(name));
+    t.replace(at, 10, "\"cols\":256");
+  });
+  EXPECT_NE(m.find("packed tensor '" + name + "': codes (bytes) holds 4096, expected 8192 for 64x256 int4"),
+            std::string::npos)
+      << m;
+  m = rewrite("stray", [&](auto& es, auto&) {
+    SafetensorsWriteEntry z = find(es, name + ".zeros");
+    z.name = "model.layers.0.self_attn.q_proj.weight.extra";
+    es.push_back(z);
+  });
+  EXPECT_NE(m.find("unexpected tensor 'model.layers.0.self_attn.q_proj.weight.extra'"), std::string::npos) << m;
+
+  Result<std::unique_ptr<WeightSource>> w = open_weights("hf:" + kGoldenLlama);
+  ASSERT_TRUE(w.ok());
+  Status fake = write_quantized_checkpoint(**w, kGoldenLlama, *parse_weight_format("fake:int8-channel"), {},
+                                           dir.file("fake"));
+  EXPECT_NE(fake.message().find("fake formats are quantized at load time"), std::string::npos) << fake.message();
+  Status again = save_quantized("int8-channel", good);
+  EXPECT_NE(again.message().find("already holds a model"), std::string::npos) << again.message();
+}
+
+// AWQ and GPTQ checkpoints (tools/gen_awq_gptq_vectors.py packs random int4 codes,
+// zero points and f16 scales the AutoAWQ/AutoGPTQ way in numpy and stores the f32
+// weights they stand for): each linear unpacks to exactly those weights, in int4 groups
+// (AWQ 128, GPTQ 64) or f32 (GPTQ act-order, groups of 32 scattered by g_idx); the model runs as stored, its packed
+// kernels agree with the dequantized f32 model, and another format needs requantize.
+TEST(AwqGptq, CheckpointsUnpackToTheKnownAnswers) {
+  const std::string data = std::string(GB_SOURCE_DIR) + "/tests/data/quantized_ckpt/";
+  for (const std::string kind : {"awq", "gptq", "gptq_act"}) {
+    Result<std::unique_ptr<HfCheckpoint>> ck = HfCheckpoint::open(data + kind);
+    ASSERT_TRUE(ck.ok()) << kind << ": " << ck.message();
+    Result<std::unique_ptr<SafetensorsFile>> expected = SafetensorsFile::open(data + kind + "/expected.safetensors");
+    ASSERT_TRUE(expected.ok()) << expected.message();
+    ASSERT_EQ((*expected)->tensors().size(), 7u);
+    for (const SafetensorsEntry& e : (*expected)->tensors()) {
+      Result<TensorView> t = (*ck)->tensor(e.name);
+      ASSERT_TRUE(t.ok()) << kind << ": " << t.message();
+      ASSERT_TRUE(t->quantized) << kind << " " << e.name;
+      EXPECT_EQ(t->shape, e.shape);
+      if (kind == "gptq_act") {
+        EXPECT_EQ(t->quantized->spec.codec, kernels::WeightCodec::kF32) << e.name;
+      } else {
+        EXPECT_EQ(t->quantized->spec.codec, kernels::WeightCodec::kInt4) << e.name;
+        EXPECT_EQ(t->quantized->spec.group, kind == "awq" ? 128 : 64) << e.name;
+      }
+      const std::vector<float> got = to_f32(*t), want = to_f32((*expected)->view(e));
+      ASSERT_EQ(got.size(), want.size());
+      size_t differ = 0;
+      for (size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &want[i], 4) != 0;
+      EXPECT_EQ(differ, 0u) << kind << " " << e.name << ": elements not bit-identical to the known answer";
+    }
+    const std::string ref = "hf:" + data + kind;
+    Result<Outcome> stored = run(ref, "");
+    ASSERT_TRUE(stored.ok()) << kind << ": " << stored.message();
+    Result<Outcome> widened = run(ref, "f32", /*requantize=*/true);
+    ASSERT_TRUE(widened.ok()) << kind << ": " << widened.message();
+    EXPECT_LT(rel_rms(stored->logits, widened->logits), 1e-5) << kind;
+    if (kind != "gptq_act") {
+      EXPECT_LT(stored->weight_bytes, widened->weight_bytes / 4) << kind;
+    }
+    Result<Outcome> refused = run(ref, "int8-channel");
+    ASSERT_FALSE(refused.ok()) << kind;
+    EXPECT_NE(refused.message().find("would quantize it again"), std::string::npos) << refused.message();
+  }
+  // Naming the stored format needs no requantize (the f16 head is then quantized too).
+  Result<Outcome> named = run("hf:" + data + "awq", "int4-g128");
+  ASSERT_TRUE(named.ok()) << named.message();
+}
+
+TEST(AwqGptq, BadCheckpointsAreRefusedNamingWhat) {
+  const std::string data = std::string(GB_SOURCE_DIR) + "/tests/data/quantized_ckpt/gptq";
+  test_support::TempDir dir;
+  auto variant = [&](const std::string& sub, const std::string& config_from, const std::string& config_to,
+                     const std::string& drop) {
+    const std::string out = dir.file(sub);
+    fs::create_directories(out);
+    std::ifstream in(data + "/config.json");
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!config_from.empty()) config.replace(config.find(config_from), config_from.size(), config_to);
+    std::ofstream(out + "/config.json") << config;
+    Result<std::unique_ptr<SafetensorsFile>> f = SafetensorsFile::open(data + "/model.safetensors");
+    GB_CHECK(f.ok());
+    std::vector<SafetensorsWriteEntry> entries;
+    for (const SafetensorsEntry& e : (*f)->tensors())
+      if (e.name != drop) entries.push_back({e.name, (*f)->view(e)});
+    GB_CHECK(write_safetensors(out + "/model.safetensors", entries).ok());
+    Result<std::unique_ptr<HfCheckpoint>> ck = HfCheckpoint::open(out);
+    return ck.ok() ? std::string() : ck.message();
+  };
+  std::string m = variant("bits", "\"bits\": 4", "\"bits\": 3", "");
+  EXPECT_NE(m.find("$.quantization_config.bits: 3-bit gptq is not supported (4 only)"), std::string::npos) << m;
+  m = variant("v2", "\"checkpoint_format\": \"gptq\"", "\"checkpoint_format\": \"gptq_v2\"", "");
+  EXPECT_NE(m.find(".checkpoint_format: 'gptq_v2' is not supported"), std::string::npos) << m;
+  m = variant("missing", "", "", "model.layers.0.mlp.up_proj.qzeros");
+  EXPECT_NE(m.find("gptq linear 'model.layers.0.mlp.up_proj': its qzeros is missing"), std::string::npos) << m;
+  m = variant("group", "\"group_size\": 64", "\"group_size\": 32", "");
+  EXPECT_NE(m.find("its qzeros is I32 [2, 16], expected I32 [4, 16]"), std::string::npos) << m;
 }
 
 }  // namespace
