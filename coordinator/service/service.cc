@@ -567,7 +567,9 @@ grpc::Status CoordinatorService::RegisterWorker(grpc::ServerContext* ctx, const 
     e.id = w->id;
     e.capacity = capacity_of(devices);
     e.state = "active";
-    e.last_seen_ms = now_ms();
+    // The time the store wrote, not a later now_ms(): after a restart the stored value
+    // is all there is, and the two must agree (they differed by a millisecond).
+    e.last_seen_ms = w->last_seen_ms;
     e.instance = req->instance();
     e.dirty = false;
   }
