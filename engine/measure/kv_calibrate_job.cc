@@ -16,6 +16,7 @@
 
 #include "engine/jobs/dataset.h"
 #include "engine/measure/engine_session.h"
+#include "engine/measure/evals/eval_session.h"
 #include "engine/measure/measures.h"
 #include "engine/model/kv_calibration.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -59,20 +60,10 @@ Result<JobOutput> run_kv_calibrate_job(const Json& params, const ProgressFn& pro
   Result<std::vector<Document>> docs = load_documents(*spec);
   if (!docs) return docs.error();
 
-  const Tokenizer* tok = e->weights->tokenizer();
   std::optional<Tokenizer> own;
-  if (auto it = params.find("tokenizer"); it != params.end()) {
-    Result<Tokenizer> t = Tokenizer::from_file(it->get<std::string>());
-    if (!t) return t.error();
-    own = std::move(*t);
-    tok = &*own;
-  }
-  if (tok == nullptr)
-    return Error{"model '" + e->weights->describe() +
-                 "' comes without a tokenizer: give one with the `tokenizer` parameter (a tokenizer.json)"};
-  if (tok->vocab_size() > c.vocab_size)
-    return Error{"tokenizer " + tok->source() + " has " + std::to_string(tok->vocab_size()) +
-                 " tokens, more than the model's vocabulary of " + std::to_string(c.vocab_size)};
+  Result<const Tokenizer*> job_tok = eval_tokenizer(params, *e, own);
+  if (!job_tok) return job_tok.error();
+  const Tokenizer* tok = *job_tok;
 
   const int64_t ctx = int_param(params, "context", 512);
   const int64_t wanted = int_param(params, "calib_samples", 128);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/measure/engine_session.h"
+#include "engine/measure/evals/eval_session.h"
 #include "engine/measure/measures.h"
 #include "engine/jobs/dataset.h"
 #include "engine/measure/perplexity.h"
@@ -17,25 +18,14 @@ namespace gb::engine {
 Result<JobOutput> run_ppl_job(const Json& params, const ProgressFn& progress) {
   Result<EngineSession> e = open_engine_session(params);
   if (!e) return e.error();
-  const ModelConfig& c = e->model->config();
   const std::string dataset = params.at("dataset").get<std::string>();
   Result<std::string> text = load_text_dataset(dataset);
   if (!text) return text.error();
 
-  const Tokenizer* tok = e->weights->tokenizer();
   std::optional<Tokenizer> own;
-  if (auto it = params.find("tokenizer"); it != params.end()) {
-    Result<Tokenizer> t = Tokenizer::from_file(it->get<std::string>());
-    if (!t) return t.error();
-    own = std::move(*t);
-    tok = &*own;
-  }
-  if (tok == nullptr)
-    return Error{"model '" + e->weights->describe() +
-                 "' comes without a tokenizer: give one with the `tokenizer` parameter (a tokenizer.json)"};
-  if (tok->vocab_size() > c.vocab_size)
-    return Error{"tokenizer " + tok->source() + " has " + std::to_string(tok->vocab_size()) +
-                 " tokens, more than the model's vocabulary of " + std::to_string(c.vocab_size)};
+  Result<const Tokenizer*> job_tok = eval_tokenizer(params, *e, own);
+  if (!job_tok) return job_tok.error();
+  const Tokenizer* tok = *job_tok;
   const std::vector<int32_t> ids = tok->encode(*text, false);
   const int64_t n = static_cast<int64_t>(ids.size());
 
