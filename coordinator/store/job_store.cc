@@ -101,18 +101,25 @@ std::string fits_capacity_sql(int first) {
          "))";
 }
 
-Result<Lease> read_lease(const Stmt& st, int64_t expires_ms) {
+Lease read_lease(const Stmt& st, int64_t expires_ms) {
   Lease lease;
   lease.job_id = st.int64(0);
   lease.hash = st.text(1);
   lease.kind = st.text(2);
-  auto params = parse_json_column(st.text(3), "params_json of job " + lease.hash);
-  if (!params.ok()) return params.error();
-  lease.params = std::move(*params);
+  lease.params_json = st.text(3);
   lease.repeat = static_cast<int>(st.int64(4));
   lease.attempt = static_cast<int>(st.int64(5)) + 1;
   lease.expires_ms = expires_ms;
   return lease;
+}
+
+Status parse_lease_params(std::vector<Lease>& leases) {
+  for (Lease& lease : leases) {
+    auto params = parse_json_column(lease.params_json, "params_json of job " + lease.hash);
+    if (!params.ok()) return params.status();
+    lease.params = std::move(*params);
+  }
+  return Status::Ok();
 }
 
 Result<WorkerRecord> read_worker(const Stmt& st) {

@@ -79,6 +79,7 @@ struct Lease {
   std::string hash;
   std::string kind;
   Json params;
+  std::string params_json;  // params as stored
   int repeat = 0;
   int attempt = 0;
   int64_t expires_ms = 0;

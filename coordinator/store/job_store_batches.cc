@@ -37,9 +37,7 @@ Result<std::vector<Lease>> JobStore::lease_batch(const std::string& owner, int64
       auto row = pick->step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      Result<Lease> lease = read_lease(*pick, now + lease_ms);
-      if (!lease.ok()) return lease.status();
-      out.push_back(std::move(*lease));
+      out.push_back(read_lease(*pick, now + lease_ms));
     }
     GB_RETURN_IF_ERROR(pick->reset());
     auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'running', ?4)");
@@ -62,6 +60,7 @@ Result<std::vector<Lease>> JobStore::lease_batch(const std::string& owner, int64
     return Status::Ok();
   };
   if (Status st = grouped(body); !st.ok()) return st.error();
+  if (Status st = parse_lease_params(out); !st.ok()) return st.error();
   return out;
 }
 

@@ -62,6 +62,11 @@ Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
 
 // A lease from a picked job row (columns: id, hash, kind, params_json, repeat,
 // attempts), expiring at `expires_ms`; its attempt is the stored count plus one.
-Result<Lease> read_lease(const sqlite::Stmt& st, int64_t expires_ms);
+// Its params are left as the stored text (Lease::params_json): the write lock is
+// held while rows are read, so parse_lease_params parses them after it.
+Lease read_lease(const sqlite::Stmt& st, int64_t expires_ms);
+
+// Parses each lease's params_json into params (outside the write lock).
+Status parse_lease_params(std::vector<Lease>& leases);
 
 }  // namespace gb::coord::store_internal

@@ -253,22 +253,22 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
       "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 "
       "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
-      "ORDER BY j.queue_key LIMIT 1";
+      "ORDER BY j.queue_key LIMIT ?5";
   static const std::string kPickAnyFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
       "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " +
       fits_capacity_sql(2) +
       " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
-      "ORDER BY j.queue_key LIMIT 1";
+      "ORDER BY j.queue_key LIMIT ?5";
   static const std::string kPickGrid =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-      "WHERE j.state = 'pending' AND gj.grid_id = ?1 ORDER BY gj.position LIMIT 1";
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 ORDER BY gj.position LIMIT ?5";
   static const std::string kPickGridFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
       "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " +
-      fits_capacity_sql(2) + " ORDER BY gj.position LIMIT 1";
+      fits_capacity_sql(2) + " ORDER BY gj.position LIMIT ?5";
 
   std::vector<Lease> out;
   const std::function<Status()> body = [&]() -> Status {
@@ -282,40 +282,42 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
     }
     const std::string& sql = grid_id == 0 ? (capacity != nullptr ? kPickAnyFits : kPickAny)
                                           : (capacity != nullptr ? kPickGridFits : kPickGrid);
-    // Each pick sees the previous one leased: the next pending job in order.
-    while (static_cast<int>(out.size()) < max_jobs) {
+    // One walk of the queue picks them all (?5: how many), then each is leased.
+    {
       auto pick = stmts_->get(sql);
       if (!pick.ok()) return pick.status();
       pick->bind(1, grid_id);
       if (capacity != nullptr) bind_capacity(*pick, 2, *capacity);
-      auto row = pick->step();
-      if (!row.ok()) return row.status();
-      if (!*row) return Status::Ok();
-
-      Result<Lease> picked = read_lease(*pick, now + lease_ms);
-      if (!picked.ok()) return picked.status();
-      Lease lease = std::move(*picked);
-
-      GB_RETURN_IF_ERROR(exec_bound(*stmts_,
-                                    "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
-                                    "VALUES(?1, ?2, ?3, 'leased', ?4)",
-                                    [&](Stmt& s) {
-                                      s.bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
-                                    }));
+      pick->bind(5, static_cast<int64_t>(max_jobs));
+      while (true) {
+        auto row = pick->step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        out.push_back(read_lease(*pick, now + lease_ms));
+      }
+      GB_RETURN_IF_ERROR(pick->reset());
+    }
+    auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'leased', ?4)");
+    if (!run.ok()) return run.status();
+    auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
+                              "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
+                              "WHERE id = ?1 AND state = 'pending'");
+    if (!update.ok()) return update.status();
+    for (Lease& lease : out) {
+      GB_RETURN_IF_ERROR(run->reset());
+      run->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
+      GB_RETURN_IF_ERROR(run->run());
       lease.run_id = sqlite3_last_insert_rowid(db_);
-      auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
-                                "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
-                                "WHERE id = ?1 AND state = 'pending'");
-      if (!update.ok()) return update.status();
+      GB_RETURN_IF_ERROR(update->reset());
       update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
       update->bind(5, lease.run_id).bind(6, now);
       GB_RETURN_IF_ERROR(update->run());
-      if (update->changes() != 1) return Error{"lease_next: job " + lease.hash + " changed under the write lock"};
-      out.push_back(std::move(lease));
+      if (update->changes() != 1) return Error{"lease_jobs: job " + lease.hash + " changed under the write lock"};
     }
     return Status::Ok();
   };
   GB_RETURN_IF_ERROR(grouped(body));
+  GB_RETURN_IF_ERROR(parse_lease_params(out));
   return out;
 }
 
@@ -529,7 +531,7 @@ Result<int64_t> JobStore::expire_leases(int64_t now) {
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
   auto n = return_leases(*stmts_,
-                         "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs "
+                         "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs INDEXED BY jobs_lease_expiry "
                          "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1 ORDER BY id",
                          [&](Stmt& s) { s.bind(1, now); }, "lease expired", now);
   if (!n.ok()) return n.error();
@@ -542,7 +544,7 @@ Result<int64_t> JobStore::reclaim_owner(const std::string& owner) {
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
   auto n = return_leases(*stmts_,
-                         "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs "
+                         "SELECT id, lease_run_id, lease_owner, attempts, max_attempts FROM jobs INDEXED BY jobs_lease_expiry "
                          "WHERE state IN ('leased', 'running') AND lease_owner = ?1 ORDER BY id",
                          [&](Stmt& s) { s.bind(1, owner); }, "lease holder lost", now_ms());
   if (!n.ok()) return n.error();
@@ -554,7 +556,7 @@ Result<int64_t> JobStore::extend_leases(int64_t min_expires_ms) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kWrite);
   if (!txn.ok()) return txn.error();
-  auto st = stmts_->get("UPDATE jobs SET lease_expires_ms = ?1 "
+  auto st = stmts_->get("UPDATE jobs INDEXED BY jobs_lease_expiry SET lease_expires_ms = ?1 "
                         "WHERE state IN ('leased', 'running') AND lease_expires_ms < ?1");
   if (!st.ok()) return st.error();
   st->bind(1, min_expires_ms);

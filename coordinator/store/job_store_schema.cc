@@ -351,6 +351,20 @@ FROM grids g
 JOIN grid_jobs gj ON gj.grid_id = g.id
 JOIN jobs j       ON j.id = gj.job_id;
 )sql"},
+      // Fewer index writes per lease and completion (each job changes state twice):
+      // the queue and lease-expiry indexes hold only the jobs their queries ask
+      // for (pending; leased or running), so a finished job leaves both and is in
+      // neither, and a lease moves one entry from one to the other. The queries by
+      // lease owner filter state IN ('leased', 'running') first, which
+      // jobs_lease_expiry serves; no query selects runs by state.
+      {5, "partial queue and lease indexes; drop the unread jobs_lease_owner and runs_state", R"sql(
+DROP INDEX IF EXISTS jobs_lease_owner;
+DROP INDEX IF EXISTS runs_state;
+DROP INDEX jobs_queue;
+CREATE INDEX jobs_queue ON jobs(queue_key) WHERE state = 'pending';
+DROP INDEX jobs_lease_expiry;
+CREATE INDEX jobs_lease_expiry ON jobs(lease_expires_ms) WHERE state IN ('leased', 'running');
+)sql"},
   };
   return kMigrations;
 }

@@ -161,6 +161,14 @@ TEST_F(JobStoreTest, MigratesFreshFileAndReopensIdempotently) {
                           "schema_migrations", "v_results", "v_grid_status", "v_jobs"}) {
       EXPECT_EQ(raw.num(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name = '") + t + "'"), 1) << t;
     }
+    // Migration 5: the queue and lease-expiry indexes hold only the jobs their
+    // queries read; the indexes nothing read are gone.
+    EXPECT_NE(raw.str("SELECT sql FROM sqlite_master WHERE name = 'jobs_queue'").find("WHERE state = 'pending'"),
+              std::string::npos);
+    EXPECT_NE(raw.str("SELECT sql FROM sqlite_master WHERE name = 'jobs_lease_expiry'")
+                  .find("WHERE state IN ('leased', 'running')"),
+              std::string::npos);
+    EXPECT_EQ(raw.num("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('jobs_lease_owner', 'runs_state')"), 0);
   }
   {
     auto store = open_store();  // second open: nothing to migrate, data kept
