@@ -14,18 +14,6 @@
 namespace gb::engine {
 namespace {
 
-// The format's quantizer settings, as the model loader reads its row
-// (engine/model/model.cc: quant_spec).
-kernels::QuantSpec quant_spec(const WeightFormat& f) {
-  kernels::QuantSpec s;
-  s.codec = f.codec;
-  s.layout = f.codec_layout;
-  s.per_tensor = f.per_tensor;
-  s.group = f.block_size;
-  s.double_quant = f.double_quant;
-  return s;
-}
-
 // W8A8 / LLM.int8(): X quantized per token (after SmoothQuant's 1 / s where the
 // format smooths), W (times s) with the format's quantizer, both dequantized, and
 // ||Xq Wq^T - X W^T|| in f64.

@@ -98,16 +98,6 @@ namespace {
 using kernels::QuantizedMatrix;
 using kernels::QuantSpec;
 
-QuantSpec quant_spec(const WeightFormat& f) {
-  QuantSpec s;
-  s.codec = f.codec;
-  s.layout = f.codec_layout;
-  s.per_tensor = f.per_tensor;
-  s.group = f.block_size;
-  s.double_quant = f.double_quant;
-  return s;
-}
-
 bool same_spec(const QuantSpec& a, const QuantSpec& b) {
   return a.codec == b.codec && a.layout == b.layout && a.per_tensor == b.per_tensor && a.group == b.group &&
          a.double_quant == b.double_quant;

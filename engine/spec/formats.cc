@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "kernels/quantize/quantize_matrix.h"
+
 namespace gb::engine {
 namespace {
 
@@ -195,6 +197,16 @@ size_t parse_count(std::string_view s, int64_t& out) {
 }
 
 }  // namespace
+
+kernels::QuantSpec quant_spec(const WeightFormat& f) {
+  kernels::QuantSpec s;
+  s.codec = f.codec;
+  s.layout = f.codec_layout;
+  s.per_tensor = f.per_tensor;
+  s.group = f.block_size;
+  s.double_quant = f.double_quant;
+  return s;
+}
 
 Result<WeightFormat> parse_weight_format(std::string_view name) {
   if (name.starts_with(kFakePrefix)) {

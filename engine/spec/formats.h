@@ -13,6 +13,10 @@
 #include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
 
+namespace gb::kernels {
+struct QuantSpec;  // kernels/quantize/quantize_matrix.h
+}  // namespace gb::kernels
+
 namespace gb::engine {
 
 struct WeightFormat {
@@ -57,6 +61,11 @@ struct KvFormat {
 
 // Parses a weight format name; the error says what names are accepted.
 Result<WeightFormat> parse_weight_format(std::string_view name);
+
+// The quantizer settings of a format's row (codec, scale layout, group, double
+// quantization): what the model loader, the quantized-checkpoint writer and
+// quant_error quantize a matrix with.
+kernels::QuantSpec quant_spec(const WeightFormat& f);
 // Parses "ELEM" or "ELEM+sink{S}+win{W}".
 Result<KvFormat> parse_kv_format(std::string_view name);
 

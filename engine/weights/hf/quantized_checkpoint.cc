@@ -34,16 +34,6 @@ std::optional<WeightCodec> codec_by_name(const std::string& name) {
   return std::nullopt;
 }
 
-QuantSpec quant_spec(const WeightFormat& f) {
-  QuantSpec s;
-  s.codec = f.codec;
-  s.layout = f.codec_layout;
-  s.per_tensor = f.per_tensor;
-  s.group = f.block_size;
-  s.double_quant = f.double_quant;
-  return s;
-}
-
 bool plain(WeightCodec c) { return c == WeightCodec::kF32 || c == WeightCodec::kF16 || c == WeightCodec::kBF16; }
 
 DType plain_dtype(WeightCodec c) {
