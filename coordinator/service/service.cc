@@ -410,13 +410,17 @@ grpc::Status CoordinatorService::GetResults(grpc::ServerContext* ctx, const pb::
   if (!g->has_value()) return not_found("no grid named '" + req->grid() + "'");
   Result<std::pair<std::string, std::string>> spec = store_.grid_spec(req->grid());
   if (!spec.ok()) return internal(spec.message());
-  Result<std::vector<ResultRow>> rows = store_.grid_results(req->grid());
-  if (!rows.ok()) return internal(rows.message());
+  if (req->max_jobs() < 0 || req->from_position() < 0)
+    return invalid("max_jobs and from_position must be >= 0, got " + std::to_string(req->max_jobs()) + " and " +
+                   std::to_string(req->from_position()));
+  Result<JobStore::ResultsPage> page = store_.grid_results_page(req->grid(), req->from_position(), req->max_jobs());
+  if (!page.ok()) return internal(page.message());
   reply->set_grid_spec_json(spec->first);
   reply->set_source(spec->second);
+  reply->set_next_from_position(page->next_from_position);
   std::string params, device;
   int64_t last_job = 0;
-  for (const ResultRow& r : *rows) {
+  for (const ResultRow& r : page->rows) {
     if (r.job_id != last_job) {
       params = params_text(r.params);
       device = r.device.dump(-1, ' ', false, Json::error_handler_t::replace);

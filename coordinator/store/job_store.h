@@ -302,6 +302,15 @@ class JobStore {
   Result<std::pair<std::string, std::string>> grid_spec(const std::string& name);
   // Current results (metrics of each job's result run) of the grid's jobs.
   Result<std::vector<ResultRow>> grid_results(const std::string& name);
+  // Those of the jobs at grid positions from `from_position` on, at most `max_jobs`
+  // of them (0: all), with the position the next page starts at (0: none left), so
+  // that a large grid's results go out in messages of bounded size and the store's
+  // lock is held one page at a time. Each page is read in its own transaction.
+  struct ResultsPage {
+    std::vector<ResultRow> rows;
+    int64_t next_from_position = 0;
+  };
+  Result<ResultsPage> grid_results_page(const std::string& name, int64_t from_position, int64_t max_jobs);
   // A series of a job's current result run.
   Result<std::vector<engine::Series>> job_series(int64_t job_id);
 

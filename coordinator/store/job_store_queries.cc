@@ -162,20 +162,39 @@ Result<std::pair<std::string, std::string>> JobStore::grid_spec(const std::strin
 }
 
 Result<std::vector<ResultRow>> JobStore::grid_results(const std::string& name) {
+  Result<ResultsPage> page = grid_results_page(name, 0, 0);
+  if (!page.ok()) return page.error();
+  return std::move(page->rows);
+}
+
+Result<JobStore::ResultsPage> JobStore::grid_results_page(const std::string& name, int64_t from_position,
+                                                          int64_t max_jobs) {
   std::lock_guard lock(mu_);
   auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
   if (!txn.ok()) return txn.error();
   auto gid = grid_id_of(*stmts_, name, path_);
   if (!gid.ok()) return gid.error();
+  ResultsPage page;
+  if (max_jobs > 0) {
+    // The position of the first job past this page, if any.
+    auto end = stmts_->get("SELECT position FROM grid_jobs WHERE grid_id = ?1 AND position >= ?2 "
+                           "ORDER BY position LIMIT 1 OFFSET ?3");
+    if (!end.ok()) return end.error();
+    end->bind(1, *gid).bind(2, from_position).bind(3, max_jobs);
+    auto row = end->step();
+    if (!row.ok()) return row.error();
+    if (*row) page.next_from_position = end->int64(0);
+  }
   auto st = stmts_->get("SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, r.metric, r.value, r.unit, "
                         "r.text, ru.device_json, ru.engine_version "
                         "FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
                         "JOIN runs ru ON ru.id = j.result_run_id "
                         "JOIN results r ON r.run_id = ru.id "
-                        "WHERE gj.grid_id = ?1 ORDER BY gj.position, r.rowid");
+                        "WHERE gj.grid_id = ?1 AND gj.position >= ?2 AND (?3 = 0 OR gj.position < ?3) "
+                        "ORDER BY gj.position, r.rowid");
   if (!st.ok()) return st.error();
-  st->bind(1, *gid);
-  std::vector<ResultRow> out;
+  st->bind(1, *gid).bind(2, from_position).bind(3, page.next_from_position);
+  std::vector<ResultRow>& out = page.rows;
   int64_t last_job = 0;
   Json params, device;
   while (true) {
@@ -206,7 +225,7 @@ Result<std::vector<ResultRow>> JobStore::grid_results(const std::string& name) {
     out.push_back(std::move(r));
   }
   GB_RETURN_IF_ERROR(txn->commit());
-  return out;
+  return page;
 }
 
 Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {

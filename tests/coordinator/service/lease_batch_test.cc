@@ -69,6 +69,58 @@ TEST_F(ServiceTest, LeaseJobLeasesUpToMaxJobsInOneCall) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// GetResults in pages of max_jobs jobs: the pages' rows are the whole reply's, in
+// order; a page counts jobs without a result too; old clients (max_jobs 0) get all.
+TEST_F(ServiceTest, GetResultsAnswersInPagesOfMaxJobs) {
+  start();
+  submit(R"({"name": "naps", "axes": {"seconds": [0, 0.001, 0.002, 0.003, 0.004]}, "measure": ["sleep"]})");
+  register_worker("w1");
+  grpc::Status s;
+  pb::LeaseJobReply a = lease_up_to(*stub_, "w1", 5, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(a.more_size(), 4);
+  pb::CompleteJobReply c;
+  for (const pb::LeaseJobReply* r : {static_cast<const pb::LeaseJobReply*>(&a), &a.more(0), &a.more(2), &a.more(3)})
+    ASSERT_TRUE(complete("w1", r->run_id(), &c).ok());
+  auto get = [&](int max_jobs, int64_t from) {
+    pb::GetResultsRequest req;
+    req.set_grid("naps");
+    req.set_max_jobs(max_jobs);
+    req.set_from_position(from);
+    pb::GetResultsReply reply;
+    grpc::ClientContext ctx;
+    s = stub_->GetResults(&ctx, req, &reply);
+    return reply;
+  };
+  auto keys = [](const pb::GetResultsReply& r, std::vector<std::string>& out) {
+    for (const auto& row : r.rows()) out.push_back(row.hash() + "/" + row.metric().name());
+  };
+  pb::GetResultsReply all = get(0, 0);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(all.next_from_position(), 0);
+  std::vector<std::string> whole, paged;
+  keys(all, whole);
+  ASSERT_FALSE(whole.empty());
+  std::vector<int64_t> starts;
+  int64_t from = 0;
+  do {
+    starts.push_back(from);
+    pb::GetResultsReply page = get(2, from);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_NE(page.grid_spec_json().find("\"naps\""), std::string::npos);
+    keys(page, paged);
+    ASSERT_TRUE(page.next_from_position() == 0 || page.next_from_position() > from);
+    from = page.next_from_position();
+  } while (from != 0 && starts.size() < 10);
+  EXPECT_EQ(starts, (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(paged, whole);
+  EXPECT_EQ(get(2, 2).rows_size() * 2, all.rows_size() / 2);  // positions 2 and 3: one job with results
+  get(-1, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  get(2, -3);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 pb::CompleteJobRequest one_metric(int64_t run_id, double value) {
   pb::CompleteJobRequest c;
   c.set_run_id(run_id);
