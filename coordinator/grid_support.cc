@@ -64,10 +64,11 @@ Status check_grid_support(const Grid& grid) {
     const std::string weights = str(job.params, "weight_format", "");
     const std::string kv = str(job.params, "kv_format", "");
     const std::string backend = str(job.params, "backend", "cpu");
+    const std::string compute = str(job.params, "compute", "f32");
     // A ${VAR} model names each machine's own copy (tests stand small models in for
     // it): the load where the job runs checks it.
     if (model.empty() || model.find("${") != std::string::npos ||
-        !combos.insert(model + "\n" + weights + "\n" + kv + "\n" + backend).second)
+        !combos.insert(model + "\n" + weights + "\n" + kv + "\n" + backend + "\n" + compute).second)
       continue;
     auto c = configs.find(model);
     if (c == configs.end()) {
@@ -88,9 +89,12 @@ Status check_grid_support(const Grid& grid) {
       if (!r.ok()) continue;
       kf = std::move(*r);
     }
+    Result<engine::ComputeDtype> cd = engine::parse_compute_dtype(compute);
+    if (!cd.ok()) continue;
     for (const engine::FormatProblem& p :
-         engine::format_support_problems(*c->second, wf ? &*wf : nullptr, kf ? &*kf : nullptr, backend)) {
-      const std::string path = value_path(grid.spec, p.param, p.param == "weight_format" ? weights : kv);
+         engine::format_support_problems(*c->second, wf ? &*wf : nullptr, kf ? &*kf : nullptr, backend, *cd)) {
+      const std::string path = value_path(grid.spec, p.param,
+                                          p.param == "weight_format" ? weights : p.param == "kv_format" ? kv : compute);
       std::string line = grid.source + ": " + path + ": " + p.what + " (model " + written_model(grid.spec, model) +
                          ", backend " + backend + ")";
       if (lines.insert(line).second) errors.push_back(std::move(line));

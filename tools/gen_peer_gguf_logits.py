@@ -84,8 +84,10 @@ def field(reader, key):
     return reader.fields[key].contents()
 
 
-def read_gguf():
-    reader = gguf.GGUFReader(GGUF_PATH)
+def read_gguf(path=GGUF_PATH, dequantize=False):
+    """The metadata and every tensor as float32 [out, in]; quantized tensors only with
+    `dequantize` (gguf.quants.dequantize, the gguf package's reading of each block)."""
+    reader = gguf.GGUFReader(path)
     if field(reader, "general.architecture") != "llama":
         sys.exit("not a llama GGUF")
     meta = {k: field(reader, "llama." + k) for k in (
@@ -95,9 +97,12 @@ def read_gguf():
     meta["tokens"] = field(reader, "tokenizer.ggml.tokens")
     tensors = {}
     for t in reader.tensors:
-        if t.tensor_type not in (gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32):
+        if t.tensor_type in (gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32):
+            arr = np.array(t.data, dtype=np.float32)
+        elif dequantize:
+            arr = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        else:
             sys.exit(f"{t.name}: type {t.tensor_type.name}, expected F16/F32")
-        arr = np.array(t.data, dtype=np.float32)
         # GGUF shape lists ne[0] (innermost) first; the numpy array is reversed.
         expected = tuple(int(d) for d in reversed(list(t.shape)))
         if arr.shape != expected:
@@ -154,9 +159,14 @@ def build_model(meta, tensors, fix_qk=True):
     return model.float().eval()
 
 
-def reference_forward(meta, tensors, ids):
-    """llama.cpp's llama graph in numpy float64 on the raw (permuted) GGUF weights."""
+def reference_forward(meta, tensors, ids, act=None, kv_round=None):
+    """llama.cpp's llama graph in numpy float64 on the raw (permuted) GGUF weights.
+    act(name, x), where given, is what a matrix product with tensor `name` reads of
+    its input x (an emulation of llama.cpp's activation rounding); kv_round(x) likewise
+    for the keys and values a KV cache holds."""
     t = {k: v.astype(np.float64) for k, v in tensors.items()}
+    act = act or (lambda name, x: x)
+    kv_round = kv_round or (lambda x: x)
     n_embd = int(meta["embedding_length"])
     n_head = int(meta["attention.head_count"])
     n_kv = int(meta["attention.head_count_kv"])
@@ -184,9 +194,9 @@ def reference_forward(meta, tensors, ids):
     for i in range(int(meta["block_count"])):
         b = f"blk.{i}."
         h = rms(x, t[b + "attn_norm.weight"])
-        q = rope_normal((h @ t[b + "attn_q.weight"].T).reshape(n, n_head, d))
-        k = rope_normal((h @ t[b + "attn_k.weight"].T).reshape(n, n_kv, d))
-        v = (h @ t[b + "attn_v.weight"].T).reshape(n, n_kv, d)
+        q = rope_normal((act(b + "attn_q.weight", h) @ t[b + "attn_q.weight"].T).reshape(n, n_head, d))
+        k = kv_round(rope_normal((act(b + "attn_k.weight", h) @ t[b + "attn_k.weight"].T).reshape(n, n_kv, d)))
+        v = kv_round((act(b + "attn_v.weight", h) @ t[b + "attn_v.weight"].T).reshape(n, n_kv, d))
         att = np.empty((n, n_head, d))
         for hh in range(n_head):
             kv = hh // (n_head // n_kv)
@@ -194,12 +204,12 @@ def reference_forward(meta, tensors, ids):
             p = np.exp(s - s.max(axis=-1, keepdims=True))
             p /= p.sum(axis=-1, keepdims=True)
             att[:, hh, :] = p @ v[:, kv, :]
-        x = x + att.reshape(n, n_embd) @ t[b + "attn_output.weight"].T
+        x = x + act(b + "attn_output.weight", att.reshape(n, n_embd)) @ t[b + "attn_output.weight"].T
         h = rms(x, t[b + "ffn_norm.weight"])
-        g = h @ t[b + "ffn_gate.weight"].T
-        u = h @ t[b + "ffn_up.weight"].T
-        x = x + ((g / (1 + np.exp(-g))) * u) @ t[b + "ffn_down.weight"].T
-    return rms(x, t["output_norm.weight"]) @ t["output.weight"].T
+        g = act(b + "ffn_gate.weight", h) @ t[b + "ffn_gate.weight"].T
+        u = act(b + "ffn_up.weight", h) @ t[b + "ffn_up.weight"].T
+        x = x + act(b + "ffn_down.weight", (g / (1 + np.exp(-g))) * u) @ t[b + "ffn_down.weight"].T
+    return act("output.weight", rms(x, t["output_norm.weight"])) @ t["output.weight"].T
 
 
 @torch.no_grad()

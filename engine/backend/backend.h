@@ -23,6 +23,7 @@
 
 #include "common/status.h"
 #include "kernels/codecs/activation_quant.h"
+#include "kernels/codecs/compute_dtype.h"
 #include "kernels/codecs/kv_cache_view.h"
 #include "kernels/codecs/kv_element.h"
 #include "kernels/codecs/kv_quant.h"
@@ -59,13 +60,17 @@ using kernels::WeightCodec;
 // per row (kernels/codecs/activation_quant.h: W8A8 per token, LLM.int8() with
 // outlier_threshold); other parts read f32. act_mul: null, or [in] f32 factors x's
 // columns are multiplied by first (SmoothQuant's 1 / s where no norm precedes the
-// layer to fold them into), in backend memory.
+// layer to fold them into), in backend memory. compute: the compute dtype
+// (kernels/codecs/compute_dtype.h; bitsandbytes' bnb_4bit_compute_dtype): other than
+// f32, x, the dequantized weights, the bias and y are rounded to it, the sums stay
+// f32 (only with activations kNone and no act_mul: format_support.h's rule).
 struct LinearWeights {
   std::vector<PackedMatrix> parts;
   const float* b = nullptr;
   ActivationQuant activations = ActivationQuant::kNone;
   float outlier_threshold = kernels::kLlmInt8DefaultThreshold;
   const float* act_mul = nullptr;
+  kernels::ComputeDtype compute = kernels::ComputeDtype::kF32;
   int64_t out() const {
     int64_t n = 0;
     for (const PackedMatrix& p : parts) n += p.rows;

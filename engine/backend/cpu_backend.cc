@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/check.h"
 #include "engine/backend/thread_pool.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/add.h"
@@ -97,6 +98,7 @@ class CpuBackend final : public Backend {
     // Split the output features across threads: each thread streams its own
     // slice of W once per 64 activation rows.
     const int64_t out = w.out();
+    if (w.compute != kernels::ComputeDtype::kF32) return linear_rounded(x, rows, w, y);
     if (w.activations != ActivationQuant::kNone || w.act_mul != nullptr) return linear_token_quantized(x, rows, w, y);
     // q8 mode: the activations quantized once, for every part that has a q8 kernel.
     const kc::QuantizedActivations* xq = nullptr;
@@ -117,6 +119,25 @@ class CpuBackend final : public Backend {
       for (const PackedMatrix& p : w.parts) {
         const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
         if (lo < hi) kc::linear_range(x, rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset, y + offset, out, xq);
+        offset += p.rows;
+      }
+    });
+  }
+
+  // A compute dtype (bf16, f16): x rounded to it once, then every part through the
+  // row dequantizer with its weights, bias and outputs rounded (kernels/cpu/matmul.h).
+  void linear_rounded(const float* x, int64_t rows, const LinearWeights& w, float* y) {
+    GB_CHECK(w.activations == ActivationQuant::kNone && w.act_mul == nullptr);
+    const int64_t out = w.out();
+    xm_.resize(static_cast<size_t>(rows * w.in()));
+    kc::round_to_compute_dtype(x, rows * w.in(), w.compute, xm_.data());
+    pool_.parallel_chunks(out, std::max<int64_t>(16, out / (4 * pool_.size())), [&](int64_t n0, int64_t n1) {
+      int64_t offset = 0;
+      for (const PackedMatrix& p : w.parts) {
+        const int64_t lo = std::max(n0, offset), hi = std::min(n1, offset + p.rows);
+        if (lo < hi)
+          kc::linear_range_rounded(xm_.data(), rows, p, w.b ? w.b + offset : nullptr, lo - offset, hi - offset,
+                                   y + offset, out, w.compute);
         offset += p.rows;
       }
     });

@@ -37,7 +37,9 @@ const std::vector<ParamSpec>& make_params() {
        "dataset by path: text:FILE, wikitext:FILE, pg19:DIR, jsonl:FILE:FIELD (ppl); mmlu:DIR (mc_accuracy); "
        "jsonl:FILE:PROMPT,ANSWER (gen_accuracy)"},
       {"seed", ParamType::kInteger, "random seed (>= 0)"},
-      {"compute", ParamType::kString, "compute precision: f32, f16 or bf16"},
+      {"compute", ParamType::kString,
+       "the linear layers' compute dtype (bitsandbytes' bnb_4bit_compute_dtype): \"f32\" (default), \"bf16\" or "
+       "\"f16\": inputs, dequantized weights and outputs rounded to it, sums in f32 (cpu backend only)"},
       {"seconds", ParamType::kNumber, "sleep job: seconds to sleep (0 to 86400)"},
       {"ppl_mode", ParamType::kString,
        "perplexity: \"llama.cpp\" (context-sized chunks, second half scored) or \"sliding\" (HF strided window)"},
@@ -193,8 +195,7 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
   } else if (name == "memory_model") {
     if (value != "003" && value != "total") return "expected \"003\" or \"total\", got " + value.dump();
   } else if (name == "compute") {
-    if (value != "f32" && value != "f16" && value != "bf16")
-      return "expected \"f32\", \"f16\" or \"bf16\", got " + value.dump();
+    if (Result<ComputeDtype> d = parse_compute_dtype(value.get<std::string>()); !d) return d.message();
   } else if (name == "seconds") {
     const double t = value.get<double>();
     if (!(t >= 0 && t <= 86400)) return "expected seconds from 0 to 86400, got " + value.dump();

@@ -149,6 +149,14 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
       e.activations += ", smoothquant alpha " + fmt_number(load->smooth_alpha) + ", calibrated on " + *what;
     }
   }
+  if (auto it = params.find("compute"); it != params.end()) {
+    Result<ComputeDtype> d = parse_compute_dtype(it->get<std::string>());
+    if (!d) return Error{"compute: " + d.message()};
+    load->compute = *d;
+    if (*d != ComputeDtype::kF32)
+      e.activations = std::string(kernels::compute_dtype_name(*d)) +
+                      " compute (the linear layers' inputs, weights and outputs rounded; f32 sums)";
+  }
   if (wrap) e.wrapper = wrap(*e.backend);
   Result<std::unique_ptr<Model>> m = Model::load(*e.weights, e.wrapper ? *e.wrapper : *e.backend, *load);
   if (!m) return m.error();

@@ -41,7 +41,8 @@ struct EngineSession {
   int threads = 0;
   // How the linear layers treat their activations, for the results' device record:
   // "f32", "int8 per token", "fp8 per token", "llm.int8 threshold 6", with
-  // ", smoothquant alpha 0.5, calibrated on N sequences of DATASET" for +smooth.
+  // ", smoothquant alpha 0.5, calibrated on N sequences of DATASET" for +smooth;
+  // "bf16 compute (...)" with the `compute` parameter.
   std::string activations = "f32";
   double load_ms = 0;  // opening the weights and loading them into the backend
   // The quantized-model cache (engine/weights/quantized_cache.h): "" when not used,

@@ -34,7 +34,10 @@ std::string Model::linear_kernels() const {
   std::vector<std::pair<std::string, int>> counts;  // in order of first use
   auto count = [&](const LinearWeights& lw) {
     for (const PackedMatrix& p : lw.parts) {
-      const std::string k = backend_.linear_kernel(p);
+      const std::string k = lw.compute == ComputeDtype::kF32
+                                ? backend_.linear_kernel(p)
+                                : kernels::codec_name(p.codec) + std::string("-dequant-") +
+                                      kernels::compute_dtype_name(lw.compute);
       auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == k; });
       if (it == counts.end()) counts.emplace_back(k, 1);
       else ++it->second;
@@ -389,6 +392,7 @@ class Loader {
   Status set_activations(LinearWeights& lw) {
     lw.activations = activations();
     lw.outlier_threshold = options_.llm_int8_threshold;
+    lw.compute = options_.compute;
     if (smooth_to_activations_ && !smooth_s_.empty()) {
       std::vector<float> inv(smooth_s_.size());
       for (size_t j = 0; j < inv.size(); ++j) inv[j] = 1.0f / smooth_s_[j];
@@ -448,8 +452,9 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   const ModelConfig& c = weights.config();
   if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Error{weights.describe() + ": invalid attention shape in the config"};
-  if (options.format) {
-    const std::vector<FormatProblem> p = format_support_problems(c, &*options.format, nullptr, backend.name());
+  if (options.format || options.compute != ComputeDtype::kF32) {
+    const std::vector<FormatProblem> p =
+        format_support_problems(c, options.format ? &*options.format : nullptr, nullptr, backend.name(), options.compute);
     if (!p.empty()) return Error{weights.describe() + ": " + p.front().what};
   }
   std::unique_ptr<Model> m(new Model(c, backend));

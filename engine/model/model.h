@@ -69,6 +69,11 @@ struct LoadOptions {
   // precedes. The output head is not smoothed.
   std::optional<ActivationAbsmax> smooth_absmax;
   double smooth_alpha = 0.5;
+  // The decoder's linear layers' compute dtype (the `compute` parameter; bitsandbytes'
+  // bnb_4bit_compute_dtype): other than f32, their inputs, dequantized weights,
+  // biases and outputs are rounded to it, the sums stay f32. The output head, which
+  // bitsandbytes does not quantize, computes in f32.
+  ComputeDtype compute = ComputeDtype::kF32;
 };
 
 // The load options of a weight format name ("" or "as stored": unset).

@@ -29,10 +29,28 @@ bool activation_quantization_runs_on(std::string_view backend) {
   return backend == "cpu";
 }
 
+bool compute_dtype_runs_on(std::string_view backend) {
+  // COMPUTE DTYPE: where a bf16 / f16 compute dtype runs: the CPU backend
+  // (kernels/cpu/matmul.cc's linear_range_rounded); the CUDA kernels compute in f32
+  // or on their own bf16 tiles, not yet rounded as this parameter says.
+  return backend == "cpu";
+}
+
 std::vector<FormatProblem> format_support_problems(const ModelConfig& model, const WeightFormat* weights,
-                                                   const KvFormat* kv, std::string_view backend) {
+                                                   const KvFormat* kv, std::string_view backend,
+                                                   ComputeDtype compute) {
   std::vector<FormatProblem> out;
   if (const size_t colon = backend.find(':'); colon != std::string_view::npos) backend = backend.substr(0, colon);
+  if (compute != ComputeDtype::kF32) {
+    const std::string what = "compute dtype '" + std::string(kernels::compute_dtype_name(compute)) + "'";
+    if (!compute_dtype_runs_on(backend))
+      out.push_back({"compute", what + " (inputs and weights of the linear layers rounded to it), which the engine "
+                                       "does not run on backend " + std::string(backend) + " yet"});
+    if (weights != nullptr && ((weights->activations != "f32" && !weights->fake) || weights->smooth))
+      out.push_back({"compute", what + " with weight format '" + weights->name + "', which " +
+                                    (weights->smooth ? "smooths" : "quantizes") + " its activations (" +
+                                    weights->activations + "): the two do not combine; leave compute out"});
+  }
   if (weights != nullptr) {
     const std::string fmt = "weight format '" + weights->name + "'";
     if (weights->activations != "f32" && !activation_quantization_runs_on(backend))

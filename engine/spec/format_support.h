@@ -17,15 +17,19 @@
 namespace gb::engine {
 
 struct FormatProblem {
-  std::string param;  // the job parameter to change: "weight_format" or "kv_format"
+  std::string param;  // the job parameter to change: "weight_format", "kv_format" or "compute"
   std::string what;   // e.g. "weight format 'int4-g128': hidden_size 64 is not a multiple of its groups of 128"
 };
 
-// Every reason the engine cannot run `model` with `weights` (null: as stored) and
-// `kv` (null: a full cache) on `backend` ("cpu" or "cuda"; "cuda:0" reads as "cuda"),
-// one problem each; empty when it can. The rules:
+// Every reason the engine cannot run `model` with `weights` (null: as stored),
+// `kv` (null: a full cache) and the linear layers' `compute` dtype on `backend`
+// ("cpu" or "cuda"; "cuda:0" reads as "cuda"), one problem each; empty when it can.
+// The rules:
 //  - activation quantization (W8A8, LLM.int8()) runs on a backend only where
 //    activation_quantization_runs_on says so;
+//  - a compute dtype other than f32 runs only where compute_dtype_runs_on says so,
+//    and not with a format that quantizes or smooths its activations (they have
+//    their own activation path);
 //  - every linear layer's input width (hidden_size for q/k/v, gate/up and the output
 //    head; num_heads x head_dim for the attention output; intermediate_size for the
 //    MLP's down projection) fits the format's codes (whole GGUF blocks, an even number
@@ -35,10 +39,15 @@ struct FormatProblem {
 // (int4-g32 KV runs on any head_dim: the last group of a head is shorter,
 // kernels/codecs/kv_quant.h.)
 std::vector<FormatProblem> format_support_problems(const ModelConfig& model, const WeightFormat* weights,
-                                                   const KvFormat* kv, std::string_view backend);
+                                                   const KvFormat* kv, std::string_view backend,
+                                                   ComputeDtype compute = ComputeDtype::kF32);
 
 // Activation quantization (WeightFormat::activations other than "f32") on `backend`.
-// THE ONE PLACE that says where it runs: today nowhere.
+// THE ONE PLACE that says where it runs: the CPU backend.
 bool activation_quantization_runs_on(std::string_view backend);
+
+// A compute dtype other than f32 (the `compute` parameter) on `backend`. THE ONE
+// PLACE that says where it runs: the CPU backend.
+bool compute_dtype_runs_on(std::string_view backend);
 
 }  // namespace gb::engine

@@ -270,6 +270,12 @@ double kv_effective_bits(const KvFormat& format, int64_t head_dim) {
   return static_cast<double>(one_head.slot_bytes()) * 8.0 / static_cast<double>(head_dim);
 }
 
+Result<ComputeDtype> parse_compute_dtype(std::string_view name) {
+  for (ComputeDtype d : {ComputeDtype::kF32, ComputeDtype::kBf16, ComputeDtype::kF16})
+    if (name == kernels::compute_dtype_name(d)) return d;
+  return Error{"unknown compute dtype '" + std::string(name) + "': expected \"f32\", \"f16\" or \"bf16\""};
+}
+
 std::vector<std::string> weight_format_names() {
   std::vector<std::string> names = base_names();
   names.push_back("fake:<format>");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/codecs/compute_dtype.h"
 #include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
 
@@ -72,6 +73,12 @@ Result<KvFormat> parse_kv_format(std::string_view name);
 // Bits per cached element with scales and zero points, exactly, for heads of
 // head_dim (int8-calib: its per-layer calibration is not counted per token).
 double kv_effective_bits(const KvFormat& format, int64_t head_dim);
+
+// The compute dtype of the linear layers (the `compute` job parameter,
+// kernels/codecs/compute_dtype.h): "f32" (the default), "bf16" or "f16"; the error
+// names the accepted values.
+using kernels::ComputeDtype;
+Result<ComputeDtype> parse_compute_dtype(std::string_view name);
 
 // Names for --help and error messages.
 std::vector<std::string> weight_format_names();

@@ -4,7 +4,8 @@
 // load time (target_clones) for f32 weights; and the dispatch of every other codec
 // to its packed kernel (kernels/cpu/packed/), or, for the cases without one (the
 // GGUF codecs with f32 activations, odd group sizes) and CPUs without AVX2, through
-// its reference dequantizer one weight row at a time.
+// its reference dequantizer one weight row at a time; and the compute-dtype path
+// (bf16 or f16 inputs and weights, f32 sums) through the same row dequantizer.
 #include "kernels/cpu/matmul.h"
 
 #include "kernels/cpu/packed/packed_kernels.h"
@@ -86,16 +87,24 @@ void linear_f32_impl(const float* x, int64_t rows, int64_t K, const float* W, co
 }
 
 // Any codec through its reference dequantizer: each weight row dequantized to f32
-// once per chunk of activation rows, then the f32 dot products.
+// once per chunk of activation rows, then the f32 dot products. With a compute dtype
+// other than f32, each dequantized weight, the bias and each output are rounded to
+// it too (the caller rounds x).
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 void linear_dequant_impl(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
-                         int64_t n1, float* y, int64_t ldy, float* wrow) {
+                         int64_t n1, float* y, int64_t ldy, float* wrow, ComputeDtype dtype) {
   const int64_t K = W.cols;
   for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk) {
     const int64_t m1 = std::min(rows, m0 + kRowChunk);
     for (int64_t n = n0; n < n1; ++n) {
       dequantize_row(W, n, wrow);
-      row_dots(x, m0, m1, K, wrow, bias ? bias[n] : 0.0f, y + n, ldy);
+      if (dtype == ComputeDtype::kF32) {
+        row_dots(x, m0, m1, K, wrow, bias ? bias[n] : 0.0f, y + n, ldy);
+        continue;
+      }
+      for (int64_t k = 0; k < K; ++k) wrow[k] = kernels::round_to_compute_dtype(wrow[k], dtype);
+      row_dots(x, m0, m1, K, wrow, bias ? kernels::round_to_compute_dtype(bias[n], dtype) : 0.0f, y + n, ldy);
+      for (int64_t m = m0; m < m1; ++m) y[m * ldy + n] = kernels::round_to_compute_dtype(y[m * ldy + n], dtype);
     }
   }
 }
@@ -155,7 +164,17 @@ std::string linear_kernel_name(const PackedMatrix& W, ActivationMode mode) {
 void linear_range_reference(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
                             int64_t n1, float* y, int64_t ldy) {
   std::vector<float> wrow(static_cast<size_t>(W.cols));
-  linear_dequant_impl(x, rows, W, bias, n0, n1, y, ldy, wrow.data());
+  linear_dequant_impl(x, rows, W, bias, n0, n1, y, ldy, wrow.data(), ComputeDtype::kF32);
+}
+
+void round_to_compute_dtype(const float* x, int64_t n, ComputeDtype dtype, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = kernels::round_to_compute_dtype(x[i], dtype);
+}
+
+void linear_range_rounded(const float* x_rounded, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
+                          int64_t n1, float* y, int64_t ldy, ComputeDtype dtype) {
+  std::vector<float> wrow(static_cast<size_t>(W.cols));
+  linear_dequant_impl(x_rounded, rows, W, bias, n0, n1, y, ldy, wrow.data(), dtype);
 }
 
 }  // namespace gb::kernels::cpu

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/codecs/compute_dtype.h"
 #include "kernels/codecs/packed_matrix.h"
 #include "kernels/cpu/packed/activations_q8.h"
 
@@ -31,5 +32,15 @@ std::string linear_kernel_name(const PackedMatrix& W, ActivationMode mode);
 // products: what every fast kernel is tested against.
 void linear_range_reference(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
                             int64_t n1, float* y, int64_t ldy);
+
+// A compute dtype other than f32 (bitsandbytes' bnb_4bit_compute_dtype: the weights
+// dequantized to it, the inputs cast to it, the products accumulated in f32 and the
+// output written in it): linear_range_reference with each dequantized weight and the
+// bias rounded to `dtype`, and each y rounded to it after the bias. x_rounded is x
+// already rounded to `dtype` (round_to_compute_dtype, once per op for every part).
+void linear_range_rounded(const float* x_rounded, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
+                          int64_t n1, float* y, int64_t ldy, ComputeDtype dtype);
+// out[i] = x[i] rounded to `dtype` (kernels/codecs/compute_dtype.h), i < n.
+void round_to_compute_dtype(const float* x, int64_t n, ComputeDtype dtype, float* out);
 
 }  // namespace gb::kernels::cpu

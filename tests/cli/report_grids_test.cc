@@ -38,9 +38,9 @@ const std::vector<ReportGrid>& report_grids() {
   static const std::vector<ReportGrid> grids = {
       {"000-weight-formats",
        {{"Memory and speed by mode and weight format (000's figures)",
-         {"kv_cache", "weight_format", "Model Memory (MB)", "Inference Time (s)", "Throughput (tokens/s)",
+         {"kv_cache", "weight_format", "compute", "Model Memory (MB)", "Inference Time (s)", "Throughput (tokens/s)",
           "Peak Memory (MB)"},
-         6}},
+         7}},
        {"GPT2_DIR"}},
       {"001-streaming-kv-and-weight-formats",
        {{"Results overview (001's table 1)",

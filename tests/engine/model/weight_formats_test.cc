@@ -36,12 +36,14 @@ struct Outcome {
   uint64_t weight_bytes = 0;
 };
 
-Result<Outcome> run(const std::string& ref, const std::string& format, bool requantize = false) {
+Result<Outcome> run(const std::string& ref, const std::string& format, bool requantize = false,
+                    ComputeDtype compute = ComputeDtype::kF32) {
   Result<std::unique_ptr<WeightSource>> w = open_weights(ref);
   if (!w) return w.error();
   Result<LoadOptions> o = load_options(format);
   if (!o) return o.error();
   o->requantize = requantize;
+  o->compute = compute;
   std::unique_ptr<Backend> b = make_cpu_backend(2);
   Result<std::unique_ptr<Model>> m = Model::load(**w, *b, *o);
   if (!m) return m.error();
@@ -101,6 +103,36 @@ TEST(WeightFormats, GoldenLlamaRunsInEveryFormatThatFitsItsRows) {
   ASSERT_FALSE(k.ok());
   EXPECT_NE(k.message().find("weight format 'q4_k': "), std::string::npos) << k.message();
   EXPECT_NE(k.message().find("blocks of 256"), std::string::npos) << k.message();
+}
+
+// A compute dtype (the `compute` parameter; reference 000's fp4 with bf16 compute) on
+// the golden llama: bf16 and f16 compute move the logits of fp4-b64 (and of the f32
+// model as stored) from f32 compute by a bounded, nonzero amount (measured: bf16
+// BF16_MEASURED, f16 F16_MEASURED). The op itself equals a direct emulation:
+// tests/engine/backend/cpu_backend_linear_test.cc.
+TEST(WeightFormats, ComputeDtypeMovesTheLogitsByABoundedNonzeroAmount) {
+  const std::string ref = "hf:" + std::string(GB_SOURCE_DIR) + "/tests/data/golden/llama_gqa";
+  constexpr double kMaxBf16ComputeLogitErr = 0.03, kMaxF16ComputeLogitErr = 0.005;
+  for (const std::string format : {"fp4-b64", ""}) {
+    Result<Outcome> f32 = run(ref, format);
+    ASSERT_TRUE(f32.ok()) << f32.message();
+    for (const auto& [d, budget] : {std::pair{ComputeDtype::kBf16, kMaxBf16ComputeLogitErr},
+                                    std::pair{ComputeDtype::kF16, kMaxF16ComputeLogitErr}}) {
+      Result<Outcome> q = run(ref, format, false, d);
+      ASSERT_TRUE(q.ok()) << q.message();
+      const double err = rel_rms(q->logits, f32->logits);
+      EXPECT_GT(err, 0.0) << format << " " << kernels::compute_dtype_name(d);
+      EXPECT_LT(err, budget) << format << " " << kernels::compute_dtype_name(d);
+      EXPECT_EQ(q->weight_bytes, f32->weight_bytes) << "the compute dtype rounds at run time, not in memory";
+      std::printf("golden llama %s, %s compute: logits relative RMS error %.5f against f32 compute\n",
+                  format.empty() ? "as stored" : format.c_str(), kernels::compute_dtype_name(d), err);
+    }
+  }
+  // A format with an activation path of its own is refused, in the rule's words.
+  Result<Outcome> w8a8 = run(ref, "w8a8-int8", false, ComputeDtype::kBf16);
+  ASSERT_FALSE(w8a8.ok());
+  EXPECT_NE(w8a8.message().find("compute dtype 'bf16' with weight format 'w8a8-int8'"), std::string::npos)
+      << w8a8.message();
 }
 
 // The K types on llama.cpp's own small llama (rows of 256 and 768; random weights,

@@ -1,6 +1,6 @@
 // The engine's "can this run" rule (engine/spec/format_support.h): weight formats
-// against the model's layer widths, activation quantization against the backend,
-// streaming KV caches against learned positions. That Model::load agrees with it is
+// against the model's layer widths, activation quantization and compute dtypes
+// against the backend, streaming KV caches against learned positions. That Model::load agrees with it is
 // tests/engine/model/weight_formats_test.cc's; the grid's use, tests/coordinator/.
 #include <gtest/gtest.h>
 
@@ -77,6 +77,43 @@ TEST(FormatSupport, ActivationQuantizationRunsWhereTheOneRuleSays) {
       }
     }
   }
+}
+
+// A compute dtype other than f32 runs where its one rule says (the CPU backend), and
+// not with a format that has an activation path of its own.
+TEST(FormatSupport, ComputeDtypeRunsWhereTheOneRuleSaysAndNotWithActivationQuantization) {
+  const ModelConfig c = narrow();
+  Result<WeightFormat> fp4 = parse_weight_format("int8-channel");  // fits the narrow widths
+  Result<WeightFormat> w8a8 = parse_weight_format("w8a8-int8");
+  Result<WeightFormat> fake = parse_weight_format("fake:w8a8-int8");
+  ASSERT_TRUE(fp4.ok() && w8a8.ok() && fake.ok());
+  auto text = [&](const WeightFormat* w, const std::string& backend, ComputeDtype d) {
+    std::string out;
+    for (const FormatProblem& p : format_support_problems(c, w, nullptr, backend, d))
+      out += (out.empty() ? "" : "\n") + p.param + ": " + p.what;
+    return out;
+  };
+  EXPECT_TRUE(compute_dtype_runs_on("cpu"));
+  EXPECT_FALSE(compute_dtype_runs_on("cuda"));
+  for (ComputeDtype d : {ComputeDtype::kBf16, ComputeDtype::kF16}) {
+    const std::string name = kernels::compute_dtype_name(d);
+    EXPECT_EQ(text(&*fp4, "cpu", d), "") << name;
+    EXPECT_EQ(text(nullptr, "cpu", d), "") << name;
+    EXPECT_EQ(text(&*fake, "cpu", d), "") << name << ": fake quantization reads f32 activations";
+    EXPECT_EQ(text(&*fp4, "cuda:0", d),
+              "compute: compute dtype '" + name +
+                  "' (inputs and weights of the linear layers rounded to it), which the engine does not run on "
+                  "backend cuda yet");
+    EXPECT_EQ(text(&*w8a8, "cpu", d), "compute: compute dtype '" + name +
+                                          "' with weight format 'w8a8-int8', which quantizes its activations "
+                                          "(int8): the two do not combine; leave compute out");
+  }
+  EXPECT_EQ(text(&*fp4, "cuda", ComputeDtype::kF32), "");
+  EXPECT_EQ(text(&*w8a8, "cpu", ComputeDtype::kF32), "");
+  Result<ComputeDtype> bad = parse_compute_dtype("fp8");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "unknown compute dtype 'fp8': expected \"f32\", \"f16\" or \"bf16\"");
+  EXPECT_EQ(*parse_compute_dtype("bf16"), ComputeDtype::kBf16);
 }
 
 TEST(FormatSupport, AStreamingCacheMayNotOutgrowLearnedPositions) {

@@ -4,6 +4,7 @@
 // run here: the CUDA backend's tests run the codecs on a GPU against the CPU ones.
 #include <cstdint>
 
+#include "kernels/codecs/compute_dtype.h"
 #include "kernels/codecs/float16.h"
 #include "kernels/codecs/kv_element.h"
 #include "kernels/codecs/kv_quant.h"
@@ -19,6 +20,7 @@ __global__ void codecs_round_trip(const float* in, float* out, uint16_t* halves,
   const float b = bf16_to_f32(f32_to_bf16(in[i]));
   store_kv_element(out, KvElement::kF32, i, h + b);
   out[i] += load_kv_element(halves, KvElement::kF16, i) - f32_from_bits(f32_bits(h));
+  out[i] += round_to_compute_dtype(in[i], ComputeDtype::kBf16) - round_to_compute_dtype(in[i], ComputeDtype::kF16);
 }
 
 // Every weight codec's row decoder, as a CUDA kernel will call it.
