@@ -249,25 +249,26 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
   // handed out.
   // With a capacity, only jobs it can run. Of any grid: in queue_key order (an index
   // walk of jobs_queue, no sort); of one grid: in that grid's order.
+  // And only jobs whose dependencies have succeeded (deps_ready_sql).
   static const std::string kPickAny =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
-      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 "
-      "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " + deps_ready_sql() +
+      " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
       "ORDER BY j.queue_key LIMIT 1";
   static const std::string kPickAnyFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
-      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " +
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " + deps_ready_sql() + " AND " +
       fits_capacity_sql(2) +
       " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
       "ORDER BY j.queue_key LIMIT 1";
   static const std::string kPickGrid =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-      "WHERE j.state = 'pending' AND gj.grid_id = ?1 ORDER BY gj.position LIMIT 1";
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " + deps_ready_sql() + " ORDER BY gj.position LIMIT 1";
   static const std::string kPickGridFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " +
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " + deps_ready_sql() + " AND " +
       fits_capacity_sql(2) + " ORDER BY gj.position LIMIT 1";
 
   std::vector<Lease> out;
@@ -295,6 +296,7 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
       Result<Lease> picked = read_lease(*pick, now + lease_ms);
       if (!picked.ok()) return picked.status();
       Lease lease = std::move(*picked);
+      GB_RETURN_IF_ERROR(resolve_job_refs(*stmts_, lease));
 
       GB_RETURN_IF_ERROR(exec_bound(*stmts_,
                                     "INSERT INTO runs(job_id, attempt, owner, state, started_ms) "
