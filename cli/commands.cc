@@ -282,6 +282,26 @@ int cmd_run(const RunFlags& f) {
     if (elsewhere > 0)
       std::printf("%lld jobs need the %s backend and stay pending: run them with --backend %s or on a worker\n",
                   static_cast<long long>(elsewhere), other.c_str(), other.c_str());
+    int64_t dependency_ended = 0;
+    for (const coord::StoredJob& j : *jobs)
+      if (j.state == coord::JobState::kInvalid && j.error.starts_with("its dependency ")) ++dependency_ended;
+    if (dependency_ended > 0)
+      std::printf("%lld jobs ended invalid without running: the job whose output they run on did not succeed\n",
+                  static_cast<long long>(dependency_ended));
+  }
+  // Jobs whose dependency this process does not run: what each waits for.
+  for (size_t i = 0; i < s.waiting.size(); ++i) {
+    const coord::DependencyWait& w = s.waiting[i];
+    if (i == 0)
+      std::printf("%zu jobs wait for a job of another backend and stay pending:\n", s.waiting.size());
+    if (i == 10) {
+      std::printf("  ... and %zu more\n", s.waiting.size() - 10);
+      break;
+    }
+    std::printf("  %s %s waits for %s %s (pending: it needs the %s backend; run it with --backend %s or on a "
+                "worker)\n",
+                w.kind.c_str(), w.hash.c_str(), w.dep_kind.c_str(), w.dep_hash.c_str(), w.dep_req_device.c_str(),
+                w.dep_req_device.c_str());
   }
   if (s.invalid > 0)
     std::printf("%lld jobs cannot run as given (invalid: not retried)\n",

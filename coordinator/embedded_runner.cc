@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -321,14 +322,32 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     }
     // 3. Done when nothing runs here and nothing of the grid is unfinished elsewhere.
     if (slots.empty() && exhausted) {
-      // Pending jobs of another backend (--backend) are not waited for.
-      Result<std::vector<StoredJob>> jobs = store.grid_jobs(grid.name);
+      // A job whose dependency ended without success (before this run, or with
+      // another grid) ends invalid, as it would have when its dependency ended.
+      Result<std::vector<DependencyWait>> stranded = store.end_stranded_dependents(grid.name);
+      if (!stranded.ok()) return stranded.error();
+      for (const DependencyWait& w : *stranded)
+        emit({EmbeddedEvent::kFinished, w.hash, w.kind, "invalid",
+              "its dependency " + w.dep_kind + " job " + w.dep_hash + " ended " + std::string(state_name(w.dep_state))});
+      // Pending jobs of another backend (--backend) are not waited for, nor those
+      // that wait for one of them (a dependency this process does not run).
+      Result<std::vector<DependencyWait>> waits = store.dependency_waits(grid.name);
+      if (!waits.ok()) return waits.error();
+      summary.waiting.clear();
+      std::set<std::string> not_here;
+      for (const DependencyWait& w : *waits)
+        if (w.dep_state == JobState::kPending &&
+            !capacity.can_run(w.dep_req_device, static_cast<double>(w.dep_req_memory_bytes))) {
+          not_here.insert(w.hash);
+          summary.waiting.push_back(w);
+        }
+      Result<std::vector<StoredJob>> jobs = store.grid_jobs(grid.name, /*parse_params=*/false);
       if (!jobs.ok()) return jobs.error();
       int64_t unfinished = 0;
       for (const StoredJob& j : *jobs)
         if (!is_terminal(j.state) &&
             !(j.state == JobState::kPending &&
-              !capacity.can_run(j.req_device, static_cast<double>(j.req_memory_bytes))))
+              (!capacity.can_run(j.req_device, static_cast<double>(j.req_memory_bytes)) || not_here.count(j.hash))))
           ++unfinished;
       if (unfinished == 0) break;
       // Jobs leased by another process: wait for them, or for their leases to expire.

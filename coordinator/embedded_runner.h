@@ -5,13 +5,17 @@
 // interrupted (Ctrl-C) or killed leaves the database consistent and the next run
 // resumes: its own dead leases are reclaimed at once, others expire. A job of a
 // timed kind (engine::JobKind::timed: speed, decode_curve, context_search) runs
-// alone, whatever the number of slots.
+// alone, whatever the number of slots. A job that runs on another job's output
+// waits for it only while that job can still end here or elsewhere: one whose
+// dependency is of another backend is left pending (EmbeddedSummary::waiting), one
+// whose dependency ended without success ends invalid.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "coordinator/grid.h"
@@ -67,6 +71,9 @@ struct EmbeddedSummary {
   int64_t invalid = 0;  // ended invalid at once, not retried: the job cannot run as given
   int64_t retried = 0;  // attempts that failed or timed out and sent their job back to pending
   bool interrupted = false;
+  // Pending jobs left waiting for a dependency that this process does not run (a
+  // job of another backend): not waited for, as that job is not.
+  std::vector<DependencyWait> waiting;
   GridSummary final_state;
 };
 

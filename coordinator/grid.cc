@@ -9,11 +9,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid_inputs.h"
+#include "coordinator/grid_job_refs.h"
 #include "coordinator/grid_support.h"
 #include "coordinator/grid_yaml.h"
 #include "coordinator/report_check.h"
@@ -124,6 +126,33 @@ std::vector<std::string> kind_names() {
   std::vector<std::string> out;
   for (const auto& k : engine::job_kinds()) out.push_back(k.name);
   return out;
+}
+
+bool kind_takes(const engine::JobKind& k, const std::string& param) {
+  return std::find(k.required.begin(), k.required.end(), param) != k.required.end() ||
+         std::find(k.optional.begin(), k.optional.end(), param) != k.optional.end();
+}
+
+std::vector<std::string> kind_param_names(const engine::JobKind& k) {
+  std::vector<std::string> out = k.required;
+  out.insert(out.end(), k.optional.begin(), k.optional.end());
+  return out;
+}
+
+// A point as one measure sees it: its own parameters replace the point's.
+Json measure_point(const Json& point, const Json& own) {
+  if (own.empty()) return point;
+  Json p = point;
+  for (auto it = own.begin(); it != own.end(); ++it) p[it.key()] = *it;
+  return p;
+}
+
+// A job's parameters at a point: projected onto its kind's, normalized, without a
+// reference its KV format does not use (drop_unused_job_refs).
+Json job_params_at(const engine::JobKind& kind, const Json& point) {
+  Json params = normalize_json(engine::project_params(kind, point));
+  drop_unused_job_refs(params);
+  return params;
 }
 
 std::string unknown_param(const std::string& name) {
@@ -610,12 +639,26 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
     for (size_t i = 0; i < it->size(); ++i) {
       const OJson& m = (*it)[i];
       std::string path = json_path_index("$.measure", i);
-      if (!m.is_string()) {
-        errs.add(path, "expected a job kind name (known: " + join(kind_names()) + "), " + got(m));
+      // A kind's name, or {"kind": NAME, PARAM: VALUE, ...}: the kind with parameters
+      // of its own that replace the point's (a ppl on one dataset, mc_accuracy on another).
+      const OJson* kind_value = &m;
+      if (m.is_object()) {
+        auto k = m.find("kind");
+        if (k == m.end()) {
+          errs.add(path, "expected a \"kind\" (a job kind name) beside the measure's own parameters");
+          structure_ok = false;
+          continue;
+        }
+        kind_value = &*k;
+        path = json_path_key(path, "kind");
+      }
+      if (!kind_value->is_string()) {
+        errs.add(path, "expected a job kind name (known: " + join(kind_names()) + ") or {\"kind\": NAME, PARAM: "
+                       "VALUE, ...}, " + got(*kind_value));
         structure_ok = false;
         continue;
       }
-      const std::string name = m.get<std::string>();
+      const std::string name = kind_value->get<std::string>();
       const engine::JobKind* kind = engine::find_job_kind(name);
       if (!kind) {
         errs.add(path, unknown_kind(name));
@@ -626,7 +669,26 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
         errs.add(path, "duplicate job kind '" + name + "'");
         continue;
       }
+      Json own = Json::object();
+      if (m.is_object()) {
+        OJson params = m;
+        params.erase("kind");
+        const std::string at = json_path_index("$.measure", i);
+        bool ok = params.empty() || check_param_object(errs, at, params, &values_ok);
+        for (auto p = params.begin(); ok && p != params.end(); ++p)
+          if (!kind_takes(*kind, p.key())) {
+            errs.add(json_path_key(at, p.key()), "job kind '" + name + "' does not take parameter '" + p.key() +
+                                                     "' (it takes: " + join(kind_param_names(*kind)) + ")");
+            ok = false;
+          }
+        if (!ok) {
+          structure_ok = false;
+          continue;
+        }
+        own = normalize_json(to_json(params));
+      }
       g.measures.push_back(name);
+      g.measure_params.push_back(std::move(own));
       kinds.push_back(kind);
     }
   }
@@ -635,12 +697,19 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
   if (auto it = doc.find("measure"); it != doc.end() && it->is_array()) {
     for (const auto& name : g.measures) {
       for (size_t i = 0; i < it->size(); ++i) {
-        if ((*it)[i] == name) {
+        const OJson& m = (*it)[i];
+        if (m == name || (m.is_object() && m.contains("kind") && m["kind"] == name)) {
           measure_index.push_back(i);
           break;
         }
       }
     }
+  }
+
+  // "job:KIND" values: only kv_calibration's "job:kv_calibrate", with that measure.
+  for (const auto& [p, what] : check_job_refs(doc, g.measures)) {
+    errs.add(p, what);
+    values_ok = false;
   }
 
   // repeats
@@ -756,7 +825,7 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
     for (const auto& r : kind.required) {
       std::vector<const Point*> lacking;
       for (const auto& p : points) {
-        if (!p.params.contains(r)) lacking.push_back(&p);
+        if (!p.params.contains(r) && !g.measure_params[m].contains(r)) lacking.push_back(&p);
       }
       if (lacking.empty()) continue;
       std::string msg = "job kind '" + kind.name + "' needs parameter '" + r + "'";
@@ -782,7 +851,7 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
     for (size_t i = 0; i < points.size() && errs.count() <= kMaxErrors; ++i) {
       const Point& p = points[i];
       for (size_t m = 0; m < kinds.size(); ++m) {
-        Json params = normalize_json(engine::project_params(*kinds[m], p.params));
+        Json params = job_params_at(*kinds[m], measure_point(p.params, g.measure_params[m]));
         if (!checked.insert(kinds[m]->name + "\n" + canonical_json(params)).second) continue;
         Status st = engine::check_job(kinds[m]->name, params);
         if (!st.ok()) {
@@ -795,9 +864,8 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
   if (!errs.empty()) return errs.error();
 
   for (const auto& p : points) g.points.push_back(p.params);
-  g.jobs = expand_jobs(g.points, kinds, g.repeats);
+  g.jobs = expand_jobs(g.points, kinds, g.repeats, g.measure_params, inputs);
   if (inputs != nullptr) {
-    apply_grid_inputs(*inputs, g.jobs);
     for (ReportSpec& r : g.reports) {
       apply_grid_inputs(*inputs, r.filter);
       apply_grid_inputs(*inputs, r.baseline);
@@ -824,21 +892,39 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 }
 
 std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
-                                 const std::vector<const engine::JobKind*>& kinds, int repeats) {
+                                 const std::vector<const engine::JobKind*>& kinds, int repeats,
+                                 const std::vector<Json>& measure_params, const nlohmann::ordered_json* inputs) {
   std::vector<GridJob> jobs;
   std::unordered_set<std::string> seen;
   for (const auto& point : points) {
-    for (const engine::JobKind* kind : kinds) {
-      Json params = normalize_json(engine::project_params(*kind, point));
-      const int reps = kind->theory_only ? 1 : std::max(repeats, 1);
-      for (int r = 0; r < reps; ++r) {
-        Json key = {{"kind", kind->name}, {"params", params}};
-        if (r > 0) key["repeat"] = r;
-        std::string hash = content_hash(key);
-        if (!seen.insert(hash).second) continue;
-        jobs.push_back(GridJob{hash, kind->name, params, r});
-      }
+    // The jobs that depend on another of this point ("job:KIND") come after the
+    // others, so that the hash of the one they name is known: theirs covers it.
+    std::unordered_map<std::string, std::string> hash_of;  // kind -> its repeat-0 job here
+    std::vector<Json> at(kinds.size());
+    std::vector<bool> depends(kinds.size(), false);
+    for (size_t m = 0; m < kinds.size(); ++m) {
+      at[m] = job_params_at(*kinds[m], measure_point(point, m < measure_params.size() ? measure_params[m]
+                                                                                      : Json::object()));
+      for (const auto& [name, v] : at[m].items()) depends[m] = depends[m] || job_ref(v).has_value();
     }
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t m = 0; m < kinds.size(); ++m) {
+        if (depends[m] != (pass == 1)) continue;
+        const engine::JobKind* kind = kinds[m];
+        Json& params = at[m];
+        for (auto& [name, v] : params.items())
+          if (const std::optional<std::string> ref = job_ref(v)) v = std::string(kJobRefPrefix) + hash_of[*ref];
+        const int reps = kind->theory_only ? 1 : std::max(repeats, 1);
+        for (int r = 0; r < reps; ++r) {
+          Json key = {{"kind", kind->name}, {"params", params}};
+          if (r > 0) key["repeat"] = r;
+          std::vector<GridJob> job = {GridJob{content_hash(key), kind->name, params, r}};
+          if (inputs != nullptr) apply_grid_inputs(*inputs, job);
+          if (r == 0) hash_of[kind->name] = job[0].hash;
+          if (!seen.insert(job[0].hash).second) continue;
+          jobs.push_back(std::move(job[0]));
+        }
+      }
   }
   return jobs;
 }

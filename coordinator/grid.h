@@ -80,6 +80,9 @@ struct Grid {
   nlohmann::ordered_json spec;  // the file's content as JSON, in file order
   std::vector<std::string> axis_names;
   std::vector<std::string> measures;
+  // Per measure: its own parameters ({"kind": "mc_accuracy", "dataset": "mmlu:..."}),
+  // which replace the point's for that kind's jobs; empty objects for plain names.
+  std::vector<Json> measure_params;
   int repeats = 1;
   std::vector<Json> points; // full parameter sets (axes + fixed), in expansion order
   std::vector<GridJob> jobs;
@@ -99,8 +102,16 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 // The jobs of `points` x `kinds` x `repeats`, in that nesting order (theory-only
 // kinds once, repeat 0), each projected onto its kind's parameters and normalized,
 // deduplicated by hash (first kept): the last step of parse_grid.
+// measure_params[m]: the parameters of kinds[m]'s own (the grid's {"kind": ..., PARAM:
+// VALUE} measure entries), which replace the point's; `inputs` (coordinator/grid_inputs.h)
+// applied to each job. A job with kv_calibration "job:KIND" names the job of kind
+// KIND at the same point: the value becomes "job:HASH" (that job's hash), so that
+// the dependent's hash covers its dependency's; it is left out of jobs whose KV
+// format is not int8-calib.
 std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
-                                 const std::vector<const engine::JobKind*>& kinds, int repeats);
+                                 const std::vector<const engine::JobKind*>& kinds, int repeats,
+                                 const std::vector<Json>& measure_params = {},
+                                 const nlohmann::ordered_json* inputs = nullptr);
 
 // Reads a grid file into JSON without validating it: YAML for .yaml/.yml (see
 // coordinator/grid_yaml.h), else JSON. Errors: "FILE: cannot read: REASON",

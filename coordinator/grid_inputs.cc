@@ -10,6 +10,7 @@
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "coordinator/grid.h"
+#include "coordinator/grid_job_refs.h"
 #include "engine/jobs/dataset.h"
 #include "engine/jobs/job_inputs.h"
 #include "engine/jobs/job_kinds.h"
@@ -27,12 +28,16 @@ struct Found {
   std::string value;
 };
 
+// "job:KIND" names another job's output, no file (coordinator/grid_job_refs.h
+// says where one may stand).
+bool names_a_job(const OJson& v) { return v.get_ref<const std::string&>().starts_with(kJobRefPrefix); }
+
 void collect(const OJson& obj, const std::string& path, std::vector<Found>& out) {
   if (!obj.is_object()) return;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     if (!engine::is_file_param(it.key())) continue;
     const std::string p = json_path_key(path, it.key());
-    if (it->is_string()) out.push_back({p, it.key(), it->get<std::string>()});
+    if (it->is_string() && !names_a_job(*it)) out.push_back({p, it.key(), it->get<std::string>()});
   }
 }
 
@@ -44,12 +49,18 @@ std::vector<Found> file_values(const OJson& doc) {
       if (!engine::is_file_param(it.key()) || !it->is_array()) continue;
       const std::string p = json_path_key("$.axes", it.key());
       for (size_t i = 0; i < it->size(); ++i)
-        if ((*it)[i].is_string()) out.push_back({json_path_index(p, i), it.key(), (*it)[i].get<std::string>()});
+        if ((*it)[i].is_string() && !names_a_job((*it)[i]))
+          out.push_back({json_path_index(p, i), it.key(), (*it)[i].get<std::string>()});
     }
   }
   if (auto f = doc.find("fixed"); f != doc.end()) collect(*f, "$.fixed", out);
   if (auto inc = doc.find("include"); inc != doc.end() && inc->is_array()) {
     for (size_t i = 0; i < inc->size(); ++i) collect((*inc)[i], json_path_index("$.include", i), out);
+  }
+  // A measure's own parameters ({"kind": "mc_accuracy", "dataset": "mmlu:..."}).
+  if (auto m = doc.find("measure"); m != doc.end() && m->is_array()) {
+    for (size_t i = 0; i < m->size(); ++i)
+      if ((*m)[i].is_object()) collect((*m)[i], json_path_index("$.measure", i), out);
   }
   return out;
 }

@@ -27,7 +27,8 @@ namespace gb::coord {
 
 struct GridJob;
 
-// For every file-naming value in `doc` (axes, fixed, include) without ${VAR}: the
+// For every file-naming value in `doc` (axes, fixed, include, a measure's own
+// parameters) without ${VAR}: the
 // value with its file resolved against `base_dir` (when relative) and its digest, as
 // the `inputs` object above. Errors: every value whose file is missing or
 // unreadable, one line each, "SOURCE: $.path: what".

@@ -78,16 +78,17 @@ Status end_lease(sqlite::StmtCache& db, int64_t job_id, int64_t run_id, std::str
       db, "UPDATE runs SET state = ?2, finished_ms = ?3, error = ?4 WHERE id = ?1", [&](Stmt& s) {
         s.bind(1, run_id).bind(2, run_state).bind(3, now).bind(4, run_error);
       }));
-  return exec_bound(db,
-                    "UPDATE jobs SET state = ?2, lease_owner = NULL, lease_expires_ms = NULL, "
-                    "lease_run_id = NULL, error = ?3, "
-                    "finished_ms = CASE WHEN ?2 = 'pending' THEN NULL ELSE ?4 END, "
-                    "attempts = CASE WHEN ?5 THEN MAX(attempts - 1, 0) ELSE attempts END "
-                    "WHERE id = ?1",
-                    [&](Stmt& s) {
-                      s.bind(1, job_id).bind(2, state_name(job_state)).bind(3, job_error).bind(4, now);
-                      s.bind(5, give_back_attempt ? 1 : 0);
-                    });
+  GB_RETURN_IF_ERROR(exec_bound(db,
+                                "UPDATE jobs SET state = ?2, lease_owner = NULL, lease_expires_ms = NULL, "
+                                "lease_run_id = NULL, error = ?3, "
+                                "finished_ms = CASE WHEN ?2 = 'pending' THEN NULL ELSE ?4 END, "
+                                "attempts = CASE WHEN ?5 THEN MAX(attempts - 1, 0) ELSE attempts END "
+                                "WHERE id = ?1",
+                                [&](Stmt& s) {
+                                  s.bind(1, job_id).bind(2, state_name(job_state)).bind(3, job_error).bind(4, now);
+                                  s.bind(5, give_back_attempt ? 1 : 0);
+                                }));
+  return invalidate_dependents(db, job_id, job_state, job_error, now);
 }
 
 void bind_capacity(Stmt& st, int first, const DeviceCapacity& c) {
@@ -115,6 +116,7 @@ Lease read_lease(const Stmt& st, int64_t expires_ms) {
 
 Status parse_lease_params(std::vector<Lease>& leases) {
   for (Lease& lease : leases) {
+    if (!lease.params.is_null()) continue;  // parsed (and its job references resolved) already
     auto params = parse_json_column(lease.params_json, "params_json of job " + lease.hash);
     if (!params.ok()) return params.status();
     lease.params = std::move(*params);

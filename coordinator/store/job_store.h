@@ -63,6 +63,20 @@ struct StoredJob {
   std::string progress_message;    // and its message
 };
 
+// A pending job that runs on another job's output (a "job:HASH" parameter value,
+// job_store_dependencies.cc) that has not succeeded, and that dependency.
+struct DependencyWait {
+  int64_t job_id = 0;
+  std::string hash;
+  std::string kind;
+  std::string dep_hash;
+  std::string dep_kind;
+  JobState dep_state = JobState::kPending;
+  std::string dep_error;
+  std::string dep_req_device = "any";  // the dependency's placement requirement
+  int64_t dep_req_memory_bytes = 0;
+};
+
 struct GridSummary {
   int64_t id = 0;
   std::string name;
@@ -318,6 +332,15 @@ class JobStore {
   // only when not empty); grids without such jobs are absent.
   Result<std::map<std::string, int64_t>> unplaceable(const DeviceCapacity& capacity,
                                                      const std::string& grid_name = "");
+  // Jobs that run on another's output (job_store_dependencies.cc). dependency_waits:
+  // the pending jobs of grid `grid_name` whose dependency has not succeeded, one
+  // entry per job and dependency, in grid order (a dependency the store does not
+  // hold is left out: the lease rule does not wait for it). end_stranded_dependents:
+  // those whose dependency ended failed, oom, invalid, timeout or cancelled end
+  // invalid now, as end_lease ends them when the dependency ends (a database from
+  // before that rule, a dependency cancelled with another grid); returns them.
+  Result<std::vector<DependencyWait>> dependency_waits(const std::string& grid_name);
+  Result<std::vector<DependencyWait>> end_stranded_dependents(const std::string& grid_name);
 
   // Workers. register_worker inserts or replaces (by name) the worker's devices,
   // slots and engine version, marks it active and seen now, and returns its row

@@ -69,4 +69,16 @@ Lease read_lease(const sqlite::Stmt& st, int64_t expires_ms);
 // Parses each lease's params_json into params (outside the write lock).
 Status parse_lease_params(std::vector<Lease>& leases);
 
+// Jobs that name another job's output ("job:HASH" parameter values;
+// job_store_dependencies.cc). SQL: every job picked job j names has succeeded.
+std::string deps_ready_sql();
+// When job `job_id` ends in `state` failed, oom, invalid or timeout: its pending
+// dependents end invalid, their error naming it, its state and `error`.
+Status invalidate_dependents(sqlite::StmtCache& db, int64_t job_id, JobState state, const std::string& error,
+                             int64_t now);
+// Replaces each "job:HASH" value of a lease's parameters by what that job hands
+// over (a kv_calibrate job: its calibration's JSON text); a value naming no
+// succeeded job that hands something over stays as it is.
+Status resolve_job_refs(sqlite::StmtCache& db, Lease& lease);
+
 }  // namespace gb::coord::store_internal

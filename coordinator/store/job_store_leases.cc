@@ -249,25 +249,26 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
   // handed out.
   // With a capacity, only jobs it can run. Of any grid: in queue_key order (an index
   // walk of jobs_queue, no sort); of one grid: in that grid's order.
+  // And only jobs whose dependencies have succeeded (deps_ready_sql).
   static const std::string kPickAny =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
-      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 "
-      "AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " + deps_ready_sql() +
+      " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
       "ORDER BY j.queue_key LIMIT ?5";
   static const std::string kPickAnyFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts FROM jobs j "
-      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " +
+      "WHERE j.state = 'pending' AND j.queue_key IS NOT NULL AND ?1 = 0 AND " + deps_ready_sql() + " AND " +
       fits_capacity_sql(2) +
       " AND EXISTS (SELECT 1 FROM grid_jobs gj WHERE gj.job_id = j.id) "
       "ORDER BY j.queue_key LIMIT ?5";
   static const std::string kPickGrid =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-      "WHERE j.state = 'pending' AND gj.grid_id = ?1 ORDER BY gj.position LIMIT ?5";
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " + deps_ready_sql() + " ORDER BY gj.position LIMIT ?5";
   static const std::string kPickGridFits =
       "SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, j.attempts "
       "FROM jobs j JOIN grid_jobs gj ON gj.job_id = j.id "
-      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " +
+      "WHERE j.state = 'pending' AND gj.grid_id = ?1 AND " + deps_ready_sql() + " AND " +
       fits_capacity_sql(2) + " ORDER BY gj.position LIMIT ?5";
 
   std::vector<Lease> out;
@@ -296,6 +297,15 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
         out.push_back(read_lease(*pick, now + lease_ms));
       }
       GB_RETURN_IF_ERROR(pick->reset());
+    }
+    // A job that names another job's output gets it now (resolve_job_refs reads the
+    // store): its params are parsed here, the others' after the write lock.
+    for (Lease& lease : out) {
+      if (lease.params_json.find("\"job:") == std::string::npos) continue;
+      auto params = parse_json_column(lease.params_json, "params_json of job " + lease.hash);
+      if (!params.ok()) return params.status();
+      lease.params = std::move(*params);
+      GB_RETURN_IF_ERROR(resolve_job_refs(*stmts_, lease));
     }
     auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'leased', ?4)");
     if (!run.ok()) return run.status();

@@ -90,5 +90,34 @@ TEST(CliBadInput, FormatsTheEngineCannotRunAreRefusedBeforeAnythingRuns) {
   EXPECT_FALSE(fs::exists(d + "/out"));
 }
 
+// A job reference ("job:KIND", a grid's own kv_calibrate output) that names nothing
+// it can be: each refused by `gridbench expand` with its path, exit 2.
+TEST(CliBadInput, BadJobReferencesAreRefusedWithTheirPath) {
+  const std::string d = temp_dir();
+  const std::string ref = kSource + "/tests/data/reference_model";
+  auto grid = [&](const std::string& name, const std::string& fixed_extra, const std::string& measure) {
+    write_file(d + "/" + name + ".json", R"({"name": ")" + name + R"(", "axes": {"kv_format": ["int8", "int8-calib"]},
+      "fixed": {"model": "hf:)" + ref + R"(", "dataset": "text:)" + ref + R"(/heldout.txt", "context": 16)" +
+                                            fixed_extra + R"(}, "measure": )" + measure + "}");
+    return gridbench(d, {"expand", d + "/" + name + ".json"});
+  };
+  const std::string calibrate = R"({"kind": "kv_calibrate", "calib_samples": 2})";
+  expect_refused(grid("ppl", R"(, "kv_calibration": "job:ppl")", "[\"ppl\", " + calibrate + "]"),
+                 d + "/ppl.json: $.fixed.kv_calibration: expected \"job:kv_calibrate\"");
+  expect_refused(grid("none", R"(, "kv_calibration": "job:nonexistent")", "[\"ppl\", " + calibrate + "]"),
+                 d + "/none.json: $.fixed.kv_calibration: expected \"job:kv_calibrate\"");
+  expect_refused(grid("missing", R"(, "kv_calibration": "job:kv_calibrate")", R"(["ppl"])"),
+                 d + "/missing.json: $.fixed.kv_calibration: \"job:kv_calibrate\" names this grid's kv_calibrate "
+                     "measure, but it has none (measure: ppl)");
+  expect_refused(grid("chain", R"(, "kv_calibration": "job:kv_calibrate")",
+                      R"(["ppl", {"kind": "kv_calibrate", "calib_samples": 2, "tokenizer": "job:kv_calibrate"}])"),
+                 d + "/chain.json: $.measure[1].tokenizer: a kv_calibrate measure cannot depend on another job's "
+                     "output");
+  expect_refused(grid("other", R"(, "tokenizer": "job:kv_calibrate")", "[\"ppl\", " + calibrate + "]"),
+                 d + "/other.json: $.fixed.tokenizer: a job's output (\"job:KIND\") is taken only by kv_calibration");
+  Output ok = grid("ok", R"(, "kv_calibration": "job:kv_calibrate")", "[\"ppl\", " + calibrate + "]");
+  EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
 }  // namespace
 }  // namespace gb::cli_testing

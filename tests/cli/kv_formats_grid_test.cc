@@ -41,5 +41,97 @@ TEST(KvFormatsGrid, QuantizedCachesRunThroughGridbenchJob) {
       << md;
 }
 
+// int8-calib on a grid's own kv_calibrate job (kv_calibration "job:kv_calibrate"),
+// embedded with two slots: the dependent is leased only once the calibration has
+// succeeded, runs on the calibration the kv_calibrate job wrote (handed over in its
+// JOB.json, rebuilt from the stored ranges); a calibration that fails makes its
+// dependents invalid, naming it, while the others run.
+TEST(KvFormatsGrid, AGridsCalibrationJobRunsFirstAndItsFailureEndsItsDependents) {
+  const std::string d = temp_dir(), ref = kSource + "/tests/data/reference_model";
+  auto grid = [&](const std::string& name, const std::string& calib_dataset) {
+    return R"({"name": ")" + name + R"(", "axes": {"kv_format": ["int8", "int8-calib"]},
+      "fixed": {"model": "hf:)" + ref + R"(", "dataset": "text:)" + ref + R"(/heldout.txt", "context": 16,
+                "chunks": 1, "threads": 1, "kv_calibration": "job:kv_calibrate"},
+      "measure": ["ppl", {"kind": "kv_calibrate", "calib_samples": 2, "dataset": ")" + calib_dataset + R"("}]})";
+  };
+  write_file(d + "/ok.json", grid("ok", "text:" + ref + "/heldout.txt"));
+  const std::string db = d + "/gb.db";
+  Output o = run_program(d, "gridbench", {"run", d + "/ok.json", "--db", db, "--out", d + "/out", "-j", "2"});
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'ok' AND state = 'succeeded'"), 3);
+  const std::string calib_run = "(SELECT result_run_id FROM v_jobs WHERE grid = 'ok' AND kind = 'kv_calibrate')";
+  const std::string dep = "(SELECT job_id FROM v_jobs WHERE grid = 'ok' AND kind = 'ppl' AND "
+                          "json_extract(params_json, '$.kv_format') = 'int8-calib')";
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE job_id = " + dep + " AND started_ms >= (SELECT finished_ms "
+                          "FROM runs WHERE id = " + calib_run + ")"),
+            1);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM jobs WHERE id = " + dep + " AND json_extract(params_json, "
+                          "'$.kv_calibration') = 'job:' || (SELECT job_hash FROM v_jobs WHERE grid = 'ok' AND kind = "
+                          "'kv_calibrate')"),
+            1);
+  // The file the kv_calibrate job wrote, and the calibration the dependent ran on.
+  const int64_t calib_run_id = query_int(db, "SELECT " + calib_run);
+  const int64_t dep_run_id = query_int(db, "SELECT result_run_id FROM jobs WHERE id = " + dep);
+  std::string calib_hash, dep_hash;
+  for (const auto& e : fs::directory_iterator(d + "/out/jobs")) {
+    const std::string n = e.path().filename().string();
+    if (n.ends_with("-run" + std::to_string(calib_run_id))) calib_hash = n;
+    if (n.ends_with("-run" + std::to_string(dep_run_id))) dep_hash = n;
+  }
+  ASSERT_FALSE(calib_hash.empty());
+  ASSERT_FALSE(dep_hash.empty());
+  const Json file = Json::parse(slurp(d + "/out/jobs/" + calib_hash + "/kv_calibration.json"));
+  const Json spec = Json::parse(slurp(d + "/out/jobs/" + dep_hash + "/job.json"));
+  const Json handed = Json::parse(spec["params"]["kv_calibration"].get<std::string>());
+  EXPECT_EQ(handed["layers"], file["layers"]);
+  EXPECT_EQ(handed["num_layers"], file["num_layers"]);
+  EXPECT_EQ(handed["keys"], file["keys"]);
+
+  write_file(d + "/short.txt", "x");  // one token: no sample of two
+  write_file(d + "/bad.json", grid("bad", "text:" + d + "/short.txt"));
+  o = run_program(d, "gridbench", {"run", d + "/bad.json", "--db", db, "--out", d + "/out2", "--max-attempts", "1"});
+  EXPECT_NE(o.code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("1 jobs ended invalid without running: the job whose output they run on did not succeed"),
+            std::string::npos)
+      << o.out;
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'bad' AND kind = 'kv_calibrate' AND state = "
+                          "'failed'"),
+            1);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'bad' AND kind = 'ppl' AND state = 'succeeded' "
+                          "AND json_extract(params_json, '$.kv_format') = 'int8'"),
+            1);
+  EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM v_jobs WHERE grid = 'bad' AND kind = 'ppl' AND state = 'invalid' AND "
+                          "error LIKE 'its dependency kv_calibrate job % ended failed: %' AND "
+                          "NOT EXISTS (SELECT 1 FROM runs r WHERE r.job_id = v_jobs.job_id)"),
+            1);
+}
+
+// A calibration this process does not run (a cuda job under `gridbench run
+// --backend cpu`): the run does not wait for it, nor for its dependents; it ends and
+// says what each waits for. Bounded by timeout(1): before, it waited forever.
+TEST(KvFormatsGrid, ARunEndsAndSaysWhatItsJobsWaitForWhenTheirDependencyIsNotItsOwn) {
+  const std::string d = temp_dir(), ref = kSource + "/tests/data/reference_model";
+  write_file(d + "/g.json", R"({"name": "g", "axes": {"kv_format": ["int8", "int8-calib"]},
+      "fixed": {"model": "hf:)" + ref + R"(", "dataset": "text:)" + ref + R"(/heldout.txt", "context": 16,
+                "chunks": 1, "threads": 1, "kv_calibration": "job:kv_calibrate"},
+      "measure": ["ppl", {"kind": "kv_calibrate", "calib_samples": 2, "backend": "cuda"}]})");
+  Result<pid_t> pid = spawn_process({"/usr/bin/timeout", "120", kBin + "gridbench", "run", d + "/g.json", "--db",
+                                     d + "/gb.db", "--out", d + "/out", "--backend", "cpu"},
+                                    d + "/stdout", d + "/stderr");
+  ASSERT_TRUE(pid.ok()) << pid.message();
+  const ExitInfo e = wait_process(*pid);
+  const std::string out = slurp(d + "/stdout");
+  ASSERT_TRUE(e.exited && e.code == 0) << e.describe() << "\n" << out << slurp(d + "/stderr");
+  const std::string calib = "(SELECT job_hash FROM v_jobs WHERE grid = 'g' AND kind = 'kv_calibrate')";
+  EXPECT_EQ(query_int(d + "/gb.db", "SELECT COUNT(*) FROM v_jobs WHERE grid = 'g' AND state = 'succeeded'"), 1);
+  EXPECT_EQ(query_int(d + "/gb.db", "SELECT COUNT(*) FROM v_jobs WHERE grid = 'g' AND state = 'pending'"), 2);
+  EXPECT_NE(out.find("1 jobs need the cuda backend and stay pending"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 jobs wait for a job of another backend and stay pending:\n  ppl "), std::string::npos) << out;
+  EXPECT_NE(out.find(" waits for kv_calibrate "), std::string::npos) << out;
+  EXPECT_NE(out.find("(pending: it needs the cuda backend; run it with --backend cuda or on a worker)"),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace gb

@@ -601,7 +601,7 @@ TEST_F(GridTest, UnknownParametersAndKinds) {
                 "$.fixed.colour: unknown job parameter 'colour' (known: " + kp + ")",
                 "$.include[0].flavour: unknown job parameter 'flavour' (known: " + kp + ")",
                 "$.measure[1]: unknown job kind 'rooflin' (known: " + known_kinds() + ")",
-                "$.measure[2]: expected a job kind name (known: " + known_kinds() + "), got the integer 3"}));
+                "$.measure[2]: expected a job kind name (known: " + known_kinds() + ") or {\"kind\": NAME, PARAM: VALUE, ...}, got the integer 3"}));
 }
 
 TEST_F(GridTest, BadValuesAreReportedAtTheirPath) {
