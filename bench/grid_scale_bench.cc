@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>  // getloadavg
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -52,6 +53,7 @@ std::string grid_text(const std::string& name, int jobs) {
 struct Step {
   double secs = -1;
   int64_t bytes = -1;  // its output (stdout, or the files written); -1: none
+  bool failed = false;  // the command exited non-zero (its message went to stderr)
 };
 
 // Runs `argv` with stdout to `out` (kept for its size); false with a message on a
@@ -68,7 +70,9 @@ bool run(const std::vector<std::string>& argv, const fs::path& out, Step* step) 
   step->secs = std::chrono::duration<double>(Clock::now() - t0).count();
   std::error_code ec;
   step->bytes = static_cast<int64_t>(fs::file_size(out, ec));
+  std::fprintf(stderr, "grid_scale_bench: %s %s: %.2f s\n", argv[1].c_str(), argv[2].c_str(), step->secs);
   if (!exit.exited || exit.code != 0) {
+    step->failed = true;
     std::ifstream in(err);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::fprintf(stderr, "grid_scale_bench: %s: %s\n%s\n", argv[1].c_str(), exit.describe().c_str(),
@@ -130,20 +134,17 @@ bool measure(const std::string& gridbench, const fs::path& dir, int jobs, std::v
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   (*steps)[kCompute].secs = std::chrono::duration<double>(Clock::now() - t0).count() - (*steps)[kSubmit].secs;
-  if (!run({gridbench, "status", name, "--coordinator", address}, dir / "status.out", &(*steps)[kStatus]) ||
-      !run({gridbench, "results", name, "--coordinator", address, "--format", "csv"}, dir / "results.csv",
-           &(*steps)[kResultsRpc]))
-    return false;
+  // From here a failed step is marked in the table and the others still run.
+  run({gridbench, "status", name, "--coordinator", address}, dir / "status.out", &(*steps)[kStatus]);
+  run({gridbench, "results", name, "--coordinator", address, "--format", "csv"}, dir / "results.csv",
+      &(*steps)[kResultsRpc]);
   (*server)->shutdown(1000);
   server->reset();
 
-  if (!run({gridbench, "results", name, "--db", db, "--format", "json"}, dir / "results.json",
-           &(*steps)[kResultsDb]))
-    return false;
+  run({gridbench, "results", name, "--db", db, "--format", "json"}, dir / "results.json", &(*steps)[kResultsDb]);
   const fs::path out = dir / "dashboard";
-  if (!run({gridbench, "dashboard", name, "--db", db, "--out", out.string()}, dir / "dashboard.out",
-           &(*steps)[kDashboard]))
-    return false;
+  run({gridbench, "dashboard", name, "--db", db, "--out", out.string()}, dir / "dashboard.out",
+      &(*steps)[kDashboard]);
   std::error_code ec;
   (*steps)[kDashboard].bytes = tree_bytes(out);
   (*steps)[kPage].bytes = static_cast<int64_t>(fs::file_size(out / "index.html", ec));
@@ -179,6 +180,8 @@ int main(int argc, char** argv) {
   const fs::path root = dir_opt.empty() ? fs::temp_directory_path() / ("gb_scale_" + std::to_string(getpid()))
                                         : fs::path(dir_opt);
 
+  double load_start = -1;
+  if (getloadavg(&load_start, 1) != 1) load_start = -1;
   std::vector<std::vector<Step>> all;
   std::vector<int> jobs;
   for (int n : sizes) {
@@ -190,9 +193,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "grid_scale_bench: %d jobs done\n", got);
   }
 
-  std::printf("machine: %u hardware threads; roofline grids; times in seconds (CLI steps include starting "
-              "the process), sizes of what each step wrote\n",
-              std::thread::hardware_concurrency());
+  double load_end[3] = {0, 0, 0};
+  if (getloadavg(load_end, 3) != 3) load_end[0] = load_end[1] = load_end[2] = -1;
+  std::printf("machine: %u hardware threads, load average %.1f at the start and %.1f %.1f %.1f (1, 5, 15 min) at "
+              "the end; roofline grids; times in seconds (CLI steps include starting the process), sizes of what "
+              "each step wrote\n",
+              std::thread::hardware_concurrency(), load_start, load_end[0], load_end[1], load_end[2]);
   std::printf("%-24s", "step");
   for (int n : jobs) std::printf(" %10d jobs %11s", n, "");
   for (size_t i = 1; i < jobs.size(); ++i) std::printf(" growth %d->%d", jobs[i - 1], jobs[i]);
@@ -201,15 +207,18 @@ int main(int argc, char** argv) {
     std::printf("%-24s", kNames[s]);
     for (const auto& steps : all) {
       const Step& st = steps[static_cast<size_t>(s)];
-      std::printf(" %9s %-12s", st.secs >= 0 ? (std::to_string(st.secs).substr(0, 6) + " s").c_str() : "",
-                  bytes_text(st.bytes).c_str());
+      std::printf(" %9s %-12s", st.failed      ? "FAILED"
+                                : st.secs >= 0 ? (std::to_string(st.secs).substr(0, 6) + " s").c_str()
+                                               : "",
+                  st.failed ? "" : bytes_text(st.bytes).c_str());
     }
     for (size_t i = 1; i < all.size(); ++i) {
       const Step& a = all[i - 1][static_cast<size_t>(s)];
       const Step& b = all[i][static_cast<size_t>(s)];
       std::string g;
-      if (a.secs > 0 && b.secs >= 0) g += std::to_string(b.secs / a.secs).substr(0, 5) + "x time";
-      if (a.bytes > 0 && b.bytes >= 0) g += (g.empty() ? "" : ", ") + std::to_string(double(b.bytes) / a.bytes).substr(0, 5) + "x size";
+      if (a.failed || b.failed) g = "-";
+      else if (a.secs > 0 && b.secs >= 0) g += std::to_string(b.secs / a.secs).substr(0, 5) + "x time";
+      if (!a.failed && !b.failed && a.bytes > 0 && b.bytes >= 0) g += (g.empty() ? "" : ", ") + std::to_string(double(b.bytes) / a.bytes).substr(0, 5) + "x size";
       std::printf(" %-22s", g.c_str());
     }
     std::printf("\n");

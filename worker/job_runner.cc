@@ -107,45 +107,6 @@ int exit_code_for(const JobResult& r) {
   return kExitFailed;
 }
 
-namespace {
-
-std::string params_path(const std::string& name) {
-  const bool ident = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
-                     std::all_of(name.begin(), name.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                     });
-  return ident ? "$.params." + name : "$.params[" + Json(name).dump() + "]";
-}
-
-}  // namespace
-
-std::string job_spec_problems(const JobSpec& spec, const std::string& where) {
-  const engine::JobKind* kind = engine::find_job_kind(spec.kind);
-  if (kind == nullptr) {
-    std::string known;
-    for (const auto& k : engine::job_kinds()) known += (known.empty() ? "" : ", ") + k.name;
-    return where + ": $.kind: unknown job kind '" + spec.kind + "' (known: " + known + ")";
-  }
-  std::string out;
-  auto add = [&](const std::string& path, const std::string& what) {
-    out += (out.empty() ? "" : "\n") + where + ": " + path + ": " + what;
-  };
-  for (const auto& r : kind->required) {
-    if (!spec.params.contains(r)) add("$.params", "job kind '" + kind->name + "' needs parameter '" + r + "'");
-  }
-  for (auto it = spec.params.begin(); it != spec.params.end(); ++it) {
-    if (engine::find_param(it.key()) == nullptr) {
-      std::string known;
-      for (const auto* names : {&kind->required, &kind->optional})
-        for (const auto& n : *names) known += (known.empty() ? "" : ", ") + n;
-      add(params_path(it.key()), "unknown parameter '" + it.key() + "' (" + kind->name + " takes: " + known + ")");
-    } else if (auto problem = engine::check_param(it.key(), it.value())) {
-      add(params_path(it.key()), *problem);
-    }
-  }
-  return out;
-}
-
 Status write_output_files(JobResult& r, const std::string& result_path) {
   namespace fs = std::filesystem;
   std::error_code ec;

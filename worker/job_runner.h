@@ -12,12 +12,6 @@ JobResult run_job(const JobSpec& spec, const engine::ProgressFn& progress);
 
 int exit_code_for(const JobResult& r);
 
-// What is wrong with a JOB.json's kind and parameters against the job-kind
-// registry, one line per problem ("WHERE: $.params.batch_size: expected ..."),
-// "" when nothing is: an unknown kind, a missing required parameter, an unknown
-// parameter, a value of the wrong type or out of its domain.
-std::string job_spec_problems(const JobSpec& spec, const std::string& where);
-
 // Writes a succeeded job's files (engine::JobOutput::files) beside result_path
 // and puts each one's absolute path in the text of its metric. An error leaves
 // no half-written file under the final name.

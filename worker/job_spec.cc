@@ -1,8 +1,13 @@
 #include "worker/job_spec.h"
 
 #include "common/json_parse.h"
+#include "engine/jobs/job_kinds.h"
+#include "engine/jobs/job_params.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -36,8 +41,12 @@ Result<JobSpec> job_spec_from_json(const Json& j, const std::string& where) {
     s.hash = j["hash"].get<std::string>();
   }
   if (j.contains("repeat")) {
-    if (!j["repeat"].is_number_integer() || j["repeat"].get<int64_t>() < 0)
-      return Error{where + ": $.repeat: expected an integer >= 0"};
+    // A repeat past int's range would be cut to another repeat (4294967296 read as 0).
+    const Json& r = j["repeat"];
+    if (!r.is_number_integer() || (r.is_number_unsigned() ? r.get<uint64_t>() > uint64_t{INT32_MAX}
+                                                          : r.get<int64_t>() < 0 || r.get<int64_t>() > INT32_MAX))
+      return Error{where + ": $.repeat: expected an integer from 0 to " + std::to_string(INT32_MAX) + ", got " +
+                   r.dump()};
     s.repeat = j["repeat"].get<int>();
   }
   if (j.contains("params")) {
@@ -49,6 +58,45 @@ Result<JobSpec> job_spec_from_json(const Json& j, const std::string& where) {
       return Error{where + ": $." + it.key() + ": unknown key (expected kind, hash, repeat, params)"};
   }
   return s;
+}
+
+namespace {
+
+std::string params_path(const std::string& name) {
+  const bool ident = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                     });
+  return ident ? "$.params." + name : "$.params[" + Json(name).dump() + "]";
+}
+
+}  // namespace
+
+std::string job_spec_problems(const JobSpec& spec, const std::string& where) {
+  const engine::JobKind* kind = engine::find_job_kind(spec.kind);
+  if (kind == nullptr) {
+    std::string known;
+    for (const auto& k : engine::job_kinds()) known += (known.empty() ? "" : ", ") + k.name;
+    return where + ": $.kind: unknown job kind '" + spec.kind + "' (known: " + known + ")";
+  }
+  std::string out;
+  auto add = [&](const std::string& path, const std::string& what) {
+    out += (out.empty() ? "" : "\n") + where + ": " + path + ": " + what;
+  };
+  for (const auto& r : kind->required) {
+    if (!spec.params.contains(r)) add("$.params", "job kind '" + kind->name + "' needs parameter '" + r + "'");
+  }
+  for (auto it = spec.params.begin(); it != spec.params.end(); ++it) {
+    if (engine::find_param(it.key()) == nullptr) {
+      std::string known;
+      for (const auto* names : {&kind->required, &kind->optional})
+        for (const auto& n : *names) known += (known.empty() ? "" : ", ") + n;
+      add(params_path(it.key()), "unknown parameter '" + it.key() + "' (" + kind->name + " takes: " + known + ")");
+    } else if (auto problem = engine::check_param(it.key(), it.value())) {
+      add(params_path(it.key()), *problem);
+    }
+  }
+  return out;
 }
 
 Json job_result_to_json(const JobResult& r) {

@@ -51,6 +51,12 @@ struct JobResult {
 
 Json job_spec_to_json(const JobSpec& spec);
 Result<JobSpec> job_spec_from_json(const Json& j, const std::string& where);
+// What is wrong with a JOB.json's kind and parameters against the job-kind
+// registry, one line per problem ("WHERE: $.params.batch_size: expected ..."),
+// "" when nothing is: an unknown kind, a missing required parameter, an unknown
+// parameter, a value of the wrong type or out of its domain.
+std::string job_spec_problems(const JobSpec& spec, const std::string& where);
+
 Json job_result_to_json(const JobResult& r);
 Result<JobResult> job_result_from_json(const Json& j, const std::string& where);
 

@@ -46,6 +46,41 @@ const char* legend_colour(const LinesFigure& fig, size_t i) {
 
 }  // namespace
 
+std::vector<LinePoint> thin_line(const std::vector<LinePoint>& points) {
+  std::vector<LinePoint> finite;
+  finite.reserve(std::min(points.size(), kMaxLinePoints));
+  for (const auto& p : points)
+    if (std::isfinite(p.x) && std::isfinite(p.y)) finite.push_back(p);
+  if (finite.size() <= kMaxLinePoints) return finite;
+  const size_t inner = finite.size() - 2, buckets = (kMaxLinePoints - 2) / 2;
+  std::vector<LinePoint> out;
+  out.reserve(2 + 2 * buckets);
+  out.push_back(finite.front());
+  for (size_t b = 0; b < buckets; ++b) {
+    const size_t lo = 1 + b * inner / buckets, hi = 1 + (b + 1) * inner / buckets;  // [lo, hi)
+    if (lo >= hi) continue;
+    size_t mn = lo, mx = lo;
+    for (size_t i = lo + 1; i < hi; ++i) {
+      if (finite[i].y < finite[mn].y) mn = i;
+      if (finite[i].y > finite[mx].y) mx = i;
+    }
+    out.push_back(finite[std::min(mn, mx)]);
+    if (mn != mx) out.push_back(finite[std::max(mn, mx)]);
+  }
+  out.push_back(finite.back());
+  return out;
+}
+
+std::vector<size_t> drawn_panels(size_t n) {
+  std::vector<size_t> out;
+  if (n <= kMaxPanels) {
+    for (size_t i = 0; i < n; ++i) out.push_back(i);
+    return out;
+  }
+  for (size_t i = 0; i < kMaxPanels; ++i) out.push_back(i * (n - 1) / (kMaxPanels - 1));
+  return out;
+}
+
 bool panels_compare(const LinesFigure& fig) {
   double lo = kInf, hi = 0;
   for (const auto& p : fig.panels) {
@@ -58,19 +93,55 @@ bool panels_compare(const LinesFigure& fig) {
   return !(hi > 0) || hi <= 10 * lo;
 }
 
-std::string lines_figure_html(const LinesFigure& fig) {
-  const size_t shown = std::min(fig.panels.size(), kMaxPanels);
-  bool any_theory = false, any_measured = false, thinned = false;
-  for (size_t i = 0; i < shown; ++i) {
-    for (const auto& l : fig.panels[i].lines) {
+std::string lines_figure_html(const LinesFigure& whole) {
+  // What is drawn: at most kMaxPanels panels of at most kMaxPanelLines lines of at
+  // most kMaxLinePoints points each; the rest is counted for the caption.
+  LinesFigure fig;
+  fig.title = whole.title;
+  fig.x_label = whole.x_label;
+  fig.y_label = whole.y_label;
+  fig.legend_title = whole.legend_title;
+  fig.share_y = whole.share_y;
+  fig.reference_y = whole.reference_y;
+  size_t lines_left_out = 0, lines_in_panels_left_out = 0;
+  bool thinned = false;
+  const std::vector<size_t> picked = drawn_panels(whole.panels.size());
+  for (size_t i = 0, next = 0; i < whole.panels.size(); ++i) {
+    const LinePanel& p = whole.panels[i];
+    if (next >= picked.size() || picked[next] != i) {
+      lines_in_panels_left_out += p.lines.size();
+      continue;
+    }
+    ++next;
+    LinePanel cut;
+    cut.title = p.title;
+    for (size_t li = 0; li < p.lines.size(); ++li) {
+      if (li == kMaxPanelLines) {
+        lines_left_out += p.lines.size() - li;
+        break;
+      }
+      const Line& l = p.lines[li];
+      Line c;
+      c.legend = l.legend;
+      c.theory = l.theory;
+      c.tip = l.tip;
+      c.points = thin_line(l.points);
+      thinned = thinned || (l.points.size() > kMaxLinePoints && c.points.size() < l.points.size());
+      cut.lines.push_back(std::move(c));
+    }
+    fig.panels.push_back(std::move(cut));
+  }
+  const size_t shown = fig.panels.size();
+  bool any_theory = false, any_measured = false;
+  std::vector<bool> legend_used(whole.legend.size(), false);
+  for (const auto& p : fig.panels) {
+    for (const auto& l : p.lines) {
       (l.theory ? any_theory : any_measured) = true;
-      thinned = thinned || l.points.size() > kMaxLinePoints;
+      if (l.legend < legend_used.size()) legend_used[l.legend] = true;
     }
   }
   const bool dash_theory = any_theory && any_measured;
-  LinesFigure cut = fig;
-  cut.panels.resize(shown);
-  const bool shared_y = fig.share_y == 1 || (fig.share_y == -1 && panels_compare(cut));
+  const bool shared_y = fig.share_y == 1 || (fig.share_y == -1 && panels_compare(fig));
 
   // Scales: x over every panel; y over every panel when shared.
   Range all;
@@ -98,9 +169,17 @@ std::string lines_figure_html(const LinesFigure& fig) {
   const double width = left + cols * panel_w;
   const double plot_h = shown == 1 ? 220 : 160, panel_h = 20 + plot_h + 24;
 
+  // The legend lists the colours of the lines drawn (a line keeps its entry's
+  // index, so its colour is the same whatever else is left out).
   std::vector<LegendEntry> legend;
-  for (size_t i = 0; i < fig.legend.size(); ++i) {
-    legend.push_back({fig.legend[i], line_swatch(legend_colour(fig, i), false, wrap_dash(i)), static_cast<int>(i)});
+  size_t legend_left_out = 0;
+  for (size_t i = 0; i < whole.legend.size(); ++i) {
+    if (!legend_used[i]) continue;
+    if (legend.size() == kMaxLegend) {
+      ++legend_left_out;
+      continue;
+    }
+    legend.push_back({whole.legend[i], line_swatch(legend_colour(whole, i), false, wrap_dash(i)), static_cast<int>(i)});
   }
   if (dash_theory) {
     legend.push_back({"measured", line_swatch("#59636e", false), -1});
@@ -138,16 +217,12 @@ std::string lines_figure_html(const LinesFigure& fig) {
          << num(f.x1) << "\" y2=\"" << num(f.Y(fig.reference_y)) << "\"/>\n";
     }
     for (const auto& l : p.lines) {
-      const char* c = legend_colour(fig, l.legend);
+      const char* c = legend_colour(whole, l.legend);
       const char* dash = dash_theory && l.theory ? "5 3" : wrap_dash(l.legend);
-      const size_t stride = std::max<size_t>(1, (l.points.size() + kMaxLinePoints - 1) / kMaxLinePoints);
       std::ostringstream pts;
       size_t count = 0;
       const LinePoint* only = nullptr;
-      for (size_t k = 0; k < l.points.size(); ++k) {
-        if (k % stride != 0 && k + 1 != l.points.size()) continue;
-        const LinePoint& pt = l.points[k];
-        if (!std::isfinite(pt.x) || !std::isfinite(pt.y)) continue;
+      for (const LinePoint& pt : l.points) {  // finite, thinned (thin_line)
         pts << (count++ ? " " : "") << num(f.X(pt.x)) << "," << num(f.Y(pt.y));
         only = &pt;
       }
@@ -190,11 +265,22 @@ std::string lines_figure_html(const LinesFigure& fig) {
   if (!fig.legend_title.empty()) notes.push_back("colour: " + fig.legend_title);
   if (dash_theory) notes.push_back("dashed: theory, solid: measured");
   if (shown > 1) notes.push_back(shared_y ? "panels share both axes" : "panels share the x axis; y scales differ");
-  if (fig.panels.size() > shown) {
-    notes.push_back(std::to_string(fig.panels.size() - shown) + " more panels not drawn (at most " +
-                    std::to_string(kMaxPanels) + "; a filter or panel in the report's plots picks others)");
+  if (whole.panels.size() > shown) {
+    notes.push_back(std::to_string(whole.panels.size() - shown) + " more panels not drawn, with their " +
+                    std::to_string(lines_in_panels_left_out) + " lines (" + std::to_string(shown) + " of " +
+                    std::to_string(whole.panels.size()) +
+                    " drawn, evenly spaced from the first to the last; a filter or panel in the report's plots "
+                    "picks others)");
   }
-  if (thinned) notes.push_back("long lines thinned to " + std::to_string(kMaxLinePoints) + " points");
+  if (lines_left_out > 0) {
+    notes.push_back(std::to_string(lines_left_out) + " more lines not drawn (at most " +
+                    std::to_string(kMaxPanelLines) + " a panel; a filter or color in the report's plots picks others)");
+  }
+  if (legend_left_out > 0) notes.push_back(std::to_string(legend_left_out) + " more colours not listed in the legend");
+  if (thinned) {
+    notes.push_back("long lines thinned to " + std::to_string(kMaxLinePoints) +
+                    " points (the lowest and highest point of every stretch kept)");
+  }
   if (shown == 0) notes.push_back("nothing to draw");
   if (!notes.empty()) {
     os << "<figcaption>";

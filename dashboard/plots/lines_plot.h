@@ -37,11 +37,25 @@ struct LinesFigure {
   double reference_y = 0;           // a dashed reference line at this y (0: none)
 };
 
-constexpr size_t kMaxPanels = 12;       // panels past this are left out (the caption says so)
+// What one figure draws at most, whatever the grid's size (the caption says what
+// is left out): a 100,000-job grid's page stays as large as a 1,000-job grid's.
+constexpr size_t kMaxPanels = 12;       // past this, kMaxPanels panels evenly spaced over them
+constexpr size_t kMaxPanelLines = 24;   // lines of a panel past this are left out
+constexpr size_t kMaxLegend = 36;       // legend entries (of the lines drawn) past this are not listed
 constexpr size_t kMaxLinePoints = 400;  // longer lines are thinned to this many vertices
 
 // The SVG (a <figure> with a caption saying what is drawn and left out).
 std::string lines_figure_html(const LinesFigure& fig);
+
+// `points` without its non-finite points, and when more than kMaxLinePoints
+// remain, thinned to at most that many: the first and the last, and in each of
+// (kMaxLinePoints - 2) / 2 buckets of equal count between them the lowest and the
+// highest point (in their order), so that spikes and dips survive the thinning.
+std::vector<LinePoint> thin_line(const std::vector<LinePoint>& points);
+
+// Which of `n` panels a figure draws: all, or kMaxPanels evenly spaced from the
+// first to the last.
+std::vector<size_t> drawn_panels(size_t n);
 
 // Whether one y range fits all panels: every panel's largest |y| within a
 // factor 10 of the others'.

@@ -110,8 +110,10 @@ struct Labels {
 
 // Panel and colour parameters of a lines plot. Without an explicit colour, the
 // varying parameters other than the panel's colour the lines; while a panel would
-// get more than kMaxLinesPerPanel colours, the outermost moves to the panels.
-// With an explicit colour, the other varying parameters split panels.
+// get more than kMaxLinesPerPanel colours, the outermost moves to the panels, the
+// last one too (a context axis of 1,000 values: a panel per model and context,
+// each with its line, of which lines_figure_html draws kMaxPanels). With an
+// explicit colour, the other varying parameters split panels.
 struct LineKeys {
   std::vector<std::string> panel, color, points;  // points: what orders a line's points (x metric)
 };
@@ -141,7 +143,7 @@ LineKeys line_keys(const PlotSpec& spec, const std::vector<Json>& params, const 
     for (const auto& [_, s] : per_panel) m = std::max(m, s.size());
     return m;
   };
-  while (k.color.size() > 1 && max_colours() > kMaxLinesPerPanel) {
+  while (!k.color.empty() && max_colours() > kMaxLinesPerPanel) {
     k.panel.push_back(k.color.front());
     k.color.erase(k.color.begin());
   }

@@ -2,7 +2,8 @@
 // plot_spec.h) or, where a section says nothing, sensible defaults: grouped bars
 // of each numeric column (one group per table row, one bar per pivot value), and
 // for every series name no plot draws, small multiples (a panel per model, at
-// most six lines a panel). Turns a PlotSpec and the results into the figure the
+// most six lines a panel: past that the colour parameters move to the panels, of
+// which a figure draws at most kMaxPanels). Turns a PlotSpec and the results into the figure the
 // plot kinds draw (lines_plot, bars_plot, scatter_plot).
 //
 // A plot inside a report section inherits the section's job kind and filter (its

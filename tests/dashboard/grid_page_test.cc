@@ -18,6 +18,7 @@
 #include "dashboard/dashboard.h"
 #include "dashboard/html.h"
 #include "dashboard/job_states.h"
+#include "dashboard/plots/lines_plot.h"
 #include "tests/dashboard/synthetic_results.h"
 
 namespace gb::dash {
@@ -253,8 +254,9 @@ TEST_F(GridPageTest, WritesAtomicallyAndSaysWhereItCannot) {
 // says where the rest is, so the page stays under 2 MB (without the caps it holds
 // each of the 20,000 rows twice, in the report table and the job list); jobs.csv
 // holds every job.
-TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
-  constexpr int kModels = 10, kContexts = 2000, kJobs = kModels * kContexts;
+// A roofline grid of `models` x `contexts` jobs, one in 20 failed; with
+// `series_points`, each succeeded job has a decode_latency series of that many points.
+GridPage big_page(int kModels, int kContexts, int series_points = 0) {
   GridPage page;
   Grid& g = page.grid;
   g.name = "big";
@@ -287,6 +289,11 @@ TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
         r.metric = "max_context";
         r.value = 1000.0 * (m + 1);
         page.results.push_back(r);
+        if (series_points > 0) {
+          engine::Series lat{"decode_latency", "tokens", "ms", {}};
+          for (int x = 0; x < series_points; ++x) lat.points.push_back({x * 10.0, m + 0.001 * c * x});
+          page.series[j.hash].push_back(lat);
+        }
       }
       page.jobs.push_back(sj);
     }
@@ -298,8 +305,15 @@ TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
   s.columns = {col("decode_latency_ms", "latency", 3), col("max_context", "max context", 0)};
   g.reports = {s};
   auto tables = coord::build_tables(g, page.results, page.jobs);
-  ASSERT_TRUE(tables.ok()) << tables.message();
-  page.tables = *tables;
+  EXPECT_TRUE(tables.ok()) << tables.message();
+  if (tables.ok()) page.tables = *tables;
+  return page;
+}
+
+TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
+  constexpr int kModels = 10, kContexts = 2000, kJobs = kModels * kContexts;
+  GridPage page = big_page(kModels, kContexts);
+  const Grid& g = page.grid;
   ASSERT_EQ(page.tables.at(0).rows.size(), static_cast<size_t>(kJobs));
 
   const std::string html = render_grid_page(page);
@@ -313,6 +327,34 @@ TEST_F(GridPageTest, ABigGridsPageStaysSmallAndLinksTheWholeTables) {
   EXPECT_EQ(count(csv, "\r\n"), static_cast<size_t>(kJobs) + 1);
   EXPECT_EQ(csv.substr(0, csv.find("\r\n")), "job,kind,model,context,repeat,state,attempts,device,engine,error");
   EXPECT_EQ(count(csv, ",failed,1,"), 1000u);
+}
+
+// The default series plots of a big grid: a decode curve per job (10 models x 1,000
+// contexts) would be 10 panels of 1,000 lines, a 15 MB page; bounded, the page of
+// 10,000 curves is no larger than a few panels' worth more than that of 100, and
+// says what it left out.
+TEST_F(GridPageTest, ABigGridsSeriesPlotsAreBoundedAndSayWhatIsLeftOut) {
+  const std::string small = render_grid_page(big_page(10, 10, 101));
+  const GridPage page = big_page(10, 1000, 101);
+  size_t curves = 0;
+  for (const auto& [h, v] : page.series) curves += v.size();
+  ASSERT_EQ(curves, 9500u);
+  const std::string html = render_grid_page(page);
+  EXPECT_LT(html.size(), 1500000u) << html.size() << " bytes";
+  auto series_part = [](const std::string& page) {
+    const size_t from = page.find("<h2 id=\"series\">"), to = page.find("<h2 id=\"jobs\">");
+    return from < to && to != std::string::npos ? page.substr(from, to - from) : std::string();
+  };
+  const std::string series = series_part(html), small_series = series_part(small);
+  ASSERT_FALSE(small_series.empty());
+  EXPECT_LT(series.size(), 2 * small_series.size() + 50000) << series.size() << " against " << small_series.size();
+  // A panel per model and context (one line each), 12 of them drawn, the first
+  // and the last among them.
+  EXPECT_EQ(count(series, "<g class=\"panel\">"), plots::kMaxPanels);
+  EXPECT_NE(series.find("9488 more panels not drawn, with their 9488 lines (12 of 9500 drawn, evenly spaced"),
+            std::string::npos);
+  EXPECT_NE(series.find(">model-0 \u00b7 512</text>"), std::string::npos);
+  EXPECT_NE(series.find(">model-9 \u00b7 8496</text>"), std::string::npos);
 }
 
 TEST(Html, EscapeAndSkeleton) {

@@ -114,6 +114,80 @@ TEST(LinesPlot, CapsPanelsAndPointsAndDrawsSinglePoints) {
   EXPECT_EQ(html.find("nan"), std::string::npos);
 }
 
+// Thinning keeps each stretch's lowest and highest point: a one-point spike and
+// dip in a 5,000-point line survive, and the ends stay where they were.
+TEST(LinesPlot, ThinningKeepsSpikesAndEnds) {
+  std::vector<LinePoint> pts;
+  for (int i = 0; i < 5000; ++i) pts.push_back({double(i), 1.0 + 0.001 * (i % 7)});
+  pts[2345].y = 50;
+  pts[3001].y = -20;
+  pts[10].y = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<LinePoint> t = thin_line(pts);
+  ASSERT_LE(t.size(), kMaxLinePoints);
+  EXPECT_GE(t.size(), kMaxLinePoints - 2);
+  EXPECT_EQ(t.front().x, 0);
+  EXPECT_EQ(t.back().x, 4999);
+  bool spike = false, dip = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(t[i].y));
+    if (i > 0) EXPECT_LT(t[i - 1].x, t[i].x);
+    spike = spike || (t[i].x == 2345 && t[i].y == 50);
+    dip = dip || (t[i].x == 3001 && t[i].y == -20);
+  }
+  EXPECT_TRUE(spike);
+  EXPECT_TRUE(dip);
+  // Short lines are kept as they are (less their non-finite points).
+  EXPECT_EQ(thin_line(std::vector<LinePoint>(pts.begin(), pts.begin() + 20)).size(), 19u);
+
+  LinesFigure f;
+  f.legend = {"x"};
+  Line l;
+  l.points = pts;
+  f.panels = {{"", {l}}};
+  const std::string html = lines_figure_html(f);
+  EXPECT_NE(html.find("long lines thinned to 400 points (the lowest and highest point of every stretch kept)"), std::string::npos);
+}
+
+// Past kMaxPanels, the panels drawn are spread from the first to the last; past
+// kMaxPanelLines a panel's other lines are left out, and the legend lists only
+// the colours drawn, at most kMaxLegend; the caption counts what is left out.
+TEST(LinesPlot, BoundsPanelsLinesAndLegend) {
+  EXPECT_EQ(drawn_panels(5), (std::vector<size_t>{0, 1, 2, 3, 4}));
+  const std::vector<size_t> spread = drawn_panels(1000);
+  ASSERT_EQ(spread.size(), kMaxPanels);
+  EXPECT_EQ(spread.front(), 0u);
+  EXPECT_EQ(spread.back(), 999u);
+  for (size_t i = 1; i < spread.size(); ++i) EXPECT_GT(spread[i], spread[i - 1]);
+
+  LinesFigure f;
+  for (int i = 0; i < 2000; ++i) f.legend.push_back("c" + std::to_string(i));
+  for (int p = 0; p < 100; ++p) {
+    LinePanel panel{"panel " + std::to_string(p), {}};
+    for (int k = 0; k < 20; ++k) panel.lines.push_back(line(static_cast<size_t>(p * 20 + k), 1 + k));
+    f.panels.push_back(panel);
+  }
+  std::string html = lines_figure_html(f);
+  EXPECT_EQ(count(html, "<g class=\"panel\">"), kMaxPanels);
+  EXPECT_NE(html.find(">panel 0</text>"), std::string::npos);
+  EXPECT_NE(html.find(">panel 99</text>"), std::string::npos);
+  EXPECT_EQ(count(html, "<polyline"), kMaxPanels * 20);
+  EXPECT_EQ(count(html, "<g class=\"lg\" data-s="), kMaxLegend);
+  EXPECT_NE(html.find("88 more panels not drawn, with their 1760 lines (12 of 100 drawn"), std::string::npos);
+  EXPECT_NE(html.find(std::to_string(kMaxPanels * 20 - kMaxLegend) + " more colours not listed in the legend"),
+            std::string::npos);
+  EXPECT_EQ(html.find("more lines not drawn"), std::string::npos);
+
+  // One crowded panel: kMaxPanelLines of its 100 lines.
+  LinesFigure crowded;
+  crowded.legend = {"a", "b"};
+  crowded.panels.push_back({"", {}});
+  for (int k = 0; k < 100; ++k) crowded.panels[0].lines.push_back(line(static_cast<size_t>(k % 2), 1 + k));
+  html = lines_figure_html(crowded);
+  EXPECT_EQ(count(html, "<polyline"), kMaxPanelLines);
+  EXPECT_NE(html.find(std::to_string(100 - kMaxPanelLines) + " more lines not drawn (at most 24 a panel"),
+            std::string::npos);
+}
+
 TEST(LinesPlot, EscapesEveryLabel) {
   LinesFigure f;
   f.title = "<t>";
