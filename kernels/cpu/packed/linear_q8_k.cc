@@ -18,24 +18,42 @@
 namespace gb::kernels::cpu {
 namespace {
 
-inline float hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return static_cast<float>(_mm_cvtsi128_si32(s));
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// Each block's integer sums and its min or offset terms stay in vectors (the
+// activations' 16 sums per 16 multiplied with the sub-block mins or scales by one
+// madd): per row and block a convert and one or two FMAs into an f32 vector
+// accumulator, and a single horizontal sum per row at the end.
+inline __m256i bsums16(const ActQ8_K& a) { return load32(a.bsums); }
+
+// mn[j] at int16 lanes 2j and 2j + 1: madd with the 16 sums per 16 gives
+// mn[j] (bsums[2j] + bsums[2j + 1]) in i32 lane j.
+inline __m256i min_pairs(const uint8_t* mn) {
+  uint64_t m8;
+  __builtin_memcpy(&m8, mn, 8);
+  const __m128i v = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(m8)));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(v, v), _mm_unpacklo_epi16(v, v));
+}
 
 // q4_K: 8 sub-blocks of 32, x = d sc_j q - dmin m_j.
 template <int R>
 inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* out) {
-  float acc[R] = {};
+  __m256 acc[R];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ4_K& wb = w[b];
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    const __m256i mins = min_pairs(mn);
     const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
     __m256i sumi[R];
     #pragma GCC unroll 8
@@ -56,22 +74,26 @@ inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* o
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
-      int summ = 0;
-      for (int j = 0; j < 8; ++j) summ += mn[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+      const __m256 summ = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bsums16(a)));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+      acc[r] = _mm256_fnmadd_ps(_mm256_set1_ps(a.d * dmin), summ, acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 // q6_K: 16 sub-blocks of 16, x = d sc_j (q - 32), q = 4 low bits (ql) | 2 high (qh).
 template <int R>
 inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* out) {
-  float acc[R] = {};
+  __m256 acc[R];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ6_K& wb = w[b];
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales)));
+    const float d = _cvtsh_ss(wb.d);
     __m256i sumi[R];
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
@@ -101,23 +123,26 @@ inline void dots_q6_K(const BlockQ6_K* w, int64_t nb, const ActQ8_K* x, float* o
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
-      int off = 0;
-      for (int j = 0; j < 16; ++j) off += wb.scales[j] * a.bsums[j];
-      acc[r] += a.d * _cvtsh_ss(wb.d) * (hsum_i32(sumi[r]) - 32.0f * static_cast<float>(off));
+      const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums16(a)), 5);  // 32 sum sc_j bsums_j
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[r], off)), acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 // q2_K: 16 sub-blocks of 16, x = d (sc_j & 15) q - dmin (sc_j >> 4), q 2 bits:
 // elements 128 h + 32 j + [0, 32) are bits 2j of bytes qs[32 h, 32 h + 32).
 template <int R>
 inline void dots_q2_K(const BlockQ2_K* w, int64_t nb, const ActQ8_K* x, float* out) {
-  float acc[R] = {};
+  __m256 acc[R];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ2_K& wb = w[b];
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
     __m256i sumi[R];
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
@@ -139,26 +164,29 @@ inline void dots_q2_K(const BlockQ2_K* w, int64_t nb, const ActQ8_K* x, float* o
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
-      int summ = 0;
-      for (int j = 0; j < 16; ++j) summ += (wb.scales[j] >> 4) * a.bsums[j];
-      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+      const __m256 summ = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bsums16(a)));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+      acc[r] = _mm256_fnmadd_ps(_mm256_set1_ps(a.d * dmin), summ, acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 // q3_K: 16 sub-blocks of 16, x = d (sc_j - 32) (q - 4), q = 2 low bits (laid out as
 // q2_K's) | the hmask bit 4 h + j of byte l as 4.
 template <int R>
 inline void dots_q3_K(const BlockQ3_K* w, int64_t nb, const ActQ8_K* x, float* out) {
-  float acc[R] = {};
+  __m256 acc[R];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ3_K& wb = w[b];
     int8_t sc[16];
     ggml_q3_K_scales(wb.scales, sc);
     for (int j = 0; j < 16; ++j) sc[j] = static_cast<int8_t>(sc[j] - 32);
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const __m256i hm = load32(wb.hmask);
     __m256i sumi[R];
     #pragma GCC unroll 8
@@ -183,25 +211,27 @@ inline void dots_q3_K(const BlockQ3_K* w, int64_t nb, const ActQ8_K* x, float* o
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
-      int off = 0;
-      for (int j = 0; j < 16; ++j) off += sc[j] * a.bsums[j];
-      acc[r] += a.d * d * (hsum_i32(sumi[r]) - 4.0f * static_cast<float>(off));
+      const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums16(a)), 2);  // 4 sum sc_j bsums_j
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[r], off)), acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 // q5_K: q4_K's layout with a fifth bit: element 64 t + l (l < 32) takes bit 2t of
 // qh[l], element 64 t + 32 + l bit 2t + 1.
 template <int R>
 inline void dots_q5_K(const BlockQ5_K* w, int64_t nb, const ActQ8_K* x, float* out) {
-  float acc[R] = {};
+  __m256 acc[R];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ5_K& wb = w[b];
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    const __m256i mins = min_pairs(mn);
     const __m256i hbits = load32(wb.qh);
     __m256i sumi[R];
     #pragma GCC unroll 8
@@ -225,13 +255,13 @@ inline void dots_q5_K(const BlockQ5_K* w, int64_t nb, const ActQ8_K* x, float* o
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const ActQ8_K& a = x[r * nb + b];
-      int summ = 0;
-      for (int j = 0; j < 8; ++j) summ += mn[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-      acc[r] += a.d * (d * hsum_i32(sumi[r]) - dmin * static_cast<float>(summ));
+      const __m256 summ = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bsums16(a)));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+      acc[r] = _mm256_fnmadd_ps(_mm256_set1_ps(a.d * dmin), summ, acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 template <int R>
