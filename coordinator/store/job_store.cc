@@ -6,6 +6,8 @@
 // (job_store_leases.cc), the read queries (job_store_queries.cc).
 #include "coordinator/store/job_store.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -112,6 +114,27 @@ Lease read_lease(const Stmt& st, int64_t expires_ms) {
   lease.attempt = static_cast<int>(st.int64(5)) + 1;
   lease.expires_ms = expires_ms;
   return lease;
+}
+
+Status write_leases(sqlite::StmtCache& db, std::vector<Lease>& leases, const std::string& owner, int64_t now,
+                    const char* state) {
+  auto run = db.get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, ?4, ?5)");
+  if (!run.ok()) return run.status();
+  auto job = db.get("UPDATE jobs SET state = ?7, attempts = ?2, lease_owner = ?3, lease_expires_ms = ?4, "
+                    "lease_run_id = ?5, started_ms = ?6 WHERE id = ?1 AND state = 'pending'");
+  if (!job.ok()) return job.status();
+  for (Lease& lease : leases) {
+    GB_RETURN_IF_ERROR(run->reset());
+    run->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, state).bind(5, now);
+    GB_RETURN_IF_ERROR(run->run());
+    lease.run_id = sqlite3_last_insert_rowid(db.db());
+    GB_RETURN_IF_ERROR(job->reset());
+    job->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
+    job->bind(5, lease.run_id).bind(6, now).bind(7, state);
+    GB_RETURN_IF_ERROR(job->run());
+    if (job->changes() != 1) return Error{"lease: job " + lease.hash + " changed under the write lock"};
+  }
+  return Status::Ok();
 }
 
 Status parse_lease_params(std::vector<Lease>& leases) {

@@ -40,24 +40,7 @@ Result<std::vector<Lease>> JobStore::lease_batch(const std::string& owner, int64
       out.push_back(read_lease(*pick, now + lease_ms));
     }
     GB_RETURN_IF_ERROR(pick->reset());
-    auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'running', ?4)");
-    if (!run.ok()) return run.status();
-    auto job = stmts_->get("UPDATE jobs SET state = 'running', attempts = ?2, lease_owner = ?3, "
-                           "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
-                           "WHERE id = ?1 AND state = 'pending'");
-    if (!job.ok()) return job.status();
-    for (Lease& lease : out) {
-      GB_RETURN_IF_ERROR(run->reset());
-      run->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
-      GB_RETURN_IF_ERROR(run->run());
-      lease.run_id = sqlite3_last_insert_rowid(db_);
-      GB_RETURN_IF_ERROR(job->reset());
-      job->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
-      job->bind(5, lease.run_id).bind(6, now);
-      GB_RETURN_IF_ERROR(job->run());
-      if (job->changes() != 1) return Error{"lease_batch: job " + lease.hash + " changed under the write lock"};
-    }
-    return Status::Ok();
+    return write_leases(*stmts_, out, owner, now, "running");
   };
   if (Status st = grouped(body); !st.ok()) return st.error();
   if (Status st = parse_lease_params(out); !st.ok()) return st.error();

@@ -69,6 +69,11 @@ Lease read_lease(const sqlite::Stmt& st, int64_t expires_ms);
 // Parses each lease's params_json into params (outside the write lock).
 Status parse_lease_params(std::vector<Lease>& leases);
 
+// Writes the picked jobs' leases: a run each (its id into Lease::run_id) and the job
+// in `state` ("leased", or "running" for jobs computed in process), held by `owner`.
+Status write_leases(sqlite::StmtCache& db, std::vector<Lease>& leases, const std::string& owner, int64_t now,
+                    const char* state);
+
 // Jobs that name another job's output ("job:HASH" parameter values;
 // job_store_dependencies.cc). SQL: every job picked job j names has succeeded.
 std::string deps_ready_sql();

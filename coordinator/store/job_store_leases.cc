@@ -307,24 +307,7 @@ Result<std::vector<Lease>> JobStore::lease_jobs(const std::string& owner, int64_
       lease.params = std::move(*params);
       GB_RETURN_IF_ERROR(resolve_job_refs(*stmts_, lease));
     }
-    auto run = stmts_->get("INSERT INTO runs(job_id, attempt, owner, state, started_ms) VALUES(?1, ?2, ?3, 'leased', ?4)");
-    if (!run.ok()) return run.status();
-    auto update = stmts_->get("UPDATE jobs SET state = 'leased', attempts = ?2, lease_owner = ?3, "
-                              "lease_expires_ms = ?4, lease_run_id = ?5, started_ms = ?6 "
-                              "WHERE id = ?1 AND state = 'pending'");
-    if (!update.ok()) return update.status();
-    for (Lease& lease : out) {
-      GB_RETURN_IF_ERROR(run->reset());
-      run->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, now);
-      GB_RETURN_IF_ERROR(run->run());
-      lease.run_id = sqlite3_last_insert_rowid(db_);
-      GB_RETURN_IF_ERROR(update->reset());
-      update->bind(1, lease.job_id).bind(2, lease.attempt).bind(3, owner).bind(4, lease.expires_ms);
-      update->bind(5, lease.run_id).bind(6, now);
-      GB_RETURN_IF_ERROR(update->run());
-      if (update->changes() != 1) return Error{"lease_jobs: job " + lease.hash + " changed under the write lock"};
-    }
-    return Status::Ok();
+    return write_leases(*stmts_, out, owner, now, "leased");
   };
   GB_RETURN_IF_ERROR(grouped(body));
   GB_RETURN_IF_ERROR(parse_lease_params(out));
