@@ -5,8 +5,10 @@
 // change a hash.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,31 @@ namespace gb {
 
 using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
+
+// An immutable Json that copies share instead of duplicating: a job's params and
+// device, held by each of its result rows (a roofline job has 19). Reads as a
+// const Json& (implicitly, or through -> and *); assigning a Json replaces the
+// shared value for this holder only. Default: null.
+class SharedJson {
+ public:
+  SharedJson() = default;
+  SharedJson(Json j) : p_(std::make_shared<const Json>(std::move(j))) {}  // NOLINT: implicit by design
+  SharedJson& operator=(Json j) {
+    p_ = std::make_shared<const Json>(std::move(j));
+    return *this;
+  }
+  const Json& get() const { return p_ ? *p_ : null_json(); }
+  operator const Json&() const { return get(); }  // NOLINT: implicit by design
+  const Json& operator*() const { return get(); }
+  const Json* operator->() const { return &get(); }
+
+ private:
+  static const Json& null_json() {
+    static const Json kNull;
+    return kNull;
+  }
+  std::shared_ptr<const Json> p_;
+};
 
 // Returns `j` with every integral floating-point number turned into an integer
 // (recursively). Keys of objects are sorted by nlohmann::json itself.

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "common/json_util.h"
@@ -152,43 +155,15 @@ CellStats stats_of(const Accum* a) {
   return s;
 }
 
-Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& all) {
+Result<Table> build_one(const ReportSpec& spec, const std::vector<const ResultRow*>& all) {
   const std::string where = "report '" + spec.title + "'";
   if (!spec.baseline.is_null() && !spec.baseline.is_object()) {
     return Error{where + ": baseline must be an object of parameter values"};
   }
-
-  // The results this table looks at.
-  std::vector<const ResultRow*> rows;
-  for (const auto& r : all) {
-    if (report_takes(spec, r.kind, r.params)) rows.push_back(&r);
-  }
-  std::vector<std::string> metric_order;
-  std::set<std::string> metric_set;
-  for (const auto* r : rows) {
-    if (metric_set.insert(r->metric).second) metric_order.push_back(r->metric);
-  }
-
   std::vector<ReportColumn> columns = spec.columns;
-  if (columns.empty()) {
-    for (const auto& m : metric_order) {
-      ReportColumn c;
-      c.metric = m;
-      columns.push_back(c);
-    }
-  }
-  std::set<std::string> table_metrics;
-  for (const auto& c : columns) {
-    if (metric_set.count(c.metric)) table_metrics.insert(c.metric);
-  }
 
-  // Which columns a result fills: its metric and the column's filter; a derived
-  // column (minus/over) also reads the results of its other filter.
-  auto takes = [](const Json& filter, const Json& params) {
-    ReportSpec probe;
-    probe.filter = filter;
-    return report_takes(probe, "", params);
-  };
+  // Derived columns (minus/over) also read the results of their other filter: the
+  // column's filter with its `against` values in place.
   std::vector<Json> other_filter(columns.size());
   for (size_t ci = 0; ci < columns.size(); ++ci) {
     const Json& o = columns[ci].against();
@@ -196,37 +171,93 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     other_filter[ci] = columns[ci].filter;
     for (auto it = o.begin(); it != o.end(); ++it) other_filter[ci][it.key()] = it.value();
   }
-  auto fills = [&](size_t ci, const ResultRow& r) {
-    return columns[ci].metric == r.metric && metric_set.count(r.metric) && takes(columns[ci].filter, r.params);
+
+  // What a result's parameters decide, once per job (its rows share one params
+  // value): whether the table's filter takes it, its row key and pivot, and which
+  // column filters take it. Columns are known only after the metrics are, so the
+  // filters of default columns (none) are all-takes.
+  struct ParamKeys {
+    bool filter_ok = false;
+    Json row_key, pivot;
+    std::string row_text, pivot_text;
+    std::vector<char> column_ok, other_ok;
   };
-  auto fills_other = [&](size_t ci, const ResultRow& r) {
-    return other_filter[ci].is_object() && columns[ci].metric == r.metric && takes(other_filter[ci], r.params);
+  std::unordered_map<const Json*, ParamKeys> memo;
+  auto keys_of = [&](const ResultRow& r) -> const ParamKeys& {
+    const Json& params = r.params;
+    auto [it, fresh] = memo.try_emplace(&params);
+    ParamKeys& k = it->second;
+    if (fresh) {
+      k.filter_ok = filter_takes(spec.filter, params);
+      k.row_key = Json::array();
+      for (const auto& name : spec.rows) k.row_key.push_back(param_of(params, name));
+      k.pivot = spec.pivot.empty() ? Json(nullptr) : param_of(params, spec.pivot);
+      k.row_text = key_of(k.row_key);
+      k.pivot_text = key_of(k.pivot);
+      k.column_ok.resize(columns.size());
+      k.other_ok.resize(columns.size());
+      for (size_t ci = 0; ci < columns.size(); ++ci) {
+        k.column_ok[ci] = filter_takes(columns[ci].filter, params);
+        k.other_ok[ci] = other_filter[ci].is_object() && filter_takes(other_filter[ci], params);
+      }
+    }
+    return k;
+  };
+
+  // The results this table looks at.
+  std::vector<const ResultRow*> rows;
+  for (const ResultRow* r : all) {
+    if ((spec.kind.empty() || r->kind == spec.kind) && keys_of(*r).filter_ok) rows.push_back(r);
+  }
+  std::vector<std::string> metric_order;
+  std::unordered_set<std::string> metric_set;
+  for (const auto* r : rows) {
+    if (metric_set.insert(r->metric).second) metric_order.push_back(r->metric);
+  }
+
+  if (columns.empty()) {
+    for (const auto& m : metric_order) {
+      ReportColumn c;
+      c.metric = m;
+      columns.push_back(c);
+    }
+    other_filter.assign(columns.size(), Json());
+    for (auto& [params, k] : memo) {
+      k.column_ok.assign(columns.size(), 1);
+      k.other_ok.assign(columns.size(), 0);
+    }
+  }
+  std::set<std::string> table_metrics;
+  std::vector<char> column_present(columns.size());
+  for (size_t ci = 0; ci < columns.size(); ++ci) {
+    column_present[ci] = metric_set.count(columns[ci].metric) != 0;
+    if (column_present[ci]) table_metrics.insert(columns[ci].metric);
+  }
+
+  // Which columns a result fills: its metric and the column's filter; a derived
+  // column also reads the results of its other filter.
+  auto fills = [&](size_t ci, const ResultRow& r, const ParamKeys& k) {
+    return column_present[ci] && k.column_ok[ci] && columns[ci].metric == r.metric;
+  };
+  auto fills_other = [&](size_t ci, const ResultRow& r, const ParamKeys& k) {
+    return k.other_ok[ci] && columns[ci].metric == r.metric;
   };
 
   // Row keys and pivot values in order of first appearance. A result makes a row
   // when it fills one of the table's columns (or, for a table of parameters only, always).
   std::vector<Json> row_keys;
-  std::map<std::string, size_t> row_index;
+  std::unordered_map<std::string, size_t> row_index;
   std::vector<Json> pivots;
-  std::map<std::string, size_t> pivot_index;
-  auto row_key_of = [&](const ResultRow& r) {
-    Json k = Json::array();
-    for (const auto& name : spec.rows) k.push_back(param_of(r.params, name));
-    return k;
-  };
-  auto pivot_of = [&](const ResultRow& r) {
-    return spec.pivot.empty() ? Json(nullptr) : param_of(r.params, spec.pivot);
-  };
+  std::unordered_map<std::string, size_t> pivot_index;
   for (const auto* r : rows) {
+    const ParamKeys& k = keys_of(*r);
     if (!table_metrics.empty()) {
       bool any = false;
-      for (size_t ci = 0; ci < columns.size() && !any; ++ci) any = fills(ci, *r);
+      for (size_t ci = 0; ci < columns.size() && !any; ++ci) any = fills(ci, *r, k);
       if (!any) continue;
     }
-    Json k = row_key_of(*r);
-    if (row_index.emplace(key_of(k), row_keys.size()).second) row_keys.push_back(k);
-    Json p = pivot_of(*r);
-    if (pivot_index.emplace(key_of(p), pivots.size()).second) pivots.push_back(p);
+    if (row_index.emplace(k.row_text, row_keys.size()).second) row_keys.push_back(k.row_key);
+    if (pivot_index.emplace(k.pivot_text, pivots.size()).second) pivots.push_back(k.pivot);
   }
   if (pivots.empty()) {
     pivots.push_back(nullptr);
@@ -247,18 +278,19 @@ Result<Table> build_one(const ReportSpec& spec, const std::vector<ResultRow>& al
     }
   };
   for (const auto* r : rows) {
+    const ParamKeys& k = keys_of(*r);
     for (size_t ci = 0; ci < columns.size(); ++ci)
-      if (fills_other(ci, *r)) add_to(others[{key_of(row_key_of(*r)), key_of(pivot_of(*r)), ci}], *r);
-    auto ri = row_index.find(key_of(row_key_of(*r)));
-    auto pi = pivot_index.find(key_of(pivot_of(*r)));
+      if (fills_other(ci, *r, k)) add_to(others[{k.row_text, k.pivot_text, ci}], *r);
+    auto ri = row_index.find(k.row_text);
+    auto pi = pivot_index.find(k.pivot_text);
     if (ri == row_index.end() || pi == pivot_index.end()) continue;
     if (!table_metrics.count(r->metric)) {
-      params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
+      params_at.emplace(std::make_pair(ri->second, pi->second), &r->params.get());
       continue;
     }
     for (size_t ci = 0; ci < columns.size(); ++ci) {
-      if (fills(ci, *r)) {
-        params_at.emplace(std::make_pair(ri->second, pi->second), &r->params);
+      if (fills(ci, *r, k)) {
+        params_at.emplace(std::make_pair(ri->second, pi->second), &r->params.get());
         add_to(cells[{ri->second, pi->second, ci}], *r);
       }
     }
@@ -601,7 +633,9 @@ std::string param_text(const Json& v) {
   return canonical_json(v);
 }
 
-Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows) {
+namespace {
+
+Result<std::vector<Table>> build_tables_of(const Grid& grid, const std::vector<const ResultRow*>& rows) {
   std::vector<ReportSpec> specs = grid.reports;
   if (specs.empty()) specs = default_reports(grid);
   std::vector<Table> out;
@@ -613,25 +647,24 @@ Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<Resu
   return out;
 }
 
-bool ended_without_success(const StoredJob& job) {
-  return job.state == JobState::kFailed || job.state == JobState::kTimeout || job.state == JobState::kOom ||
-         job.state == JobState::kInvalid;
-}
-
-std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs) {
-  std::map<std::string, std::vector<const ResultRow*>> by_job;
-  std::map<std::string, std::set<std::string>> seen_by_kind;  // metrics real results of each kind have
+// with_outcomes without copying `rows`: pointers into `rows` and into `made`, which
+// holds the outcome rows it makes.
+std::vector<const ResultRow*> outcome_rows(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs,
+                                           std::deque<ResultRow>* made) {
+  std::unordered_map<std::string_view, std::vector<const ResultRow*>> by_job;
+  std::unordered_map<std::string_view, std::unordered_set<std::string_view>> seen_by_kind;  // metrics real results of each kind have
   for (const auto& r : rows) {
     by_job[r.hash].push_back(&r);
     seen_by_kind[r.kind].insert(r.metric);
   }
-  std::vector<ResultRow> out;
+  std::vector<const ResultRow*> out;
   out.reserve(rows.size());
-  std::set<std::string> placed;
+  std::unordered_set<std::string_view> placed, job_hashes;
   for (const StoredJob& j : jobs) {
+    job_hashes.insert(j.hash);
     if (auto it = by_job.find(j.hash); it != by_job.end()) {
       if (!placed.insert(j.hash).second) continue;
-      for (const ResultRow* r : it->second) out.push_back(*r);
+      out.insert(out.end(), it->second.begin(), it->second.end());
       continue;
     }
     if (!ended_without_success(j)) continue;
@@ -640,25 +673,44 @@ std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const s
     // The metrics its cells would hold: those the kind's results here have, or
     // (when none succeeded) every metric the kind may report.
     auto seen = seen_by_kind.find(j.kind);
+    SharedJson params = j.params.is_null() ? Json::parse(j.params_json, nullptr, false) : j.params;
     for (const auto& m : kind->metrics) {
       if (seen != seen_by_kind.end() && !seen->second.count(m)) continue;
-      ResultRow r;
+      ResultRow& r = made->emplace_back();
       r.job_id = j.id;
       r.hash = j.hash;
       r.kind = j.kind;
-      r.params = j.params.is_null() ? Json::parse(j.params_json, nullptr, false) : j.params;
+      r.params = params;
       r.repeat = j.repeat;
       r.metric = m;
       r.text = std::string(state_name(j.state));
-      out.push_back(std::move(r));
+      out.push_back(&r);
     }
   }
   for (const auto& r : rows) {
-    if (!placed.count(r.hash) && !std::any_of(jobs.begin(), jobs.end(), [&](const StoredJob& j) {
-          return j.hash == r.hash;
-        }))
-      out.push_back(r);  // a result of a job not in `jobs`
+    if (!placed.count(r.hash) && !job_hashes.count(r.hash)) out.push_back(&r);  // a result of a job not in `jobs`
   }
+  return out;
+}
+
+}  // namespace
+
+bool ended_without_success(const StoredJob& job) {
+  return job.state == JobState::kFailed || job.state == JobState::kTimeout || job.state == JobState::kOom ||
+         job.state == JobState::kInvalid;
+}
+
+Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows) {
+  std::vector<const ResultRow*> all;
+  all.reserve(rows.size());
+  for (const ResultRow& r : rows) all.push_back(&r);
+  return build_tables_of(grid, all);
+}
+
+std::vector<ResultRow> with_outcomes(const std::vector<ResultRow>& rows, const std::vector<StoredJob>& jobs) {
+  std::deque<ResultRow> made;
+  std::vector<ResultRow> out;
+  for (const ResultRow* r : outcome_rows(rows, jobs, &made)) out.push_back(*r);
   return out;
 }
 
@@ -699,7 +751,8 @@ Table failures_table(const std::vector<StoredJob>& jobs) {
 
 Result<std::vector<Table>> build_tables(const Grid& grid, const std::vector<ResultRow>& rows,
                                         const std::vector<StoredJob>& jobs) {
-  Result<std::vector<Table>> tables = build_tables(grid, with_outcomes(rows, jobs));
+  std::deque<ResultRow> made;
+  Result<std::vector<Table>> tables = build_tables_of(grid, outcome_rows(rows, jobs, &made));
   if (!tables.ok()) return tables;
   Table failures = failures_table(jobs);
   if (!failures.rows.empty()) tables->push_back(std::move(failures));

@@ -130,8 +130,12 @@ std::vector<std::string> differing(const GridJob& a, const GridJob& b, const std
 
 bool report_takes(const ReportSpec& spec, const std::string& kind, const Json& params) {
   if (!spec.kind.empty() && kind != spec.kind) return false;
-  if (!spec.filter.is_object()) return true;
-  for (auto it = spec.filter.begin(); it != spec.filter.end(); ++it) {
+  return filter_takes(spec.filter, params);
+}
+
+bool filter_takes(const Json& filter, const Json& params) {
+  if (!filter.is_object()) return true;
+  for (auto it = filter.begin(); it != filter.end(); ++it) {
     if (!params.is_object() || !params.contains(it.key())) return false;
     const Json& have = params.at(it.key());
     if (it.value().is_array()) {  // any of the listed values

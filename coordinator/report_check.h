@@ -37,6 +37,9 @@ std::vector<ReportProblem> check_report(const ReportSpec& spec, const nlohmann::
 // Whether a job of `kind` with `params` belongs in the table of `spec`: its kind
 // (when the report names one) and its filter.
 bool report_takes(const ReportSpec& spec, const std::string& kind, const Json& params);
+// Whether `params` has every value `filter` names (an array: any of its values);
+// a filter that is not an object takes everything. report_takes' parameter half.
+bool filter_takes(const Json& filter, const Json& params);
 
 // The reports a grid without report sections gets: one table, or one per job kind
 // when it measures several (titled "NAME: KIND"), each with rows = the axes its

@@ -423,7 +423,7 @@ grpc::Status CoordinatorService::GetResults(grpc::ServerContext* ctx, const pb::
   for (const ResultRow& r : page->rows) {
     if (r.job_id != last_job) {
       params = params_text(r.params);
-      device = r.device.dump(-1, ' ', false, Json::error_handler_t::replace);
+      device = r.device->dump(-1, ' ', false, Json::error_handler_t::replace);
       last_job = r.job_id;
     }
     pb::ResultRow* out = reply->add_rows();

@@ -16,6 +16,7 @@
 
 #include "common/json_parse.h"
 #include "coordinator/store/job_store_internal.h"
+#include "coordinator/store/series_points.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {
@@ -161,6 +162,27 @@ Result<WorkerRecord> read_worker(const Stmt& st) {
   w.registered_ms = st.int64(6);
   w.last_seen_ms = st.int64(7);
   return w;
+}
+
+Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t run_id, const std::string& path) {
+  auto st = db.get("SELECT name, x_unit, y_unit, points FROM series_data WHERE run_id = ?1 ORDER BY rowid");
+  if (!st.ok()) return st.error();
+  st->bind(1, run_id);
+  std::vector<engine::Series> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    engine::Series s;
+    s.name = st->text(0);
+    s.x_unit = st->text(1);
+    s.y_unit = st->text(2);
+    auto points = decode_series_points(st->text(3), path + ": series " + s.name + " of run " + std::to_string(run_id));
+    if (!points.ok()) return points.error();
+    s.points = std::move(points).value();
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace store_internal

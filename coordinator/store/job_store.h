@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_util.h"
 #include "common/status.h"
 #include "coordinator/grid.h"
 #include "engine/jobs/job_kinds.h"
@@ -113,13 +114,13 @@ struct ResultRow {
   int64_t job_id = 0;
   std::string hash;
   std::string kind;
-  Json params;
+  SharedJson params;  // shared by the rows of one job
   int repeat = 0;
   std::string metric;
   std::optional<double> value;
   std::string unit;
   std::string text;
-  Json device;
+  SharedJson device;
   std::string engine_version;
 };
 

@@ -9,6 +9,7 @@
 // worker or embedded runner that runs the job needs no file of another machine.
 // And for runners that must not wait for a dependency nobody will run: the jobs
 // that wait, and an end for those whose dependency has ended without success.
+#include <algorithm>
 #include <string>
 
 #include "coordinator/store/job_store_internal.h"
@@ -61,18 +62,16 @@ Result<Json> calibration_of(sqlite::StmtCache& db, const std::string& hash, int6
     }
   }
   if (layers < 1 || heads < 1) return Error{where + ": its result has no num_layers and num_kv_heads"};
+  // Each range series holds one point per (layer, head), x its index.
+  Result<std::vector<engine::Series>> series = run_series(db, run_id, where);
+  if (!series.ok()) return series.error();
   Json ranges = Json::object();
-  {
-    auto st = db.get("SELECT name, y FROM series WHERE run_id = ?1 AND name IN ('k_min', 'k_max', 'v_min', 'v_max') "
-                     "ORDER BY name, x");
-    if (!st.ok()) return st.error();
-    st->bind(1, run_id);
-    while (true) {
-      auto row = st->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      ranges[st->text(0)].push_back(st->real(1));
-    }
+  for (engine::Series& s : *series) {
+    if (s.name != "k_min" && s.name != "k_max" && s.name != "v_min" && s.name != "v_max") continue;
+    std::stable_sort(s.points.begin(), s.points.end(),
+                     [](const engine::SeriesPoint& a, const engine::SeriesPoint& b) { return a.x < b.x; });
+    Json& v = ranges[s.name] = Json::array();
+    for (const engine::SeriesPoint& p : s.points) v.push_back(p.y);
   }
   Json out_layers = Json::array();
   for (int64_t l = 0; l < layers; ++l) {

@@ -60,6 +60,10 @@ inline constexpr const char* kWorkerColumns =
 // A worker from a row of kWorkerColumns.
 Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
 
+// The series of run `run_id` in the order they were stored (series_data,
+// series_points.h); Error naming the database `path` for a damaged points text.
+Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t run_id, const std::string& path);
+
 // A lease from a picked job row (columns: id, hash, kind, params_json, repeat,
 // attempts), expiring at `expires_ms`; its attempt is the stored count plus one.
 // Its params are left as the stored text (Lease::params_json): the write lock is

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "coordinator/store/job_store_internal.h"
+#include "coordinator/store/series_points.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {
@@ -460,16 +461,14 @@ Status JobStore::complete_held(int64_t run_id, const std::string& owner, const R
     GB_RETURN_IF_ERROR(metric->run());
   }
   if (!record.series.empty()) {
-    auto point = stmts_->get("INSERT INTO series(run_id, name, idx, x, y, x_unit, y_unit) "
-                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!point.ok()) return point.status();
+    auto series = stmts_->get("INSERT INTO series_data(run_id, name, x_unit, y_unit, points) "
+                              "VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!series.ok()) return series.status();
     for (const auto& s : record.series) {
-      for (size_t i = 0; i < s.points.size(); ++i) {
-        GB_RETURN_IF_ERROR(point->reset());
-        point->bind(1, run_id).bind(2, s.name).bind(3, static_cast<int64_t>(i));
-        point->bind(4, s.points[i].x).bind(5, s.points[i].y).bind(6, s.x_unit).bind(7, s.y_unit);
-        GB_RETURN_IF_ERROR(point->run());
-      }
+      GB_RETURN_IF_ERROR(series->reset());
+      series->bind(1, run_id).bind(2, s.name).bind(3, s.x_unit).bind(4, s.y_unit);
+      series->bind(5, encode_series_points(s.points));
+      GB_RETURN_IF_ERROR(series->run());
     }
   }
   return exec_bound(*stmts_,

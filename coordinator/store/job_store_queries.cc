@@ -196,7 +196,7 @@ Result<JobStore::ResultsPage> JobStore::grid_results_page(const std::string& nam
   st->bind(1, *gid).bind(2, from_position).bind(3, page.next_from_position);
   std::vector<ResultRow>& out = page.rows;
   int64_t last_job = 0;
-  Json params, device;
+  SharedJson params, device;
   while (true) {
     auto row = st->step();
     if (!row.ok()) return row.error();
@@ -244,27 +244,9 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
   }
   std::vector<engine::Series> out;
   if (run_id != 0) {
-    auto st = stmts_->get("SELECT name, x, y, x_unit, y_unit FROM series WHERE run_id = ?1 "
-                          "ORDER BY rowid");
-    if (!st.ok()) return st.error();
-    st->bind(1, run_id);
-    std::unordered_map<std::string, size_t> index;
-    while (true) {
-      auto row = st->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      std::string name = st->text(0);
-      auto it = index.find(name);
-      if (it == index.end()) {
-        engine::Series s;
-        s.name = name;
-        s.x_unit = st->text(3);
-        s.y_unit = st->text(4);
-        it = index.emplace(name, out.size()).first;
-        out.push_back(std::move(s));
-      }
-      out[it->second].points.push_back({st->real(1), st->real(2)});
-    }
+    Result<std::vector<engine::Series>> series = run_series(*stmts_, run_id, path_);
+    if (!series.ok()) return series.error();
+    out = std::move(series).value();
   }
   GB_RETURN_IF_ERROR(txn->commit());
   return out;

@@ -365,6 +365,37 @@ CREATE INDEX jobs_queue ON jobs(queue_key) WHERE state = 'pending';
 DROP INDEX jobs_lease_expiry;
 CREATE INDEX jobs_lease_expiry ON jobs(lease_expires_ms) WHERE state IN ('leased', 'running');
 )sql"},
+      // A series is one row (its points as a JSON array of [x, y] pairs,
+      // coordinator/store/series_points.h) instead of one row per point: a roofline
+      // job's 101-point curve cost 101 inserts and their index entries. `series`
+      // becomes a view with the old table's columns, a row per point, so queries
+      // written against it read the same rows. Points keep their idx order and
+      // their exact values (17 significant digits; json_array would write 15), and
+      // the series of a run the order they were stored in.
+      {6, "series: one row per series in series_data, the per-point table a view", R"sql(
+CREATE TABLE series_data (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  name   TEXT NOT NULL,
+  x_unit TEXT NOT NULL DEFAULT '',
+  y_unit TEXT NOT NULL DEFAULT '',
+  points TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
+INSERT INTO series_data(run_id, name, x_unit, y_unit, points)
+SELECT run_id, name, MIN(x_unit), MIN(y_unit), '[' || group_concat('[' || xt || ',' || yt || ']', ',') || ']'
+FROM (SELECT rowid AS point_rowid, run_id, name, x_unit, y_unit,
+             CASE WHEN x IS NULL OR abs(x) > 1.7976931348623157e308 THEN 'null' ELSE printf('%.17g', x) END AS xt,
+             CASE WHEN y IS NULL OR abs(y) > 1.7976931348623157e308 THEN 'null' ELSE printf('%.17g', y) END AS yt
+      FROM series ORDER BY run_id, name, idx)
+GROUP BY run_id, name
+ORDER BY MIN(point_rowid);
+DROP TABLE series;
+CREATE VIEW series AS
+SELECT d.run_id AS run_id, d.name AS name, CAST(p.key AS INTEGER) AS idx,
+       CAST(json_extract(p.value, '$[0]') AS REAL) AS x, CAST(json_extract(p.value, '$[1]') AS REAL) AS y,
+       d.x_unit AS x_unit, d.y_unit AS y_unit
+FROM series_data d, json_each(d.points) p;
+)sql"},
   };
   return kMigrations;
 }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/json_util.h"
 #include "coordinator/report.h"
@@ -82,25 +85,64 @@ Json param_value(const Json& params, const std::string& name) {
 std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const std::vector<std::string>& keys,
                              bool by_theory) {
   std::vector<Cell> cells;
-  std::map<std::string, size_t> index;
   if (!src.results) return cells;
+  // Once per params value (the result rows of a job share one): whether the
+  // selection's filter takes it and the id of its cell without the theory mark.
+  Selection filter_only = sel;
+  filter_only.kinds.clear();
+  struct ParamsKey {
+    bool selected = false;
+    Json key;
+    std::string id;
+  };
+  std::unordered_map<const Json*, ParamsKey> memo;
+  std::unordered_map<std::string, size_t> index;
+  std::vector<std::unordered_set<std::string_view>> hashes_of;  // each cell's distinct jobs
+  const std::string* last_hash = nullptr;
+  const Json* last_params = nullptr;
+  size_t last_cell = 0;
   for (const auto& r : *src.results) {
-    if (!selects(sel, r.kind, r.params)) continue;
-    Json key = Json::array();
-    for (const auto& k : keys) key.push_back(param_value(r.params, k));
-    std::string id = canonical_json(key);
-    if (by_theory) {
-      const PlotJob* j = src.job(r.hash);
-      id += (j ? j->theory : theory_kind(r.kind)) ? "T" : "M";
+    if (!sel.kinds.empty() && std::find(sel.kinds.begin(), sel.kinds.end(), r.kind) == sel.kinds.end()) continue;
+    const Json& params = r.params;
+    auto [mit, fresh_key] = memo.try_emplace(&params);
+    ParamsKey& pk = mit->second;
+    if (fresh_key) {
+      pk.selected = selects(filter_only, r.kind, params);
+      if (pk.selected) {
+        pk.key = Json::array();
+        for (const auto& k : keys) pk.key.push_back(param_value(params, k));
+        pk.id = canonical_json(pk.key);
+      }
     }
-    auto [it, fresh] = index.emplace(id, cells.size());
-    if (fresh) {
-      Cell c;
-      for (const auto& v : key) c.key.push_back(v);
-      c.params = r.params;
-      cells.push_back(std::move(c));
+    if (!pk.selected) continue;
+    size_t ci = 0;
+    if (last_hash != nullptr && *last_hash == r.hash && last_params == &params) {
+      ci = last_cell;  // the next row of the same job: its cell
+    } else {
+      std::string id = pk.id;
+      if (by_theory) {
+        const PlotJob* j = src.job(r.hash);
+        id += (j ? j->theory : theory_kind(r.kind)) ? "T" : "M";
+      }
+      auto [it, fresh] = index.emplace(std::move(id), cells.size());
+      if (fresh) {
+        Cell c;
+        for (const auto& v : pk.key) c.key.push_back(v);
+        c.params = params;
+        cells.push_back(std::move(c));
+        hashes_of.emplace_back();
+      }
+      ci = it->second;
+      if (hashes_of[ci].insert(r.hash).second) {
+        cells[ci].hashes.push_back(r.hash);
+        const PlotJob* j = src.job(r.hash);
+        cells[ci].theory = cells[ci].theory && (j ? j->theory : theory_kind(r.kind));
+      }
+      last_hash = &r.hash;
+      last_params = &params;
+      last_cell = ci;
     }
-    Cell& c = cells[it->second];
+    Cell& c = cells[ci];
     Stat& st = c.metrics[r.metric];
     if (r.value) {
       st.sum += *r.value;
@@ -109,11 +151,6 @@ std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const 
       st.text = r.text;
     }
     if (st.unit.empty()) st.unit = r.unit;
-    if (std::find(c.hashes.begin(), c.hashes.end(), r.hash) == c.hashes.end()) {
-      c.hashes.push_back(r.hash);
-      const PlotJob* j = src.job(r.hash);
-      c.theory = c.theory && (j ? j->theory : theory_kind(r.kind));
-    }
   }
   return cells;
 }
@@ -122,9 +159,14 @@ std::vector<Json> selected_params(const PlotSource& src, const Selection& sel,
                                   const std::vector<std::string>& metrics) {
   std::vector<Json> out;
   if (!src.results) return out;
+  std::unordered_set<const Json*> seen;  // the rows of one job share its params
   for (const auto& r : *src.results) {
     if (!metrics.empty() && std::find(metrics.begin(), metrics.end(), r.metric) == metrics.end()) continue;
-    if (selects(sel, r.kind, r.params)) out.push_back(r.params);
+    const Json& params = r.params;
+    if (seen.count(&params) && !params.is_null()) continue;
+    if (!selects(sel, r.kind, params)) continue;
+    seen.insert(&params);
+    out.push_back(params);
   }
   return distinct(std::move(out));
 }

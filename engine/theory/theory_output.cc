@@ -69,14 +69,16 @@ Result<JobOutput> roofline_output(const Json& params) {
     m.push_back(value_metric("prefill_exact_ms", r.prefill(PrefillModel::kExact, n).ms(), "ms"));
   }
 
-  // Decode latency against context, 1 .. max(context, 10000) in 100 steps; the
-  // theory curve, drawn also beyond max_context.
+  // Decode latency against context, 1 .. max(context, 10000); the theory curve,
+  // drawn also beyond max_context. It is (n - 1) / W + B, flat past a streaming
+  // cache's capacity: its breakpoints (the ends and that knee) are the whole curve,
+  // so they are what is stored (a line through them is exact; 20,000 roofline
+  // jobs store 60,000 points, not two million).
   Series s{"decode_latency", "tokens", "ms", {}};
   const int64_t x_max = std::max<int64_t>(context, 10000);
-  constexpr int kSteps = 100;
-  for (int i = 0; i <= kSteps; ++i) {
-    const int64_t x = 1 + std::llround(static_cast<double>(i) * static_cast<double>(x_max - 1) / kSteps);
-    if (!s.points.empty() && s.points.back().x == static_cast<double>(x)) continue;
+  const int64_t knee = r.setup().kv_capacity;
+  for (int64_t x : {int64_t{1}, knee, x_max}) {
+    if (x < 1 || x > x_max || (!s.points.empty() && s.points.back().x >= static_cast<double>(x))) continue;
     s.points.push_back({static_cast<double>(x), r.decode_latency_ms(x)});
   }
   out.series.push_back(std::move(s));

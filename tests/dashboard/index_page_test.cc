@@ -66,7 +66,7 @@ TEST(IndexPage, DeviceLabels) {
   EXPECT_EQ(device_label(nullptr), "unknown device");
   coord::ResultRow r;
   r.kind = "roofline";
-  r.device = {{"name", "h100-sxm"}};
+  r.device = Json{{"name", "h100-sxm"}};
   EXPECT_EQ(result_device(r), "h100-sxm (theory)");
   r.kind = "speed";
   EXPECT_EQ(result_device(r), "h100-sxm");

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/store/job_store.h"
+#include "tests/coordinator/store/schema_downgrade.h"
 
 namespace gb::coord {
 namespace {
@@ -118,6 +119,7 @@ TEST_F(InvalidStateTest, Migration4TurnsFailedInvalidRowsIntoTheInvalidState) {
   { ASSERT_TRUE(JobStore::open(path_).ok()); }
   {
     Raw raw(path_);
+    ASSERT_EQ(raw.exec(testing::kUndoMigration6), "");
     ASSERT_EQ(raw.exec(R"sql(
       INSERT INTO grids(id, name, created_ms, updated_ms) VALUES (1, 'old', 0, 0);
       INSERT INTO jobs(id, hash, kind, params_json, state, attempts, error, created_ms, queue_key) VALUES

@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/coordinator/store/schema_downgrade.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {
@@ -185,6 +186,47 @@ TEST_F(JobStoreTest, MigratesFreshFileAndReopensIdempotently) {
   EXPECT_EQ(raw.num("SELECT COUNT(*) FROM jobs"), 3);
 }
 
+// Migration 6 turns the per-point series table into series_data (a row per series)
+// and a `series` view with the old columns: a version-5 file's points read the same
+// through the view and through job_series.
+TEST_F(JobStoreTest, Migration6KeepsEveryPointOfEverySeries) {
+  int64_t job_id = 0;
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->submit_grid(make_grid("g", 1), false).ok());
+    Lease l = must_lease(*store, "w");
+    job_id = l.job_id;
+    RunRecord r = record(1);
+    r.series.push_back({"curve", "tokens", "ms", {{1, 0.1}, {5001, 1.0 / 3}, {10000, 1e-300}}});
+    ASSERT_TRUE(store->complete(l.run_id, "w", r).ok());
+  }
+  {
+    Raw raw(path_);
+    raw.exec(testing::kUndoMigration6);
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 6");
+    raw.exec("PRAGMA user_version = 5");
+    EXPECT_EQ(raw.str("SELECT type FROM sqlite_master WHERE name = 'series'"), "table");
+    EXPECT_EQ(raw.num("SELECT COUNT(*) FROM series"), 6);
+  }
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  Raw raw(path_);
+  EXPECT_EQ(raw.str("SELECT type FROM sqlite_master WHERE name = 'series'"), "view");
+  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM series_data"), 2);
+  EXPECT_EQ(raw.str("SELECT group_concat(idx || ':' || x || ':' || y || ':' || x_unit || ':' || y_unit, ' ') "
+                    "FROM (SELECT * FROM series WHERE name = 'decode_ms' ORDER BY idx)"),
+            "0:1.0:10.5:step:ms 1:2.0:11.0:step:ms 2:3.0:11.5:step:ms");
+  auto series = store->job_series(job_id);
+  ASSERT_TRUE(series.ok()) << series.message();
+  ASSERT_EQ(series->size(), 2u);
+  EXPECT_EQ((*series)[1].name, "curve");
+  ASSERT_EQ((*series)[1].points.size(), 3u);
+  EXPECT_EQ((*series)[1].points[1].x, 5001);
+  EXPECT_EQ((*series)[1].points[1].y, 1.0 / 3);  // bit-exact through the migration
+  EXPECT_EQ((*series)[1].points[2].y, 1e-300);
+}
+
 TEST_F(JobStoreTest, RefusesNewerSchemaVersion) {
   { ASSERT_TRUE(open_store()); }
   const int newer = job_store_schema_version() + 7;
@@ -219,6 +261,7 @@ TEST_F(JobStoreTest, Migration3DropsTheBackendFromMetricNames) {
              "(1, 'cpu_decode_weight_gb_s', 1, 'GB/s'), (2, 'cpu_peak_rss_bytes', 1e6, 'B'), "
              "(2, 'kv_bytes', 10, 'B'), (3, 'cpu_eval_s', 1.5, 's'), (3, 'ppl', 12, ''), "
              "(4, 'cpu_tpot_ms', 1, 'ms')");
+    raw.exec(testing::kUndoMigration6);
     raw.exec("PRAGMA user_version = 2");
     raw.exec("DELETE FROM schema_migrations WHERE version >= 3");
   }
@@ -767,8 +810,8 @@ TEST_F(JobStoreTest, ResultsViewMatchesGridResults) {
   EXPECT_EQ((*results)[0].metric, "tok_per_s");
   EXPECT_EQ((*results)[0].value, 10.0);
   EXPECT_EQ((*results)[0].unit, "tok/s");
-  EXPECT_EQ((*results)[0].params["batch_size"], 1);
-  EXPECT_EQ((*results)[0].device["name"], "cpu");
+  EXPECT_EQ((*results)[0].params->at("batch_size"), 1);
+  EXPECT_EQ((*results)[0].device->at("name"), "cpu");
   EXPECT_EQ((*results)[0].engine_version, "0.1.0");
   EXPECT_EQ((*results)[2].metric, "max_context");
   EXPECT_FALSE((*results)[2].value.has_value());

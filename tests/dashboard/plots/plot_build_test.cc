@@ -274,7 +274,11 @@ TEST(PlotBuild, NamesWithHtmlAreText) {
   Synthetic s = make_synthetic();
   for (auto& r : s.results) {
     if (r.metric == "weight_bits") r.metric = "<b>bits</b>";
-    if (r.params.contains("kv_format") && r.params["kv_format"] == "int8") r.params["kv_format"] = "<i>int8</i>";
+    if (r.params->contains("kv_format") && r.params->at("kv_format") == "int8") {
+      Json p = r.params;
+      p["kv_format"] = "<i>int8</i>";
+      r.params = p;
+    }
   }
   PlotSource src = make_plot_source(s.grid, s.results, s.series);
   PlotSpec spec;

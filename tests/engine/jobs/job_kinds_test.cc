@@ -173,11 +173,12 @@ TEST(RooflineJob, MetricsAndSeries) {
   EXPECT_EQ(s.name, "decode_latency");
   EXPECT_EQ(s.x_unit, "tokens");
   EXPECT_EQ(s.y_unit, "ms");
-  ASSERT_EQ(s.points.size(), 101u);
+  // The line's ends (no streaming knee here): every point between lies on it.
+  ASSERT_EQ(s.points.size(), 2u);
   EXPECT_EQ(s.points.front().x, 1);
   EXPECT_EQ(s.points.back().x, 20000);
   EXPECT_NEAR(s.points.front().y, *m["decode_B_ms"].value, 1e-12);
-  for (size_t i = 1; i < s.points.size(); ++i) EXPECT_GT(s.points[i].x, s.points[i - 1].x);
+  EXPECT_NEAR(s.points.back().y, *m["decode_latency_ms"].value, 1e-12);
 
   EXPECT_EQ(out->device["name"], "rtx4090");
   EXPECT_DOUBLE_EQ(out->device["memory_bytes"].get<double>(), 24.0 * (1 << 30));
@@ -200,9 +201,19 @@ TEST(RooflineJob, TextValues) {
   EXPECT_FALSE(m["prefill_exact_knee2"].value.has_value());
 
   p["kv_format"] = "f16+sink4+win256";
-  m = run_metrics(p);
+  JobOutput out;
+  m = run_metrics(p, &out);
   EXPECT_EQ(m["max_context"].text, "unbounded");
   EXPECT_EQ(*m["kv_capacity_tokens"].value, 260);
+  // The curve's knee at the cache's capacity, flat after it.
+  ASSERT_EQ(out.series.size(), 1u);
+  const std::vector<SeriesPoint>& pts = out.series[0].points;
+  ASSERT_EQ(pts.size(), 3u);
+  EXPECT_EQ(pts[0].x, 1);
+  EXPECT_EQ(pts[1].x, 260);
+  EXPECT_EQ(pts[2].x, 10000);
+  EXPECT_GT(pts[1].y, pts[0].y);
+  EXPECT_EQ(pts[2].y, pts[1].y);
 }
 
 TEST(RooflineJob, GridStyleBitsAxis) {
