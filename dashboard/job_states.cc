@@ -29,7 +29,11 @@ std::string state_badge(const std::string& s) {
 std::vector<JobRow> job_rows(const coord::Grid& grid, const std::vector<coord::StoredJob>& jobs,
                              const std::vector<coord::ResultRow>& results) {
   std::map<std::string, const coord::ResultRow*> first_result;
-  for (const auto& r : results) first_result.emplace(r.hash, &r);
+  const std::string* last = nullptr;
+  for (const auto& r : results) {
+    if (last == nullptr || *last != r.hash) first_result.emplace(r.hash, &r);  // a job's rows come in a row
+    last = &r.hash;
+  }
   std::vector<JobRow> out;
   auto fill = [&](JobRow& row) {
     auto it = first_result.find(row.hash);

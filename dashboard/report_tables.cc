@@ -50,7 +50,13 @@ std::map<std::pair<std::string, std::string>, Provenance> provenance(const coord
   plots::Selection sel;
   if (!spec.kind.empty()) sel.kinds = {spec.kind};
   sel.filter = spec.filter;
+  const coord::ResultRow* last = nullptr;
   for (const auto& r : results) {
+    // The rows of one job (in a row, sharing its params and device) say the same.
+    if (last != nullptr && last->hash == r.hash && &last->params.get() == &r.params.get() &&
+        &last->device.get() == &r.device.get() && last->engine_version == r.engine_version && last->kind == r.kind)
+      continue;
+    last = &r;
     if (!plots::selects(sel, r.kind, r.params)) continue;
     const std::string pivot = spec.pivot.empty() ? "" : coord::param_text(plots::param_value(r.params, spec.pivot));
     Provenance& p = out[{row_key(r.params, spec.rows), pivot}];

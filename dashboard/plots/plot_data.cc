@@ -47,7 +47,11 @@ PlotSource make_plot_source(const coord::Grid& grid, const std::vector<coord::Re
   PlotSource s;
   s.axis_names = grid.axis_names;
   for (const auto& j : grid.jobs) add_job(s, j.hash, j.kind, j.params, j.repeat);
-  for (const auto& r : results) add_job(s, r.hash, r.kind, r.params, r.repeat);
+  const std::string* last = nullptr;
+  for (const auto& r : results) {
+    if (last == nullptr || *last != r.hash) add_job(s, r.hash, r.kind, r.params, r.repeat);  // once per run of rows
+    last = &r.hash;
+  }
   for (const auto& [h, v] : series) add_job(s, h, "", Json::object(), 0);
   s.results = &results;
   s.series = &series;
