@@ -532,11 +532,12 @@ int cmd_roofline(const RooflineFlags& f) {
   for (const auto& job : grid->jobs) {
     worker::JobResult r = worker::run_job({job.kind, job.hash, job.repeat, job.params}, nullptr);
     if (r.status != worker::JobStatus::kSucceeded) return fail(r.error);
+    const SharedJson params = job.params;  // shared by the job's rows
     for (const auto& m : r.output.metrics) {
       coord::ResultRow row;
       row.hash = job.hash;
       row.kind = job.kind;
-      row.params = job.params;
+      row.params = params;
       row.metric = m.name;
       row.value = m.value;
       row.unit = m.unit;

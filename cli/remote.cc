@@ -118,10 +118,12 @@ Result<Connection> connect(const RemoteFlags& r) {
   return c;
 }
 
-// Appends a page's rows; a job's parameters are parsed once, not once per metric.
+// Appends a page's rows; a job's parameters and device are parsed once, not once
+// per metric, and its rows share them.
 void append_rows(const pb::GetResultsReply& reply, std::vector<coord::ResultRow>& rows) {
   const std::string* last_params = nullptr;
-  Json params;
+  const std::string* last_device = nullptr;
+  SharedJson params, device;
   for (const auto& r : reply.rows()) {
     coord::ResultRow row;
     row.hash = r.hash();
@@ -130,13 +132,17 @@ void append_rows(const pb::GetResultsReply& reply, std::vector<coord::ResultRow>
       params = Json::parse(r.params_json(), nullptr, false);
       last_params = &r.params_json();
     }
+    if (last_device == nullptr || *last_device != r.device_json()) {
+      device = Json::parse(r.device_json().empty() ? "{}" : r.device_json(), nullptr, false);
+      last_device = &r.device_json();
+    }
     row.params = params;
+    row.device = device;
     row.repeat = r.repeat();
     row.metric = r.metric().name();
     if (r.metric().has_value()) row.value = r.metric().value();
     row.unit = r.metric().unit();
     row.text = r.metric().text();
-    row.device = Json::parse(r.device_json().empty() ? "{}" : r.device_json(), nullptr, false);
     row.engine_version = r.engine_version();
     rows.push_back(std::move(row));
   }
