@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,11 +33,28 @@ constexpr size_t kMaxPoints = 100000;
 // from the axes' sizes before anything is expanded (a grid of 100,000 points with
 // repeats 1000 would otherwise expand to 10^8 jobs and exhaust memory).
 constexpr size_t kMaxJobs = 200000;
-// Bytes of job parameters (as JSON text) the expanded jobs may hold: jobs x the
-// longest point, checked like the job count. Within the job limit a point may still
-// be large (a fixed value of 8,000 characters on 100,000 points held ~1.4 GB, and
-// grid_fuzz stopped at its 2 GiB limit); 256 MiB is 200,000 jobs of 1,300 bytes.
-constexpr size_t kMaxJobBytes = size_t{256} << 20;
+// Memory the expanded jobs' parameters may hold: jobs x the largest point, checked
+// like the job count. Within the job limit a point may still be large (a fixed value
+// of 8,000 characters on 100,000 points held ~1.4 GB, and grid_fuzz stopped at its
+// 2 GiB limit), and a short text may be many values (`[0,0,0,...]`: 2 bytes of text
+// and a 16-byte value each), so a point counts kJsonNodeBytes per value and key
+// besides its strings. 512 MiB is 200,000 jobs of 2,700 bytes (a point of 25 keys).
+constexpr size_t kMaxJobBytes = size_t{512} << 20;
+constexpr size_t kJsonNodeBytes = 64;
+
+// What holding `v` costs, roughly: kJsonNodeBytes per value and per object key
+// (nlohmann's value and its map node), plus the characters of strings and keys.
+size_t held_bytes(const Json& v) {
+  size_t n = kJsonNodeBytes;
+  if (v.is_string()) {
+    n += v.get_ref<const std::string&>().size();
+  } else if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) n += kJsonNodeBytes + it.key().size() + held_bytes(it.value());
+  } else if (v.is_array()) {
+    for (const Json& e : v) n += held_bytes(e);
+  }
+  return n;
+}
 
 // Collects "SOURCE: PATH: WHAT" lines, each once, at most kMaxErrors of them.
 class Errors {
@@ -44,7 +62,7 @@ class Errors {
   explicit Errors(std::string source) : source_(std::move(source)) {}
 
   void add(const std::string& path, const std::string& what) {
-    std::string line = source_ + ": " + path + ": " + what;
+    std::string line = source_ + ": " + one_line(path) + ": " + one_line(what);
     if (!seen_.insert(line).second) return;
     if (lines_.size() >= kMaxErrors) {
       ++dropped_;
@@ -53,6 +71,29 @@ class Errors {
     lines_.push_back(std::move(line));
   }
   bool empty() const { return lines_.empty(); }
+  // `s` with control characters escaped (\n, \u000b): a value quoted in an error
+  // (an unknown name holding a newline, as grid_fuzz wrote) must not start a line
+  // that does not name the file.
+  static std::string one_line(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+      if (c >= 0x20 && c != 0x7f) {
+        out += static_cast<char>(c);
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out += buf;
+      }
+    }
+    return out;
+  }
   size_t count() const { return lines_.size() + dropped_; }
   Error error() const {
     std::string msg;
@@ -750,23 +791,21 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
                  "), more than " + std::to_string(kMaxJobs) + " jobs; expected fewer (split the grid)");
     return errs.error();
   }
-  // The longest point: the fixed values plus each axis' longest value (as JSON
-  // text), or an include point.
-  size_t point_bytes = fixed.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+  // The largest point (held_bytes): the fixed values plus each axis' largest value,
+  // or an include point.
+  const size_t fixed_bytes = held_bytes(fixed);
+  size_t point_bytes = fixed_bytes;
   for (const auto& a : axes) {
-    size_t longest = 0;
-    for (const Json& v : a.values)
-      longest = std::max(longest, v.dump(-1, ' ', false, Json::error_handler_t::replace).size());
-    point_bytes += a.name.size() + 4 + longest;
+    size_t largest = 0;
+    for (const Json& v : a.values) largest = std::max(largest, held_bytes(v));
+    point_bytes += kJsonNodeBytes + a.name.size() + largest;
   }
-  for (const Json& p : includes)
-    point_bytes = std::max(point_bytes, fixed.dump(-1, ' ', false, Json::error_handler_t::replace).size() +
-                                            p.dump(-1, ' ', false, Json::error_handler_t::replace).size());
+  for (const Json& p : includes) point_bytes = std::max(point_bytes, fixed_bytes + held_bytes(p));
   const size_t max_jobs = (max_points + includes.size()) * jobs_per_point;
   if (point_bytes > 0 && max_jobs > kMaxJobBytes / point_bytes) {
     errs.add(axes.empty() ? "$.include" : "$.axes",
              "the grid would expand to " + std::to_string(max_jobs) + " jobs of up to " + std::to_string(point_bytes) +
-                 " bytes of parameters each (about " + std::to_string(max_jobs * point_bytes / kMiB) +
+                 " bytes of parameters in memory each (about " + std::to_string(max_jobs * point_bytes / kMiB) +
                  " MiB), more than " + std::to_string(kMaxJobBytes / kMiB) +
                  " MiB; expected fewer points or shorter values (split the grid)");
     return errs.error();

@@ -6,11 +6,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <regex>
 #include <string_view>
 #include <vector>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "coordinator/grid.h"
@@ -232,12 +235,54 @@ struct Converter {
 
 }  // namespace
 
+namespace {
+
+// Where each document of a YAML stream starts, the events in between ignored.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The first document, and the start of a second one if the stream has one. Not
+// YAML::LoadAll: yaml-cpp 0.7 never ends it on some malformed flow text (a stray
+// `}` after a flow mapping, as grid_fuzz found: `{"a": [1]} }, "b": 2}`), handing
+// out one empty document after another without advancing until memory runs out
+// (14 GB in 20 s for 154 bytes); a parser asked for two documents at most stops.
+struct FirstDocument {
+  YAML::Node root;
+  bool empty = true;
+  std::optional<YAML::Mark> second;
+};
+FirstDocument load_first_document(const std::string& text) {
+  FirstDocument out;
+  {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    if (parser.HandleNextDocument(starts) && parser.HandleNextDocument(starts) && starts.starts.size() > 1)
+      out.second = starts.starts[1];
+    out.empty = starts.starts.empty();
+  }
+  if (!out.empty) out.root = YAML::Load(text);
+  return out;
+}
+
+}  // namespace
+
 Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::string& source) {
   const JsonLimits limits = grid_json_limits();
   if (text.size() > limits.max_bytes) return Error{source + ": " + size_limit_message(text.size(), limits.max_bytes)};
-  std::vector<YAML::Node> docs;
+  FirstDocument doc;
   try {
-    docs = YAML::LoadAll(text);
+    doc = load_first_document(text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp stops its recursive parser at 2,000 levels; the converter below
     // stops at the grid's limit, so both read the same.
@@ -252,14 +297,13 @@ Result<nlohmann::ordered_json> yaml_to_json(const std::string& text, const std::
   } catch (const std::exception& e) {
     return Error{source + ": cannot read YAML: " + e.what()};
   }
-  if (docs.empty()) return OJson(nullptr);
-  if (docs.size() > 1) {
-    std::string w = where(docs[1].Mark());
-    return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found " +
-                 std::to_string(docs.size())};
+  if (doc.empty) return OJson(nullptr);
+  if (doc.second) {
+    std::string w = where(*doc.second);
+    return Error{source + ": " + (w.empty() ? "" : w + ": ") + "expected one YAML document, found more"};
   }
   Converter c{source, limits, {}, 0, 0, text.size(), max_values(text.size())};
-  OJson out = c.convert(docs[0], "$");
+  OJson out = c.convert(doc.root, "$");
   if (!c.errors.empty()) {
     std::string msg;
     for (const auto& e : c.errors) msg += (msg.empty() ? "" : "\n") + e;

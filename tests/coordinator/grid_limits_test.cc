@@ -1,12 +1,13 @@
 // The stated limits on what a grid expands to, checked before anything is expanded:
 // jobs per grid (200,000; grid_fuzz's first run ran out of memory on a grid whose
-// points x repeats expanded to ~10^8 jobs), bytes of job parameters (256 MiB), and a
+// points x repeats expanded to ~10^8 jobs), memory of job parameters (512 MiB), and a
 // YAML document's size and value count once aliases are expanded (16 MiB of text, as
 // a grid's; as many values as its text could hold, plus 100,000); and the
 // YAML reader's refusal of text that is not UTF-8 (grid_fuzz's later findings). Not
 // here: the other grid checks (grid_test.cc), the parser's size and depth limits
 // (tests/common/json_parse_test.cc).
 #include <chrono>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -56,7 +57,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 TEST(GridLimits, AGridOfTooManyParameterBytesIsRefusedBeforeExpanding) {
   // 100,000 points (5 axes of 10 values) x 1 job, each with a fixed tensor name of
-  // 3,000 characters: ~300 MB of parameters (grid_fuzz's input had 7,000 on the same
+  // 6,000 characters: ~600 MB of parameters (grid_fuzz's input had 7,000 on the same
   // axes and took the fuzzer past 2 GiB).
   std::string axes;
   for (const char* name : {"batch_size", "prompt_tokens", "gen_tokens", "seed", "warmup_steps"}) {
@@ -65,15 +66,26 @@ TEST(GridLimits, AGridOfTooManyParameterBytesIsRefusedBeforeExpanding) {
     axes += std::string(axes.empty() ? "" : ", ") + "\"" + name + "\": [" + vals + "]";
   }
   const std::string text = R"({"name": "wide", "axes": {)" + axes + R"(}, "fixed": {"tensor": ")" +
-                           std::string(3000, 'x') + R"("}, "measure": ["sleep"]})";
+                           std::string(6000, 'x') + R"("}, "measure": ["sleep"]})";
   const auto t0 = std::chrono::steady_clock::now();
   Result<Grid> g = parse_grid_text(text, "wide.json");
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.message().find("wide.json: $.axes: the grid would expand to 100000 jobs of up to "), std::string::npos)
       << g.message();
-  EXPECT_NE(g.message().find("more than 256 MiB; expected fewer points or shorter values"), std::string::npos)
+  EXPECT_NE(g.message().find("more than 512 MiB; expected fewer points or shorter values"), std::string::npos)
       << g.message();
   EXPECT_LT(seconds_since(t0), 5.0) << "refused only after expanding";
+
+  // Short text, many values: 10,000 zeros on each of 1,000 points is 20 MB of text
+  // and ~640 MB of values in memory.
+  std::string zeros;
+  for (int i = 0; i < 10000; ++i) zeros += i ? ",0" : "0";
+  const std::string many = R"({"name": "many", "axes": )" + seconds_axis(1000) + R"(, "fixed": {"tensor": [)" +
+                           zeros + R"(]}, "measure": ["sleep"]})";
+  Result<Grid> m = parse_grid_text(many, "many.json");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("many.json: $.axes: the grid would expand to 1000 jobs of up to "), std::string::npos)
+      << m.message();
 
   // The same value on 1,000 points passes.
   const std::string fewer = R"({"name": "ok", "axes": )" + seconds_axis(1000) + R"(, "fixed": {"tensor": ")" +
@@ -131,6 +143,39 @@ TEST(GridLimits, AYamlAliasBombOfSmallValuesIsRefusedByItsValueCount) {
   Result<nlohmann::ordered_json> ok = yaml_to_json("f: &f [f16, int8-channel]\ng: *f\nh: *f\n", "ok.yaml");
   ASSERT_TRUE(ok.ok()) << ok.message();
   EXPECT_EQ((*ok)["h"], (*ok)["f"]);
+}
+
+TEST(GridLimits, AStrayBraceAfterAYamlFlowMappingIsAnErrorNotAnEndlessStream) {
+  // grid_fuzz's input (154 bytes): yaml-cpp 0.7's LoadAll handed out one empty
+  // document after another at the stray `}` and took 14 GB in 20 s.
+  const std::string text =
+      "{\n  \"nam7114[88av\": [\"f16jjjjjjjjjjjj\"],\n    \"device\": [\"rtx4090\"]\n  },\n"
+      " \"kv_formav\": [\"f16\"],\n    \"device\": [\"rtx4090\"]\n  },\n\"m ae sure\": [\"roofline\"]\n}\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<Grid> g = parse_grid_text(text, "stray.yaml");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.message().find("stray.yaml: line 4 column 4: expected one YAML document, found more"), std::string::npos)
+      << g.message();
+  EXPECT_LT(seconds_since(t0), 5.0);
+}
+
+TEST(GridLimits, AValueWithANewlineStaysOnItsErrorLine) {
+  // grid_fuzz: an unknown weight format holding a newline (and a vertical tab, a
+  // NUL) was quoted as it was, and the error's second line did not name the file.
+  for (const char* source : {"nl.yaml", "nl.json"}) {
+    const std::string text =
+        std::string(source) == "nl.yaml"
+            ? std::string("name: x\naxes:\n  model: [qwen1.5-7b]\n  weight_format: [\"f16\\nint8\\v\\0x\"]\n"
+                          "measure: [roofline]\n")
+            : std::string(R"({"name": "x", "axes": {"model": ["qwen1.5-7b"], "weight_format": ["f16\nint8\u000b\u0000x"]},)"
+                          R"( "measure": ["roofline"]})");
+    Result<Grid> g = parse_grid_text(text, source);
+    ASSERT_FALSE(g.ok()) << source;
+    std::istringstream lines(g.message());
+    for (std::string line; std::getline(lines, line);)
+      EXPECT_EQ(line.rfind(std::string(source) + ": ", 0), 0u) << source << ": " << line;
+    EXPECT_NE(g.message().find("f16\\nint8\\u000b\\u0000x"), std::string::npos) << g.message();
+  }
 }
 
 TEST(GridLimits, YamlTextThatIsNotUtf8IsAnErrorNotACrash) {

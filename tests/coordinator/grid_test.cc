@@ -475,7 +475,7 @@ TEST_F(GridTest, YamlEmptyIsNullAndTwoDocumentsAreAnError) {
   auto two = yaml_to_json("a: 1\n---\nb: 2\n", "two.yaml");
   ASSERT_FALSE(two.ok());
   EXPECT_THAT(two.message(), StartsWith("two.yaml: "));
-  EXPECT_THAT(two.message(), HasSubstr("expected one YAML document, found 2"));
+  EXPECT_THAT(two.message(), HasSubstr("line 2 column 1: expected one YAML document, found more"));
 }
 
 TEST_F(GridTest, YamlErrors) {
