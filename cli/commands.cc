@@ -23,6 +23,7 @@
 #include "common/host_memory.h"
 #include "common/json_parse.h"
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
 #include "coordinator/grid.h"
@@ -798,12 +799,6 @@ int cmd_devices(bool measure, const std::string& format) {
   }
   if (!kernels::built_with_cuda()) std::printf("(built without CUDA: no CUDA devices listed)\n");
   return kExitOk;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
 }
 
 }  // namespace

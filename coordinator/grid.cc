@@ -15,6 +15,7 @@
 
 #include "common/json_parse.h"
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "coordinator/grid_inputs.h"
 #include "coordinator/grid_job_refs.h"
 #include "coordinator/grid_support.h"
@@ -108,12 +109,6 @@ class Errors {
   std::unordered_set<std::string> seen_;
   size_t dropped_ = 0;
 };
-
-std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 std::string shorten(std::string s, size_t n = 60) {
   if (s.size() > n) s = s.substr(0, n - 3) + "...";

@@ -4,18 +4,13 @@
 #include <algorithm>
 
 #include "common/json_parse.h"
+#include "common/strings.h"
 #include "engine/spec/formats.h"
 
 namespace gb::coord {
 namespace {
 
 using OJson = nlohmann::ordered_json;
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
-  return out;
-}
 
 }  // namespace
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -232,10 +232,6 @@ struct Converter {
     return nullptr;
   }
 };
-
-}  // namespace
-
-namespace {
 
 // Where each document of a YAML stream starts, the events in between ignored.
 struct DocumentStarts : YAML::EventHandler {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "coordinator/grid.h"
 #include "engine/jobs/job_kinds.h"
 
@@ -10,12 +11,6 @@ namespace gb::coord {
 namespace {
 
 using OJson = nlohmann::ordered_json;
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
-  return out;
-}
 
 std::string got(const OJson& v) {
   if (v.is_string()) {

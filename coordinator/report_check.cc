@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {
@@ -16,12 +17,6 @@ namespace {
 using OJson = nlohmann::ordered_json;
 
 constexpr size_t kMaxListed = 12;  // values named in a message
-
-std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // A parameter value as messages show it: strings bare, others as JSON.
 std::string shown(const Json& v) {

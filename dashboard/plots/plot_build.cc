@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "coordinator/report.h"
 #include "dashboard/html.h"
 #include "dashboard/plots/svg_canvas.h"
@@ -19,12 +20,6 @@ using coord::PlotKind;
 using coord::PlotSpec;
 using coord::ReportColumn;
 using coord::ReportSpec;
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();

@@ -5,6 +5,7 @@
 
 #include <charconv>
 
+#include "common/strings.h"
 #include "kernels/quantize/quantize_matrix.h"
 
 namespace gb::engine {
@@ -159,12 +160,6 @@ std::vector<std::string> base_names() {
   std::vector<std::string> names;
   for (const auto& f : weight_formats()) names.push_back(f.name);
   return names;
-}
-
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
 }
 
 struct KvElementRow {
