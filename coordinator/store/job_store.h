@@ -269,10 +269,10 @@ class JobStore {
   // committed.
   Status complete(int64_t run_id, const std::string& owner, const RunRecord& record);
   // Records several finished runs of `owner` as complete() would, in one
-  // group-committed transaction, each in its own savepoint: one that is refused (a
-  // stale or foreign lease, a bad record) writes nothing and does not affect the
-  // others. One status per run, in order, each returned only after the COMMIT (a
-  // failed commit fails them all).
+  // group-committed transaction: one that is refused (a stale or foreign lease, a bad
+  // record) writes nothing and does not affect the others. One status per run, in
+  // order, each returned only after the COMMIT; a write that fails once begun (I/O,
+  // disk full) and a failed commit fail them all, and nothing of them is stored.
   std::vector<Status> complete_each(const std::string& owner,
                                     const std::vector<std::pair<int64_t, RunRecord>>& done);
   // Records a failed run. `outcome` is kFailed, kOom, kInvalid or kTimeout. kOom and
@@ -382,8 +382,10 @@ class JobStore {
   // heartbeat, complete, fail, release): see grouped() in job_store.cc.
   struct GroupOp;
   Status grouped(const std::function<Status()>& body);
-  // complete()'s write for a run held by `owner`, in the open transaction.
-  Status complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now);
+  // complete()'s write for a run held by `owner`, in the open transaction. A run
+  // that is not held is refused before anything is written (*wrote_nothing true).
+  Status complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now,
+                       bool* wrote_nothing = nullptr);
   void run_batch(const std::vector<GroupOp*>& batch);  // under mu_
   std::mutex group_mu_;
   std::vector<GroupOp*> group_queue_;  // waiting writes, oldest first

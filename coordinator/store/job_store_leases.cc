@@ -402,25 +402,17 @@ std::vector<Status> JobStore::complete_each(const std::string& owner,
     out[i] = check_record(done[i].first, done[i].second);
     checked[i] = out[i].ok();
   }
-  auto savepoint = [&](const char* sql) -> Status {
-    auto st = stmts_->get(sql);
-    if (!st.ok()) return st.status();
-    return st->run();
-  };
-  // Inside grouped()'s own savepoint: a nested one per run.
+  // No savepoint per run: check_record refused what the table constraints would,
+  // and complete_held refuses a run it does not hold before writing anything, so
+  // a run fails on its own only where it wrote nothing. Any other failure is the
+  // database's, and grouped()'s savepoint takes back the whole call.
   Status all = grouped([&]() -> Status {
     const int64_t now = now_ms();
     for (size_t i = 0; i < done.size(); ++i) {
       if (!checked[i]) continue;
-      GB_RETURN_IF_ERROR(savepoint("SAVEPOINT gb_completion"));
-      Status st = complete_held(done[i].first, owner, done[i].second, now);
-      if (st.ok()) {
-        GB_RETURN_IF_ERROR(savepoint("RELEASE gb_completion"));
-      } else {
-        if (sqlite3_get_autocommit(db_) != 0) return st;  // the transaction is gone
-        GB_RETURN_IF_ERROR(savepoint("ROLLBACK TO gb_completion"));
-        GB_RETURN_IF_ERROR(savepoint("RELEASE gb_completion"));
-      }
+      bool wrote_nothing = false;
+      Status st = complete_held(done[i].first, owner, done[i].second, now, &wrote_nothing);
+      if (!st.ok() && !wrote_nothing) return st;
       out[i] = std::move(st);
     }
     return Status::Ok();
@@ -434,7 +426,9 @@ std::vector<Status> JobStore::complete_each(const std::string& owner,
 }
 
 // complete()'s write, inside the caller's transaction.
-Status JobStore::complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now) {
+Status JobStore::complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now,
+                               bool* wrote_nothing) {
+  if (wrote_nothing != nullptr) *wrote_nothing = false;
   const std::string device_json = dump_json(record.device);
   // The lease check and the job's update in one statement: it changes the job only
   // when `run_id` is its current lease held by `owner`.
@@ -448,6 +442,7 @@ Status JobStore::complete_held(int64_t run_id, const std::string& owner, const R
     GB_RETURN_IF_ERROR(job->run());
     if (job->changes() != 1) {
       // Not held: check_lease says why (nothing was written).
+      if (wrote_nothing != nullptr) *wrote_nothing = true;
       auto held = check_lease(*stmts_, run_id, owner);
       if (!held.ok()) return held.status();
       return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};

@@ -512,6 +512,8 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& path) {
   }
   st = sqlite::exec(db, "PRAGMA synchronous=NORMAL");
   if (!st.ok()) return fail(st);
+  st = sqlite::exec(db, "PRAGMA temp_store=MEMORY");
+  if (!st.ok()) return fail(st);
 
   // Migrations: re-read the version under the write lock, so that two processes
   // opening a fresh file at once apply each migration once. Foreign keys are off
