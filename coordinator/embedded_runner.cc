@@ -79,9 +79,13 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     setenv("GRIDBENCH_QUANT_CACHE", (fs::path(options.out_dir) / "quant-cache").c_str(), 1);
 
   std::vector<Slot> slots;
-  auto emit = [&](EmbeddedEvent ev) {
+  // `known`: the grid's counts as the caller has them (the theory batches keep
+  // theirs, where a summary query per batch of 1,000 cost as much as the batch).
+  auto emit = [&](EmbeddedEvent ev, const GridSummary* known = nullptr) {
     if (!on_event) return;
-    Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
+    Result<std::optional<GridSummary>> s =
+        known != nullptr ? Result<std::optional<GridSummary>>(std::optional<GridSummary>(*known))
+                         : store.grid_summary(grid.name);
     if (s.ok() && s->has_value()) {
       const GridSummary& g = **s;
       ev.total = g.total;
@@ -183,6 +187,7 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   std::vector<std::string> theory_kinds;
   for (const engine::JobKind& k : engine::job_kinds())
     if (k.theory_only) theory_kinds.push_back(k.name);
+  std::optional<GridSummary> theory_counts;
   auto run_theory_batch = [&]() -> Result<bool> {
     Result<std::vector<Lease>> leases =
         store.lease_batch(owner, options.lease_ms, grid.name, theory_kinds, std::max(options.batch_size, 1));
@@ -226,10 +231,30 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     char detail[96];
     std::snprintf(detail, sizeof(detail), "%zu jobs in process in %.1f ms", done.size(),
                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    if (!done.empty()) emit({EmbeddedEvent::kFinished, "(batch)", (*leases)[0].kind, "succeeded", detail});
+    if (!done.empty()) {
+      // The batch's own count where nothing failed (a failure's event read the store).
+      std::optional<GridSummary> counts;
+      if (done.size() == leases->size() && theory_counts) {
+        theory_counts->by_state["pending"] -= static_cast<int64_t>(done.size());
+        theory_counts->by_state["succeeded"] += static_cast<int64_t>(done.size());
+        counts = theory_counts;
+      } else {
+        theory_counts.reset();
+      }
+      emit({EmbeddedEvent::kFinished, "(batch)", (*leases)[0].kind, "succeeded", detail},
+           counts ? &*counts : nullptr);
+      if (!theory_counts) {
+        Result<std::optional<GridSummary>> now = store.grid_summary(grid.name);
+        if (now.ok()) theory_counts = *now;
+      }
+    }
     return true;
   };
   if (options.run_in_process) {
+    if (on_event) {
+      Result<std::optional<GridSummary>> counts = store.grid_summary(grid.name);
+      if (counts.ok()) theory_counts = *counts;
+    }
     while (!stop.load()) {
       Result<bool> more = run_theory_batch();
       if (!more.ok()) return more.error();

@@ -16,7 +16,7 @@
 
 #include "common/json_parse.h"
 #include "coordinator/store/job_store_internal.h"
-#include "coordinator/store/series_points.h"
+#include "coordinator/store/codecs/series_points.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {

@@ -61,7 +61,7 @@ inline constexpr const char* kWorkerColumns =
 Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
 
 // The series of run `run_id` in the order they were stored (series_data,
-// series_points.h); Error naming the database `path` for a damaged points text.
+// codecs/series_points.h); Error naming the database `path` for a damaged points text.
 Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t run_id, const std::string& path);
 
 // A lease from a picked job row (columns: id, hash, kind, params_json, repeat,

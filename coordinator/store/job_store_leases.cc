@@ -21,7 +21,8 @@
 #include <sqlite3.h>
 
 #include "coordinator/store/job_store_internal.h"
-#include "coordinator/store/series_points.h"
+#include "coordinator/store/codecs/run_metrics.h"
+#include "coordinator/store/codecs/series_points.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {
@@ -448,12 +449,11 @@ Status JobStore::complete_held(int64_t run_id, const std::string& owner, const R
       return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};
     }
   }
-  auto metric = stmts_->get("INSERT INTO results(run_id, metric, value, unit, text) VALUES(?1, ?2, ?3, ?4, ?5)");
-  if (!metric.ok()) return metric.status();
-  for (const auto& m : record.metrics) {
-    GB_RETURN_IF_ERROR(metric->reset());
-    metric->bind(1, run_id).bind(2, m.name).bind(3, m.value).bind(4, m.unit).bind(5, m.text);
-    GB_RETURN_IF_ERROR(metric->run());
+  if (!record.metrics.empty()) {
+    auto metrics = stmts_->get("INSERT INTO results_data(run_id, metrics) VALUES(?1, ?2)");
+    if (!metrics.ok()) return metrics.status();
+    metrics->bind(1, run_id).bind(2, encode_run_metrics(record.metrics));
+    GB_RETURN_IF_ERROR(metrics->run());
   }
   if (!record.series.empty()) {
     auto series = stmts_->get("INSERT INTO series_data(run_id, name, x_unit, y_unit, points) "

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "coordinator/store/codecs/run_metrics.h"
 #include "coordinator/store/job_store_internal.h"
 #include "coordinator/store/sqlite_util.h"
 
@@ -185,44 +186,47 @@ Result<JobStore::ResultsPage> JobStore::grid_results_page(const std::string& nam
     if (!row.ok()) return row.error();
     if (*row) page.next_from_position = end->int64(0);
   }
-  auto st = stmts_->get("SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, r.metric, r.value, r.unit, "
-                        "r.text, ru.device_json, ru.engine_version "
+  auto st = stmts_->get("SELECT j.id, j.hash, j.kind, j.params_json, j.repeat, r.metrics, "
+                        "ru.device_json, ru.engine_version "
                         "FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
                         "JOIN runs ru ON ru.id = j.result_run_id "
-                        "JOIN results r ON r.run_id = ru.id "
+                        "JOIN results_data r ON r.run_id = ru.id "
                         "WHERE gj.grid_id = ?1 AND gj.position >= ?2 AND (?3 = 0 OR gj.position < ?3) "
-                        "ORDER BY gj.position, r.rowid");
+                        "ORDER BY gj.position");
   if (!st.ok()) return st.error();
   st->bind(1, *gid).bind(2, from_position).bind(3, page.next_from_position);
   std::vector<ResultRow>& out = page.rows;
-  int64_t last_job = 0;
-  SharedJson params, device;
   while (true) {
     auto row = st->step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    ResultRow r;
-    r.job_id = st->int64(0);
-    r.hash = st->text(1);
-    r.kind = st->text(2);
-    if (r.job_id != last_job) {
-      auto p = parse_json_column(st->text(3), "params_json of job " + r.hash);
-      if (!p.ok()) return p.error();
-      auto d = parse_json_column(st->text(9), "device_json of the result of job " + r.hash);
-      if (!d.ok()) return d.error();
-      params = std::move(*p);
-      device = std::move(*d);
-      last_job = r.job_id;
+    const int64_t job_id = st->int64(0);
+    const std::string hash = st->text(1);
+    const std::string kind = st->text(2);
+    auto p = parse_json_column(st->text(3), "params_json of job " + hash);
+    if (!p.ok()) return p.error();
+    auto metrics = decode_run_metrics(st->text(5), path_ + ": the result of job " + hash);
+    if (!metrics.ok()) return metrics.error();
+    auto d = parse_json_column(st->text(6), "device_json of the result of job " + hash);
+    if (!d.ok()) return d.error();
+    const SharedJson params = std::move(*p), device = std::move(*d);
+    const int repeat = static_cast<int>(st->int64(4));
+    const std::string engine_version = st->text(7);
+    for (engine::Metric& m : *metrics) {
+      ResultRow r;
+      r.job_id = job_id;
+      r.hash = hash;
+      r.kind = kind;
+      r.params = params;
+      r.repeat = repeat;
+      r.metric = std::move(m.name);
+      r.value = m.value;
+      r.unit = std::move(m.unit);
+      r.text = std::move(m.text);
+      r.device = device;
+      r.engine_version = engine_version;
+      out.push_back(std::move(r));
     }
-    r.params = params;
-    r.repeat = static_cast<int>(st->int64(4));
-    r.metric = st->text(5);
-    r.value = st->opt_real(6);
-    r.unit = st->text(7);
-    r.text = st->text(8);
-    r.device = device;
-    r.engine_version = st->text(10);
-    out.push_back(std::move(r));
   }
   GB_RETURN_IF_ERROR(txn->commit());
   return page;

@@ -366,7 +366,7 @@ DROP INDEX jobs_lease_expiry;
 CREATE INDEX jobs_lease_expiry ON jobs(lease_expires_ms) WHERE state IN ('leased', 'running');
 )sql"},
       // A series is one row (its points as a JSON array of [x, y] pairs,
-      // coordinator/store/series_points.h) instead of one row per point: a roofline
+      // coordinator/store/codecs/series_points.h) instead of one row per point: a roofline
       // job's 101-point curve cost 101 inserts and their index entries. `series`
       // becomes a view with the old table's columns, a row per point, so queries
       // written against it read the same rows. Points keep their idx order and
@@ -395,6 +395,53 @@ SELECT d.run_id AS run_id, d.name AS name, CAST(p.key AS INTEGER) AS idx,
        CAST(json_extract(p.value, '$[0]') AS REAL) AS x, CAST(json_extract(p.value, '$[1]') AS REAL) AS y,
        d.x_unit AS x_unit, d.y_unit AS y_unit
 FROM series_data d, json_each(d.points) p;
+)sql"},
+      // Version 7: a run's metrics are one row of results_data (a JSON array of
+      // [name, value, unit, text], coordinator/store/codecs/run_metrics.h) instead of
+      // a row each: a roofline job's 19 metrics cost 19 inserts and their index
+      // entries, and reading 20,000 jobs back 380,000 rows. `results` becomes a view
+      // with the old table's columns, a row per metric in the order they were
+      // stored; values keep their exact bits (17 significant digits).
+      {7, "results: one row per run in results_data, the per-metric table a view", R"sql(
+DROP VIEW v_results;
+CREATE TABLE results_data (
+  run_id  INTEGER PRIMARY KEY REFERENCES runs(id),
+  metrics TEXT NOT NULL
+);
+INSERT INTO results_data(run_id, metrics)
+SELECT run_id, '[' || group_concat('[' || json_quote(metric) || ',' || vt || ',' || json_quote(unit) || ',' ||
+                                   json_quote(text) || ']', ',') || ']'
+FROM (SELECT run_id, metric, unit, text,
+             CASE WHEN value IS NULL OR abs(value) > 1.7976931348623157e308 THEN 'null'
+                  ELSE printf('%.17g', value) END AS vt
+      FROM results ORDER BY run_id, rowid)
+GROUP BY run_id;
+DROP TABLE results;
+CREATE VIEW results AS
+SELECT d.run_id AS run_id, json_extract(m.value, '$[0]') AS metric,
+       CAST(json_extract(m.value, '$[1]') AS REAL) AS value,
+       json_extract(m.value, '$[2]') AS unit, json_extract(m.value, '$[3]') AS text
+FROM results_data d, json_each(d.metrics) m;
+CREATE VIEW v_results AS
+SELECT g.name            AS grid,
+       gj.position       AS position,
+       j.id              AS job_id,
+       j.hash            AS job_hash,
+       j.kind            AS kind,
+       j.params_json     AS params_json,
+       j.repeat          AS repeat,
+       ru.id             AS run_id,
+       r.metric          AS metric,
+       r.value           AS value,
+       r.unit            AS unit,
+       r.text            AS text,
+       ru.engine_version AS engine_version,
+       ru.device_json    AS device_json
+FROM grids g
+JOIN grid_jobs gj ON gj.grid_id = g.id
+JOIN jobs j       ON j.id = gj.job_id
+JOIN runs ru      ON ru.id = j.result_run_id
+JOIN results r    ON r.run_id = ru.id;
 )sql"},
   };
   return kMigrations;

@@ -227,7 +227,7 @@ LinesFigure metric_lines(const PlotSource& src, const PlotSpec& spec, const Repo
   cell_keys.insert(cell_keys.end(), keys.color.begin(), keys.color.end());
   cell_keys.insert(cell_keys.end(), keys.points.begin(), keys.points.end());
   if (x_param) cell_keys.push_back(spec.x);
-  const std::vector<Cell> cells = make_cells(src, sel, cell_keys, /*by_theory=*/true);
+  const std::vector<Cell> cells = make_cells(src, sel, cell_keys, /*by_theory=*/true, metrics);
   const double scale = spec.over.empty() ? scale_of(report, spec.y) : 1;
 
   struct Key {
@@ -298,7 +298,9 @@ BarsFigure build_bars(const PlotSource& src, const PlotSpec& spec, const ReportS
   group = minus(group, {colour});
   std::vector<std::string> keys = group;
   if (!colour.empty()) keys.push_back(colour);
-  const std::vector<Cell> cells = make_cells(src, sel, keys);
+  std::vector<std::string> metrics = {spec.y};
+  if (!spec.over.empty()) metrics.push_back(spec.over);
+  const std::vector<Cell> cells = make_cells(src, sel, keys, /*by_theory=*/false, metrics);
   const ReportColumn* col = spec.over.empty() ? column_of(report, spec.y) : nullptr;
   const double scale = spec.over.empty() ? scale_of(report, spec.y) : 1;
 
@@ -370,7 +372,7 @@ ScatterFigure build_scatter(const PlotSource& src, const PlotSpec& spec, const R
   std::vector<std::string> keys = vary;
   for (const auto& k : {spec.panel, spec.color})
     if (!k.empty() && !contains(keys, k)) keys.push_back(k);
-  const std::vector<Cell> cells = make_cells(src, sel, keys);
+  const std::vector<Cell> cells = make_cells(src, sel, keys, /*by_theory=*/false, metrics);
   const double xs = is_param(spec.x) ? 1 : scale_of(report, spec.x), ys = is_param(spec.y) ? 1 : scale_of(report, spec.y);
   Labels panels, legend;
   std::map<size_t, ScatterPanel> by_panel;

@@ -87,7 +87,7 @@ Json param_value(const Json& params, const std::string& name) {
 }
 
 std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const std::vector<std::string>& keys,
-                             bool by_theory) {
+                             bool by_theory, const std::vector<std::string>& metrics) {
   std::vector<Cell> cells;
   if (!src.results) return cells;
   // Once per params value (the result rows of a job share one): whether the
@@ -107,6 +107,7 @@ std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const 
   size_t last_cell = 0;
   for (const auto& r : *src.results) {
     if (!sel.kinds.empty() && std::find(sel.kinds.begin(), sel.kinds.end(), r.kind) == sel.kinds.end()) continue;
+    if (!metrics.empty() && std::find(metrics.begin(), metrics.end(), r.metric) == metrics.end()) continue;
     const Json& params = r.params;
     auto [mit, fresh_key] = memo.try_emplace(&params);
     ParamsKey& pk = mit->second;
@@ -132,7 +133,7 @@ std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const 
       if (fresh) {
         Cell c;
         for (const auto& v : pk.key) c.key.push_back(v);
-        c.params = params;
+        c.params = r.params;
         cells.push_back(std::move(c));
         hashes_of.emplace_back();
       }

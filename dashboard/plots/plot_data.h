@@ -67,7 +67,7 @@ struct Stat {
 
 struct Cell {
   std::vector<Json> key;  // values of the grouping parameters (null: absent)
-  Json params;            // parameters of the cell's first result
+  SharedJson params;      // parameters of the cell's first result (shared with its rows)
   std::map<std::string, Stat> metrics;
   std::vector<std::string> hashes;  // distinct jobs, in order
   bool theory = true;               // every job in it is theory-only
@@ -75,9 +75,11 @@ struct Cell {
 
 // The selected results grouped by the values of `keys`, one cell per distinct
 // key in order of first appearance. With `by_theory`, results of theory-only and
-// of measured jobs never share a cell (a line of each).
+// of measured jobs never share a cell (a line of each). With `metrics`, only the
+// rows of those metrics count (a plot of one metric over 20,000 jobs of 19 each
+// need not gather the other 18); empty: all.
 std::vector<Cell> make_cells(const PlotSource& src, const Selection& sel, const std::vector<std::string>& keys,
-                             bool by_theory = false);
+                             bool by_theory = false, const std::vector<std::string>& metrics = {});
 
 // Distinct parameter objects of the selected results (of those whose metric is
 // one of `metrics`, when not empty), or of the selected jobs that have a series

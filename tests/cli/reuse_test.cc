@@ -54,7 +54,10 @@ TEST(CliReuse, MeasuredJobRerunsUnderAnotherBuildOrDevice) {
 
   // A result of another build (and a value that marks it): runs again, both kept,
   // and the report shows the new one.
-  exec_sql(db, "UPDATE runs SET engine_version = '0.0.1+old' ; UPDATE results SET value = 42.5");
+  // (`results` is a view: the values are written in results_data's arrays.)
+  exec_sql(db, "UPDATE runs SET engine_version = '0.0.1+old' ; "
+               "UPDATE results_data SET metrics = (SELECT json_group_array(json_set(m.value, '$[1]', 42.5)) "
+               "FROM json_each(results_data.metrics) m)");
   o = gridbench(d, run);
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("1 jobs, 0 reused, 1 run here"), std::string::npos) << o.out;

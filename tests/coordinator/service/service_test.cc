@@ -878,6 +878,7 @@ TEST(Migration, UpgradesAVersion1Database) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, testing::kUndoMigration7, nullptr, nullptr, nullptr), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, testing::kUndoMigration6, nullptr, nullptr, nullptr), SQLITE_OK);
     const char* downgrade = R"sql(
       BEGIN;

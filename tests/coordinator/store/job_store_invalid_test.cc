@@ -119,6 +119,7 @@ TEST_F(InvalidStateTest, Migration4TurnsFailedInvalidRowsIntoTheInvalidState) {
   { ASSERT_TRUE(JobStore::open(path_).ok()); }
   {
     Raw raw(path_);
+    ASSERT_EQ(raw.exec(testing::kUndoMigration7), "");
     ASSERT_EQ(raw.exec(testing::kUndoMigration6), "");
     ASSERT_EQ(raw.exec(R"sql(
       INSERT INTO grids(id, name, created_ms, updated_ms) VALUES (1, 'old', 0, 0);

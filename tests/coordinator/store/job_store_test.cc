@@ -1,4 +1,4 @@
-// JobStore: schema and migrations, grid submission, the lease state machine,
+// JobStore: the schema of a fresh file, grid submission, the lease state machine,
 // exactly-once results, the views, and two handles leasing concurrently.
 #include "coordinator/store/job_store.h"
 
@@ -17,114 +17,13 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/coordinator/store/schema_downgrade.h"
+#include "tests/coordinator/store/job_store_fixture.h"
 #include "coordinator/store/sqlite_util.h"
 
 namespace gb::coord {
 namespace {
 
-namespace fs = std::filesystem;
-
-// A database file of its own per test, removed (with -wal/-shm) before and after.
-class JobStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (fs::temp_directory_path() /
-             ("gb_job_store_" + std::to_string(::getpid()) + "_" + info->name() + ".db"))
-                .string();
-    remove_files();
-  }
-  void TearDown() override { remove_files(); }
-  void remove_files() {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      std::error_code ec;
-      fs::remove(path_ + suffix, ec);
-    }
-  }
-  std::unique_ptr<JobStore> open_store() {
-    auto store = JobStore::open(path_);
-    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.message());
-    if (!store.ok()) return nullptr;
-    return std::move(*store);
-  }
-  std::string path_;
-};
-
-// Direct sqlite3 access, independent of JobStore, as a `sqlite3` user would query.
-class Raw {
- public:
-  explicit Raw(const std::string& path) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~Raw() { sqlite3_close_v2(db_); }
-  // Every row, every column as text ("NULL" for NULL).
-  std::vector<std::vector<std::string>> rows(const std::string& sql) {
-    std::vector<std::vector<std::string>> out;
-    char* err = nullptr;
-    int rc = sqlite3_exec(
-        db_, sql.c_str(),
-        [](void* p, int n, char** vals, char**) {
-          auto* o = static_cast<std::vector<std::vector<std::string>>*>(p);
-          std::vector<std::string> row;
-          for (int i = 0; i < n; ++i) row.push_back(vals[i] ? vals[i] : "NULL");
-          o->push_back(std::move(row));
-          return 0;
-        },
-        &out, &err);
-    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (err ? err : "");
-    sqlite3_free(err);
-    return out;
-  }
-  std::string str(const std::string& sql) {
-    auto r = rows(sql);
-    return r.empty() || r[0].empty() ? "<no row>" : r[0][0];
-  }
-  int64_t num(const std::string& sql) { return std::stoll(str(sql)); }
-  void exec(const std::string& sql) { rows(sql); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
-GridJob make_job(const std::string& hash, int i) {
-  GridJob j;
-  j.hash = hash;
-  j.kind = "roofline";
-  j.params = Json{{"model", "synthetic:pythia-2.8b"}, {"batch_size", i + 1}};
-  return j;
-}
-
-// A grid whose jobs have hashes PREFIX0, PREFIX1, ...
-Grid make_grid(const std::string& name, int n, const std::string& prefix = "job") {
-  Grid g;
-  g.name = name;
-  g.source = "experiments/" + name + ".json";
-  g.spec = nlohmann::ordered_json{{"name", name}, {"axes", {{"batch_size", {1, 2}}}}};
-  for (int i = 0; i < n; ++i) g.jobs.push_back(make_job(prefix + std::to_string(i), i));
-  return g;
-}
-
-RunRecord record(double base) {
-  RunRecord r;
-  r.metrics.push_back({"tok_per_s", base, "tok/s", ""});
-  r.metrics.push_back({"tpot_ms", base / 10, "ms", ""});
-  r.metrics.push_back({"max_context", std::nullopt, "", "oom"});
-  r.series.push_back({"decode_ms", "step", "ms", {{1, 10.5}, {2, 11.0}, {3, 11.5}}});
-  r.device = Json{{"name", "cpu"}, {"memory_gib", 64}};
-  r.engine_version = "0.1.0";
-  r.wall_ms = 12.5;
-  return r;
-}
-
-Lease must_lease(JobStore& s, const std::string& owner, int64_t lease_ms = 60000, const std::string& grid = "") {
-  auto l = s.lease_next(owner, lease_ms, grid);
-  EXPECT_TRUE(l.ok()) << (l.ok() ? "" : l.message());
-  EXPECT_TRUE(l.ok() && l->has_value());
-  if (!l.ok() || !l->has_value()) return {};
-  return **l;
-}
+using namespace testing;
 
 // ---------------------------------------------------------------------------------
 
@@ -184,104 +83,6 @@ TEST_F(JobStoreTest, MigratesFreshFileAndReopensIdempotently) {
   Raw raw(path_);
   EXPECT_EQ(raw.num("SELECT COUNT(*) FROM schema_migrations"), job_store_schema_version());
   EXPECT_EQ(raw.num("SELECT COUNT(*) FROM jobs"), 3);
-}
-
-// Migration 6 turns the per-point series table into series_data (a row per series)
-// and a `series` view with the old columns: a version-5 file's points read the same
-// through the view and through job_series.
-TEST_F(JobStoreTest, Migration6KeepsEveryPointOfEverySeries) {
-  int64_t job_id = 0;
-  {
-    auto store = open_store();
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->submit_grid(make_grid("g", 1), false).ok());
-    Lease l = must_lease(*store, "w");
-    job_id = l.job_id;
-    RunRecord r = record(1);
-    r.series.push_back({"curve", "tokens", "ms", {{1, 0.1}, {5001, 1.0 / 3}, {10000, 1e-300}}});
-    ASSERT_TRUE(store->complete(l.run_id, "w", r).ok());
-  }
-  {
-    Raw raw(path_);
-    raw.exec(testing::kUndoMigration6);
-    raw.exec("DELETE FROM schema_migrations WHERE version >= 6");
-    raw.exec("PRAGMA user_version = 5");
-    EXPECT_EQ(raw.str("SELECT type FROM sqlite_master WHERE name = 'series'"), "table");
-    EXPECT_EQ(raw.num("SELECT COUNT(*) FROM series"), 6);
-  }
-  auto store = open_store();
-  ASSERT_TRUE(store);
-  Raw raw(path_);
-  EXPECT_EQ(raw.str("SELECT type FROM sqlite_master WHERE name = 'series'"), "view");
-  EXPECT_EQ(raw.num("SELECT COUNT(*) FROM series_data"), 2);
-  EXPECT_EQ(raw.str("SELECT group_concat(idx || ':' || x || ':' || y || ':' || x_unit || ':' || y_unit, ' ') "
-                    "FROM (SELECT * FROM series WHERE name = 'decode_ms' ORDER BY idx)"),
-            "0:1.0:10.5:step:ms 1:2.0:11.0:step:ms 2:3.0:11.5:step:ms");
-  auto series = store->job_series(job_id);
-  ASSERT_TRUE(series.ok()) << series.message();
-  ASSERT_EQ(series->size(), 2u);
-  EXPECT_EQ((*series)[1].name, "curve");
-  ASSERT_EQ((*series)[1].points.size(), 3u);
-  EXPECT_EQ((*series)[1].points[1].x, 5001);
-  EXPECT_EQ((*series)[1].points[1].y, 1.0 / 3);  // bit-exact through the migration
-  EXPECT_EQ((*series)[1].points[2].y, 1e-300);
-}
-
-TEST_F(JobStoreTest, RefusesNewerSchemaVersion) {
-  { ASSERT_TRUE(open_store()); }
-  const int newer = job_store_schema_version() + 7;
-  { Raw(path_).exec("PRAGMA user_version = " + std::to_string(newer)); }
-  auto store = JobStore::open(path_);
-  ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.message().find(path_), std::string::npos) << store.message();
-  EXPECT_NE(store.message().find(std::to_string(newer)), std::string::npos) << store.message();
-  EXPECT_NE(store.message().find("(" + std::to_string(job_store_schema_version()) + ")"), std::string::npos)
-      << store.message();
-}
-
-// Migration 3 renames the engine kinds' cpu_ metrics (results and the report
-// columns of stored grid specs); other kinds' metrics and other names stay. The
-// version-2 file is made by hand: the version-3 schema with user_version put back
-// to 2 (migration 3 changes data only).
-TEST_F(JobStoreTest, Migration3DropsTheBackendFromMetricNames) {
-  { ASSERT_TRUE(open_store()); }
-  {
-    Raw raw(path_);
-    raw.exec("INSERT INTO grids(id, name, spec_json, created_ms, updated_ms) VALUES (1, 'g', "
-             "'{\"report\":[{\"columns\":[{\"metric\":\"cpu_tpot_ms\"},{\"metric\":\"cpu_peak_rss_bytes\"}]}]}', 0, 0)");
-    raw.exec("INSERT INTO jobs(id, hash, kind, params_json, state, created_ms) VALUES "
-             "(1, 'a', 'speed', '{}', 'succeeded', 0), (2, 'b', 'memory', '{}', 'succeeded', 0), "
-             "(3, 'c', 'ppl', '{}', 'succeeded', 0), (4, 'd', 'roofline', '{}', 'succeeded', 0)");
-    raw.exec("INSERT INTO runs(id, job_id, attempt, owner, state, started_ms) VALUES "
-             "(1, 1, 1, 'w', 'succeeded', 0), (2, 2, 1, 'w', 'succeeded', 0), (3, 3, 1, 'w', 'succeeded', 0), "
-             "(4, 4, 1, 'w', 'succeeded', 0)");
-    raw.exec("INSERT INTO results(run_id, metric, value, unit) VALUES "
-             "(1, 'cpu_tpot_ms', 2.5, 'ms'), (1, 'cpu_decode_tokens_per_s', 400, 'tokens/s'), "
-             "(1, 'cpu_load_ms', 7, 'ms'), (1, 'cpu_prefill_ms', 3, 'ms'), (1, 'cpu_prefill_tokens_per_s', 9, ''), "
-             "(1, 'cpu_decode_weight_gb_s', 1, 'GB/s'), (2, 'cpu_peak_rss_bytes', 1e6, 'B'), "
-             "(2, 'kv_bytes', 10, 'B'), (3, 'cpu_eval_s', 1.5, 's'), (3, 'ppl', 12, ''), "
-             "(4, 'cpu_tpot_ms', 1, 'ms')");
-    raw.exec(testing::kUndoMigration6);
-    raw.exec("PRAGMA user_version = 2");
-    raw.exec("DELETE FROM schema_migrations WHERE version >= 3");
-  }
-  { ASSERT_TRUE(open_store()); }
-  Raw raw(path_);
-  EXPECT_EQ(raw.num("PRAGMA user_version"), job_store_schema_version());
-  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 1 "
-                    "ORDER BY metric)"),
-            "decode_tokens_per_s decode_weight_gb_s load_ms prefill_ms prefill_tokens_per_s tpot_ms");
-  EXPECT_EQ(raw.str("SELECT value FROM results WHERE run_id = 1 AND metric = 'tpot_ms'"), "2.5");
-  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 2 "
-                    "ORDER BY metric)"),
-            "kv_bytes peak_rss_bytes");
-  EXPECT_EQ(raw.str("SELECT group_concat(metric, ' ') FROM (SELECT metric FROM results WHERE run_id = 3 "
-                    "ORDER BY metric)"),
-            "eval_s ppl");
-  // Not an engine kind: left as it was.
-  EXPECT_EQ(raw.str("SELECT metric FROM results WHERE run_id = 4"), "cpu_tpot_ms");
-  EXPECT_EQ(raw.str("SELECT spec_json FROM grids WHERE id = 1"),
-            "{\"report\":[{\"columns\":[{\"metric\":\"tpot_ms\"},{\"metric\":\"peak_rss_bytes\"}]}]}");
 }
 
 TEST_F(JobStoreTest, OpenErrorNamesTheFile) {
@@ -941,6 +742,8 @@ TEST_F(JobStoreTest, OneHandleSharedByThreads) {
 namespace gb::coord {
 namespace {
 
+using namespace testing;
+
 // Concurrent completions are group-committed: refused ones (a foreign owner, a
 // second completion of the same run) share batches with accepted ones, and
 // neither leaves a trace of the other. Every accepted result is stored once.
@@ -988,6 +791,8 @@ TEST_F(JobStoreTest, GroupCommitKeepsRefusedWritesOutOfTheirBatch) {
 
 namespace gb::coord {
 namespace {
+
+using namespace testing;
 
 // Background checkpoints copy the WAL into the database file while writers go
 // on; without them (the control) a burst smaller than SQLite's own checkpoint

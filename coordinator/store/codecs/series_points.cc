@@ -1,4 +1,4 @@
-#include "coordinator/store/series_points.h"
+#include "coordinator/store/codecs/series_points.h"
 
 #include <charconv>
 #include <cmath>

@@ -1,6 +1,6 @@
 // The stored form of a series' points: exact round trips, null for non-finite
 // values, and a clear error for a damaged text.
-#include "coordinator/store/series_points.h"
+#include "coordinator/store/codecs/series_points.h"
 
 #include <cmath>
 #include <limits>

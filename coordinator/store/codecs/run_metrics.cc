@@ -1,0 +1,91 @@
+#include "coordinator/store/codecs/run_metrics.h"
+
+#include <charconv>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "common/json_parse.h"
+
+namespace gb::coord {
+
+namespace {
+
+// Printable ASCII without '"' and '\\' goes in as it is (every metric name and
+// unit); anything else through nlohmann, which escapes and repairs UTF-8.
+void append_string(std::string& out, const std::string& s) {
+  bool plain = true;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+void append_value(std::string& out, const std::optional<double>& v) {
+  if (!v || !std::isfinite(*v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), *v);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
+}  // namespace
+
+std::string encode_run_metrics(const std::vector<engine::Metric>& metrics) {
+  std::string out;
+  out.reserve(2 + metrics.size() * 48);
+  out += '[';
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    const engine::Metric& m = metrics[i];
+    if (i) out += ',';
+    out += '[';
+    append_string(out, m.name);
+    out += ',';
+    append_value(out, m.value);
+    out += ',';
+    append_string(out, m.unit);
+    out += ',';
+    append_string(out, m.text);
+    out += ']';
+  }
+  out += ']';
+  return out;
+}
+
+Result<std::vector<engine::Metric>> decode_run_metrics(std::string_view text, const std::string& what) {
+  JsonLimits limits;
+  limits.max_bytes = 256 * kMiB;  // written by the store itself; the limits only guard against a corrupt file
+  Result<nlohmann::json> doc = parse_json(text, what, limits);
+  if (!doc.ok()) return Error{what + ": metrics are not valid JSON: " + doc.message()};
+  if (!doc->is_array()) return Error{what + ": metrics: expected an array"};
+  std::vector<engine::Metric> out;
+  out.reserve(doc->size());
+  for (size_t i = 0; i < doc->size(); ++i) {
+    const nlohmann::json& e = (*doc)[i];
+    const bool shaped = e.is_array() && e.size() == 4 && e[0].is_string() && (e[1].is_number() || e[1].is_null()) &&
+                        e[2].is_string() && e[3].is_string();
+    if (!shaped) {
+      return Error{what + ": metrics[" + std::to_string(i) + "]: expected [name, number or null, unit, text]"};
+    }
+    engine::Metric m;
+    m.name = e[0].get<std::string>();
+    if (e[1].is_number()) m.value = e[1].get<double>();
+    m.unit = e[2].get<std::string>();
+    m.text = e[3].get<std::string>();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace gb::coord
