@@ -40,6 +40,46 @@ void append_value(std::string& out, const std::optional<double>& v) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
+// The text as encode_run_metrics writes it where no string needed an escape (the
+// common case: names, units and outcomes are plain ASCII): read without building a
+// JSON tree. Returns false where the text is not of that shape; the caller then
+// parses it as JSON.
+bool read_plain(std::string_view s, std::vector<engine::Metric>* out) {
+  size_t i = 0;
+  auto eat = [&](char c) {
+    if (i >= s.size() || s[i] != c) return false;
+    ++i;
+    return true;
+  };
+  auto str = [&](std::string* v) {
+    if (!eat('"')) return false;
+    const size_t end = s.find('"', i);
+    if (end == std::string_view::npos) return false;
+    v->assign(s.substr(i, end - i));
+    i = end + 1;
+    return true;
+  };
+  if (!eat('[')) return false;
+  if (eat(']')) return i == s.size();
+  while (true) {
+    engine::Metric m;
+    if (!eat('[') || !str(&m.name) || !eat(',')) return false;
+    if (s.substr(i, 4) == "null") {
+      i += 4;
+    } else {
+      double v = 0;
+      auto [end, ec] = std::from_chars(s.data() + i, s.data() + s.size(), v);
+      if (ec != std::errc() || end == s.data() + i || !std::isfinite(v)) return false;
+      i = static_cast<size_t>(end - s.data());
+      m.value = v;
+    }
+    if (!eat(',') || !str(&m.unit) || !eat(',') || !str(&m.text) || !eat(']')) return false;
+    out->push_back(std::move(m));
+    if (eat(']')) return i == s.size();
+    if (!eat(',')) return false;
+  }
+}
+
 }  // namespace
 
 std::string encode_run_metrics(const std::vector<engine::Metric>& metrics) {
@@ -64,6 +104,10 @@ std::string encode_run_metrics(const std::vector<engine::Metric>& metrics) {
 }
 
 Result<std::vector<engine::Metric>> decode_run_metrics(std::string_view text, const std::string& what) {
+  if (text.find('\\') == std::string_view::npos) {
+    std::vector<engine::Metric> plain;
+    if (read_plain(text, &plain)) return plain;
+  }
   JsonLimits limits;
   limits.max_bytes = 256 * kMiB;  // written by the store itself; the limits only guard against a corrupt file
   Result<nlohmann::json> doc = parse_json(text, what, limits);

@@ -47,6 +47,16 @@ TEST(RunMetrics, NonFiniteValuesAreStoredAsAbsent) {
   EXPECT_FALSE((*back)[1].value.has_value());
 }
 
+TEST(RunMetrics, ReadsJsonItDidNotWriteItself) {
+  // Whitespace and escapes, as SQL (json_set) may leave a row.
+  auto r = decode_run_metrics(" [ [\"a\" , 1.5 , \"ms\", \"\" ] , [\"b\\u00e9\", null, \"\", \"x\"] ] ", "t");
+  ASSERT_TRUE(r.ok()) << r.message();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].value, 1.5);
+  EXPECT_EQ((*r)[1].name, "b\xc3\xa9");
+  EXPECT_FALSE((*r)[1].value.has_value());
+}
+
 TEST(RunMetrics, RefusesWhatItDoesNotWrite) {
   for (const char* bad : {"", "{}", "[1]", "[[\"a\",1,\"\"]]", "[[\"a\",\"1\",\"\",\"\"]]", "[[1,1,\"\",\"\"]]",
                           "[[\"a\",1,\"\",\"\"]"}) {
