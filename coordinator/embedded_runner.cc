@@ -188,9 +188,10 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   for (const engine::JobKind& k : engine::job_kinds())
     if (k.theory_only) theory_kinds.push_back(k.name);
   std::optional<GridSummary> theory_counts;
+  JobStore::BatchCursor cursor;  // one walk of the grid for all batches
   auto run_theory_batch = [&]() -> Result<bool> {
     Result<std::vector<Lease>> leases =
-        store.lease_batch(owner, options.lease_ms, grid.name, theory_kinds, std::max(options.batch_size, 1));
+        store.lease_batch(owner, options.lease_ms, grid.name, theory_kinds, std::max(options.batch_size, 1), &cursor);
     if (!leases.ok()) return leases.error();
     if (leases->empty()) return false;
     const auto t0 = std::chrono::steady_clock::now();

@@ -24,8 +24,10 @@ Result<TheoryBatchCounts> compute_theory_jobs(JobStore& store, const std::string
   TheoryBatchCounts counts;
   const std::vector<std::string> kinds = theory_kinds();
   const std::string version = worker::engine_version();
+  JobStore::BatchCursor cursor;
   while (!stop.load()) {
-    Result<std::vector<Lease>> leases = store.lease_batch(owner, lease_ms, grid_name, kinds, std::max(batch_size, 1));
+    Result<std::vector<Lease>> leases =
+        store.lease_batch(owner, lease_ms, grid_name, kinds, std::max(batch_size, 1), &cursor);
     if (!leases.ok()) return leases.error();
     if (leases->empty()) break;
     std::vector<std::pair<int64_t, RunRecord>> done;

@@ -287,8 +287,17 @@ class JobStore {
   // `grid_name` whose kind is one of `kinds`, in grid order, to `owner`, marked
   // running, in one transaction. complete_batch records them as complete() would,
   // all in one transaction: all or nothing, each refused unless held by `owner`.
+  // `cursor` (optional) makes a run of batches one walk of the grid: each batch
+  // starts past the grid position where the last one ended (where a fresh walk
+  // from the start would step over every job done so far: quadratic in the grid),
+  // and when nothing is pending past it, the walk starts over once from the top
+  // (jobs that went back to pending); an empty result means none is left.
+  struct BatchCursor {
+    int64_t after_position = -1;
+  };
   Result<std::vector<Lease>> lease_batch(const std::string& owner, int64_t lease_ms, const std::string& grid_name,
-                                         const std::vector<std::string>& kinds, int limit);
+                                         const std::vector<std::string>& kinds, int limit,
+                                         BatchCursor* cursor = nullptr);
   Status complete_batch(const std::string& owner, const std::vector<std::pair<int64_t, RunRecord>>& done);
   // Gives a lease back without spending an attempt (interrupted by the user).
   Status release(int64_t run_id, const std::string& owner);

@@ -108,5 +108,38 @@ TEST_F(JobStoreBatchesTest, LeasesOnlyTheNamedKindsInGridOrderAndCompletesThemIn
   EXPECT_EQ(results->size(), 5u);
 }
 
+// With a cursor, batches walk the grid once: each starts where the last ended; a
+// job that went back to pending behind the cursor is found by one more walk from
+// the top once nothing is left past it; then the result is empty.
+TEST_F(JobStoreBatchesTest, CursorWalksTheGridOnceAndComesBackForJobsLeftBehind) {
+  ASSERT_TRUE(store_->submit_grid(mixed_grid(), false).ok());
+  JobStore::BatchCursor cursor;
+  auto batch = [&](int limit) {
+    Result<std::vector<Lease>> l = store_->lease_batch("me", 60000, "mixed", {"roofline"}, limit, &cursor);
+    EXPECT_TRUE(l.ok()) << l.message();
+    std::vector<Lease> out = l.ok() ? *l : std::vector<Lease>{};
+    std::vector<std::pair<int64_t, RunRecord>> done;
+    for (const Lease& x : out)
+      if (x.hash != "r1") done.emplace_back(x.run_id, record(1));
+    EXPECT_TRUE(store_->complete_batch("me", done).ok());
+    std::string hashes;
+    for (const Lease& x : out) hashes += x.hash + " ";
+    return std::pair{hashes, out};
+  };
+  auto [first, first_leases] = batch(2);
+  EXPECT_EQ(first, "r0 r1 ");
+  EXPECT_EQ(cursor.after_position, 2);  // r1's position (a sleep job sits between)
+  // r1 fails and goes back to pending, behind the cursor.
+  for (const Lease& l : first_leases)
+    if (l.hash == "r1") ASSERT_TRUE(store_->fail(l.run_id, "me", JobState::kFailed, "flaky").ok());
+  EXPECT_EQ(batch(2).first, "r2 r3 ");
+  EXPECT_EQ(batch(2).first, "r4 ");
+  auto [again, again_leases] = batch(2);  // nothing past the cursor: from the top
+  EXPECT_EQ(again, "r1 ");
+  ASSERT_TRUE(store_->complete_batch("me", {{again_leases[0].run_id, record(2)}}).ok());
+  EXPECT_EQ(batch(2).first, "");
+  EXPECT_EQ(states()["succeeded"], 5);
+}
+
 }  // namespace
 }  // namespace gb::coord
