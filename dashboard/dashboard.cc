@@ -23,12 +23,9 @@ Result<GridPage> read_grid_page(coord::JobStore& store, const coord::Grid& grid)
   Result<std::vector<coord::Table>> tables = coord::build_tables(grid, page.results, *jobs);
   if (!tables.ok()) return tables.error();
   page.tables = std::move(tables).value();
-  for (const auto& job : *jobs) {
-    if (job.result_run_id == 0) continue;
-    Result<std::vector<engine::Series>> s = store.job_series(job.id);
-    if (!s.ok()) return s.error();
-    if (!s->empty()) page.series[job.hash] = std::move(s).value();
-  }
+  Result<std::map<std::string, std::vector<engine::Series>>> series = store.grid_series(grid.name);
+  if (!series.ok()) return series.error();
+  page.series = std::move(series).value();
   page.jobs = std::move(jobs).value();
   Result<std::optional<coord::GridSummary>> summary = store.grid_summary(grid.name);
   if (!summary.ok()) return summary.error();

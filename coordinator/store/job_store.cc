@@ -307,7 +307,8 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
                                 [&](Stmt& s) { s.bind(1, stats.grid_id); }));
 
   auto insert = stmts_->get("INSERT INTO jobs(hash, kind, params_json, repeat, state, attempts, "
-                            "max_attempts, created_ms) VALUES(?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6) "
+                            "max_attempts, created_ms, req_device, req_memory_bytes) "
+                            "VALUES(?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7, ?8) "
                             "ON CONFLICT(hash) DO NOTHING");
   auto select = stmts_->get("SELECT id, state FROM jobs WHERE hash = ?1");
   auto reset = stmts_->get("UPDATE jobs SET state = 'pending', attempts = 0, max_attempts = ?2, "
@@ -328,8 +329,17 @@ Result<SubmitStats> JobStore::submit_grid(const Grid& grid, bool rerun, int max_
     if (!seen.insert(gj.hash).second) continue;  // the same job twice: its first position counts
     GB_RETURN_IF_ERROR(insert->reset());
     insert->bind(1, gj.hash).bind(2, gj.kind).bind(3, dump_json(gj.params)).bind(4, gj.repeat);
-    insert->bind(5, max_attempts).bind(6, now);
+    insert->bind(5, max_attempts).bind(6, now).bind(7, reqs[pos].device).bind(8, reqs[pos].memory_bytes);
     GB_RETURN_IF_ERROR(insert->run());
+    if (insert->changes() == 1) {
+      // A new job: stored as it should be (pending, its attempts and requirements).
+      const int64_t job_id = sqlite3_last_insert_rowid(db_);
+      ++stats.queued;
+      GB_RETURN_IF_ERROR(link->reset());
+      link->bind(1, stats.grid_id).bind(2, job_id).bind(3, static_cast<int64_t>(pos));
+      GB_RETURN_IF_ERROR(link->run());
+      continue;
+    }
 
     GB_RETURN_IF_ERROR(select->reset());
     select->bind(1, gj.hash);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "coordinator/store/codecs/run_metrics.h"
+#include "coordinator/store/codecs/series_points.h"
 #include "coordinator/store/job_store_internal.h"
 #include "coordinator/store/sqlite_util.h"
 
@@ -251,6 +252,37 @@ Result<std::vector<engine::Series>> JobStore::job_series(int64_t job_id) {
     Result<std::vector<engine::Series>> series = run_series(*stmts_, run_id, path_);
     if (!series.ok()) return series.error();
     out = std::move(series).value();
+  }
+  GB_RETURN_IF_ERROR(txn->commit());
+  return out;
+}
+
+Result<std::map<std::string, std::vector<engine::Series>>> JobStore::grid_series(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto txn = Transaction::begin(db_, Transaction::Mode::kRead);
+  if (!txn.ok()) return txn.error();
+  auto gid = grid_id_of(*stmts_, name, path_);
+  if (!gid.ok()) return gid.error();
+  auto st = stmts_->get("SELECT j.hash, s.run_id, s.name, s.x_unit, s.y_unit, s.points "
+                        "FROM grid_jobs gj JOIN jobs j ON j.id = gj.job_id "
+                        "JOIN series_data s ON s.run_id = j.result_run_id "
+                        "WHERE gj.grid_id = ?1 ORDER BY gj.position, s.rowid");
+  if (!st.ok()) return st.error();
+  st->bind(1, *gid);
+  std::map<std::string, std::vector<engine::Series>> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    engine::Series s;
+    s.name = st->text(2);
+    s.x_unit = st->text(3);
+    s.y_unit = st->text(4);
+    auto points = decode_series_points(st->text(5), path_ + ": series " + s.name + " of run " +
+                                                        std::to_string(st->int64(1)));
+    if (!points.ok()) return points.error();
+    s.points = std::move(points).value();
+    out[st->text(0)].push_back(std::move(s));
   }
   GB_RETURN_IF_ERROR(txn->commit());
   return out;

@@ -109,9 +109,10 @@ std::string lines_figure_html(const LinesFigure& whole) {
   for (size_t i = 0, next = 0; i < whole.panels.size(); ++i) {
     const LinePanel& p = whole.panels[i];
     if (next >= picked.size() || picked[next] != i) {
-      lines_in_panels_left_out += p.lines.size();
+      lines_in_panels_left_out += p.lines.size() + p.lines_not_built;
       continue;
     }
+    lines_left_out += p.lines_not_built;
     ++next;
     LinePanel cut;
     cut.title = p.title;

@@ -24,6 +24,7 @@ struct Line {
 struct LinePanel {
   std::string title;
   std::vector<Line> lines;
+  size_t lines_not_built = 0;  // past kMaxPanelLines, counted but not built (never drawn)
 };
 
 struct LinesFigure {

@@ -190,12 +190,17 @@ LinesFigure series_lines(const PlotSource& src, const PlotSpec& spec, const Repo
       if (fig.y_label.empty()) fig.y_label = s.y_unit;
       Line l;
       l.legend = legend.of(keys.color.empty() ? s.name : values_label(j.params, keys.color, " / "));
+      const size_t pi = panels.of(values_label(j.params, keys.panel));
+      LinePanel& panel = by_panel[pi];
+      if (panel.lines.size() == kMaxPanelLines) {  // never drawn (20,000 jobs' curves): counted only
+        ++panel.lines_not_built;
+        continue;
+      }
       l.theory = j.theory;
       l.tip = s.name + " \u2014 " + j.kind + " " + j.hash + (j.repeat ? " #" + std::to_string(j.repeat) : "") +
               (vary.empty() ? "" : ": " + params_tip(j.params, vary));
       for (const auto& p : s.points) l.points.push_back({p.x, p.y});
-      const size_t pi = panels.of(values_label(j.params, keys.panel));
-      by_panel[pi].lines.push_back(std::move(l));
+      panel.lines.push_back(std::move(l));
     }
   }
   for (size_t i = 0; i < panels.names.size(); ++i) {

@@ -591,6 +591,40 @@ TEST_F(JobStoreTest, CancelGridStopsItsUnfinishedJobs) {
   EXPECT_EQ(raw.num("SELECT COUNT(*) FROM jobs WHERE state = 'pending'"), 4);
 }
 
+// grid_series: every job's current series in one query, as job_series reads them
+// one job at a time; a job without a result (or without series) is absent.
+TEST_F(JobStoreTest, GridSeriesIsJobSeriesOfEveryJob) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->submit_grid(make_grid("g", 3), false).ok());
+  std::vector<int64_t> job_ids;
+  for (int i = 0; i < 2; ++i) {
+    Lease l = must_lease(*store, "w", 60000, "g");
+    job_ids.push_back(l.job_id);
+    RunRecord r = record(i);
+    if (i == 1) r.series.push_back({"curve", "tokens", "ms", {{1, 0.5}, {2, 1.0 / 3}}});
+    ASSERT_TRUE(store->complete(l.run_id, "w", r).ok());
+  }
+  auto all = store->grid_series("g");
+  ASSERT_TRUE(all.ok()) << all.message();
+  ASSERT_EQ(all->size(), 2u);  // the third job has no result yet
+  for (int64_t id : job_ids) {
+    auto one = store->job_series(id);
+    ASSERT_TRUE(one.ok()) << one.message();
+    const std::string hash = "job" + std::to_string(id - job_ids[0]);
+    ASSERT_TRUE(all->count(hash)) << hash;
+    const auto& got = all->at(hash);
+    ASSERT_EQ(got.size(), one->size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_EQ(got[k].name, (*one)[k].name);
+      ASSERT_EQ(got[k].points.size(), (*one)[k].points.size());
+      for (size_t p = 0; p < got[k].points.size(); ++p) EXPECT_EQ(got[k].points[p].y, (*one)[k].points[p].y);
+    }
+  }
+  EXPECT_EQ(all->at("job1").back().name, "curve");
+  EXPECT_FALSE(store->grid_series("nope").ok());
+}
+
 TEST_F(JobStoreTest, ResultsViewMatchesGridResults) {
   auto store = open_store();
   ASSERT_TRUE(store);
