@@ -83,11 +83,13 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   // theirs, where a summary query per batch of 1,000 cost as much as the batch).
   auto emit = [&](EmbeddedEvent ev, const GridSummary* known = nullptr) {
     if (!on_event) return;
-    Result<std::optional<GridSummary>> s =
-        known != nullptr ? Result<std::optional<GridSummary>>(std::optional<GridSummary>(*known))
-                         : store.grid_summary(grid.name);
-    if (s.ok() && s->has_value()) {
-      const GridSummary& g = **s;
+    std::optional<GridSummary> read;
+    if (known == nullptr) {
+      Result<std::optional<GridSummary>> s = store.grid_summary(grid.name);
+      if (s.ok()) read = std::move(*s);
+    }
+    if (known != nullptr || read) {
+      const GridSummary& g = known != nullptr ? *known : *read;
       ev.total = g.total;
       for (const auto& [state, n] : g.by_state) {
         std::optional<JobState> st = parse_state(state);
@@ -232,22 +234,17 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
     char detail[96];
     std::snprintf(detail, sizeof(detail), "%zu jobs in process in %.1f ms", done.size(),
                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    if (!done.empty()) {
-      // The batch's own count where nothing failed (a failure's event read the store).
-      std::optional<GridSummary> counts;
+    if (!done.empty() && on_event) {
+      // The counts moved by the batch where every job succeeded; read again after a failure.
       if (done.size() == leases->size() && theory_counts) {
         theory_counts->by_state["pending"] -= static_cast<int64_t>(done.size());
         theory_counts->by_state["succeeded"] += static_cast<int64_t>(done.size());
-        counts = theory_counts;
       } else {
-        theory_counts.reset();
+        Result<std::optional<GridSummary>> now = store.grid_summary(grid.name);
+        theory_counts = now.ok() ? *now : std::nullopt;
       }
       emit({EmbeddedEvent::kFinished, "(batch)", (*leases)[0].kind, "succeeded", detail},
-           counts ? &*counts : nullptr);
-      if (!theory_counts) {
-        Result<std::optional<GridSummary>> now = store.grid_summary(grid.name);
-        if (now.ok()) theory_counts = *now;
-      }
+           theory_counts ? &*theory_counts : nullptr);
     }
     return true;
   };

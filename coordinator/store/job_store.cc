@@ -164,6 +164,18 @@ Result<WorkerRecord> read_worker(const Stmt& st) {
   return w;
 }
 
+Result<engine::Series> read_series(const Stmt& st, int first, int64_t run_id, const std::string& path) {
+  engine::Series s;
+  s.name = st.text(first);
+  s.x_unit = st.text(first + 1);
+  s.y_unit = st.text(first + 2);
+  auto points =
+      decode_series_points(st.text(first + 3), path + ": series " + s.name + " of run " + std::to_string(run_id));
+  if (!points.ok()) return points.error();
+  s.points = std::move(points).value();
+  return s;
+}
+
 Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t run_id, const std::string& path) {
   auto st = db.get("SELECT name, x_unit, y_unit, points FROM series_data WHERE run_id = ?1 ORDER BY rowid");
   if (!st.ok()) return st.error();
@@ -173,14 +185,9 @@ Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t ru
     auto row = st->step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    engine::Series s;
-    s.name = st->text(0);
-    s.x_unit = st->text(1);
-    s.y_unit = st->text(2);
-    auto points = decode_series_points(st->text(3), path + ": series " + s.name + " of run " + std::to_string(run_id));
-    if (!points.ok()) return points.error();
-    s.points = std::move(points).value();
-    out.push_back(std::move(s));
+    auto s = read_series(*st, 0, run_id, path);
+    if (!s.ok()) return s.error();
+    out.push_back(std::move(s).value());
   }
   return out;
 }

@@ -63,6 +63,9 @@ Result<WorkerRecord> read_worker(const sqlite::Stmt& st);
 // The series of run `run_id` in the order they were stored (series_data,
 // codecs/series_points.h); Error naming the database `path` for a damaged points text.
 Result<std::vector<engine::Series>> run_series(sqlite::StmtCache& db, int64_t run_id, const std::string& path);
+// One series_data row of run `run_id` whose name, x_unit, y_unit and points are
+// columns `first` to `first + 3` of `st`.
+Result<engine::Series> read_series(const sqlite::Stmt& st, int first, int64_t run_id, const std::string& path);
 
 // A lease from a picked job row (columns: id, hash, kind, params_json, repeat,
 // attempts), expiring at `expires_ms`; its attempt is the stored count plus one.

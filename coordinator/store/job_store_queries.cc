@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "coordinator/store/codecs/run_metrics.h"
-#include "coordinator/store/codecs/series_points.h"
 #include "coordinator/store/job_store_internal.h"
 #include "coordinator/store/sqlite_util.h"
 
@@ -274,15 +273,9 @@ Result<std::map<std::string, std::vector<engine::Series>>> JobStore::grid_series
     auto row = st->step();
     if (!row.ok()) return row.error();
     if (!*row) break;
-    engine::Series s;
-    s.name = st->text(2);
-    s.x_unit = st->text(3);
-    s.y_unit = st->text(4);
-    auto points = decode_series_points(st->text(5), path_ + ": series " + s.name + " of run " +
-                                                        std::to_string(st->int64(1)));
-    if (!points.ok()) return points.error();
-    s.points = std::move(points).value();
-    out[st->text(0)].push_back(std::move(s));
+    auto s = read_series(*st, 2, st->int64(1), path_);
+    if (!s.ok()) return s.error();
+    out[st->text(0)].push_back(std::move(s).value());
   }
   GB_RETURN_IF_ERROR(txn->commit());
   return out;

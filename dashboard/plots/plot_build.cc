@@ -188,14 +188,17 @@ LinesFigure series_lines(const PlotSource& src, const PlotSpec& spec, const Repo
       if (!contains(spec.series, s.name)) continue;
       if (fig.x_label.empty()) fig.x_label = s.x_unit;
       if (fig.y_label.empty()) fig.y_label = s.y_unit;
-      Line l;
-      l.legend = legend.of(keys.color.empty() ? s.name : values_label(j.params, keys.color, " / "));
-      const size_t pi = panels.of(values_label(j.params, keys.panel));
-      LinePanel& panel = by_panel[pi];
+      // Its legend entry and panel even when it is only counted: the entries and
+      // panels (and so the colours) are those of every line.
+      const size_t legend_index =
+          legend.of(keys.color.empty() ? s.name : values_label(j.params, keys.color, " / "));
+      LinePanel& panel = by_panel[panels.of(values_label(j.params, keys.panel))];
       if (panel.lines.size() == kMaxPanelLines) {  // never drawn (20,000 jobs' curves): counted only
         ++panel.lines_not_built;
         continue;
       }
+      Line l;
+      l.legend = legend_index;
       l.theory = j.theory;
       l.tip = s.name + " \u2014 " + j.kind + " " + j.hash + (j.repeat ? " #" + std::to_string(j.repeat) : "") +
               (vary.empty() ? "" : ": " + params_tip(j.params, vary));

@@ -77,6 +77,15 @@ class Raw {
   }
   int64_t num(const std::string& sql) { return std::stoll(str(sql)); }
   void exec(const std::string& sql) { rows(sql); }
+  // Runs `sql` expecting nothing: the error text, "" when it ran (for statements
+  // that should be refused).
+  std::string error_of(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    std::string msg = rc == SQLITE_OK ? "" : (err ? err : "error");
+    sqlite3_free(err);
+    return msg;
+  }
 
  private:
   sqlite3* db_ = nullptr;

@@ -2,7 +2,7 @@
 // its attempts left, and schema migration 4 turns a version-3 database's jobs and
 // runs stored `failed` with an "invalid: " error into `invalid` (rebuilding the
 // tables, whose old CHECK refuses the state). Not here: the other states and
-// migrations (job_store_test.cc), the daemons' path (tests/integration/).
+// migrations (job_store_migrations_test.cc), the daemons' path (tests/integration/).
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -13,63 +13,16 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/store/job_store.h"
+#include "tests/coordinator/store/job_store_fixture.h"
 #include "tests/coordinator/store/schema_downgrade.h"
 
 namespace gb::coord {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace testing;
 
-class InvalidStateTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (fs::temp_directory_path() / ("gb_invalid_" + std::to_string(::getpid()) + "_" + info->name() + ".db"))
-                .string();
-    remove_files();
-  }
-  void TearDown() override { remove_files(); }
-  void remove_files() {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      std::error_code ec;
-      fs::remove(path_ + suffix, ec);
-    }
-  }
-  std::string path_;
-};
-
-// A plain sqlite3 connection: exec returns the error text ("" when it ran).
-class Raw {
- public:
-  explicit Raw(const std::string& path) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~Raw() { sqlite3_close_v2(db_); }
-  std::string exec(const std::string& sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
-    std::string msg = rc == SQLITE_OK ? "" : (err ? err : "error");
-    sqlite3_free(err);
-    return msg;
-  }
-  std::string str(const std::string& sql) {
-    std::string out = "<no row>";
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* t = sqlite3_column_text(st, 0);
-      out = t ? reinterpret_cast<const char*>(t) : "NULL";
-    } else {
-      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
-    }
-    sqlite3_finalize(st);
-    return out;
-  }
-  int64_t num(const std::string& sql) { return std::stoll(str(sql)); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+// The store tests' fixture: a database file of its own per test.
+class InvalidStateTest : public JobStoreTest {};
 
 Grid two_job_grid() {
   Grid g;
@@ -119,9 +72,9 @@ TEST_F(InvalidStateTest, Migration4TurnsFailedInvalidRowsIntoTheInvalidState) {
   { ASSERT_TRUE(JobStore::open(path_).ok()); }
   {
     Raw raw(path_);
-    ASSERT_EQ(raw.exec(testing::kUndoMigration7), "");
-    ASSERT_EQ(raw.exec(testing::kUndoMigration6), "");
-    ASSERT_EQ(raw.exec(R"sql(
+    ASSERT_EQ(raw.error_of(kUndoMigration7), "");
+    ASSERT_EQ(raw.error_of(kUndoMigration6), "");
+    ASSERT_EQ(raw.error_of(R"sql(
       INSERT INTO grids(id, name, created_ms, updated_ms) VALUES (1, 'old', 0, 0);
       INSERT INTO jobs(id, hash, kind, params_json, state, attempts, error, created_ms, queue_key) VALUES
         (1, 'a', 'ppl', '{}', 'failed', 1, 'invalid: $.params.dataset: x.txt does not exist', 0, 1),
@@ -146,7 +99,7 @@ TEST_F(InvalidStateTest, Migration4TurnsFailedInvalidRowsIntoTheInvalidState) {
   }
   {
     Raw raw(path_);  // the old CHECK is back: the state cannot be stored
-    EXPECT_NE(raw.exec("UPDATE jobs SET state = 'invalid' WHERE id = 2"), "");
+    EXPECT_NE(raw.error_of("UPDATE jobs SET state = 'invalid' WHERE id = 2"), "");
     EXPECT_EQ(raw.num("SELECT seq FROM sqlite_sequence WHERE name = 'runs'"), 4);
   }
   auto store = JobStore::open(path_);
@@ -177,7 +130,7 @@ TEST_F(InvalidStateTest, Migration4TurnsFailedInvalidRowsIntoTheInvalidState) {
   }
   EXPECT_EQ(raw.str("SELECT state FROM jobs WHERE hash = 'd'"), "invalid");
   EXPECT_EQ(raw.str("SELECT state FROM runs WHERE id = 5"), "invalid");
-  EXPECT_NE(raw.exec("UPDATE jobs SET state = 'done' WHERE id = 4"), "");  // the CHECK is still there
+  EXPECT_NE(raw.error_of("UPDATE jobs SET state = 'done' WHERE id = 4"), "");  // the CHECK is still there
 }
 
 }  // namespace
