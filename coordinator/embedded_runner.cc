@@ -192,58 +192,63 @@ Result<EmbeddedSummary> run_embedded(const Grid& grid, JobStore& store, const Em
   std::optional<GridSummary> theory_counts;
   JobStore::BatchCursor cursor;  // one walk of the grid for all batches
   auto run_theory_batch = [&]() -> Result<bool> {
-    Result<std::vector<Lease>> leases =
-        store.lease_batch(owner, options.lease_ms, grid.name, theory_kinds, std::max(options.batch_size, 1), &cursor);
-    if (!leases.ok()) return leases.error();
-    if (leases->empty()) return false;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::pair<int64_t, RunRecord>> done;
-    done.reserve(leases->size());
-    for (const Lease& lease : *leases) {
-      worker::JobResult r = options.run_in_process({lease.kind, lease.hash, lease.repeat, lease.params});
-      if (r.status == worker::JobStatus::kSucceeded) {
-        done.emplace_back(lease.run_id, record_from(r));
+    // Lease, computation and result of each job in one transaction (nothing else
+    // computes this grid's theory jobs while this runner does).
+    Result<std::vector<JobStore::InProcessJob>> batch = store.run_batch_in_process(
+        owner, grid.name, theory_kinds, std::max(options.batch_size, 1), &cursor,
+        [&](const Lease& lease) {
+          worker::JobResult r = options.run_in_process({lease.kind, lease.hash, lease.repeat, lease.params});
+          JobStore::InProcessOutcome out;
+          out.ok = r.status == worker::JobStatus::kSucceeded;
+          if (out.ok) {
+            out.record = record_from(r);
+          } else {
+            out.outcome = r.status == worker::JobStatus::kOom       ? JobState::kOom
+                          : r.status == worker::JobStatus::kInvalid ? JobState::kInvalid
+                                                                    : JobState::kFailed;
+            out.error = r.error;
+          }
+          return out;
+        });
+    if (!batch.ok()) return batch.error();
+    if (batch->empty()) return false;
+    int64_t succeeded = 0;
+    for (const JobStore::InProcessJob& j : *batch) {
+      if (j.ok) {
+        ++succeeded;
         continue;
       }
-      // Rare (the registry checked the parameters): each failure on its own, as a child's.
-      const bool oom = r.status == worker::JobStatus::kOom;
-      const bool invalid = r.status == worker::JobStatus::kInvalid;
-      const std::string& error = r.error;
-      const JobState outcome = oom ? JobState::kOom : invalid ? JobState::kInvalid : JobState::kFailed;
-      GB_RETURN_IF_ERROR(store.fail(lease.run_id, owner, outcome, error));
-      EmbeddedEvent ev{EmbeddedEvent::kFinished, lease.hash, lease.kind, oom ? "oom" : "failed", error};
-      if (invalid) {
+      // Rare (the registry checked the parameters): each failure has its event, as a child's.
+      EmbeddedEvent ev{EmbeddedEvent::kFinished, j.lease.hash, j.lease.kind, "failed", j.error};
+      if (j.job_state == JobState::kInvalid) {
         ev.outcome = "invalid";
         ++summary.invalid;
-      } else if (!oom) {
-        Result<std::optional<RunInfo>> info = store.run_info(lease.run_id);
-        if (!info.ok()) return info.error();
-        if (info->has_value() && (*info)->job_state == JobState::kPending) {
-          ev.outcome = "retry";
-          ++summary.retried;
-        } else {
-          ++summary.failed;
-        }
-      } else {
+      } else if (j.job_state == JobState::kOom) {
+        ev.outcome = "oom";
         ++summary.oom;
+      } else if (j.job_state == JobState::kPending) {
+        ev.outcome = "retry";
+        ++summary.retried;
+      } else {
+        ++summary.failed;
       }
       emit(ev);
     }
-    GB_RETURN_IF_ERROR(store.complete_batch(owner, done));
-    summary.succeeded += static_cast<int64_t>(done.size());
+    summary.succeeded += succeeded;
     char detail[96];
-    std::snprintf(detail, sizeof(detail), "%zu jobs in process in %.1f ms", done.size(),
+    std::snprintf(detail, sizeof(detail), "%lld jobs in process in %.1f ms", static_cast<long long>(succeeded),
                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    if (!done.empty() && on_event) {
+    if (succeeded > 0 && on_event) {
       // The counts moved by the batch where every job succeeded; read again after a failure.
-      if (done.size() == leases->size() && theory_counts) {
-        theory_counts->by_state["pending"] -= static_cast<int64_t>(done.size());
-        theory_counts->by_state["succeeded"] += static_cast<int64_t>(done.size());
+      if (succeeded == static_cast<int64_t>(batch->size()) && theory_counts) {
+        theory_counts->by_state["pending"] -= succeeded;
+        theory_counts->by_state["succeeded"] += succeeded;
       } else {
         Result<std::optional<GridSummary>> now = store.grid_summary(grid.name);
         theory_counts = now.ok() ? *now : std::nullopt;
       }
-      emit({EmbeddedEvent::kFinished, "(batch)", (*leases)[0].kind, "succeeded", detail},
+      emit({EmbeddedEvent::kFinished, "(batch)", (*batch)[0].lease.kind, "succeeded", detail},
            theory_counts ? &*theory_counts : nullptr);
     }
     return true;

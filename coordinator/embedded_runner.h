@@ -40,9 +40,10 @@ struct EmbeddedOptions {
   double job_timeout_s = 0;  // 0: none
   // Runs a job in this process (the CLI passes worker::run_job). When set, the
   // theory-only kinds (a fraction of a millisecond each) are computed with it in
-  // batches of `batch_size`: one transaction leases a batch and one records its
-  // results, with no child process and no lease renewal; the other kinds still run
-  // as children.
+  // batches of `batch_size`: one transaction picks a batch, computes it and records
+  // its results (JobStore::run_batch_in_process: a job goes from pending to
+  // succeeded with no lease in between), with no child process; the other kinds
+  // still run as children.
   std::function<worker::JobResult(const worker::JobSpec&)> run_in_process;
   int batch_size = 1000;
 };

@@ -299,6 +299,29 @@ class JobStore {
                                          const std::vector<std::string>& kinds, int limit,
                                          BatchCursor* cursor = nullptr);
   Status complete_batch(const std::string& owner, const std::vector<std::pair<int64_t, RunRecord>>& done);
+  // lease_batch, `compute` on each job and complete_batch in one transaction, for a
+  // process that is the only one computing its jobs (the embedded runner; not the
+  // coordinator, whose store other writers wait on): a job that succeeds goes from
+  // pending to succeeded with one run, written once, and no lease in between;
+  // one that does not ends its run as fail() would (`ok` false: its outcome and
+  // error). The batch's jobs with the state each ended in (pending: another attempt
+  // is left); empty when none is left. `compute` runs under the store's write lock
+  // and may run again for the same jobs where the transaction is retried.
+  struct InProcessOutcome {
+    bool ok = false;
+    RunRecord record;                      // ok
+    JobState outcome = JobState::kFailed;  // !ok: failed, oom, invalid or timeout
+    std::string error;                     // !ok
+  };
+  struct InProcessJob {
+    Lease lease;
+    bool ok = false;
+    JobState job_state = JobState::kSucceeded;
+    std::string error;
+  };
+  Result<std::vector<InProcessJob>> run_batch_in_process(
+      const std::string& owner, const std::string& grid_name, const std::vector<std::string>& kinds, int limit,
+      BatchCursor* cursor, const std::function<InProcessOutcome(const Lease&)>& compute);
   // Gives a lease back without spending an attempt (interrupted by the user).
   Status release(int64_t run_id, const std::string& owner);
   // Returns jobs whose lease expired before `now` to pending (or failed when their
@@ -399,6 +422,10 @@ class JobStore {
   // that is not held is refused before anything is written (*wrote_nothing true).
   Status complete_held(int64_t run_id, const std::string& owner, const RunRecord& record, int64_t now,
                        bool* wrote_nothing = nullptr);
+  // fail()'s write for a run held by `owner`, in the open transaction; the job's
+  // state after it in *job_state (pending where it goes back for another attempt).
+  Status fail_held(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error, bool retry,
+                   int64_t now, JobState* job_state = nullptr);
   void run_batch(const std::vector<GroupOp*>& batch);  // under mu_
   std::mutex group_mu_;
   std::vector<GroupOp*> group_queue_;  // waiting writes, oldest first

@@ -39,6 +39,9 @@ Result<int64_t> grid_id_of(sqlite::StmtCache& db, const std::string& name, const
 Status exec_bound(sqlite3* db, const char* sql, const std::function<void(sqlite::Stmt&)>& bind);
 Status exec_bound(sqlite::StmtCache& db, const char* sql, const std::function<void(sqlite::Stmt&)>& bind);
 
+// Writes a finished run's metrics (results_data) and series (series_data).
+Status write_run_outputs(sqlite::StmtCache& db, int64_t run_id, const RunRecord& record);
+
 // Ends the run `run_id` in `run_state` with `run_error` and clears the lease of its
 // job, which goes to `job_state` (pending or terminal) with `job_error`; when
 // `give_back_attempt`, the run does not count as an attempt.

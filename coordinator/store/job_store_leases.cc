@@ -110,6 +110,27 @@ Result<int64_t> return_leases(sqlite::StmtCache& db, const char* select_sql, con
 
 }  // namespace
 
+Status store_internal::write_run_outputs(sqlite::StmtCache& db, int64_t run_id, const RunRecord& record) {
+  if (!record.metrics.empty()) {
+    auto metrics = db.get("INSERT INTO results_data(run_id, metrics) VALUES(?1, ?2)");
+    if (!metrics.ok()) return metrics.status();
+    metrics->bind(1, run_id).bind(2, encode_run_metrics(record.metrics));
+    GB_RETURN_IF_ERROR(metrics->run());
+  }
+  if (!record.series.empty()) {
+    auto series = db.get("INSERT INTO series_data(run_id, name, x_unit, y_unit, points) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!series.ok()) return series.status();
+    for (const auto& s : record.series) {
+      GB_RETURN_IF_ERROR(series->reset());
+      series->bind(1, run_id).bind(2, s.name).bind(3, s.x_unit).bind(4, s.y_unit);
+      series->bind(5, encode_series_points(s.points));
+      GB_RETURN_IF_ERROR(series->run());
+    }
+  }
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------------------------
 // Leases
 
@@ -449,23 +470,7 @@ Status JobStore::complete_held(int64_t run_id, const std::string& owner, const R
       return Error{"run " + std::to_string(run_id) + ": the job's lease changed while completing it"};
     }
   }
-  if (!record.metrics.empty()) {
-    auto metrics = stmts_->get("INSERT INTO results_data(run_id, metrics) VALUES(?1, ?2)");
-    if (!metrics.ok()) return metrics.status();
-    metrics->bind(1, run_id).bind(2, encode_run_metrics(record.metrics));
-    GB_RETURN_IF_ERROR(metrics->run());
-  }
-  if (!record.series.empty()) {
-    auto series = stmts_->get("INSERT INTO series_data(run_id, name, x_unit, y_unit, points) "
-                              "VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!series.ok()) return series.status();
-    for (const auto& s : record.series) {
-      GB_RETURN_IF_ERROR(series->reset());
-      series->bind(1, run_id).bind(2, s.name).bind(3, s.x_unit).bind(4, s.y_unit);
-      series->bind(5, encode_series_points(s.points));
-      GB_RETURN_IF_ERROR(series->run());
-    }
-  }
+  GB_RETURN_IF_ERROR(write_run_outputs(*stmts_, run_id, record));
   return exec_bound(*stmts_,
                     "UPDATE runs SET state = 'succeeded', finished_ms = ?2, wall_ms = ?3, "
                     "device_json = ?4, engine_version = ?5, error = '' WHERE id = ?1",
@@ -481,16 +486,19 @@ Status JobStore::fail(int64_t run_id, const std::string& owner, JobState outcome
       outcome != JobState::kTimeout) {
     return Error{"fail: outcome must be failed, oom, invalid or timeout, got " + str(outcome)};
   }
-  return grouped([&]() -> Status {
-    const int64_t now = now_ms();
-    auto held = check_lease(*stmts_, run_id, owner);
-    if (!held.ok()) return held.status();
-    JobState next = outcome;
-    const bool outcome_final = outcome == JobState::kOom || outcome == JobState::kInvalid;
-    if (retry && !outcome_final && held->attempts < held->max_attempts) next = JobState::kPending;
-    return end_lease(*stmts_, held->job_id, run_id, state_name(outcome), next, error, error, now,
-                     /*give_back_attempt=*/false);
-  });
+  return grouped([&]() -> Status { return fail_held(run_id, owner, outcome, error, retry, now_ms()); });
+}
+
+Status JobStore::fail_held(int64_t run_id, const std::string& owner, JobState outcome, const std::string& error,
+                           bool retry, int64_t now, JobState* job_state) {
+  auto held = check_lease(*stmts_, run_id, owner);
+  if (!held.ok()) return held.status();
+  JobState next = outcome;
+  const bool outcome_final = outcome == JobState::kOom || outcome == JobState::kInvalid;
+  if (retry && !outcome_final && held->attempts < held->max_attempts) next = JobState::kPending;
+  if (job_state != nullptr) *job_state = next;
+  return end_lease(*stmts_, held->job_id, run_id, state_name(outcome), next, error, error, now,
+                   /*give_back_attempt=*/false);
 }
 
 Status JobStore::release(int64_t run_id, const std::string& owner) {

@@ -1,7 +1,8 @@
 // JobStore's batches (job_store_batches.cc): lease_batch takes only the named
 // kinds, in grid order, marked running, up to the limit; complete_batch records
 // every result as complete() does, and refuses the whole batch when one run is not
-// held by the caller.
+// held by the caller; run_batch_in_process computes and records a batch in one
+// transaction, a success with one run and no lease, a failure as fail() ends it.
 #include <unistd.h>
 
 #include <filesystem>
@@ -139,6 +140,87 @@ TEST_F(JobStoreBatchesTest, CursorWalksTheGridOnceAndComesBackForJobsLeftBehind)
   ASSERT_TRUE(store_->complete_batch("me", {{again_leases[0].run_id, record(2)}}).ok());
   EXPECT_EQ(batch(2).first, "");
   EXPECT_EQ(states()["succeeded"], 5);
+}
+
+// In one transaction: each picked job computed by the callback (with its params
+// parsed); a success is succeeded with one run (attempt 1, its device and engine,
+// its metrics) and nothing of a lease left; a failure ends its run as fail() does:
+// back to pending while attempts remain, invalid at once; the cursor walks on.
+TEST_F(JobStoreBatchesTest, InProcessBatchComputesAndRecordsInOneGo) {
+  ASSERT_TRUE(store_->submit_grid(mixed_grid(), false).ok());
+  JobStore::BatchCursor cursor;
+  std::vector<std::string> seen;
+  auto compute = [&](const Lease& l) {
+    seen.push_back(l.hash + ":" + l.params.dump());
+    JobStore::InProcessOutcome out;
+    if (l.hash == "r1") {
+      out.outcome = JobState::kFailed;
+      out.error = "flaky";
+    } else if (l.hash == "r2") {
+      out.outcome = JobState::kInvalid;
+      out.error = "no such preset";
+    } else {
+      out.ok = true;
+      out.record = record(10.0 + l.params["context"].get<int>());
+    }
+    return out;
+  };
+  Result<std::vector<JobStore::InProcessJob>> first =
+      store_->run_batch_in_process("me", "mixed", {"roofline"}, 3, &cursor, compute);
+  ASSERT_TRUE(first.ok()) << first.message();
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"r0:{\"context\":1}", "r1:{\"context\":2}", "r2:{\"context\":3}"}));
+  EXPECT_TRUE((*first)[0].ok);
+  EXPECT_EQ((*first)[0].job_state, JobState::kSucceeded);
+  EXPECT_FALSE((*first)[1].ok);
+  EXPECT_EQ((*first)[1].job_state, JobState::kPending);  // attempts left: back for another
+  EXPECT_EQ((*first)[1].error, "flaky");
+  EXPECT_EQ((*first)[2].job_state, JobState::kInvalid);
+  EXPECT_EQ(states()["succeeded"], 1);
+  EXPECT_EQ(states()["invalid"], 1);
+  EXPECT_EQ(states()["running"], 0);
+
+  Result<std::vector<StoredJob>> jobs = store_->grid_jobs("mixed");
+  ASSERT_TRUE(jobs.ok());
+  std::map<std::string, StoredJob> by_hash;
+  for (const StoredJob& j : *jobs) by_hash[j.hash] = j;
+  EXPECT_EQ(by_hash["r0"].attempts, 1);
+  EXPECT_EQ(by_hash["r0"].lease_owner, "");
+  EXPECT_EQ(by_hash["r0"].result_run_id, (*first)[0].lease.run_id);
+  EXPECT_EQ(by_hash["r1"].attempts, 1);
+  EXPECT_EQ(by_hash["r2"].error, "no such preset");
+  Result<std::optional<RunInfo>> run = store_->run_info((*first)[0].lease.run_id);
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ((*run)->state, "succeeded");
+  EXPECT_EQ((*run)->attempt, 1);
+  EXPECT_EQ((*run)->owner, "me");
+  Result<std::optional<RunInfo>> failed = store_->run_info((*first)[1].lease.run_id);
+  ASSERT_TRUE(failed.ok() && failed->has_value());
+  EXPECT_EQ((*failed)->state, "failed");
+
+  // The rest past the cursor, then r1 again from the top (its second attempt).
+  Result<std::vector<JobStore::InProcessJob>> rest =
+      store_->run_batch_in_process("me", "mixed", {"roofline"}, 10, &cursor, compute);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].lease.hash, "r3");
+  Result<std::vector<JobStore::InProcessJob>> again =
+      store_->run_batch_in_process("me", "mixed", {"roofline"}, 10, &cursor, compute);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].lease.hash, "r1");
+  EXPECT_EQ((*again)[0].lease.attempt, 2);
+  EXPECT_EQ(states()["succeeded"], 3);
+  EXPECT_EQ(states()["pending"], 6);  // r1 (one attempt left) and the sleep jobs
+
+  // Results as complete() writes them: one row per metric of each success.
+  Result<std::vector<ResultRow>> results = store_->grid_results("mixed");
+  ASSERT_TRUE(results.ok()) << results.message();
+  ASSERT_EQ(results->size(), 3u);
+  EXPECT_EQ((*results)[0].hash, "r0");
+  EXPECT_EQ((*results)[0].value, 11.0);
+  EXPECT_EQ((*results)[0].device->at("name"), "rtx4090");
+  EXPECT_EQ((*results)[0].engine_version, "test");
 }
 
 }  // namespace
