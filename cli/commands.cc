@@ -281,7 +281,7 @@ int cmd_run(const RunFlags& f) {
               static_cast<long long>(s.invalid), static_cast<long long>(s.timeout));
   if (s.retried > 0) std::printf(", %lld %s", static_cast<long long>(s.retried), s.retried == 1 ? "retry" : "retries");
   std::printf("\n");
-  if (Result<std::vector<coord::StoredJob>> jobs = (*store)->grid_jobs(grid->name); jobs.ok()) {
+  if (Result<std::vector<coord::StoredJob>> jobs = (*store)->grid_jobs(grid->name, /*parse_params=*/false); jobs.ok()) {
     int64_t elsewhere = 0;
     std::string other;
     for (const coord::StoredJob& j : *jobs)
