@@ -29,7 +29,12 @@ std::string render_grid_page(const GridPage& page) {
   const std::vector<coord::ReportSpec> sections = report_sections(grid);
 
   std::set<std::string> devices, engines;
+  const coord::ResultRow* last = nullptr;
   for (const auto& r : page.results) {
+    // Rows sharing the last one's device and build (a job's, mostly a grid's) add nothing.
+    if (last != nullptr && &last->device.get() == &r.device.get() && last->engine_version == r.engine_version)
+      continue;
+    last = &r;
     devices.insert(result_device(r));
     if (!r.engine_version.empty()) engines.insert(r.engine_version);
   }

@@ -196,6 +196,7 @@ Result<JobStore::ResultsPage> JobStore::grid_results_page(const std::string& nam
   if (!st.ok()) return st.error();
   st->bind(1, *gid).bind(2, from_position).bind(3, page.next_from_position);
   std::vector<ResultRow>& out = page.rows;
+  std::unordered_map<std::string, SharedJson> devices;  // device_json text -> parsed
   while (true) {
     auto row = st->step();
     if (!row.ok()) return row.error();
@@ -207,9 +208,15 @@ Result<JobStore::ResultsPage> JobStore::grid_results_page(const std::string& nam
     if (!p.ok()) return p.error();
     auto metrics = decode_run_metrics(st->text(5), path_ + ": the result of job " + hash);
     if (!metrics.ok()) return metrics.error();
-    auto d = parse_json_column(st->text(6), "device_json of the result of job " + hash);
-    if (!d.ok()) return d.error();
-    const SharedJson params = std::move(*p), device = std::move(*d);
+    // The runs of a grid mostly share one device: each distinct text parsed once.
+    const std::string device_text = st->text(6);
+    auto known = devices.find(device_text);
+    if (known == devices.end()) {
+      auto d = parse_json_column(device_text, "device_json of the result of job " + hash);
+      if (!d.ok()) return d.error();
+      known = devices.emplace(device_text, SharedJson(std::move(*d))).first;
+    }
+    const SharedJson params = std::move(*p), device = known->second;
     const int repeat = static_cast<int>(st->int64(4));
     const std::string engine_version = st->text(7);
     for (engine::Metric& m : *metrics) {
