@@ -589,14 +589,26 @@ int cmd_roofline(const RooflineFlags& f) {
   spec.title = "roofline";
   spec.rows = varying;
   const double kGiB = 1024.0 * 1024.0 * 1024.0;
-  spec.columns = {{"activated_params", "activated", 2, kGiB, "B", false},
-                  {"kv_bytes_per_token", "KV/token", 0, 1024, " KiB", false},
-                  {"max_context", "max context", 0, 1, "", true},
-                  {"prefill_exact_knee1", "knee1", 0, 1, "", true},
-                  {"prefill_exact_knee2", "knee2", 0, 1, "", true},
-                  {"decode_W_tokens_per_ms", "W tok/ms", 0, 1, "", false},
-                  {"decode_B_ms", "B ms", 2, 1, "", false}};
-  if (!f.context.empty()) spec.columns.push_back({"decode_latency_ms", "latency ms", 2, 1, "", false});
+  // A column of the roofline table: metric, header, digits, scale, suffix, truncated.
+  auto column = [](const char* metric, const char* label, int digits, double scale, const char* suffix,
+                   bool truncate) {
+    coord::ReportColumn c;
+    c.metric = metric;
+    c.label = label;
+    c.digits = digits;
+    c.scale = scale;
+    c.suffix = suffix;
+    c.truncate = truncate;
+    return c;
+  };
+  spec.columns = {column("activated_params", "activated", 2, kGiB, "B", false),
+                  column("kv_bytes_per_token", "KV/token", 0, 1024, " KiB", false),
+                  column("max_context", "max context", 0, 1, "", true),
+                  column("prefill_exact_knee1", "knee1", 0, 1, "", true),
+                  column("prefill_exact_knee2", "knee2", 0, 1, "", true),
+                  column("decode_W_tokens_per_ms", "W tok/ms", 0, 1, "", false),
+                  column("decode_B_ms", "B ms", 2, 1, "", false)};
+  if (!f.context.empty()) spec.columns.push_back(column("decode_latency_ms", "latency ms", 2, 1, "", false));
   grid->reports = {spec};
   Result<std::vector<coord::Table>> tables = coord::build_tables(*grid, rows);
   if (!tables.ok()) return fail(tables.message());

@@ -199,7 +199,11 @@ Result<TensorView> SyntheticWeights::tensor(std::string_view name) {
     synthetic_fill(synthetic_tensor_key(seed_, t.name), e.init.mean, e.init.stddev, 0, n, p);
     generated_bytes_ += 4 * n;
   }
-  return TensorView{DType::kF32, t.shape, e.data.get()};
+  TensorView v;
+  v.dtype = DType::kF32;
+  v.shape = t.shape;
+  v.data = e.data.get();
+  return v;
 }
 
 const Tokenizer* SyntheticWeights::tokenizer() const {

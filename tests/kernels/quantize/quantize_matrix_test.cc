@@ -108,7 +108,9 @@ TEST_P(EveryCodec, RoundTripWithinBudgetAndSizeAsDocumented) {
   const double err = rel_rms(back, w);
   EXPECT_LT(err, c.max_err) << c.name;
   EXPECT_GT(err, 0.0) << c.name << ": a lossy codec that loses nothing is suspicious";
-  if (c.spec.codec == WeightCodec::kF16 || c.spec.codec == WeightCodec::kBF16) EXPECT_GT(err, 1e-6);
+  if (c.spec.codec == WeightCodec::kF16 || c.spec.codec == WeightCodec::kBF16) {
+    EXPECT_GT(err, 1e-6);
+  }
   // The bytes it stores: codes plus scales (double quantization adds its 256-block
   // statistics), within 1% of the nominal bits per weight.
   const double bpw = 8.0 * static_cast<double>(q->bytes()) / static_cast<double>(rows * cols);
