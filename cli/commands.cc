@@ -589,18 +589,7 @@ int cmd_roofline(const RooflineFlags& f) {
   spec.title = "roofline";
   spec.rows = varying;
   const double kGiB = 1024.0 * 1024.0 * 1024.0;
-  // A column of the roofline table: metric, header, digits, scale, suffix, truncated.
-  auto column = [](const char* metric, const char* label, int digits, double scale, const char* suffix,
-                   bool truncate) {
-    coord::ReportColumn c;
-    c.metric = metric;
-    c.label = label;
-    c.digits = digits;
-    c.scale = scale;
-    c.suffix = suffix;
-    c.truncate = truncate;
-    return c;
-  };
+  const auto column = &coord::ReportColumn::plain;  // metric, header, digits, scale, suffix, truncated
   spec.columns = {column("activated_params", "activated", 2, kGiB, "B", false),
                   column("kv_bytes_per_token", "KV/token", 0, 1024, " KiB", false),
                   column("max_context", "max context", 0, 1, "", true),

@@ -55,6 +55,18 @@ struct ReportColumn {
   Json over = Json::object();
   Json vs = Json::object();
   const Json& against() const { return !minus.empty() ? minus : !over.empty() ? over : vs; }
+  // A plain column (no spread, filter or comparison) from its printing fields.
+  static ReportColumn plain(std::string metric, std::string label = "", int digits = -1, double scale = 1,
+                            std::string suffix = "", bool truncate = false) {
+    ReportColumn c;
+    c.metric = std::move(metric);
+    c.label = std::move(label);
+    c.digits = digits;
+    c.scale = scale;
+    c.suffix = std::move(suffix);
+    c.truncate = truncate;
+    return c;
+  }
 };
 
 struct ReportSpec {

@@ -278,7 +278,10 @@ TEST_F(GridTest, MeasuredKindsRepeat) {
 TEST(ExpandJobs, RepeatsAndProjectionAcrossMeasures) {
   const engine::JobKind* roofline = engine::find_job_kind("roofline");
   ASSERT_NE(roofline, nullptr);
-  engine::JobKind speed{"speed-test", "", {"model", "weight_format"}, {"seed", "gen_tokens"}, false, {}};
+  engine::JobKind speed;
+  speed.name = "speed-test";
+  speed.required = {"model", "weight_format"};
+  speed.optional = {"seed", "gen_tokens"};
   std::vector<Json> points;
   for (int seed : {1, 2}) {
     points.push_back({{"model", "qwen1.5-7b"}, {"weight_format", "f16"}, {"kv_format", "f16"},

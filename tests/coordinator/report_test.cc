@@ -27,14 +27,7 @@ ResultRow result(const Json& params, const std::string& metric, std::optional<do
 
 ReportColumn col(const std::string& metric, const std::string& label = "", int digits = -1,
                  double scale = 1, const std::string& suffix = "", bool truncate = false) {
-  ReportColumn c;
-  c.metric = metric;
-  c.label = label;
-  c.digits = digits;
-  c.scale = scale;
-  c.suffix = suffix;
-  c.truncate = truncate;
-  return c;
+  return ReportColumn::plain(metric, label, digits, scale, suffix, truncate);
 }
 
 Grid grid_with(const ReportSpec& spec) {

@@ -144,7 +144,9 @@ TEST_F(GridPageTest, HoldsEverySection) {
   GridPage page = make_page();
   std::string html = render_grid_page(page);
   // To look at the page: GB_DASHBOARD_OUT=/some/dir gb_dashboard_tests.
-  if (const char* keep = std::getenv("GB_DASHBOARD_OUT")) ASSERT_TRUE(write_page(keep, "index.html", html).ok());
+  if (const char* keep = std::getenv("GB_DASHBOARD_OUT")) {
+    ASSERT_TRUE(write_page(keep, "index.html", html).ok());
+  }
 
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   // Escaped: the grid name, description, table titles, cell text, series names, errors.

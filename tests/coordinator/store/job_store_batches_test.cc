@@ -131,8 +131,11 @@ TEST_F(JobStoreBatchesTest, CursorWalksTheGridOnceAndComesBackForJobsLeftBehind)
   EXPECT_EQ(first, "r0 r1 ");
   EXPECT_EQ(cursor.after_position, 2);  // r1's position (a sleep job sits between)
   // r1 fails and goes back to pending, behind the cursor.
-  for (const Lease& l : first_leases)
-    if (l.hash == "r1") ASSERT_TRUE(store_->fail(l.run_id, "me", JobState::kFailed, "flaky").ok());
+  for (const Lease& l : first_leases) {
+    if (l.hash == "r1") {
+      ASSERT_TRUE(store_->fail(l.run_id, "me", JobState::kFailed, "flaky").ok());
+    }
+  }
   EXPECT_EQ(batch(2).first, "r2 r3 ");
   EXPECT_EQ(batch(2).first, "r4 ");
   auto [again, again_leases] = batch(2);  // nothing past the cursor: from the top

@@ -118,7 +118,7 @@ TEST_F(JobStoreTest, Migration3DropsTheBackendFromMetricNames) {
 // order they were stored, through the view and through grid_results, values
 // bit-exact and text as it was.
 TEST_F(JobStoreTest, Migration7KeepsEveryMetricInOrderAndExact) {
-  const std::string odd_text = "say \"hi\"\\ \xc3\xbcber\nnext";
+  const std::string odd_text = "say \"hi\"\\ \xc3\xbc" "ber\nnext";
   {
     auto store = open_store();
     ASSERT_TRUE(store);
