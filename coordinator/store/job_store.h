@@ -305,8 +305,9 @@ class JobStore {
   // pending to succeeded with one run, written once, and no lease in between;
   // one that does not ends its run as fail() would (`ok` false: its outcome and
   // error). The batch's jobs with the state each ended in (pending: another attempt
-  // is left); empty when none is left. `compute` runs under the store's write lock
-  // and may run again for the same jobs where the transaction is retried.
+  // is left); empty when none is left. `compute` runs under the store's write lock;
+  // where the transaction fails, nothing of the batch is stored and the error is
+  // returned (the jobs stay pending).
   struct InProcessOutcome {
     bool ok = false;
     RunRecord record;                      // ok
