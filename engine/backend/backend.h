@@ -128,6 +128,13 @@ class Backend {
   // CPU backend has none). The model checks it after every forward step.
   virtual Status take_error() { return Status::Ok(); }
 
+  // A linear layer's matrix, just put in this backend's memory by upload(): the
+  // backend may rearrange its codes in place into the layout its kernels read
+  // fastest (the same bytes in another order) and say so in w (the CPU backend
+  // interleaves q8_0/q4_0 rows by 8 for its q8 kernels: PackedMatrix::interleave).
+  // Only for matrices that linear() alone reads (not an embedding table).
+  virtual void arrange_linear(PackedMatrix& w) { (void)w; }
+
   // ---- ops ----
   // out[r, :] = table[ids[r], :] as f32 (dequantized); ids host memory, each in
   // [0, table.rows); out [n, table.cols].

@@ -255,6 +255,9 @@ class Loader {
     return kernels::quantize_matrix(bf16, back.data(), rows, cols, what);
   }
 
+  // Lets the backend lay a linear layer's uploaded matrix out as its kernels read it.
+  void arrange_linear(PackedMatrix& m) { b_.arrange_linear(m); }
+
   // Puts a quantized matrix in backend memory.
   Result<PackedMatrix> upload(const QuantizedMatrix& q) {
     PackedMatrix m = q.view();
@@ -345,6 +348,7 @@ class Loader {
       for (const QuantizedMatrix& p : parts) {
         Result<PackedMatrix> m = upload(p);
         if (!m) return m.error();
+        b_.arrange_linear(*m);
         lw.parts.push_back(*m);
       }
       if (!b.empty()) {
@@ -377,6 +381,7 @@ class Loader {
     LinearWeights lw;
     Result<PackedMatrix> m = upload(q);
     if (!m) return m.error();
+    b_.arrange_linear(*m);
     lw.parts = {*m};
     if (!b.empty()) {
       Result<const float*> pb = put(b);
@@ -578,6 +583,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
                               head16 ? L.sixteen_bit_format() : L.format()));
     PackedMatrix head;
     GB_TRY_ASSIGN(head, L.upload(h));
+    L.arrange_linear(head);
     m->head_.parts = {head};
   }
   if (!c.learned_positions) {

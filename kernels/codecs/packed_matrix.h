@@ -30,6 +30,7 @@
 #include "kernels/codecs/float16.h"
 #include "kernels/codecs/fp8.h"
 #include "kernels/codecs/ggml_blocks.h"
+#include "kernels/codecs/ggml_interleaved.h"
 #include "kernels/codecs/host_device.h"
 
 namespace gb::kernels {
@@ -120,9 +121,25 @@ struct PackedMatrix {
   const uint32_t* block_row_index = nullptr;  // null: block b of row r is r * cols / group + j
   int64_t dq_block = 256;
 
+  // 0: rows row-major. kInterleaveRows: q8_0/q4_0 rows interleaved in groups of 8
+  // (kernels/codecs/ggml_interleaved.h; the CPU backend's own layout), the rows past
+  // the last whole group row-major; row() is then not a row: read blocks through
+  // ggml_row_block.
+  int32_t interleave = 0;
+
   GB_HOST_DEVICE const uint8_t* row(int64_t r) const { return codes + static_cast<size_t>(r) * row_bytes; }
   GB_HOST_DEVICE int64_t groups_per_row() const { return group > 0 ? cols / group : 1; }
 };
+
+// Block b of GGUF row r in its plain layout: a pointer into the row, or, for a row
+// of an interleaved group, the block rebuilt in scratch (sizeof one block, aligned).
+GB_HOST_DEVICE inline const uint8_t* ggml_row_block(const PackedMatrix& m, int64_t r, int64_t b, uint8_t* scratch) {
+  const int bytes = ggml_block_shape(m.codec).bytes;
+  if (m.interleave == 0 || r >= m.rows / kInterleaveRows * kInterleaveRows) return m.row(r) + b * bytes;
+  const uint8_t* x8 = m.row(r / kInterleaveRows * kInterleaveRows) + b * kInterleaveRows * bytes;
+  x8_extract_block(x8, bytes, static_cast<int>(r % kInterleaveRows), scratch);
+  return scratch;
+}
 
 // The absmax of nf4/fp4 block j of row r.
 GB_HOST_DEVICE inline float bnb_absmax(const PackedMatrix& m, int64_t r, int64_t j) {
@@ -183,8 +200,9 @@ GB_HOST_DEVICE inline void dequantize_row(const PackedMatrix& m, int64_t r, floa
       break;
   }
   const BlockShape bs = ggml_block_shape(m.codec);
+  alignas(8) uint8_t scratch[sizeof(BlockQ8_0)];
   for (int64_t b = 0; b < n / bs.elems; ++b) {
-    const uint8_t* blk = p + b * bs.bytes;
+    const uint8_t* blk = m.interleave ? ggml_row_block(m, r, b, scratch) : p + b * bs.bytes;
     float* y = out + b * bs.elems;
     switch (m.codec) {
       case WeightCodec::kQ8_0: dequantize_q8_0(*reinterpret_cast<const BlockQ8_0*>(blk), y); break;

@@ -154,11 +154,11 @@ std::string linear_kernel_name(const PackedMatrix& W, ActivationMode mode) {
     case Kernel::kFloat16:
     case Kernel::kGrouped: return c + "-avx2";
     case Kernel::kQ8_0:
-    case Kernel::kQ8_K: return c + "-q8-avx2";
-    case Kernel::kQ8Reference: return c + "-q8-scalar";
+    case Kernel::kQ8_K: return c + (W.interleave ? "x8" : "") + "-q8-avx2";
+    case Kernel::kQ8Reference: return c + (W.interleave ? "x8" : "") + "-q8-scalar";
     case Kernel::kDequant: break;
   }
-  return c + "-dequant";
+  return c + (W.interleave ? "x8" : "") + "-dequant";
 }
 
 void linear_range_reference(const float* x, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,

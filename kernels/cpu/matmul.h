@@ -25,7 +25,8 @@ void linear_range(const float* x, int64_t rows, const PackedMatrix& W, const flo
                   float* y, int64_t ldy, const QuantizedActivations* xq = nullptr);
 
 // Which kernel linear_range runs for W in `mode`, for reports: "f16-avx2",
-// "q4_0-q8-avx2", "q2_K-dequant", ...
+// "q4_0-q8-avx2", "q2_K-dequant", ...; an interleaved matrix's codec is named with
+// "x8" ("q4_0x8-q8-avx2").
 std::string linear_kernel_name(const PackedMatrix& W, ActivationMode mode);
 
 // The same through the codec's reference dequantizer (dequantize_row) and f32 dot

@@ -144,10 +144,141 @@ inline void dots_rows(const uint8_t* w, size_t ldw, int64_t nb, const ActQ8_0* x
   for (int j = 0; j < NR; ++j) out[j] = hsum(acc[j]) + mins[j];
 }
 
+// ---- the x8 layout (kernels/codecs/ggml_interleaved.h): q8_0 and q4_0 ----
+
+// R activation rows (x[r * nb + b]) against row group g (8 weight rows, nb x8
+// blocks): out[r] lane i = the dot of activation row r with weight row i. Each
+// block: the 8 rows' scales converted at once; per activation row, each of its 8
+// dwords (4 quants) broadcast against the vector holding those 4 quants of all 8
+// rows, so that a madd leaves row i's sum in lane i.
+template <WeightCodec C, int R>
+inline void x8_dots(const uint8_t* g, int64_t nb, const ActQ8_0* x, __m256* out) {
+  constexpr int kBytes = 8 * ggml_block_shape(C).bytes;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[R];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = g + b * kBytes;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const uint8_t* qs = blk + 16;
+    if constexpr (C == WeightCodec::kQ4_0) {
+      // Unsigned q with the min -8 d (as the plain kernel): 8 products of at most
+      // 2 * 15 * 127 summed in i16 stay below 32767.
+      const __m256i lo4 = _mm256_set1_epi8(0x0F);
+      __m256i w[8];
+      #pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+        w[c] = _mm256_and_si256(v, lo4);
+        w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+      }
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const ActQ8_0& a = x[r * nb + b];
+        const auto* xd = reinterpret_cast<const int32_t*>(a.qs);
+        __m256i s16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xd[0]));
+        #pragma GCC unroll 8
+        for (int c = 1; c < 8; ++c) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(xd[c])));
+        const __m256 sf = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+        // d_w (d_x sum - 8 s_x), s_x = d_x sum(x).
+        const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(a.d), sf, _mm256_set1_ps(-8.0f * a.s));
+        acc[r] = _mm256_fmadd_ps(dw, t, acc[r]);
+      }
+    } else {
+      // Signed weights: |w| as maddubs' unsigned operand, w's sign moved onto x;
+      // each product pair summed to i32 at once (two pairs of 127 * 127 would not
+      // fit in i16).
+      __m256i s32[R];
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) s32[r] = _mm256_setzero_si256();
+      #pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+        const __m256i aw = _mm256_sign_epi8(w, w);
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const int32_t xd = reinterpret_cast<const int32_t*>(x[r * nb + b].qs)[c];
+          const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_set1_epi32(xd), w));
+          s32[r] = _mm256_add_epi32(s32[r], _mm256_madd_epi16(p, ones));
+        }
+      }
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[r * nb + b].d)), _mm256_cvtepi32_ps(s32[r]), acc[r]);
+    }
+  }
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// y rows [m0, m1) x weight rows [n0, n1) of an interleaved q8_0/q4_0 matrix: whole
+// groups through x8_dots (R = 4, 2, 1 activation rows at a time), a group that
+// [n0, n1) cuts computed whole and the rows in range kept, and the rows past the
+// last whole group (row-major) through the plain kernels.
+template <WeightCodec C>
+void linear_x8(const ActQ8_0* xq, int64_t m0, int64_t m1, const PackedMatrix& W, const float* bias, int64_t n0,
+               int64_t n1, float* y, int64_t ldy) {
+  const int64_t nb = W.cols / 32;
+  const int64_t grouped = W.rows / 8 * 8;
+  for (int64_t g = n0 / 8 * 8; g < std::min(n1, grouped); g += 8) {
+    const uint8_t* w = W.row(g);
+    const int64_t lo = std::max(n0, g) - g, hi = std::min(n1, g + 8) - g;
+    __m256 b8 = _mm256_setzero_ps();
+    if (bias) {
+      alignas(32) float bb[8] = {};
+      for (int64_t i = lo; i < hi; ++i) bb[i] = bias[g + i];
+      b8 = _mm256_load_ps(bb);
+    }
+    auto put = [&](int64_t m, __m256 v) {
+      v = _mm256_add_ps(v, b8);
+      if (lo == 0 && hi == 8) {
+        _mm256_storeu_ps(y + m * ldy + g, v);
+        return;
+      }
+      alignas(32) float o[8];
+      _mm256_store_ps(o, v);
+      for (int64_t i = lo; i < hi; ++i) y[m * ldy + g + i] = o[i];
+    };
+    __m256 out[4];
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+      x8_dots<C, 4>(w, nb, xq + m * nb, out);
+      for (int r = 0; r < 4; ++r) put(m + r, out[r]);
+    }
+    for (; m + 2 <= m1; m += 2) {
+      x8_dots<C, 2>(w, nb, xq + m * nb, out);
+      for (int r = 0; r < 2; ++r) put(m + r, out[r]);
+    }
+    for (; m < m1; ++m) {
+      x8_dots<C, 1>(w, nb, xq + m * nb, out);
+      put(m, out[0]);
+    }
+  }
+  for (int64_t n = std::max(n0, grouped); n < n1; ++n) {
+    const float b = bias ? bias[n] : 0.0f;
+    for (int64_t m = m0; m < m1; ++m) {
+      float out;
+      dots_rows<C, 1>(W.row(n), W.row_bytes, nb, xq + m * nb, &out);
+      y[m * ldy + n] = out + b;
+    }
+  }
+}
+
 template <WeightCodec C>
 void linear_impl(const ActQ8_0* xq, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0, int64_t n1,
                  float* y, int64_t ldy) {
   const int64_t nb = W.cols / 32;
+  if constexpr (C == WeightCodec::kQ8_0 || C == WeightCodec::kQ4_0) {
+    if (W.interleave == kInterleaveRows) {
+      // Activation rows (40 bytes per 32 inputs each) kept hot 64 at a time while
+      // the weight groups stream by; at decode one pass.
+      constexpr int64_t kRowChunk = 64;
+      for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk)
+        linear_x8<C>(xq, m0, std::min(rows, m0 + kRowChunk), W, bias, n0, n1, y, ldy);
+      return;
+    }
+  }
   if (rows < 4) {  // decode: four weight rows at a time
     for (int64_t m = 0; m < rows; ++m) {
       int64_t n = n0;

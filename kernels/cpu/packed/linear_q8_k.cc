@@ -42,6 +42,19 @@ inline __m256i min_pairs(const uint8_t* mn) {
   return _mm256_set_m128i(_mm_unpackhi_epi16(v, v), _mm_unpacklo_epi16(v, v));
 }
 
+// The 8 6-bit scales and mins of a q4_K/q5_K block (ggml_scale_min_k4 for every j)
+// by 32-bit word operations on its 12 bytes: sc 0-3 and mn 0-3 are the low 6 bits
+// of bytes 0-3 and 4-7; sc 4-7 (mn 4-7) the low (high) nibbles of bytes 8-11 with
+// the top two bits of bytes 0-3 (4-7) above them.
+inline void scales_mins_k4(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
+  uint32_t u[3];
+  __builtin_memcpy(u, q, 12);
+  const uint32_t s[2] = {u[0] & 0x3F3F3F3Fu, (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4)};
+  const uint32_t m[2] = {u[1] & 0x3F3F3F3Fu, ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4)};
+  __builtin_memcpy(sc, s, 8);
+  __builtin_memcpy(mn, m, 8);
+}
+
 // q4_K: 8 sub-blocks of 32, x = d sc_j q - dmin m_j.
 template <int R>
 inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* out) {
@@ -52,7 +65,7 @@ inline void dots_q4_K(const BlockQ4_K* w, int64_t nb, const ActQ8_K* x, float* o
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ4_K& wb = w[b];
     uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    scales_mins_k4(wb.scales, sc, mn);
     const __m256i mins = min_pairs(mn);
     const float d = _cvtsh_ss(wb.d), dmin = _cvtsh_ss(wb.dmin);
     __m256i sumi[R];
@@ -230,7 +243,7 @@ inline void dots_q5_K(const BlockQ5_K* w, int64_t nb, const ActQ8_K* x, float* o
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ5_K& wb = w[b];
     uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) ggml_scale_min_k4(j, wb.scales, &sc[j], &mn[j]);
+    scales_mins_k4(wb.scales, sc, mn);
     const __m256i mins = min_pairs(mn);
     const __m256i hbits = load32(wb.qh);
     __m256i sumi[R];

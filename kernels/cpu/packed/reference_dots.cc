@@ -78,9 +78,10 @@ float reference_dot_q8_0(const PackedMatrix& W, int64_t n, const ActQ8_0* x) {
   const uint8_t* row = W.row(n);
   float sum = 0.0f;
   int q[32];
+  alignas(8) uint8_t scratch[sizeof(BlockQ8_0)];
   for (int64_t b = 0; b < W.cols / 32; ++b) {
     float d = 0.0f, m = 0.0f;
-    ggml32_ints(W.codec, row + b * bs.bytes, q, &d, &m);
+    ggml32_ints(W.codec, W.interleave ? ggml_row_block(W, n, b, scratch) : row + b * bs.bytes, q, &d, &m);
     int dot = 0;
     for (int j = 0; j < 32; ++j) dot += q[j] * x[b].qs[j];
     sum += d * x[b].d * static_cast<float>(dot) + m * x[b].s;

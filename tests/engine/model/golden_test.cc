@@ -306,9 +306,10 @@ TEST(GoldenPeerGguf, PerplexityOfEveryPeerFileMatchesF64AndLlamaCpp) {
     }
     // Over a few chunks this model's perplexity is too noisy for llama.cpp's bounds
     // (measured on 4 chunks: q8_0 +1.05 %, q5_1 -0.42 %): they are held on the whole text.
-    if (all_chunks)
+    if (all_chunks) {
       EXPECT_LE(std::fabs(q8 / cpp - 1), k_quant ? kMaxPeerPplRelDiffLlamaCppK : kMaxPeerPplRelDiffLlamaCppSimple)
           << type << ": ppl with 8-bit activations " << q8 << ", llama.cpp " << cpp;
+    }
     std::printf("%-7s %12.4f %12.4f %12.4f %+8.4f%% %+8.4f%% %12.4f %+8.4f%% %+8.4f%%\n", type.c_str(), f64, cpp, got,
                 100 * vs_f64, 100 * vs_cpp, q8, 100 * (q8 / f64 - 1), 100 * (q8 / cpp - 1));
   }

@@ -7,6 +7,8 @@
 //  - q8 activations: the AVX2 kernel equals the scalar integer reference, and the
 //    q8 mode stays within a named budget of the exact f32 result (how far 8-bit
 //    activations move a layer's output);
+//  - q8_0/q4_0 interleaved by 8 rows: the same values, and the x8 kernel within
+//    the same budget of the reference;
 //  - the dispatcher runs the AVX2 kernel for each codec (not the dequantizing
 //    fallback), and the activation quantizer keeps |x - d q| <= d / 2 with exact
 //    block sums.
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
@@ -185,6 +188,66 @@ TEST_P(Q8Activations, Avx2KernelMatchesIntegerReferenceAndStaysNearF32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryQ8Codec, Q8Activations, ::testing::ValuesIn(q8_cases()),
+                         [](const auto& i) { return i.param.name; });
+
+// q8_0 and q4_0 rows interleaved by 8 (kernels/codecs/ggml_interleaved.h, the CPU
+// backend's layout for its q8 kernels): the same values row by row, the scalar
+// reference unchanged bit for bit, and the x8 kernel within the q8 kernels' budget
+// of it, on 37 rows (4 groups and a row-major tail of 5) and on a slice [3, 35)
+// that cuts the first and last groups.
+class Q8Interleaved : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Q8Interleaved, SameValuesAndTheX8KernelMatchesTheReference) {
+  const Case& c = GetParam();
+  const std::vector<float> w = normal(kOut * kIn, 51);
+  Result<QuantizedMatrix> q = quantize_matrix(c.spec, w.data(), kOut, kIn, c.name);
+  ASSERT_TRUE(q.ok()) << q.message();
+  const PackedMatrix plain = q->view();
+  std::vector<uint8_t> codes(q->codes.begin(), q->codes.end());
+  x8_interleave_matrix(codes.data(), kOut, kIn / 32, ggml_block_shape(c.spec.codec).bytes);
+  EXPECT_NE(codes, q->codes) << c.name << ": interleaving moved no byte";
+  PackedMatrix W = plain;
+  W.codes = codes.data();
+  W.interleave = kInterleaveRows;
+  std::vector<float> a(kIn), b(kIn);
+  for (int64_t n = 0; n < kOut; ++n) {
+    dequantize_row(plain, n, a.data());
+    dequantize_row(W, n, b.data());
+    ASSERT_EQ(a, b) << c.name << ": row " << n << " dequantizes differently once interleaved";
+  }
+  const bool avx2 = has_avx2_fma_f16c();
+  EXPECT_EQ(linear_kernel_name(W, ActivationMode::kQ8),
+            std::string(codec_name(W.codec)) + (avx2 ? "x8-q8-avx2" : "x8-q8-scalar"));
+  const std::vector<float> bias = normal(kOut, 52);
+  for (int64_t rows : {1, 2, 3, 4, 5, 17}) {
+    const std::vector<float> x = normal(rows * kIn, 53 + static_cast<uint64_t>(rows));
+    QuantizedActivations xq;
+    xq.reset(x.data(), rows, kIn);
+    xq.prepare(W.codec);
+    std::vector<float> ref(static_cast<size_t>(rows * kOut)), ref_x8(ref.size());
+    linear_q8_reference(xq, plain, bias.data(), 0, kOut, ref.data(), kOut);
+    linear_q8_reference(xq, W, bias.data(), 0, kOut, ref_x8.data(), kOut);
+    ASSERT_EQ(ref, ref_x8) << c.name << ": the scalar reference reads the interleaved blocks differently";
+    for (auto [n0, n1] : {std::pair<int64_t, int64_t>{0, kOut}, {3, kOut - 2}}) {
+      std::vector<float> fast(ref.size(), -7.0f);
+      linear_range(x.data(), rows, W, bias.data(), n0, n1, fast.data(), kOut, &xq);
+      for (int64_t m = 0; m < rows; ++m)
+        for (int64_t n = 0; n < kOut; ++n) {
+          const size_t i = static_cast<size_t>(m * kOut + n);
+          if (n < n0 || n >= n1) {
+            ASSERT_EQ(fast[i], -7.0f) << c.name << ": wrote outside [" << n0 << ", " << n1 << ") at " << m << "," << n;
+            continue;
+          }
+          ASSERT_NEAR(fast[i], ref[i], c.tol * term_scale(plain, n, x.data() + m * kIn))
+              << c.name << " rows=" << rows << " m=" << m << " n=" << n << " slice [" << n0 << ", " << n1 << ")";
+        }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(X8Codecs, Q8Interleaved,
+                         ::testing::Values(Case{"q8_0", spec(WeightCodec::kQ8_0), kTolQ8Kernel},
+                                           Case{"q4_0", spec(WeightCodec::kQ4_0), kTolQ8Kernel}),
                          [](const auto& i) { return i.param.name; });
 
 TEST(Q8Activations, CodecsWithoutAQ8KernelReadF32) {
