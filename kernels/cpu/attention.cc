@@ -31,37 +31,61 @@ __attribute__((always_inline)) inline float dot(const float* a, const float* b, 
 }  // namespace
 
 // Compiled for AVX2+FMA (x86-64-v3) and generic x86-64, picked at load time.
+// The query heads of one row that share a KV head (GQA) are taken together, up to
+// kRun at a time, so that each key and value row is read once for all of them; the
+// value sums are 8-wide vector FMAs into per-head accumulators (element j of a head
+// sums its slots in slot order, one FMA each, as a scalar loop would).
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
                      const float* K, const float* V, int64_t len, const int64_t* visible, float scale, int64_t i0,
                      int64_t i1, float* out) {
+  constexpr int64_t kRun = 8;
   const int64_t kv_width = kv_heads * head_dim;
   const int64_t group = heads / kv_heads;
-  std::vector<float> p(static_cast<size_t>(len));
-  std::vector<float> acc(static_cast<size_t>(head_dim));
-  for (int64_t i = i0; i < i1; ++i) {
+  const int64_t hd8 = head_dim & ~int64_t{7};
+  std::vector<float> p(static_cast<size_t>(kRun * std::max<int64_t>(len, 1)));
+  std::vector<float> acc(static_cast<size_t>(kRun * head_dim));
+  for (int64_t i = i0; i < i1;) {
     const int64_t r = i / heads, h = i % heads, kvh = h / group;
+    const int64_t n = std::min({kRun, (kvh + 1) * group - h, i1 - i});  // heads h .. h + n - 1
     const float* qh = q + r * q_stride + h * head_dim;
+    const float* Kh = K + kvh * head_dim;
+    const float* Vh = V + kvh * head_dim;
     const int64_t vis = visible[r];
-    float mx = -INFINITY;
     for (int64_t s = 0; s < vis; ++s) {
-      p[s] = dot(qh, K + s * kv_width + kvh * head_dim, head_dim) * scale;
-      mx = std::max(mx, p[s]);
+      const float* ks = Kh + s * kv_width;
+      for (int64_t g = 0; g < n; ++g) p[static_cast<size_t>(g * len + s)] = dot(qh + g * head_dim, ks, head_dim) * scale;
     }
-    float sum = 0;
+    float inv[kRun];
+    for (int64_t g = 0; g < n; ++g) {
+      float* pg = p.data() + g * len;
+      float mx = -INFINITY;
+      for (int64_t s = 0; s < vis; ++s) mx = std::max(mx, pg[s]);
+      float sum = 0;
+      for (int64_t s = 0; s < vis; ++s) {
+        pg[s] = std::exp(pg[s] - mx);
+        sum += pg[s];
+      }
+      inv[g] = vis > 0 ? 1.0f / sum : 0.0f;
+    }
+    std::fill(acc.begin(), acc.begin() + n * head_dim, 0.0f);
     for (int64_t s = 0; s < vis; ++s) {
-      p[s] = std::exp(p[s] - mx);
-      sum += p[s];
+      const float* vs = Vh + s * kv_width;
+      for (int64_t g = 0; g < n; ++g) {
+        const float ps = p[static_cast<size_t>(g * len + s)];
+        float* a = acc.data() + g * head_dim;
+        int64_t j = 0;
+        for (; j < hd8; j += 8)
+          *reinterpret_cast<v8fu*>(a + j) += ps * *reinterpret_cast<const v8fu*>(vs + j);
+        for (; j < head_dim; ++j) a[j] += ps * vs[j];
+      }
     }
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int64_t s = 0; s < vis; ++s) {
-      const float* vs = V + s * kv_width + kvh * head_dim;
-      const float ps = p[s];
-      for (int64_t j = 0; j < head_dim; ++j) acc[j] += ps * vs[j];
+    for (int64_t g = 0; g < n; ++g) {
+      float* o = out + r * heads * head_dim + (h + g) * head_dim;
+      const float* a = acc.data() + g * head_dim;
+      for (int64_t j = 0; j < head_dim; ++j) o[j] = a[j] * inv[g];
     }
-    float* o = out + r * heads * head_dim + h * head_dim;
-    const float inv = vis > 0 ? 1.0f / sum : 0.0f;
-    for (int64_t j = 0; j < head_dim; ++j) o[j] = acc[j] * inv;
+    i += n;
   }
 }
 

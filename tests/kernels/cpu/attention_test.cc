@@ -3,6 +3,7 @@
 // scalar one, keys stored unrotated are rotated as rope_rotate_half does, and each
 // format stays within its named tolerance of attention over the unquantized f32
 // cache, in the order of the formats' precision.
+// Also attention_range itself (f32 K and V) against an f64 recomputation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -199,6 +200,69 @@ TEST(PackedAttention, EachFormatWithinItsToleranceOfTheF32Cache) {
   EXPECT_LT(int4g32, int4);
   std::printf("attention rel. error vs f32: int8 %.5f int8-calib %.5f fp8 %.5f int4-g32 %.5f int4 %.5f\n", int8, calib,
               fp8, int4g32, int4);
+}
+
+}  // namespace
+}  // namespace gb::kernels::cpu
+
+namespace gb::kernels::cpu {
+namespace {
+
+// attention_range (f32 K and V) against a plain f64 recomputation, on shapes that
+// take its every branch: GQA groups of 1, 4 and 6 (a run of heads cut by kRun = 8
+// and by the item ranges), head_dim 64 and 20 (a vector tail), rows that see
+// different numbers of slots, one that sees none, and item ranges that split a
+// row's heads as threads do.
+constexpr double kF32AttnTol = 1e-5;  // relative to the output's largest |value|
+
+TEST(F32Attention, MatchesAnF64RecomputationOnEveryShape) {
+  struct Shape {
+    int64_t heads, kv_heads, head_dim, len;
+  };
+  for (const Shape& sh : {Shape{4, 4, 64, 37}, Shape{16, 4, 64, 50}, Shape{12, 2, 20, 9}, Shape{48, 1, 8, 5}}) {
+    const int64_t rows = 4;
+    const int64_t w = sh.kv_heads * sh.head_dim;
+    const std::vector<float> q = normal(static_cast<size_t>(rows * sh.heads * sh.head_dim), 71);
+    const std::vector<float> K = normal(static_cast<size_t>(sh.len * w), 72);
+    const std::vector<float> V = normal(static_cast<size_t>(sh.len * w), 73);
+    const std::vector<int64_t> visible = {sh.len, sh.len - 1, 1, 0};
+    const float scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+    std::vector<double> want(static_cast<size_t>(rows * sh.heads * sh.head_dim), 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < sh.heads; ++h) {
+        const int64_t kvh = h / (sh.heads / sh.kv_heads);
+        const float* qh = q.data() + (r * sh.heads + h) * sh.head_dim;
+        std::vector<double> p(static_cast<size_t>(visible[r]));
+        double mx = -INFINITY, sum = 0;
+        for (int64_t s = 0; s < visible[r]; ++s) {
+          double d = 0;
+          for (int64_t j = 0; j < sh.head_dim; ++j) d += double{qh[j]} * K[static_cast<size_t>(s * w + kvh * sh.head_dim + j)];
+          p[static_cast<size_t>(s)] = d * scale;
+          mx = std::max(mx, p[static_cast<size_t>(s)]);
+        }
+        for (double& x : p) sum += x = std::exp(x - mx);
+        for (int64_t s = 0; s < visible[r]; ++s)
+          for (int64_t j = 0; j < sh.head_dim; ++j)
+            want[static_cast<size_t>((r * sh.heads + h) * sh.head_dim + j)] +=
+                p[static_cast<size_t>(s)] / sum * V[static_cast<size_t>(s * w + kvh * sh.head_dim + j)];
+      }
+    const int64_t items = rows * sh.heads;
+    for (int64_t split : {items, int64_t{3}, sh.heads + 5}) {
+      std::vector<float> got(want.size(), -7.0f);
+      for (int64_t i0 = 0; i0 < items; i0 += split)
+        attention_range(q.data(), sh.heads * sh.head_dim, sh.heads, sh.kv_heads, sh.head_dim, K.data(), V.data(),
+                        sh.len, visible.data(), scale, i0, std::min(items, i0 + split), got.data());
+      double num = 0, den = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        num = std::max(num, std::fabs(got[i] - want[i]));
+        den = std::max(den, std::fabs(want[i]));
+      }
+      EXPECT_LE(num / den, kF32AttnTol) << "heads " << sh.heads << " kv_heads " << sh.kv_heads << " head_dim "
+                                        << sh.head_dim << " items split by " << split;
+      for (size_t i = static_cast<size_t>(3 * sh.heads * sh.head_dim); i < got.size(); ++i)
+        ASSERT_EQ(got[i], 0.0f) << "a row that sees no slot gets zeros";
+    }
+  }
 }
 
 }  // namespace
