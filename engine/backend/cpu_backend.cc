@@ -65,15 +65,16 @@ class CpuBackend final : public Backend {
   }
   void synchronize() override {}
 
-  // q8_0/q4_0 for the q8 kernels: rows interleaved by 8 in place (the codes are in a
-  // buffer this backend allocated, host memory).
+  // q8_0/q4_0/q4_K for the q8 kernels: rows interleaved by 8 in place (the codes are
+  // in a buffer this backend allocated, host memory).
   void arrange_linear(PackedMatrix& w) override {
-    const bool x8 = w.codec == kernels::WeightCodec::kQ8_0 || w.codec == kernels::WeightCodec::kQ4_0;
+    using kernels::WeightCodec;
+    const bool x8 = w.codec == WeightCodec::kQ8_0 || w.codec == WeightCodec::kQ4_0 || w.codec == WeightCodec::kQ4_K;
+    const kernels::BlockShape bs = kernels::ggml_block_shape(w.codec);
     if (!x8 || w.interleave != 0 || activations_ != kc::ActivationMode::kQ8 || !kc::has_avx2_fma_f16c() ||
-        w.rows < kernels::kInterleaveRows || w.cols % 32 != 0)
+        w.rows < kernels::kInterleaveRows || w.cols % bs.elems != 0)
       return;
-    kernels::x8_interleave_matrix(const_cast<uint8_t*>(w.codes), w.rows, w.cols / 32,
-                                  kernels::ggml_block_shape(w.codec).bytes);
+    kernels::x8_interleave_matrix(const_cast<uint8_t*>(w.codes), w.rows, w.cols / bs.elems, bs.bytes);
     w.interleave = kernels::kInterleaveRows;
   }
 

@@ -121,7 +121,7 @@ struct PackedMatrix {
   const uint32_t* block_row_index = nullptr;  // null: block b of row r is r * cols / group + j
   int64_t dq_block = 256;
 
-  // 0: rows row-major. kInterleaveRows: q8_0/q4_0 rows interleaved in groups of 8
+  // 0: rows row-major. kInterleaveRows: q8_0/q4_0/q4_K rows interleaved in groups of 8
   // (kernels/codecs/ggml_interleaved.h; the CPU backend's own layout), the rows past
   // the last whole group row-major; row() is then not a row: read blocks through
   // ggml_row_block.
@@ -200,7 +200,7 @@ GB_HOST_DEVICE inline void dequantize_row(const PackedMatrix& m, int64_t r, floa
       break;
   }
   const BlockShape bs = ggml_block_shape(m.codec);
-  alignas(8) uint8_t scratch[sizeof(BlockQ8_0)];
+  alignas(8) uint8_t scratch[sizeof(BlockQ4_K)];
   for (int64_t b = 0; b < n / bs.elems; ++b) {
     const uint8_t* blk = m.interleave ? ggml_row_block(m, r, b, scratch) : p + b * bs.bytes;
     float* y = out + b * bs.elems;

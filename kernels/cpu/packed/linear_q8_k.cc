@@ -289,12 +289,143 @@ inline void dots(const PackedMatrix& W, int64_t n, int64_t nb, const ActQ8_K* x,
   }
 }
 
+// ---- q4_K rows interleaved by 8 (kernels/codecs/ggml_interleaved.h) ----
+
+// pshufb controls that copy byte s of each dword of a vector into both i16 halves
+// of that dword (the other bytes zero): a sub-block's 8 row scales as madd's
+// multipliers.
+inline __m256i spread_control(int s) {
+  const __m256i base = _mm256_set1_epi32(static_cast<int>(0x80008000u | static_cast<uint32_t>(s) | (static_cast<uint32_t>(s) << 16)));
+  return _mm256_add_epi32(base, _mm256_setr_epi32(0, 0x40004, 0x80008, 0xC000C, 0, 0x40004, 0x80008, 0xC000C));
+}
+
+// R activation rows (x[r * nb + b]) against one q4_K row group: out[r] lane i =
+// the dot with weight row i. Per sub-block of 32 the 8 chunk vectors (4 quants of
+// each row) against 8 broadcast activation dwords, summed in i16 (8 * 2 * 15 * 128
+// fits), then one madd with the 8 rows' scales; the mins against the activations'
+// sums per 16 by madd as well.
+template <int R>
+inline void x8_dots_q4_K(const BlockQ4_Kx8* g, int64_t nb, const ActQ8_K* x, __m256* out) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), m3f = _mm256_set1_epi8(0x3F), m03 = _mm256_set1_epi8(0x03);
+  const __m256i ctl[4] = {spread_control(0), spread_control(1), spread_control(2), spread_control(3)};
+  __m256 acc[R];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ4_Kx8& w = g[b];
+    // Dword i of sc[0] / sc[1]: row i's scales 0-3 / 4-7; mn likewise (scales_mins_k4
+    // on 8 rows at once).
+    const __m256i u0 = load32(w.scales[0]), u1 = load32(w.scales[1]), u2 = load32(w.scales[2]);
+    const __m256i sc[2] = {_mm256_and_si256(u0, m3f),
+                           _mm256_or_si256(_mm256_and_si256(u2, lo4),
+                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m03), 4))};
+    const __m256i mn[2] = {_mm256_and_si256(u1, m3f),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), lo4),
+                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m03), 4))};
+    __m256i isum[R];
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
+    #pragma GCC unroll 1
+    for (int j = 0; j < 8; ++j) {  // sub-block j: nibble j & 1 of pair t = j / 2
+      const uint8_t* qs = w.qs + 256 * (j / 2);
+      __m256i q[8];
+      #pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const __m256i v = load32(qs + 32 * c);
+        q[c] = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(v, 4) : v, lo4);
+      }
+      const __m256i scale = _mm256_shuffle_epi8(sc[j / 4], ctl[j % 4]);
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const int8_t* xs = x[r * nb + b].qs + 32 * j;
+        int32_t xd[8];
+        __builtin_memcpy(xd, xs, 32);
+        __m256i s16 = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(xd[0]));
+        #pragma GCC unroll 8
+        for (int c = 1; c < 8; ++c) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q[c], _mm256_set1_epi32(xd[c])));
+        isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16, scale));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.dmin)));
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const ActQ8_K& a = x[r * nb + b];
+      int32_t bs[8];  // the sums per 16 in pairs: pair j is sub-block j's two
+      __builtin_memcpy(bs, a.bsums, 32);
+      __m256i msum = _mm256_setzero_si256();
+      #pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j)
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_shuffle_epi8(mn[j / 4], ctl[j % 4]), _mm256_set1_epi32(bs[j])));
+      const __m256 da = _mm256_set1_ps(a.d);
+      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum[r]), acc[r]);
+      acc[r] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(msum), acc[r]);
+    }
+  }
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// As linear_q8_0.cc's linear_x8, for q4_K: whole groups 4, 2, 1 activation rows at
+// a time, a cut group computed whole and its rows in range kept, the row-major tail
+// through the plain kernel.
+void linear_x8_q4_K(const ActQ8_K* xq, int64_t m0, int64_t m1, const PackedMatrix& W, const float* bias, int64_t n0,
+                    int64_t n1, float* y, int64_t ldy) {
+  const int64_t nb = W.cols / 256;
+  const int64_t grouped = W.rows / 8 * 8;
+  for (int64_t g = n0 / 8 * 8; g < std::min(n1, grouped); g += 8) {
+    const auto* w = reinterpret_cast<const BlockQ4_Kx8*>(W.row(g));
+    const int64_t lo = std::max(n0, g) - g, hi = std::min(n1, g + 8) - g;
+    alignas(32) float bb[8] = {};
+    if (bias)
+      for (int64_t i = lo; i < hi; ++i) bb[i] = bias[g + i];
+    const __m256 b8 = _mm256_load_ps(bb);
+    auto put = [&](int64_t m, __m256 v) {
+      v = _mm256_add_ps(v, b8);
+      if (lo == 0 && hi == 8) {
+        _mm256_storeu_ps(y + m * ldy + g, v);
+        return;
+      }
+      alignas(32) float o[8];
+      _mm256_store_ps(o, v);
+      for (int64_t i = lo; i < hi; ++i) y[m * ldy + g + i] = o[i];
+    };
+    __m256 out[4];
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+      x8_dots_q4_K<4>(w, nb, xq + m * nb, out);
+      for (int r = 0; r < 4; ++r) put(m + r, out[r]);
+    }
+    for (; m + 2 <= m1; m += 2) {
+      x8_dots_q4_K<2>(w, nb, xq + m * nb, out);
+      for (int r = 0; r < 2; ++r) put(m + r, out[r]);
+    }
+    for (; m < m1; ++m) {
+      x8_dots_q4_K<1>(w, nb, xq + m * nb, out);
+      put(m, out[0]);
+    }
+  }
+  for (int64_t n = std::max(n0, grouped); n < n1; ++n) {
+    const float b = bias ? bias[n] : 0.0f;
+    for (int64_t m = m0; m < m1; ++m) {
+      float out;
+      dots<1>(W, n, nb, xq + m * nb, &out);
+      y[m * ldy + n] = out + b;
+    }
+  }
+}
+
 }  // namespace
 
 void linear_q8_K_avx2(const ActQ8_K* xq, int64_t rows, const PackedMatrix& W, const float* bias, int64_t n0,
                       int64_t n1, float* y, int64_t ldy) {
   const int64_t nb = W.cols / 256;
   constexpr int64_t kRowChunk = 64;  // activation rows (292 bytes per 256 inputs each) kept hot
+  if (W.codec == WeightCodec::kQ4_K && W.interleave == kInterleaveRows) {
+    for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk)
+      linear_x8_q4_K(xq, m0, std::min(rows, m0 + kRowChunk), W, bias, n0, n1, y, ldy);
+    return;
+  }
   for (int64_t m0 = 0; m0 < rows; m0 += kRowChunk) {
     const int64_t m1 = std::min(rows, m0 + kRowChunk);
     for (int64_t n = n0; n < n1; ++n) {

@@ -93,9 +93,10 @@ float reference_dot_q8_K(const PackedMatrix& W, int64_t n, const ActQ8_K* x) {
   const BlockShape bs = ggml_block_shape(W.codec);
   const uint8_t* row = W.row(n);
   float sum = 0.0f;
+  alignas(8) uint8_t scratch[sizeof(BlockQ4_K)];
   for (int64_t b = 0; b < W.cols / 256; ++b) {
     const ActQ8_K& a = x[b];
-    const uint8_t* blk = row + b * bs.bytes;
+    const uint8_t* blk = W.interleave ? ggml_row_block(W, n, b, scratch) : row + b * bs.bytes;
     if (W.codec == WeightCodec::kQ4_K) {
       // x = d sc_j q - dmin m_j over 8 sub-blocks of 32.
       const auto& w = *reinterpret_cast<const BlockQ4_K*>(blk);

@@ -7,7 +7,7 @@
 //  - q8 activations: the AVX2 kernel equals the scalar integer reference, and the
 //    q8 mode stays within a named budget of the exact f32 result (how far 8-bit
 //    activations move a layer's output);
-//  - q8_0/q4_0 interleaved by 8 rows: the same values, and the x8 kernel within
+//  - q8_0/q4_0/q4_K interleaved by 8 rows: the same values, and the x8 kernel within
 //    the same budget of the reference;
 //  - the dispatcher runs the AVX2 kernel for each codec (not the dequantizing
 //    fallback), and the activation quantizer keeps |x - d q| <= d / 2 with exact
@@ -190,7 +190,7 @@ TEST_P(Q8Activations, Avx2KernelMatchesIntegerReferenceAndStaysNearF32) {
 INSTANTIATE_TEST_SUITE_P(EveryQ8Codec, Q8Activations, ::testing::ValuesIn(q8_cases()),
                          [](const auto& i) { return i.param.name; });
 
-// q8_0 and q4_0 rows interleaved by 8 (kernels/codecs/ggml_interleaved.h, the CPU
+// q8_0, q4_0 and q4_K rows interleaved by 8 (kernels/codecs/ggml_interleaved.h, the CPU
 // backend's layout for its q8 kernels): the same values row by row, the scalar
 // reference unchanged bit for bit, and the x8 kernel within the q8 kernels' budget
 // of it, on 37 rows (4 groups and a row-major tail of 5) and on a slice [3, 35)
@@ -204,7 +204,8 @@ TEST_P(Q8Interleaved, SameValuesAndTheX8KernelMatchesTheReference) {
   ASSERT_TRUE(q.ok()) << q.message();
   const PackedMatrix plain = q->view();
   std::vector<uint8_t> codes(q->codes.begin(), q->codes.end());
-  x8_interleave_matrix(codes.data(), kOut, kIn / 32, ggml_block_shape(c.spec.codec).bytes);
+  const BlockShape bs = ggml_block_shape(c.spec.codec);
+  x8_interleave_matrix(codes.data(), kOut, kIn / bs.elems, bs.bytes);
   EXPECT_NE(codes, q->codes) << c.name << ": interleaving moved no byte";
   PackedMatrix W = plain;
   W.codes = codes.data();
@@ -247,7 +248,8 @@ TEST_P(Q8Interleaved, SameValuesAndTheX8KernelMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(X8Codecs, Q8Interleaved,
                          ::testing::Values(Case{"q8_0", spec(WeightCodec::kQ8_0), kTolQ8Kernel},
-                                           Case{"q4_0", spec(WeightCodec::kQ4_0), kTolQ8Kernel}),
+                                           Case{"q4_0", spec(WeightCodec::kQ4_0), kTolQ8Kernel},
+                                           Case{"q4_k", spec(WeightCodec::kQ4_K), kTolQ8Kernel}),
                          [](const auto& i) { return i.param.name; });
 
 TEST(Q8Activations, CodecsWithoutAQ8KernelReadF32) {
