@@ -19,6 +19,12 @@
 # kernels its linear layers ran. llama.cpp runs through llama-cpp-python
 # (bench/llamacpp_speed.py); where it is absent, its columns say so and the
 # gridbench figures are still printed. Not a test: a benchmark to run by hand.
+# gridbench's kernels are AVX2 ones; to compare like with like on a CPU with
+# AVX-512, build llama.cpp for AVX2 too:
+#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
+#     pip install --force-reinstall --no-deps llama-cpp-python
+# (seen on an Intel Xeon with AMX: pip's native build, llama-cpp-python 0.3.36,
+# crashed in ggml_backend_amx_mul_mat at the first eval).
 #
 #   bench/engine_vs_llamacpp.sh [BUILD_DIR]
 # Environment: PYTHON (default /work/venv-ref/bin/python, else python3), THREADS (2),
