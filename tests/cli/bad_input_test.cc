@@ -10,10 +10,6 @@
 namespace gb::cli_testing {
 namespace {
 
-Output gridbench(const std::string& dir, const std::vector<std::string>& args) {
-  return run_program(dir, "gridbench", args);
-}
-
 void expect_refused(const Output& o, const std::string& expected) {
   EXPECT_EQ(o.code, 2) << o.err.substr(0, 500);
   EXPECT_NE(o.err.find(expected), std::string::npos) << o.err.substr(0, 500);

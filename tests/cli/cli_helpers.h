@@ -67,6 +67,12 @@ inline Output run_program(const std::string& dir, const std::string& program, co
   return {e.exited ? e.code : 128 + e.signal, slurp(dir + "/stdout"), slurp(dir + "/stderr")};
 }
 
+// Runs bin/gridbench with `args` (and `env` entries NAME=VALUE) in `dir`.
+inline Output gridbench(const std::string& dir, const std::vector<std::string>& args,
+                        const std::vector<std::string>& env = {}) {
+  return run_program(dir, "gridbench", args, env);
+}
+
 inline int64_t query_int(const std::string& db, const std::string& sql) {
   sqlite3* h = nullptr;
   int64_t v = -1;

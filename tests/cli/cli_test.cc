@@ -19,6 +19,7 @@
 
 namespace gb {
 namespace {
+namespace cli_test {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
@@ -489,5 +490,6 @@ TEST(Cli, EngineGridRunsEmbedded) {
   EXPECT_NE(r.out.find("| f16"), std::string::npos) << r.out;
 }
 
+}  // namespace cli_test
 }  // namespace
 }  // namespace gb

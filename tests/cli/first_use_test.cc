@@ -16,10 +16,6 @@ namespace {
 using namespace cli_testing;
 using Json = nlohmann::json;
 
-Output gridbench(const std::string& dir, const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-  return run_program(dir, "gridbench", args, env);
-}
-
 // A timed-out attempt that is retried is a retry line, and the summary counts the
 // job once (issue 15: "1 jobs ... 2 run here (... 2 timeout)"); the report shows
 // the job as a "timeout" cell and lists it with its error, as the dashboard does.

@@ -13,10 +13,6 @@ namespace {
 using namespace cli_testing;
 using Json = nlohmann::json;
 
-Output gridbench(const std::string& dir, const std::vector<std::string>& args) {
-  return run_program(dir, "gridbench", args);
-}
-
 TEST(QuantErrorCommand, JsonRowsAndReference004sTable) {
   std::string d = temp_dir();
   Output o = gridbench(d, {"quant-error", "--weight-format", "int8-tensor,fp8-tensor", "--shape", "16x512,100x1024",

@@ -15,10 +15,6 @@ namespace {
 
 using namespace cli_testing;
 
-Output gridbench(const std::string& dir, const std::vector<std::string>& args) {
-  return run_program(dir, "gridbench", args);
-}
-
 void exec_sql(const std::string& db, const std::string& sql) {
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);

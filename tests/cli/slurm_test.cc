@@ -22,6 +22,7 @@
 
 namespace gb::cli {
 namespace {
+namespace slurm_test {
 
 namespace fs = std::filesystem;
 
@@ -416,5 +417,6 @@ TEST(SlurmCli, CancelEndsWholeArraysOrDrainsRunningWorkers) {
   EXPECT_FALSE(fs::exists(slurm.dir + "/scancel.log"));
 }
 
+}  // namespace slurm_test
 }  // namespace
 }  // namespace gb::cli

@@ -12,6 +12,7 @@
 
 namespace gb::coord {
 namespace {
+namespace plot_spec_test {
 
 std::string grid_with_plots(const std::string& plots) {
   return R"({"name": "p", "axes": {"model": ["qwen1.5-0.5b", "qwen1.5-7b"], "weight_format": ["f16", "int4-g128"],
@@ -130,5 +131,6 @@ TEST(PlotSpec, ErrorsSayWhereAndWhatIsKnown) {
                 p + "[3].panel: 'model' is also the 'color'; expected another parameter"}));
 }
 
+}  // namespace plot_spec_test
 }  // namespace
 }  // namespace gb::coord

@@ -12,6 +12,7 @@
 
 namespace gb::dash {
 namespace {
+namespace index_page_test {
 
 size_t count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
@@ -86,5 +87,6 @@ TEST(IndexPage, PageFolders) {
   EXPECT_NE(page_folder("a/b"), page_folder("a_b"));  // distinct names, distinct folders
 }
 
+}  // namespace index_page_test
 }  // namespace
 }  // namespace gb::dash

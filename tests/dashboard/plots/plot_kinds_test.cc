@@ -15,6 +15,7 @@
 
 namespace gb::dash::plots {
 namespace {
+namespace plot_kinds_test {
 
 size_t count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
@@ -261,5 +262,6 @@ TEST(SvgCanvas, TicksAndText) {
   EXPECT_EQ(num(std::nan("")), "0.0");
 }
 
+}  // namespace plot_kinds_test
 }  // namespace
 }  // namespace gb::dash::plots

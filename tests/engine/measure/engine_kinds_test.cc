@@ -22,6 +22,7 @@
 
 namespace gb::engine {
 namespace {
+namespace engine_kinds_test {
 
 namespace fs = std::filesystem;
 const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
@@ -368,11 +369,13 @@ TEST(EngineJobs, BackendParameterIsCheckedAndCudaIsRefusedWithoutABackend) {
   EXPECT_NE(out.error().message.find("cuda"), std::string::npos) << out.error().message;
 }
 
+}  // namespace engine_kinds_test
 }  // namespace
 }  // namespace gb::engine
 
 namespace gb::engine {
 namespace {
+namespace engine_kinds_test {
 
 // A tokenizer that adds BOS (here "<s>", id 1, by its TemplateProcessing): in
 // llama.cpp mode every chunk starts with BOS in place of its first token, as
@@ -544,5 +547,6 @@ TEST(KvCalibrate, RangesAreThoseOfTheStoredKeysAndValuesAndTheFileReadsBack) {
     EXPECT_FALSE((*m)->make_cache(q, 1).ok());
   }
 }
+}  // namespace engine_kinds_test
 }  // namespace
 }  // namespace gb::engine

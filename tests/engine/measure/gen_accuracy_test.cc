@@ -12,6 +12,7 @@
 
 namespace gb::engine {
 namespace {
+namespace gen_accuracy_test {
 
 const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
 
@@ -85,5 +86,6 @@ TEST(GenAccuracy, ReferenceModelAgainstItsGreedyContinuation) {
   EXPECT_LE(m["accuracy"] * 3, 3 - m["no_answer"]);  // a generation without a number is never right
 }
 
+}  // namespace gen_accuracy_test
 }  // namespace
 }  // namespace gb::engine

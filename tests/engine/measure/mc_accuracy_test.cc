@@ -20,6 +20,7 @@
 
 namespace gb::engine {
 namespace {
+namespace mc_accuracy_test {
 
 const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
 
@@ -307,5 +308,6 @@ TEST(McEval, ReferenceModelSetGivesTheAccuracyItsReadmeStates) {
   EXPECT_EQ(m.count("acc_letter"), 0u);  // mc_mode choice_text only
 }
 
+}  // namespace mc_accuracy_test
 }  // namespace
 }  // namespace gb::engine

@@ -15,6 +15,7 @@
 
 namespace gb::engine {
 namespace {
+namespace quant_error_test {
 
 const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
 
@@ -154,5 +155,6 @@ TEST(QuantError, BadParametersAreRefused) {
   EXPECT_EQ(parse_quant_shape("100x1024")->str(), "100x1024");
 }
 
+}  // namespace quant_error_test
 }  // namespace
 }  // namespace gb::engine

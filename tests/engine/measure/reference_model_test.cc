@@ -22,6 +22,7 @@
 
 namespace gb::engine {
 namespace {
+namespace reference_model_test {
 
 namespace fs = std::filesystem;
 const std::string kDir = std::string(GB_SOURCE_DIR) + "/tests/data/reference_model";
@@ -216,5 +217,6 @@ TEST(ReferenceModel, KlDivergenceFromF32FollowsPrecision) {
   EXPECT_LT(kl["int4-g32"], kl["int4-g256"]);
 }
 
+}  // namespace reference_model_test
 }  // namespace
 }  // namespace gb::engine

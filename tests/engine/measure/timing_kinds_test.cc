@@ -13,6 +13,7 @@
 
 namespace gb::engine {
 namespace {
+namespace timing_kinds_test {
 
 const std::string kData = std::string(GB_SOURCE_DIR) + "/tests/data";
 // tests/data/golden/llama_gqa: 2 layers, 2 KV heads of 16 dims, f32 weights.
@@ -165,5 +166,6 @@ TEST(ContextSearchJob, TooSmallABudgetIsOomAndNoBudgetIsAnError) {
   EXPECT_FALSE(check_job("context_search", {{"model", kLlama}, {"memory_budget_gib", 0}}).ok());
 }
 
+}  // namespace timing_kinds_test
 }  // namespace
 }  // namespace gb::engine

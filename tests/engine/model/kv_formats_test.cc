@@ -18,6 +18,7 @@
 
 namespace gb::engine {
 namespace {
+namespace kv_formats_test {
 
 // Max |logit - f32 cache's| / max |f32 cache's logit| on the tiny models below
 // (synthetic weights, 12 tokens).
@@ -309,5 +310,6 @@ TEST(KvFormats, CalibrationErrorsSayWhatAndWhere) {
       << cache.error().message;
 }
 
+}  // namespace kv_formats_test
 }  // namespace
 }  // namespace gb::engine

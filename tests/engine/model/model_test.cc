@@ -25,6 +25,7 @@
 
 namespace gb::engine {
 namespace {
+namespace model_test {
 
 // Tiny configs of every family, with the switches that make each one different.
 ModelConfig tiny(Family f) {
@@ -569,11 +570,13 @@ TEST(Generate, SampledGenerationFollowsSamplerNextOnTheHostLogits) {
   EXPECT_GT(std::set<int32_t>(want.begin(), want.end()).size(), 1u);  // it really samples
 }
 
+}  // namespace model_test
 }  // namespace
 }  // namespace gb::engine
 
 namespace gb::engine {
 namespace {
+namespace model_test {
 
 // A checkpoint with one NaN weight is refused at load, naming the tensor.
 TEST(ModelErrors, NanWeightsNameTheTensor) {
@@ -611,11 +614,13 @@ TEST(ModelErrors, NanWeightsNameTheTensor) {
   fs::remove_all(dir);
 }
 
+}  // namespace model_test
 }  // namespace
 }  // namespace gb::engine
 
 namespace gb::engine {
 namespace {
+namespace model_test {
 
 // Dropping a mapped checkpoint's pages keeps its views readable, with the same bytes.
 TEST(WeightSources, ReleasingMappedPagesKeepsViewsValid) {
@@ -635,5 +640,6 @@ TEST(WeightSources, ReleasingMappedPagesKeepsViewsValid) {
   }
 }
 
+}  // namespace model_test
 }  // namespace
 }  // namespace gb::engine

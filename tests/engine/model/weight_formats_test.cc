@@ -28,6 +28,7 @@
 
 namespace gb::engine {
 namespace {
+namespace weight_formats_test {
 
 namespace fs = std::filesystem;
 
@@ -515,5 +516,6 @@ TEST(AwqGptq, BadCheckpointsAreRefusedNamingWhat) {
   EXPECT_NE(m.find("its qzeros is I32 [2, 16], expected I32 [4, 16]"), std::string::npos) << m;
 }
 
+}  // namespace weight_formats_test
 }  // namespace
 }  // namespace gb::engine

@@ -16,6 +16,7 @@
 
 namespace gb::engine {
 namespace {
+namespace tokenizer_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -282,5 +283,6 @@ TEST(Tokenizer, ErrorsNameFileAndPath) {
   EXPECT_NE(notjson.message().find("bad.json"), std::string::npos);
 }
 
+}  // namespace tokenizer_test
 }  // namespace
 }  // namespace gb::engine

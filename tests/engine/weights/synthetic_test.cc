@@ -20,6 +20,7 @@
 
 namespace gb::engine {
 namespace {
+namespace synthetic_test {
 
 using Clock = std::chrono::steady_clock;
 
@@ -623,5 +624,6 @@ TEST(Synthetic, ForwardOfEveryFamilyAtFullDepthIsSane) {
   }
 }
 
+}  // namespace synthetic_test
 }  // namespace
 }  // namespace gb::engine

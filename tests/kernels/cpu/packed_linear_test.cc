@@ -30,6 +30,7 @@
 
 namespace gb::kernels::cpu {
 namespace {
+namespace packed_linear_test {
 
 // |fast - reference| <= tolerance * (|W_n| |x_m|) (the size of the dot product's
 // terms; Cauchy-Schwarz), per codec. f32 accumulation in another order than the
@@ -493,5 +494,6 @@ TEST(SmoothQuant, SmoothingLowersW8A8ErrorOnOutlierChannels) {
   EXPECT_LT(smoothed * 2, plain);
 }
 
+}  // namespace packed_linear_test
 }  // namespace
 }  // namespace gb::kernels::cpu

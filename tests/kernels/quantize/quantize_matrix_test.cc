@@ -19,6 +19,7 @@
 
 namespace gb::kernels {
 namespace {
+namespace quantize_matrix_test {
 
 // Relative RMS error budgets of one quantize-dequantize round trip on N(0, 1)
 // weights (measured values are about half of each).
@@ -257,5 +258,6 @@ TEST(Bnb4, BitsandbytesKnownAnswers) {
   }
 }
 
+}  // namespace quantize_matrix_test
 }  // namespace
 }  // namespace gb::kernels

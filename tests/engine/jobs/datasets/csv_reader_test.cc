@@ -7,6 +7,7 @@
 
 namespace gb::engine {
 namespace {
+namespace csv_reader_test {
 
 std::vector<CsvRecord> ok(std::string_view text) {
   Result<std::vector<CsvRecord>> r = parse_csv(text, "x.csv");
@@ -72,5 +73,6 @@ TEST(CsvReader, ReadsFilesAndNamesThem) {
   EXPECT_EQ(bad.message().rfind(d.file("bad.csv") + ":1: ", 0), 0u) << bad.message();
 }
 
+}  // namespace csv_reader_test
 }  // namespace
 }  // namespace gb::engine

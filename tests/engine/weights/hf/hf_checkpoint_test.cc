@@ -16,6 +16,7 @@
 
 namespace gb::engine {
 namespace {
+namespace hf_checkpoint_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -416,5 +417,6 @@ TEST(HfCheckpoint, BadDirectoriesAndFiles) {
   }
 }
 
+}  // namespace hf_checkpoint_test
 }  // namespace
 }  // namespace gb::engine
