@@ -16,54 +16,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/subprocess.h"
+#include "tests/cli/cli_helpers.h"
 
 namespace gb {
 namespace {
 namespace cli_test {
-namespace fs = std::filesystem;
+using namespace cli_testing;
 using Json = nlohmann::json;
 
 const std::string kGridbench = std::string(GB_BINARY_DIR) + "/bin/gridbench";
 const std::string kJob = std::string(GB_BINARY_DIR) + "/bin/gridbench-job";
-const std::string kSource = GB_SOURCE_DIR;
-
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string temp_dir() {
-  auto dir = fs::path(::testing::TempDir()) /
-             ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-              std::to_string(::getpid()));  // the pid: suites of two checkouts never share one
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs gridbench with `args`, capturing stdout and stderr.
-Output gridbench(const std::string& dir, const std::vector<std::string>& args, const std::string& env = "") {
-  std::vector<std::string> argv = {kGridbench};
-  argv.insert(argv.end(), args.begin(), args.end());
-  if (!env.empty()) argv.insert(argv.begin(), {"/usr/bin/env", env});
-  fs::remove(dir + "/stdout");
-  fs::remove(dir + "/stderr");
-  Result<pid_t> pid = spawn_process(argv, dir + "/stdout", dir + "/stderr");
-  if (!pid.ok()) return {};
-  ExitInfo e = wait_process(*pid);
-  return {e.exited ? e.code : 128 + e.signal, slurp(dir + "/stdout"), slurp(dir + "/stderr")};
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
 
 std::string small_grid(const std::string& models) {
   return R"({"name": "small", "axes": {"model": [)" + models +
@@ -72,20 +34,6 @@ std::string small_grid(const std::string& models) {
   "report": {"title": "decode", "rows": ["model"], "pivot": "weight_format",
              "columns": [{"metric": "decode_B_ms", "label": "B", "digits": 2}],
              "baseline": {"weight_format": "f16"}}})";
-}
-
-// One row per metric is a result; exactly-once means each job's current run has
-// one row per metric and no job has two succeeded runs.
-int64_t query_int(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  int64_t v = -1;
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
 }
 
 TEST(Cli, FormatsPrintsTheWeightFormatTable) {
@@ -250,6 +198,8 @@ std::string slow_job_wrapper(const std::string& dir) {
   return path;
 }
 
+// One row per metric is a result; exactly-once means each job's current run has
+// one row per metric and no job has two succeeded runs.
 void expect_complete_exactly_once(const std::string& db, int jobs) {
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'"), jobs);
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE state = 'succeeded'"), jobs);
@@ -313,7 +263,7 @@ TEST(Cli, FailingJobIsRecordedWithItsError) {
   fs::permissions(failing, fs::perms::owner_all);
   std::string db = d + "/gb.db";
   Output o = gridbench(d, {"run", d + "/g.json", "--db", db, "--out", d + "/out", "--max-attempts", "2"},
-                       "GRIDBENCH_JOB=" + failing);
+                       {"GRIDBENCH_JOB=" + failing});
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND error LIKE '%signal 11%simulated crash%'"),
             2);
