@@ -21,10 +21,14 @@
 # gridbench figures are still printed. Not a test: a benchmark to run by hand.
 # gridbench's kernels are AVX2 ones; to compare like with like on a CPU with
 # AVX-512, build llama.cpp for AVX2 too:
-#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
-#     pip install --force-reinstall --no-deps llama-cpp-python
+#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+#     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" \
+#     pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python
 # (seen on an Intel Xeon with AMX: pip's native build, llama-cpp-python 0.3.36,
-# crashed in ggml_backend_amx_mul_mat at the first eval).
+# crashed in ggml_backend_amx_mul_mat at the first eval of a q8_0 file, while the
+# f16 file ran. --no-cache-dir matters: without it pip reinstalls a cached wheel
+# of the same version, native build included, and CMAKE_ARGS are never used. A
+# row whose llama.cpp columns are "-" while f16's are filled is that crash.)
 #
 #   bench/engine_vs_llamacpp.sh [BUILD_DIR]
 # Environment: PYTHON (default /work/venv-ref/bin/python, else python3), THREADS (2),
