@@ -215,7 +215,12 @@ TEST(Cli, InterruptLeavesConsistentStateAndResumes) {
                                      d + "/g.json", "--db", db, "--out", d + "/out", "-j", "2"},
                                     d + "/run.out", d + "/run.err");
   ASSERT_TRUE(pid.ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Interrupt it once a job has succeeded (polled: a fixed 1.5 s sleep raced a loaded
+  // machine's start-up and then found no job done).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!fs::exists(db) || query_int(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'") <= 0))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   kill(*pid, SIGINT);
   ExitInfo e = wait_process(*pid);
   ASSERT_TRUE(e.exited) << e.describe();
