@@ -191,6 +191,15 @@ TEST(Cli, DashboardIndexOfEveryGrid) {
 }
 
 // A job binary that takes a while, so that a run can be interrupted mid-grid.
+// Polls `sql` (a count) on the database at `db`, every 20 ms, until it is positive or
+// `timeout` has passed (the caller's assertions then say what was missing). The file
+// may not exist yet while the run starts.
+void wait_until_positive(const std::string& db, const std::string& sql, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline && (!fs::exists(db) || query_int(db, sql) <= 0))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 std::string slow_job_wrapper(const std::string& dir) {
   std::string path = dir + "/slow-job.sh";
   write_file(path, "#!/bin/sh\nsleep 0.4\nexec " + kJob + " \"$@\"\n");
@@ -217,10 +226,7 @@ TEST(Cli, InterruptLeavesConsistentStateAndResumes) {
   ASSERT_TRUE(pid.ok());
   // Interrupt it once a job has succeeded (polled: a fixed 1.5 s sleep raced a loaded
   // machine's start-up and then found no job done).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (!fs::exists(db) || query_int(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'") <= 0))
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_until_positive(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'", std::chrono::seconds(30));
   kill(*pid, SIGINT);
   ExitInfo e = wait_process(*pid);
   ASSERT_TRUE(e.exited) << e.describe();
@@ -245,10 +251,7 @@ TEST(Cli, KilledRunIsReclaimedAtOnce) {
                                     d + "/run.out", d + "/run.err");
   ASSERT_TRUE(pid.ok());
   // Kill it once it holds a job (polled: a fixed sleep raced a loaded machine's start-up).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (!fs::exists(db) || query_int(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running')") <= 0))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  wait_until_positive(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running')", std::chrono::seconds(20));
   kill(*pid, SIGKILL);
   wait_process(*pid);
   EXPECT_GT(query_int(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('leased', 'running')"), 0);
