@@ -196,16 +196,16 @@ class CpuBackend final : public Backend {
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
                 const KvLayerView& cache, int64_t slot) override {
+    const kernels::KvPlane kp = cache.k_plane(), vp = cache.v_plane();
     if (kernels::kv_element_quantized(cache.element)) {
       const kernels::KvSlotLayout L = cache.layout();
       pool_.parallel_for(n, [&](int64_t r0, int64_t r1) {
-        kc::kv_store_packed_rows(k + r0 * row_stride, v + r0 * row_stride, r1 - r0, row_stride, L,
-                                 static_cast<uint8_t*>(cache.k), static_cast<uint8_t*>(cache.v), cache.k_calib,
-                                 cache.v_calib, slot + r0);
+        kc::kv_store_packed_rows(k + r0 * row_stride, v + r0 * row_stride, r1 - r0, row_stride, L, kp, vp,
+                                 cache.k_calib, cache.v_calib, slot + r0);
       }, 16);
       return;
     }
-    kc::kv_store_rows(k, v, n, row_stride, kv_width, cache.k, cache.v, cache.element, slot);
+    kc::kv_store_rows(k, v, n, row_stride, kv_width, kp, vp, cache.element, slot);
   }
 
   void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
@@ -215,8 +215,7 @@ class CpuBackend final : public Backend {
     const int64_t len = cache.len;
     if (kernels::kv_element_quantized(cache.element)) {
       // Read as stored: the dequantization is fused into the products.
-      kc::KvPackedPlanes planes{cache.layout(), static_cast<const uint8_t*>(cache.k),
-                                static_cast<const uint8_t*>(cache.v), cache.k_calib, cache.v_calib};
+      kc::KvPackedPlanes planes{cache.layout(), cache.k_plane(), cache.v_plane(), cache.k_calib, cache.v_calib};
       const float* cs = nullptr;
       const int64_t rot_dim = cache.keys_unrotated ? rope.rot_dim : 0;
       if (rot_dim > 0) {
@@ -232,18 +231,18 @@ class CpuBackend final : public Backend {
     }
     // Keys and values as f32 (rotated where the cache keeps them unrotated),
     // materialised once per call rather than once per query head.
-    const float* K = static_cast<const float*>(cache.k);
-    const float* V = static_cast<const float*>(cache.v);
+    kernels::KvPlane K = cache.k_plane(), V = cache.v_plane();
     if (cache.element != KvElement::kF32 || cache.keys_unrotated) {
       k_scratch_.resize(static_cast<size_t>(len * kv_width));
       v_scratch_.resize(static_cast<size_t>(len * kv_width));
       const int64_t rot_dim = cache.keys_unrotated ? rope.rot_dim : 0;
       pool_.parallel_for(len, [&](int64_t s0, int64_t s1) {
-        kc::kv_load_rows(cache.k, cache.v, cache.element, s0, s1, kv_width, head_dim, rot_dim, rope.inv_freq,
+        kc::kv_load_rows(K, V, cache.element, s0, s1, kv_width, head_dim, rot_dim, rope.inv_freq,
                          k_scratch_.data(), v_scratch_.data());
       }, 16);
-      K = k_scratch_.data();
-      V = v_scratch_.data();
+      const size_t row_bytes = static_cast<size_t>(kv_width) * sizeof(float);
+      K = kernels::KvPlane::contiguous(k_scratch_.data(), row_bytes);
+      V = kernels::KvPlane::contiguous(v_scratch_.data(), row_bytes);
     }
     pool_.parallel_chunks(n * heads, std::max<int64_t>(1, n * heads / (4 * pool_.size())), [&](int64_t i0, int64_t i1) {
       kc::attention_range(q, q_stride, heads, kv_heads, head_dim, K, V, len, visible, scale, i0, i1, out);

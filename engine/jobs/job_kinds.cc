@@ -76,11 +76,11 @@ const std::vector<JobKind>& make_kinds() {
         "latency_theory_over_actual", "steps"},
        /*timed=*/true},
       {"context_search",
-       "the longest context whose prefill runs within memory_budget_gib (on the CPU), with a static or dynamic KV "
-       "allocation, by doubling then bisection",
+       "the longest context whose prefill runs within memory_budget_gib (on the CPU), with a static, dynamic or "
+       "paged KV allocation, by doubling then bisection",
        {"model"},
-       {"backend", "weight_format", "kv_format", "memory_budget_gib", "kv_allocation", "batch_size", "prefill_chunk",
-        "search_limit", "threads"},
+       {"backend", "weight_format", "kv_format", "memory_budget_gib", "kv_allocation", "kv_page_tokens", "batch_size",
+        "prefill_chunk", "search_limit", "threads"},
        /*theory_only=*/false,
        context_search_requirement,
        {"measured_max_context", "memory_budget_bytes", "search_limited", "fixed_bytes", "peak_bytes_at_max",

@@ -62,8 +62,11 @@ const std::vector<ParamSpec>& make_params() {
       {"memory_budget_gib", ParamType::kNumber,
        "context_search: the memory the engine's allocations may take on the CPU, GiB (> 0)"},
       {"kv_allocation", ParamType::kString,
-       "context_search: \"static\" (the whole context's cache up front, default) or \"dynamic\" (grown by "
-       "doubling)"},
+       "context_search: \"static\" (the whole context's cache up front, default), \"dynamic\" (one buffer "
+       "grown by doubling, the old one live while it is copied) or \"paged\" (grown kv_page_tokens slots at a "
+       "time, nothing copied)"},
+      {"kv_page_tokens", ParamType::kInteger,
+       "context_search with kv_allocation \"paged\": slots per KV page (a power of two, 1 to 2^30; default 256)"},
       {"prefill_chunk", ParamType::kInteger, "context_search: prefill tokens per forward step (>= 1; default 256)"},
       {"search_limit", ParamType::kInteger, "context_search: the longest context tried (>= 1; default 1048576)"},
       {"mc_mode", ParamType::kString,
@@ -218,7 +221,12 @@ std::optional<std::string> check_param(std::string_view name, const Json& value)
     const double g = value.get<double>();
     if (!(g > 0) || !std::isfinite(g)) return "expected a number of GiB > 0, got " + value.dump();
   } else if (name == "kv_allocation") {
-    if (value != "static" && value != "dynamic") return "expected \"static\" or \"dynamic\", got " + value.dump();
+    if (value != "static" && value != "dynamic" && value != "paged")
+      return "expected \"static\", \"dynamic\" or \"paged\", got " + value.dump();
+  } else if (name == "kv_page_tokens") {
+    const int64_t t = value.get<int64_t>();
+    if (t < 1 || t > (int64_t{1} << 30) || (t & (t - 1)) != 0)
+      return "expected a power of two from 1 to 1073741824, got " + value.dump();
   } else if (name == "kv_cache") {
     if (value != "full" && value != "none") return "expected \"full\" or \"none\", got " + value.dump();
   } else if (name == "calib_keys") {

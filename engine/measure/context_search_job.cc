@@ -3,8 +3,9 @@
 // up-front estimate. On the CPU the budget is the `memory_budget_gib` parameter,
 // enforced by counting the engine's allocations (engine/measure/backends/budget_backend.h),
 // so the kernel's OOM killer never judges. The KV cache is allocated statically
-// (capacity = the context, up front) or dynamically (grown by doubling, the old
-// buffer live while it is copied), the prefill runs in chunks of prefill_chunk
+// (capacity = the context, up front), dynamically (grown by doubling, the old
+// buffer live while it is copied: how 003 6.3.10's dynamic cache behaves) or in
+// pages (kv_page_tokens slots at a time, nothing copied), the prefill runs in chunks of prefill_chunk
 // tokens per sequence, and the search doubles the context until a prefill fails,
 // then bisects to the exact token. Its metric `measured_max_context` stands beside
 // the roofline's `max_context`. Not here: the roofline's arithmetic.
@@ -40,6 +41,7 @@ Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& p
   const int64_t batch = int_param(params, "batch_size", 1);
   const int64_t chunk = int_param(params, "prefill_chunk", 256);
   const std::string allocation = str_param(params, "kv_allocation", "static");
+  const int64_t page_tokens = int_param(params, "kv_page_tokens", 256);
   int64_t limit = int_param(params, "search_limit", int64_t{1} << 20);
   if (c.learned_positions && c.max_position_embeddings > 0) limit = std::min(limit, c.max_position_embeddings);
   KvCacheOptions kv = e->kv;
@@ -68,6 +70,8 @@ Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& p
     budgeted.reset_peak();
     KvCacheOptions o = kv;
     o.capacity = allocation == "static" ? ctx : 0;
+    o.growth = allocation == "dynamic" ? KvGrowth::kDoubling : KvGrowth::kPaged;
+    o.page_tokens = page_tokens;
     Result<std::unique_ptr<KvCache>> cache = (*model)->make_cache(o, static_cast<int>(batch));
     Probe p;
     if (!cache) {

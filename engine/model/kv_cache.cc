@@ -1,6 +1,7 @@
 #include "engine/model/kv_cache.h"
 
 #include <algorithm>
+#include <bit>
 
 namespace gb::engine {
 
@@ -47,6 +48,10 @@ Result<std::unique_ptr<KvCache>> KvCache::create(Backend& backend, const ModelCo
   if (sequences < 1) return Error{"a KV cache needs at least one sequence"};
   if (options.window_tokens < 0 || options.sink_tokens < 0 || options.capacity < 0)
     return Error{"KV cache sizes must be non-negative"};
+  if (options.page_tokens < 1 || options.page_tokens > (int64_t{1} << 30) ||
+      !std::has_single_bit(static_cast<uint64_t>(options.page_tokens)))
+    return Error{"KV cache pages of " + std::to_string(options.page_tokens) +
+                 " tokens: expected a power of two from 1 to 2^30"};
   std::unique_ptr<KvCache> c(new KvCache(backend, config, options));
   const MemoryUseScope kv_memory(backend, MemoryUse::kKvCache);
   if (options.element == KvElement::kInt8Calib) {
@@ -83,16 +88,40 @@ Status KvCache::resize(Seq& s, int64_t capacity) {
   const MemoryUseScope kv_memory(backend_, MemoryUse::kKvCache);
   Result<std::unique_ptr<Buffer>> buf = backend_.alloc(bytes);
   if (!buf) return Error{"KV cache: " + buf.error().message};
-  if (s.buf && s.len > 0) {
-    Seq grown;
-    grown.capacity = capacity;
+  if (!s.pages.empty() && s.len > 0)
     for (int64_t l = 0; l < layers_; ++l)
       for (int which = 0; which < 2; ++which)
-        backend_.copy(**buf, plane_offset(grown, l, which), *s.buf, plane_offset(s, l, which),
+        backend_.copy(**buf, plane_offset(capacity, l, which), *s.pages[0], plane_offset(s.capacity, l, which),
                       static_cast<size_t>(s.len) * slot_bytes());
-  }
-  s.buf = std::move(*buf);
+  s.pages.clear();
+  s.pages.push_back(std::move(*buf));
   s.capacity = capacity;
+  return Status();
+}
+
+Status KvCache::add_page(Seq& s) {
+  const int64_t P = options_.page_tokens;
+  const MemoryUseScope kv_memory(backend_, MemoryUse::kKvCache);
+  Result<std::unique_ptr<Buffer>> page =
+      backend_.alloc(static_cast<size_t>(layers_) * 2 * static_cast<size_t>(P) * slot_bytes());
+  if (!page) return Error{"KV cache: " + page.error().message};
+  const int64_t entries = static_cast<int64_t>(s.table_host.size()) + 1;
+  uint8_t* const base = static_cast<uint8_t*>((*page)->data());
+  if (entries > s.table_entries) {
+    // A larger table: the old one's entries and the new page's, uploaded whole.
+    const int64_t room = std::max<int64_t>(8, 2 * s.table_entries);
+    Result<std::unique_ptr<Buffer>> table = backend_.alloc(static_cast<size_t>(room) * sizeof(uint8_t*));
+    if (!table) return Error{"KV cache: " + table.error().message};
+    s.table_host.push_back(base);
+    backend_.upload(**table, 0, s.table_host.data(), s.table_host.size() * sizeof(uint8_t*));
+    s.table = std::move(*table);
+    s.table_entries = room;
+  } else {
+    s.table_host.push_back(base);
+    backend_.upload(*s.table, (s.table_host.size() - 1) * sizeof(uint8_t*), &s.table_host.back(), sizeof(uint8_t*));
+  }
+  s.pages.push_back(std::move(*page));
+  s.capacity += P;
   return Status();
 }
 
@@ -114,8 +143,8 @@ Result<int64_t> KvCache::prepare(int seq, int64_t n) {
       const int64_t from = s.len - keep;
       for (int64_t l = 0; l < layers_; ++l)
         for (int which = 0; which < 2; ++which) {
-          const size_t base = plane_offset(s, l, which);
-          backend_.copy(*s.buf, base + static_cast<size_t>(S) * slot_bytes(), *s.buf,
+          const size_t base = plane_offset(s.capacity, l, which);
+          backend_.copy(*s.pages[0], base + static_cast<size_t>(S) * slot_bytes(), *s.pages[0],
                         base + static_cast<size_t>(from) * slot_bytes(), static_cast<size_t>(keep) * slot_bytes());
         }
       s.len = S + keep;
@@ -130,6 +159,11 @@ Result<int64_t> KvCache::prepare(int seq, int64_t n) {
     if (options_.capacity > 0)
       return Error{"KV cache: " + std::to_string(need) + " tokens exceed the static capacity of " +
                    std::to_string(options_.capacity)};
+    if (paged()) {
+      while (s.capacity < need)
+        if (Status st = add_page(s); !st.ok()) return st.error();
+      return s.len;
+    }
     int64_t cap = std::max<int64_t>(s.capacity, 256);
     while (cap < need) cap *= 2;
     if (options_.max_tokens > 0) cap = std::min(cap, std::max(options_.max_tokens, need));
@@ -160,9 +194,17 @@ bool KvCache::truncate(int seq, int64_t n) {
 KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
   Seq& s = seqs_[seq];
   KvLayerView v;
-  uint8_t* base = static_cast<uint8_t*>(s.buf->data());
-  v.k = base + plane_offset(s, layer, 0);
-  v.v = base + plane_offset(s, layer, 1);
+  const int64_t P = page_slots(s);
+  if (paged()) {
+    v.pages = s.table ? static_cast<uint8_t* const*>(s.table->data()) : nullptr;
+    v.page_shift = std::countr_zero(static_cast<uint64_t>(P));
+    v.k_offset = static_cast<int64_t>(plane_offset(P, layer, 0));
+    v.v_offset = static_cast<int64_t>(plane_offset(P, layer, 1));
+  } else if (!s.pages.empty()) {
+    uint8_t* base = static_cast<uint8_t*>(s.pages[0]->data());
+    v.k = base + plane_offset(P, layer, 0);
+    v.v = base + plane_offset(P, layer, 1);
+  }
   v.len = s.len + extra;
   v.element = options_.element;
   v.keys_unrotated = streaming();
@@ -182,15 +224,30 @@ Result<std::vector<float>> KvCache::read_plane_f32(int seq, int64_t layer, int w
     return Error{"KV cache: no plane " + std::to_string(which) + " of layer " + std::to_string(layer) +
                  " of sequence " + std::to_string(seq)};
   Seq& s = seqs_[seq];
-  std::vector<float> out(static_cast<size_t>(s.len) * static_cast<size_t>(layout_.heads * layout_.head_dim));
-  if (!out.empty()) backend_.download(*s.buf, plane_offset(s, layer, which), out.data(), out.size() * sizeof(float));
+  const size_t width = static_cast<size_t>(layout_.heads * layout_.head_dim);
+  std::vector<float> out(static_cast<size_t>(s.len) * width);
+  const int64_t P = page_slots(s);
+  for (int64_t t = 0; t < s.len;) {
+    const int64_t page = t / P, within = t % P, n = std::min(P - within, s.len - t);
+    backend_.download(*s.pages[static_cast<size_t>(page)],
+                      plane_offset(P, layer, which) + static_cast<size_t>(within) * slot_bytes(),
+                      out.data() + static_cast<size_t>(t) * width, static_cast<size_t>(n) * slot_bytes());
+    t += n;
+  }
   return out;
 }
 
 uint64_t KvCache::allocated_bytes() const {
   uint64_t b = 0;
-  for (const Seq& s : seqs_) b += s.buf ? s.buf->size() : 0;
-  return b + (calib_ ? calib_->size() : 0);
+  for (const Seq& s : seqs_)
+    for (const std::unique_ptr<Buffer>& p : s.pages) b += p->size();
+  return b + page_table_bytes() + (calib_ ? calib_->size() : 0);
+}
+
+uint64_t KvCache::page_table_bytes() const {
+  uint64_t b = 0;
+  for (const Seq& s : seqs_) b += s.table ? s.table->size() : 0;
+  return b;
 }
 
 uint64_t KvCache::used_bytes() const {

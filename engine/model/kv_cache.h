@@ -7,8 +7,17 @@
 //
 // Two policies:
 //  - full: every token stays. Keys are stored after RoPE, at their absolute
-//    positions. Storage is either allocated up front (static, `capacity` slots)
-//    or grows on demand (doubling, from 256 slots).
+//    positions. Storage is either allocated up front (static, `capacity` slots,
+//    one contiguous buffer) or grows on demand:
+//     - paged (the default): pages of `page_tokens` slots, each holding every
+//       layer's keys and values of its slots, added as the sequence reaches them;
+//       nothing is copied and the cache never holds more than one page beyond its
+//       tokens. The kernels find a slot's page through a table in the backend's
+//       memory (kernels/codecs/kv_cache_view.h).
+//     - doubling: one contiguous buffer, from 256 slots, reallocated at twice the
+//       size and copied whenever it is full, the old buffer live while it is
+//       copied, as Hugging Face's dynamic cache grows (the "dynamic" allocation
+//       that reference 003 section 6.3.10 compares with the static one).
 //  - streaming (StreamingLLM, "+sink{S}+win{W}"): the first S tokens and the last
 //    W stay; the ones between are evicted before new tokens arrive. As in the
 //    mit-han-lab implementation, keys are cached before RoPE and positions are
@@ -19,8 +28,8 @@
 //    slots.
 //
 // Bytes are accounted exactly: allocated_bytes() is what the buffers hold (the
-// backend's allocations, an int8-calib cache's scale tables included), used_bytes()
-// what the cached tokens take (their scales included).
+// backend's allocations, an int8-calib cache's scale tables and a paged cache's page
+// tables included), used_bytes() what the cached tokens take (their scales included).
 #pragma once
 
 #include <cstdint>
@@ -37,12 +46,19 @@
 
 namespace gb::engine {
 
+// How a full cache without a static capacity grows (above).
+enum class KvGrowth : uint8_t { kPaged, kDoubling };
+
 struct KvCacheOptions {
   KvElement element = KvElement::kF32;
   int64_t sink_tokens = 0;
   int64_t window_tokens = 0;  // > 0: streaming policy
   // Full policy: slots per sequence allocated up front; 0 = grow on demand.
   int64_t capacity = 0;
+  // Full policy, growing on demand: in pages of page_tokens slots (a power of two)
+  // or by doubling one buffer.
+  KvGrowth growth = KvGrowth::kPaged;
+  int64_t page_tokens = 256;
   // Full policy: no sequence may exceed this many tokens (0 = no limit beyond
   // memory). The model sets it from max_position_embeddings for GPT-2.
   int64_t max_tokens = 0;
@@ -97,6 +113,11 @@ class KvCache {
 
   uint64_t allocated_bytes() const;
   uint64_t used_bytes() const;
+  // Of allocated_bytes(), what a paged cache's page tables take (8 bytes an entry,
+  // the tables grown by doubling from 8 entries); 0 for every other cache.
+  uint64_t page_table_bytes() const;
+  // Whether this cache grows page by page.
+  bool paged() const { return !streaming() && options_.capacity == 0 && options_.growth == KvGrowth::kPaged; }
   // Bytes one token takes in every layer: 2 x layers x the slot bytes of its
   // element (kv_heads x head_dim elements, and the scales of quantized ones).
   static uint64_t bytes_per_token(const ModelConfig& config, KvElement element);
@@ -105,17 +126,26 @@ class KvCache {
   KvCache(Backend& backend, const ModelConfig& config, const KvCacheOptions& options)
       : backend_(backend), options_(options), layers_(config.num_layers),
         layout_{options.element, config.num_kv_heads, config.head_dim} {}
+  // A sequence's storage. Contiguous caches (static, streaming, doubling) hold at
+  // most one page, of `capacity` slots; a paged one holds capacity / page_tokens
+  // pages and their table (host and backend copies).
   struct Seq {
-    std::unique_ptr<Buffer> buf;  // [layers][k|v][capacity][width]
+    std::vector<std::unique_ptr<Buffer>> pages;  // each [layers][k|v][page slots][slot bytes]
+    std::vector<uint8_t*> table_host;             // paged: pages[i]->data()
+    std::unique_ptr<Buffer> table;                // paged: table_host in the backend's memory
+    int64_t table_entries = 0;                    // paged: what `table` has room for
     int64_t capacity = 0;
     int64_t len = 0;
     int64_t seen = 0;
   };
   size_t slot_bytes() const { return layout_.slot_bytes(); }
-  size_t plane_offset(const Seq& s, int64_t layer, int which) const {
-    return (static_cast<size_t>(layer) * 2 + which) * static_cast<size_t>(s.capacity) * slot_bytes();
+  // Slots one page of `s` holds.
+  int64_t page_slots(const Seq& s) const { return paged() ? options_.page_tokens : s.capacity; }
+  size_t plane_offset(int64_t page_slots, int64_t layer, int which) const {
+    return (static_cast<size_t>(layer) * 2 + which) * static_cast<size_t>(page_slots) * slot_bytes();
   }
-  Status resize(Seq& s, int64_t capacity);
+  Status resize(Seq& s, int64_t capacity);  // contiguous caches
+  Status add_page(Seq& s);                  // paged caches
 
   Backend& backend_;
   KvCacheOptions options_;

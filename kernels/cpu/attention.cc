@@ -37,10 +37,9 @@ __attribute__((always_inline)) inline float dot(const float* a, const float* b, 
 // sums its slots in slot order, one FMA each, as a scalar loop would).
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                     const float* K, const float* V, int64_t len, const int64_t* visible, float scale, int64_t i0,
+                     const KvPlane& K, const KvPlane& V, int64_t len, const int64_t* visible, float scale, int64_t i0,
                      int64_t i1, float* out) {
   constexpr int64_t kRun = 8;
-  const int64_t kv_width = kv_heads * head_dim;
   const int64_t group = heads / kv_heads;
   const int64_t hd8 = head_dim & ~int64_t{7};
   std::vector<float> p(static_cast<size_t>(kRun * std::max<int64_t>(len, 1)));
@@ -49,11 +48,9 @@ void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv
     const int64_t r = i / heads, h = i % heads, kvh = h / group;
     const int64_t n = std::min({kRun, (kvh + 1) * group - h, i1 - i});  // heads h .. h + n - 1
     const float* qh = q + r * q_stride + h * head_dim;
-    const float* Kh = K + kvh * head_dim;
-    const float* Vh = V + kvh * head_dim;
     const int64_t vis = visible[r];
     for (int64_t s = 0; s < vis; ++s) {
-      const float* ks = Kh + s * kv_width;
+      const float* ks = reinterpret_cast<const float*>(K.slot(s)) + kvh * head_dim;
       for (int64_t g = 0; g < n; ++g) p[static_cast<size_t>(g * len + s)] = dot(qh + g * head_dim, ks, head_dim) * scale;
     }
     float inv[kRun];
@@ -70,7 +67,7 @@ void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv
     }
     std::fill(acc.begin(), acc.begin() + n * head_dim, 0.0f);
     for (int64_t s = 0; s < vis; ++s) {
-      const float* vs = Vh + s * kv_width;
+      const float* vs = reinterpret_cast<const float*>(V.slot(s)) + kvh * head_dim;
       for (int64_t g = 0; g < n; ++g) {
         const float ps = p[static_cast<size_t>(g * len + s)];
         float* a = acc.data() + g * head_dim;
@@ -195,7 +192,6 @@ void attention_packed_range(const float* q, int64_t q_stride, int64_t heads, con
   const KvSlotLayout& L = kv.layout;
   const int64_t head_dim = L.head_dim;
   const int64_t group = heads / L.heads;
-  const size_t sb = L.slot_bytes();
   const bool avx2 = isa == KvIsa::kAvx2 && kv_avx2_supported();
   int64_t len = 0;
   for (int64_t i = i0; i < i1; ++i) len = std::max(len, visible[i / heads]);
@@ -214,7 +210,7 @@ void attention_packed_range(const float* q, int64_t q_stride, int64_t heads, con
     }
     float mx = -INFINITY;
     for (int64_t s = 0; s < vis; ++s) {
-      const uint8_t* slot = kv.k + static_cast<size_t>(s) * sb;
+      const uint8_t* slot = kv.k.slot(s);
       float d;
       if (rope_cs != nullptr) {
         // Keys stored before RoPE: decode the head, rotate it to position s, dot.
@@ -240,7 +236,7 @@ void attention_packed_range(const float* q, int64_t q_stride, int64_t heads, con
     }
     std::fill(acc.begin(), acc.end(), 0.0f);
     for (int64_t s = 0; s < vis; ++s) {
-      const uint8_t* slot = kv.v + static_cast<size_t>(s) * sb;
+      const uint8_t* slot = kv.v.slot(s);
       if (avx2)
         axpy_head_avx2(L, p[s], slot, kvh, kv.v_calib, acc.data());
       else

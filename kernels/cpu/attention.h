@@ -10,24 +10,34 @@
 
 #include <cstdint>
 
+#include "kernels/codecs/kv_cache_view.h"
 #include "kernels/codecs/kv_quant.h"
 
 namespace gb::kernels::cpu {
 
 // Items i in [i0, i1), i = r * heads + h: query row r, head h of q [n, heads,
-// head_dim] (row stride q_stride) against slots [0, visible[r]) of K and V
-// ([slots, kv_heads * head_dim]); GQA: head h reads kv head h / (heads / kv_heads).
-// out [n, heads * head_dim]; a row that sees no slot gets zeros.
+// head_dim] (row stride q_stride) against slots [0, visible[r]) of K and V (f32
+// planes, a slot kv_heads * head_dim floats, contiguous or paged); GQA: head h
+// reads kv head h / (heads / kv_heads). out [n, heads * head_dim]; a row that sees
+// no slot gets zeros.
 void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                     const float* K, const float* V, int64_t len, const int64_t* visible, float scale, int64_t i0,
+                     const KvPlane& K, const KvPlane& V, int64_t len, const int64_t* visible, float scale, int64_t i0,
                      int64_t i1, float* out);
+// The same over contiguous K and V ([slots, kv_heads * head_dim]).
+inline void attention_range(const float* q, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                            const float* K, const float* V, int64_t len, const int64_t* visible, float scale,
+                            int64_t i0, int64_t i1, float* out) {
+  const size_t sb = static_cast<size_t>(kv_heads * head_dim) * sizeof(float);
+  attention_range(q, q_stride, heads, kv_heads, head_dim, KvPlane::contiguous(const_cast<float*>(K), sb),
+                  KvPlane::contiguous(const_cast<float*>(V), sb), len, visible, scale, i0, i1, out);
+}
 
-// One layer's packed K and V planes ([slots] of layout.slot_bytes() each) and, for
-// int8-calib, their calibrations ([kv_heads][2]: scale, zero point).
+// One layer's packed K and V planes (slots of layout.slot_bytes() each, contiguous
+// or paged) and, for int8-calib, their calibrations ([kv_heads][2]: scale, zero point).
 struct KvPackedPlanes {
   KvSlotLayout layout;
-  const uint8_t* k = nullptr;
-  const uint8_t* v = nullptr;
+  KvPlane k;
+  KvPlane v;
   const float* k_calib = nullptr;
   const float* v_calib = nullptr;
 };

@@ -5,31 +5,36 @@
 
 namespace gb::kernels::cpu {
 
-void kv_store_rows(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width, void* kc, void* vc,
-                   KvElement e, int64_t slot) {
-  for (int64_t r = 0; r < n; ++r)
+void kv_store_rows(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                   const KvPlane& kc, const KvPlane& vc, KvElement e, int64_t slot) {
+  for (int64_t r = 0; r < n; ++r) {
+    uint8_t* ks = kc.slot(slot + r);
+    uint8_t* vs = vc.slot(slot + r);
     for (int64_t i = 0; i < kv_width; ++i) {
-      store_kv_element(kc, e, (slot + r) * kv_width + i, k[r * row_stride + i]);
-      store_kv_element(vc, e, (slot + r) * kv_width + i, v[r * row_stride + i]);
+      store_kv_element(ks, e, i, k[r * row_stride + i]);
+      store_kv_element(vs, e, i, v[r * row_stride + i]);
     }
+  }
 }
 
 void kv_store_packed_rows(const float* k, const float* v, int64_t n, int64_t row_stride, const KvSlotLayout& L,
-                          uint8_t* kc, uint8_t* vc, const float* k_calib, const float* v_calib, int64_t slot) {
-  const size_t sb = L.slot_bytes();
+                          const KvPlane& kc, const KvPlane& vc, const float* k_calib, const float* v_calib,
+                          int64_t slot) {
   for (int64_t r = 0; r < n; ++r)
     for (int64_t h = 0; h < L.heads; ++h) {
-      kv_quantize_head(L, k + r * row_stride + h * L.head_dim, h, k_calib, kc + static_cast<size_t>(slot + r) * sb);
-      kv_quantize_head(L, v + r * row_stride + h * L.head_dim, h, v_calib, vc + static_cast<size_t>(slot + r) * sb);
+      kv_quantize_head(L, k + r * row_stride + h * L.head_dim, h, k_calib, kc.slot(slot + r));
+      kv_quantize_head(L, v + r * row_stride + h * L.head_dim, h, v_calib, vc.slot(slot + r));
     }
 }
 
-void kv_load_rows(const void* kc, const void* vc, KvElement e, int64_t s0, int64_t s1, int64_t kv_width,
+void kv_load_rows(const KvPlane& kc, const KvPlane& vc, KvElement e, int64_t s0, int64_t s1, int64_t kv_width,
                   int64_t head_dim, int64_t rot_dim, const float* inv_freq, float* K, float* V) {
   for (int64_t s = s0; s < s1; ++s) {
+    const uint8_t* ks = kc.slot(s);
+    const uint8_t* vs = vc.slot(s);
     for (int64_t i = 0; i < kv_width; ++i) {
-      K[s * kv_width + i] = load_kv_element(kc, e, s * kv_width + i);
-      V[s * kv_width + i] = load_kv_element(vc, e, s * kv_width + i);
+      K[s * kv_width + i] = load_kv_element(ks, e, i);
+      V[s * kv_width + i] = load_kv_element(vs, e, i);
     }
     if (rot_dim > 0)
       for (int64_t h = 0; h < kv_width / head_dim; ++h) rope_rotate_half(&K[s * kv_width + h * head_dim], s, rot_dim, inv_freq);

@@ -66,7 +66,7 @@ const std::vector<ReportGrid>& report_grids() {
           "theory W", "theory B (ms)"},
          4},
         {"Longest context within the memory (003 6.3.9 and 6.3.10)",
-         {"model", "weight_format", "theory", "static", "dynamic"},
+         {"model", "weight_format", "theory", "static", "dynamic", "paged"},
          4}},
        {"QWEN15_0_5B_DIR", "QWEN15_1_8B_DIR", "QWEN15_4B_DIR", "QWEN15_7B_DIR"}},
       {"004-quantization-error-and-accuracy",

@@ -64,12 +64,13 @@ Status attention(cudaStream_t st, const float* q, int64_t n, int64_t q_stride, i
     return fail("q_stride " + s(q_stride) + " < heads * head_dim = " + s(heads * head_dim));
   if (q == nullptr || out == nullptr || visible == nullptr) return fail("null q, out or visible");
   if (cache.len > 0) {
-    if (cache.k == nullptr || cache.v == nullptr) return fail("null cache plane");
+    if (!cache.k_plane().valid() || !cache.v_plane().valid()) return fail("null cache plane");
     if (cache.element == KvElement::kInt8Calib && (cache.k_calib == nullptr || cache.v_calib == nullptr))
       return fail("int8-calib cache without its k_calib / v_calib");
     if (!kv_element_quantized(cache.element)) {
       const size_t es = kv_element_size(cache.element);
-      if (reinterpret_cast<uintptr_t>(cache.k) % es != 0 || reinterpret_cast<uintptr_t>(cache.v) % es != 0)
+      if (reinterpret_cast<uintptr_t>(cache.k) % es != 0 || reinterpret_cast<uintptr_t>(cache.v) % es != 0 ||
+          cache.k_offset % static_cast<int64_t>(es) != 0 || cache.v_offset % static_cast<int64_t>(es) != 0)
         return fail("cache planes not aligned to their " + s(static_cast<int64_t>(es)) + "-byte elements");
     }
   }
@@ -87,8 +88,8 @@ Status attention(cudaStream_t st, const float* q, int64_t n, int64_t q_stride, i
   a.head_dim = static_cast<int32_t>(head_dim);
   a.group = static_cast<int32_t>(heads / kv_heads);
   a.d = KvDecoder::of(cache.layout());
-  a.k = static_cast<const uint8_t*>(cache.k);
-  a.v = static_cast<const uint8_t*>(cache.v);
+  a.k = cache.k_plane();
+  a.v = cache.v_plane();
   a.k_calib = cache.k_calib;
   a.v_calib = cache.v_calib;
   a.len = cache.len;

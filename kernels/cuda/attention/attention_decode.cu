@@ -69,8 +69,8 @@ __global__ void __launch_bounds__(kThreads) decode_partial_kernel(AttnArgs a, De
   float* wm = sm + warp * hpb;
   float* wl = sl + warp * hpb;
   for (int64_t s = s0 + warp; s < s1; s += kDecodeWarps) {  // the same trip count in all lanes
-    const uint8_t* ks = a.k + s * a.d.slot_bytes;
-    const uint8_t* vs = a.v + s * a.d.slot_bytes;
+    const uint8_t* ks = a.k.slot(s);
+    const uint8_t* vs = a.v.slot(s);
     const uint8_t* kc = a.d.codes(ks, kvh);
     const uint8_t* vc = a.d.codes(vs, kvh);
     // The scales of group 0, read once per slot (the other groups' only for int4-g32).

@@ -32,8 +32,8 @@ struct AttnArgs {
   int32_t head_dim;
   int32_t group;         // heads / kv_heads
   KvDecoder d;
-  const uint8_t* k;      // [len slots of d.slot_bytes]
-  const uint8_t* v;
+  KvPlane k;             // len slots of d.slot_bytes, contiguous or paged (KvPlane::slot)
+  KvPlane v;
   const float* k_calib;  // int8-calib: [kv_heads][2]
   const float* v_calib;
   int64_t len;

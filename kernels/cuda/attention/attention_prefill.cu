@@ -80,8 +80,8 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_kernel(AttnArgs a, Pr
       const int64_t s = k0 + t;
       float kx = 0.0f, vx = 0.0f;
       if (s < kv_end) {
-        kx = key_at(a, a.k + s * a.d.slot_bytes, kvh, s, j);
-        vx = value_at(a, a.v + s * a.d.slot_bytes, kvh, j);
+        kx = key_at(a, a.k.slot(s), kvh, s, j);
+        vx = value_at(a, a.v.slot(s), kvh, j);
       }
       sk[t * kst + j] = kx;
       sv[t * hd + j] = vx;

@@ -34,8 +34,8 @@ struct StoreArgs {
   int64_t n;
   int64_t row_stride;
   KvDecoder d;
-  uint8_t* kc;
-  uint8_t* vc;
+  KvPlane kc;  // contiguous or paged (KvPlane::slot)
+  KvPlane vc;
   const float* k_calib;
   const float* v_calib;
   int64_t slot;
@@ -149,9 +149,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) kv_store_kernel(StoreArgs
   const int64_t r = w / a.heads;
   const int32_t h = static_cast<int32_t>(w % a.heads);
   const int64_t x_off = r * a.row_stride + static_cast<int64_t>(h) * a.d.head_dim;
-  const int64_t slot_off = (a.slot + r) * a.d.slot_bytes;
-  store_head(a.d, a.k + x_off, h, a.k_calib, a.kc + slot_off, lane);
-  store_head(a.d, a.v + x_off, h, a.v_calib, a.vc + slot_off, lane);
+  store_head(a.d, a.k + x_off, h, a.k_calib, a.kc.slot(a.slot + r), lane);
+  store_head(a.d, a.v + x_off, h, a.v_calib, a.vc.slot(a.slot + r), lane);
 }
 
 Status fail(const std::string& what) { return Error{"cuda kv_store: " + what}; }
@@ -171,13 +170,14 @@ Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64
   if (n > 1 && row_stride < kv_width)
     return fail("row_stride " + std::to_string(row_stride) + " < kv_width " + std::to_string(kv_width));
   if (slot < 0) return fail("slot " + std::to_string(slot) + " < 0");
-  if (k == nullptr || v == nullptr || cache.k == nullptr || cache.v == nullptr)
+  if (k == nullptr || v == nullptr || !cache.k_plane().valid() || !cache.v_plane().valid())
     return fail("null k, v or cache plane");
   if (cache.element == KvElement::kInt8Calib && (cache.k_calib == nullptr || cache.v_calib == nullptr))
     return fail("int8-calib cache without its k_calib / v_calib");
   if (!kv_element_quantized(cache.element)) {
     const size_t es = kv_element_size(cache.element);
-    if (reinterpret_cast<uintptr_t>(cache.k) % es != 0 || reinterpret_cast<uintptr_t>(cache.v) % es != 0)
+    if (reinterpret_cast<uintptr_t>(cache.k) % es != 0 || reinterpret_cast<uintptr_t>(cache.v) % es != 0 ||
+        cache.k_offset % static_cast<int64_t>(es) != 0 || cache.v_offset % static_cast<int64_t>(es) != 0)
       return fail("cache planes not aligned to their " + std::to_string(es) + "-byte elements");
   }
   const int64_t warps = n * cache.kv_heads;
@@ -188,8 +188,8 @@ Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64
               n,
               row_stride,
               KvDecoder::of(cache.layout()),
-              static_cast<uint8_t*>(cache.k),
-              static_cast<uint8_t*>(cache.v),
+              cache.k_plane(),
+              cache.v_plane(),
               cache.k_calib,
               cache.v_calib,
               slot,

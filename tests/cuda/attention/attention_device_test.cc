@@ -164,11 +164,12 @@ void store_rows(Cache& c, const std::vector<float>& kv, const DeviceBytes& dkv, 
                 int64_t n) {
   const int64_t kvw = c.layout.heads * c.layout.head_dim;
   const float* k = kv.data() + r0 * stride;
+  const size_t sb = c.layout.slot_bytes();
+  const KvPlane hk = KvPlane::contiguous(c.hk.data(), sb), hv = KvPlane::contiguous(c.hv.data(), sb);
   if (kv_element_quantized(c.layout.element))
-    cpu::kv_store_packed_rows(k, k + kvw, n, stride, c.layout, c.hk.data(), c.hv.data(), c.k_calib.data(),
-                              c.v_calib.data(), r0);
+    cpu::kv_store_packed_rows(k, k + kvw, n, stride, c.layout, hk, hv, c.k_calib.data(), c.v_calib.data(), r0);
   else
-    cpu::kv_store_rows(k, k + kvw, n, stride, kvw, c.hk.data(), c.hv.data(), c.layout.element, r0);
+    cpu::kv_store_rows(k, k + kvw, n, stride, kvw, hk, hv, c.layout.element, r0);
   const float* dk = dkv.as<float>() + r0 * stride;
   const Status s = kv_store(nullptr, dk, dk + kvw, n, stride, kvw, c.view(0), r0);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -267,8 +268,11 @@ std::vector<float> cpu_attention(const Cache& c, const AttnCase& t, const std::v
   const KvSlotLayout& L = c.layout;
   const int64_t kvw = L.heads * L.head_dim, rot = t.unrotated ? t.rot_dim : 0;
   std::vector<float> out(static_cast<size_t>(t.n * t.heads * t.head_dim));
+  // Read only: the planes as kv_load_rows and attention_packed_range address them.
+  const KvPlane hk = KvPlane::contiguous(const_cast<uint8_t*>(c.hk.data()), L.slot_bytes());
+  const KvPlane hv = KvPlane::contiguous(const_cast<uint8_t*>(c.hv.data()), L.slot_bytes());
   if (kv_element_quantized(L.element)) {
-    cpu::KvPackedPlanes planes{L, c.hk.data(), c.hv.data(), c.k_calib.data(), c.v_calib.data()};
+    cpu::KvPackedPlanes planes{L, hk, hv, c.k_calib.data(), c.v_calib.data()};
     std::vector<float> cs;
     if (rot > 0) {
       cs.resize(static_cast<size_t>(t.len * rot));
@@ -278,7 +282,7 @@ std::vector<float> cpu_attention(const Cache& c, const AttnCase& t, const std::v
                                 visible.data(), scale, 0, t.n * t.heads, out.data(), cpu::KvIsa::kScalar);
   } else {
     std::vector<float> K(static_cast<size_t>(t.len * kvw)), V(K.size());
-    cpu::kv_load_rows(c.hk.data(), c.hv.data(), L.element, 0, t.len, kvw, L.head_dim, rot, inv_freq.data(), K.data(),
+    cpu::kv_load_rows(hk, hv, L.element, 0, t.len, kvw, L.head_dim, rot, inv_freq.data(), K.data(),
                       V.data());
     cpu::attention_range(q.data(), q_stride, t.heads, t.kv_heads, t.head_dim, K.data(), V.data(), t.len,
                          visible.data(), scale, 0, t.n * t.heads, out.data());

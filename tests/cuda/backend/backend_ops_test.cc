@@ -8,6 +8,8 @@
 // its cases (the table checked: inputs built, outputs finite) and skips with a message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <functional>
 #include <set>
@@ -367,11 +369,62 @@ std::vector<float> decode_plane(const kernels::KvSlotLayout& L, const std::vecto
   return out;
 }
 
+// A paged cache's planes (kernels/codecs/kv_cache_view.h) in an arena: pages of
+// 2^shift slots, page i holding keys then values of slots [i 2^shift, (i + 1) 2^shift)
+// (zeros past the planes), allocated last page first so that no kernel can count on
+// adjacent pages, and their table.
+struct PagedPlanes {
+  std::vector<uint8_t*> pages;
+  uint8_t* const* table = nullptr;
+  int32_t shift = 0;
+  size_t sb = 0;
+  size_t page_slots() const { return size_t{1} << shift; }
+};
+
+PagedPlanes put_paged(Arena& a, const std::vector<uint8_t>& k, const std::vector<uint8_t>& v, size_t sb,
+                      int32_t shift) {
+  PagedPlanes p;
+  p.shift = shift;
+  p.sb = sb;
+  const size_t slots = k.size() / sb, P = p.page_slots(), n = (slots + P - 1) / P;
+  p.pages.resize(n);
+  for (size_t i = n; i-- > 0;) {
+    std::vector<uint8_t> image(2 * P * sb, 0);
+    for (size_t s = i * P; s < std::min(slots, (i + 1) * P); ++s) {
+      std::copy_n(k.begin() + static_cast<std::ptrdiff_t>(s * sb), sb, image.begin() + static_cast<std::ptrdiff_t>((s - i * P) * sb));
+      std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(s * sb), sb,
+                  image.begin() + static_cast<std::ptrdiff_t>((P + s - i * P) * sb));
+    }
+    p.pages[i] = static_cast<uint8_t*>(a.bytes(image.data(), image.size()));
+  }
+  p.table = static_cast<uint8_t* const*>(a.bytes(p.pages.data(), n * sizeof(uint8_t*)));
+  return p;
+}
+
+void use_pages(KvLayerView& view, const PagedPlanes& p) {
+  view.k = view.v = nullptr;
+  view.pages = p.table;
+  view.page_shift = p.shift;
+  view.k_offset = 0;
+  view.v_offset = static_cast<int64_t>(p.page_slots() * p.sb);
+}
+
+// Plane `which` (0 keys, 1 values) of `slots` slots read back from the pages.
+std::vector<uint8_t> get_paged(Arena& a, const PagedPlanes& p, int which, size_t slots) {
+  std::vector<uint8_t> out;
+  const size_t P = p.page_slots();
+  for (size_t i = 0; i * P < slots; ++i) {
+    const std::vector<uint8_t> b = a.get_bytes(p.pages[i] + which * P * p.sb, std::min(P, slots - i * P) * p.sb);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
+}
+
 TEST(CudaBackendOps, KvStoreEveryElement) {
   std::vector<OpCase> cases;
   const int64_t kvh = 2, hd = 64, kv = kvh * hd, slots = 12;
   for (const KvCase& kc : every_kv_element())
-    for (int64_t n : {1, 6}) {
+    for (auto [n, shift] : {std::pair{int64_t{1}, -1}, std::pair{int64_t{6}, -1}, std::pair{int64_t{6}, 2}}) {
       const int64_t stride = 4 * hd + 2 * kv;
       const std::vector<float> rows = random_normal(static_cast<size_t>(n * stride), 51);
       const std::vector<float> kcal = calib_table(kvh, 52), vcal = calib_table(kvh, 53);
@@ -379,12 +432,20 @@ TEST(CudaBackendOps, KvStoreEveryElement) {
       const double tol = !kernels::kv_element_quantized(kc.e)                              ? kTolKvStoreFloat
                          : (kc.e == KvElement::kInt4 || kc.e == KvElement::kInt4G32) ? kTolKvStore4
                                                                                        : kTolKvStore8;
-      cases.push_back({shape_name("kv_store", kc.name, {n}), tol, [=](Arena& a) {
+      // shift >= 0: pages of 2^shift slots, the rows written across two of them.
+      cases.push_back({shape_name("kv_store", kc.name + (shift >= 0 ? " paged" : ""), {n}), tol, [=](Arena& a) {
                          const kernels::KvSlotLayout L{kc.e, kvh, hd};
                          const size_t plane = static_cast<size_t>(slots) * L.slot_bytes();
                          KvLayerView view;
-                         view.k = a.bytes(std::vector<uint8_t>(plane, 0).data(), plane);
-                         view.v = a.bytes(std::vector<uint8_t>(plane, 0).data(), plane);
+                         PagedPlanes paged;
+                         if (shift >= 0) {
+                           const std::vector<uint8_t> zero(plane, 0);
+                           paged = put_paged(a, zero, zero, L.slot_bytes(), shift);
+                           use_pages(view, paged);
+                         } else {
+                           view.k = a.bytes(std::vector<uint8_t>(plane, 0).data(), plane);
+                           view.v = a.bytes(std::vector<uint8_t>(plane, 0).data(), plane);
+                         }
                          view.len = 3 + n;
                          view.element = kc.e;
                          view.kv_heads = kvh;
@@ -395,8 +456,10 @@ TEST(CudaBackendOps, KvStoreEveryElement) {
                          }
                          const float* r = a.put(rows);
                          a.backend().kv_store(r + 4 * hd, r + 4 * hd + kv, n, stride, kv, view, 3);
-                         std::vector<float> k = decode_plane(L, a.get_bytes(view.k, plane), slots, calib ? kcal : std::vector<float>{});
-                         std::vector<float> v = decode_plane(L, a.get_bytes(view.v, plane), slots, calib ? vcal : std::vector<float>{});
+                         const std::vector<uint8_t> kb = shift >= 0 ? get_paged(a, paged, 0, slots) : a.get_bytes(view.k, plane);
+                         const std::vector<uint8_t> vb = shift >= 0 ? get_paged(a, paged, 1, slots) : a.get_bytes(view.v, plane);
+                         std::vector<float> k = decode_plane(L, kb, slots, calib ? kcal : std::vector<float>{});
+                         std::vector<float> v = decode_plane(L, vb, slots, calib ? vcal : std::vector<float>{});
                          k.insert(k.end(), v.begin(), v.end());
                          return k;
                        }});
@@ -412,10 +475,13 @@ TEST(CudaBackendOps, AttentionEveryKvElement) {
   struct Shape {
     int64_t heads, kv_heads, head_dim, len, n;
     bool streaming;
+    int32_t page_shift = -1;  // >= 0: a paged cache, pages of 2^page_shift slots
   };
   const std::vector<Shape> shapes = {
-      {4, 2, 64, 37, 1, false},  {4, 2, 64, 37, 5, false},  {4, 1, 32, 300, 1, false},
-      {8, 8, 64, 5, 5, false},   {4, 2, 64, 40, 1, true},   {4, 2, 64, 40, 3, true},
+      {4, 2, 64, 37, 1, false},     {4, 2, 64, 37, 5, false},    {4, 1, 32, 300, 1, false},
+      {8, 8, 64, 5, 5, false},      {4, 2, 64, 40, 1, true},     {4, 2, 64, 40, 3, true},
+      {4, 2, 64, 37, 1, false, 2},  {4, 2, 64, 37, 5, false, 0}, {4, 1, 32, 300, 1, false, 4},
+      {4, 1, 32, 300, 19, false, 5},
   };
   for (const KvCase& kc : every_kv_element())
     for (const Shape& sh : shapes) {
@@ -451,12 +517,18 @@ TEST(CudaBackendOps, AttentionEveryKvElement) {
       const std::vector<float> f = inv_freq(std::max<int64_t>(rot, 2), 10000.0);
       const double tol = kernels::kv_element_quantized(kc.e) ? kTolAttentionQuantKv : kTolAttentionFloatKv;
       cases.push_back(
-          {shape_name("attention", kc.name + (sh.streaming ? " unrotated keys" : ""),
+          {shape_name("attention",
+                      kc.name + (sh.streaming ? " unrotated keys" : "") +
+                          (sh.page_shift >= 0 ? " pages of " + std::to_string(1 << sh.page_shift) : ""),
                       {sh.heads, sh.kv_heads, sh.head_dim, sh.len, sh.n}),
            tol, [=](Arena& a) {
              KvLayerView view;
-             view.k = a.bytes(kbytes.data(), plane);
-             view.v = a.bytes(vbytes.data(), plane);
+             if (sh.page_shift >= 0) {
+               use_pages(view, put_paged(a, kbytes, vbytes, L.slot_bytes(), sh.page_shift));
+             } else {
+               view.k = a.bytes(kbytes.data(), plane);
+               view.v = a.bytes(vbytes.data(), plane);
+             }
              view.len = sh.len;
              view.element = kc.e;
              view.keys_unrotated = sh.streaming;

@@ -520,12 +520,13 @@ TEST(KvCalibrate, RangesAreThoseOfTheStoredKeysAndValuesAndTheFileReadsBack) {
         const KvLayerView view = (*cache)->layer(0, l);
         ASSERT_EQ(view.keys_unrotated, keys == "unrotated");
         for (int which = 0; which < 2; ++which) {
-          const float* p = static_cast<const float*>(which == 0 ? view.k : view.v);
+          const kernels::KvPlane plane = which == 0 ? view.k_plane() : view.v_plane();
           for (int64_t j = 0; j < view.len * H * D; ++j) {
             const size_t at = static_cast<size_t>(l * H + (j % (H * D)) / D);
             float& mn = ref[static_cast<size_t>(2 * which * L * H) + at];
             float& mx = ref[static_cast<size_t>((2 * which + 1) * L * H) + at];
-            mn = std::min(mn, p[j]), mx = std::max(mx, p[j]);
+            const float x = reinterpret_cast<const float*>(plane.slot(j / (H * D)))[j % (H * D)];
+            mn = std::min(mn, x), mx = std::max(mx, x);
           }
         }
       }

@@ -4,6 +4,8 @@
 // bandwidth), never their speed.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include <cmath>
 #include <string>
 
@@ -148,6 +150,34 @@ TEST(ContextSearchJob, DynamicAllocationPaysForTheCopyWhileGrowing) {
   Result<JobOutput> st = search(budget, "static");
   ASSERT_TRUE(st.ok());
   EXPECT_LT(value_of(*out, "measured_max_context"), value_of(*st, "measured_max_context"));
+}
+
+// A paged cache grows a page (here 16 slots: 16 x 512 = 8 KiB) at a time and copies
+// nothing, so it reaches the static cache's context less at most one page and its
+// page table (8 bytes an entry, the old table live while a doubled one is filled),
+// always in whole pages, and beyond the doubling cache's.
+TEST(ContextSearchJob, PagedAllocationReachesTheStaticContextLessAPage) {
+  const double budget = 1 << 20;
+  Result<JobOutput> out = run("context_search", {{"model", kLlama},
+                                                 {"memory_budget_gib", budget / (1024.0 * 1024.0 * 1024.0)},
+                                                 {"kv_allocation", "paged"},
+                                                 {"kv_page_tokens", 16},
+                                                 {"prefill_chunk", 64}});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  const double fixed = value_of(*out, "fixed_bytes");
+  const double L = value_of(*out, "measured_max_context");
+  const double pages = L / 16;
+  EXPECT_EQ(pages, std::floor(pages)) << L;
+  const double table_slack = 3 * 8 * std::bit_ceil(static_cast<uint64_t>(pages) + 1);
+  EXPECT_LE(fixed + L * kKvBytes, budget);
+  EXPECT_GT(fixed + (L + 16) * kKvBytes + table_slack, budget);
+  Result<JobOutput> st = search(budget, "static");
+  Result<JobOutput> dyn = search(budget, "dynamic");
+  ASSERT_TRUE(st.ok() && dyn.ok());
+  EXPECT_GT(L, value_of(*dyn, "measured_max_context"));
+  EXPECT_LE(L, value_of(*st, "measured_max_context"));
+  EXPECT_GT(L + 16 + table_slack / kKvBytes, value_of(*st, "measured_max_context"));
+  EXPECT_FALSE(check_job("context_search", {{"model", kLlama}, {"kv_page_tokens", 24}}).ok());
 }
 
 // A budget smaller than the weights: no context runs ("oom"); without a budget on

@@ -216,13 +216,13 @@ std::string write_calibration(const test_support::TempDir& dir, Model& m, const 
     const KvLayerView v = (*cache)->layer(0, layer);
     j << (layer ? ", {" : "{");
     for (int which = 0; which < 2; ++which) {
-      const float* p = static_cast<const float*>(which == 0 ? v.k : v.v);
+      const kernels::KvPlane plane = which == 0 ? v.k_plane() : v.v_plane();
       std::string mins, maxs;
       for (int64_t h = 0; h < c.num_kv_heads; ++h) {
         float mn = INFINITY, mx = -INFINITY;
         for (int64_t tok = 0; tok < v.len; ++tok)
           for (int64_t d = 0; d < c.head_dim; ++d) {
-            const float x = p[(tok * c.num_kv_heads + h) * c.head_dim + d];
+            const float x = reinterpret_cast<const float*>(plane.slot(tok))[h * c.head_dim + d];
             mn = std::min(mn, x);
             mx = std::max(mx, x);
           }
@@ -308,6 +308,92 @@ TEST(KvFormats, CalibrationErrorsSayWhatAndWhere) {
   EXPECT_NE(cache.error().message.find(other + ": calibrated for 1 layers x 1 KV heads, the model has 2 x 1"),
             std::string::npos)
       << cache.error().message;
+}
+
+// Paged caches. Two sequences of different lengths in one batch, through steps of
+// several tokens that cross pages and single-token steps: every KV element, in
+// pages of 1, 4 and 16 slots and in a buffer grown by doubling, gives the logits of
+// a static cache bit for bit (the kernels read the same slots in the same order,
+// only their addresses differ), and a paged cache holds whole pages and its table.
+std::vector<float> two_sequences(Model& m, const KvCacheOptions& o, std::span<const int32_t> t) {
+  auto cache = m.make_cache(o, 2);
+  EXPECT_TRUE(cache.ok()) << cache.error().message;
+  if (!cache.ok()) return {};
+  std::vector<float> all;
+  auto step = [&](size_t a0, size_t an, size_t b0, size_t bn) {
+    const SequenceStep s[2] = {{0, t.subspan(a0, an)}, {1, t.subspan(b0, bn)}};
+    std::vector<float> out;
+    const Status st = m.forward(s, **cache, LogitsMode::kAll, &out);
+    EXPECT_TRUE(st.ok()) << st.message();
+    all.insert(all.end(), out.begin(), out.end());
+  };
+  step(0, 29, 3, 5);     // sequence 0: slots 0..28, sequence 1: 0..4
+  step(29, 17, 8, 20);   // 29..45 and 5..24
+  for (size_t i = 0; i < 8; ++i) step(46 + i, 1, 28 + i, 1);
+  return all;
+}
+
+TEST(KvPaging, EveryElementAndPageSizeGivesTheStaticCachesLogits) {
+  const char* const elements[] = {"f32", "f16", "bf16", "int8", "fp8", "int4-g32", "int4"};
+  for (Family f : {Family::kLlama, Family::kQwen3, Family::kGptNeoX}) {
+    Loaded l = load(tiny(f), 5);
+    const auto t = tokens(60, 11);
+    for (const char* e : elements) {
+      KvCacheOptions fixed = options(e);
+      fixed.capacity = 60;
+      const std::vector<float> ref = two_sequences(*l.model, fixed, t);
+      ASSERT_EQ(ref.size(), (29u + 5 + 17 + 20 + 16) * 97) << e;
+      for (int64_t page : {1, 4, 16}) {
+        KvCacheOptions paged = options(e);
+        paged.page_tokens = page;
+        EXPECT_EQ(two_sequences(*l.model, paged, t), ref) << family_name(f) << " " << e << " pages of " << page;
+      }
+      KvCacheOptions doubling = options(e);
+      doubling.growth = KvGrowth::kDoubling;
+      EXPECT_EQ(two_sequences(*l.model, doubling, t), ref) << family_name(f) << " " << e << " doubling";
+    }
+  }
+}
+
+TEST(KvPaging, HoldsWholePagesAndItsTablesAndRefusesOddPageSizes) {
+  const ModelConfig c = tiny(Family::kLlama);
+  Loaded l = load(c);
+  const uint64_t per = KvCache::bytes_per_token(c, KvElement::kInt8);
+  KvCacheOptions o = options("int8");
+  o.page_tokens = 4;
+  auto cache = l.model->make_cache(o, 2);
+  ASSERT_TRUE(cache.ok());
+  EXPECT_TRUE((*cache)->paged());
+  EXPECT_EQ((*cache)->allocated_bytes(), 0u) << "nothing before the first token";
+  const auto t = tokens(37);
+  std::vector<float> out;
+  SequenceStep s{1, std::span<const int32_t>(t).first(9)};  // 3 pages
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &out).ok());
+  EXPECT_EQ((*cache)->page_table_bytes(), 8u * 8) << "a table of 8 entries";
+  EXPECT_EQ((*cache)->allocated_bytes(), 3 * 4 * per + 8 * 8);
+  EXPECT_EQ((*cache)->used_bytes(), 9 * per);
+  s = SequenceStep{1, std::span<const int32_t>(t).subspan(9)};  // 37 tokens: 10 pages, the table doubled
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &out).ok());
+  EXPECT_EQ((*cache)->page_table_bytes(), 16u * 8);
+  EXPECT_EQ((*cache)->allocated_bytes(), 10 * 4 * per + 16 * 8);
+  // Forgetting tokens keeps the pages; the sequence refills them.
+  ASSERT_TRUE((*cache)->truncate(1, 5));
+  s = SequenceStep{1, std::span<const int32_t>(t).first(20)};
+  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &out).ok());
+  EXPECT_EQ((*cache)->allocated_bytes(), 10 * 4 * per + 16 * 8);
+
+  for (int64_t bad : {0, 3, 6, -4}) {
+    KvCacheOptions b;
+    b.page_tokens = bad;
+    auto refused = l.model->make_cache(b, 1);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.error().message.find("power of two"), std::string::npos) << refused.error().message;
+  }
+  // A static capacity or a streaming window is one contiguous buffer, not pages.
+  KvCacheOptions fixed;
+  fixed.capacity = 8;
+  EXPECT_FALSE((*l.model->make_cache(fixed, 1))->paged());
+  EXPECT_FALSE((*l.model->make_cache(options("f16+sink2+win6"), 1))->paged());
 }
 
 }  // namespace kv_formats_test

@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "engine/backend/backend.h"
 #include "engine/model/generate.h"
@@ -293,13 +294,21 @@ TEST(KvCacheBytes, AccountedExactly) {
   ASSERT_FALSE(over.ok());
   EXPECT_NE(over.message().find("static capacity of 40"), std::string::npos) << over.message();
 
-  // Growth on demand: nothing allocated up front, then powers of two from 256.
+  // Growth on demand: nothing allocated up front, then pages of 256 slots and
+  // their table (8 entries of 8 bytes), or a buffer of 256 slots grown by doubling.
   auto grow = l.model->make_cache({}, 1);
   ASSERT_TRUE(grow.ok());
   EXPECT_EQ((*grow)->allocated_bytes(), 0u);
   s = SequenceStep{0, t};
   ASSERT_TRUE(l.model->forward({&s, 1}, **grow, LogitsMode::kLast, &logits).ok());
-  EXPECT_EQ((*grow)->allocated_bytes(), 256u * KvCache::bytes_per_token(c, KvElement::kF32));
+  EXPECT_EQ((*grow)->allocated_bytes(), 256u * KvCache::bytes_per_token(c, KvElement::kF32) + 64);
+  EXPECT_EQ((*grow)->page_table_bytes(), 64u);
+  KvCacheOptions doubling;
+  doubling.growth = KvGrowth::kDoubling;
+  auto dbl = l.model->make_cache(doubling, 1);
+  ASSERT_TRUE(dbl.ok());
+  ASSERT_TRUE(l.model->forward({&s, 1}, **dbl, LogitsMode::kLast, &logits).ok());
+  EXPECT_EQ((*dbl)->allocated_bytes(), 256u * KvCache::bytes_per_token(c, KvElement::kF32));
 }
 
 TEST(KvCacheBytes, GrowthKeepsTheCachedTokens) {
@@ -307,16 +316,26 @@ TEST(KvCacheBytes, GrowthKeepsTheCachedTokens) {
   c.max_position_embeddings = 1024;
   Loaded l = load(c);
   const auto t = tokens(300, 97);
-  auto cache = l.model->make_cache({}, 1);
-  ASSERT_TRUE(cache.ok());
-  std::vector<float> logits, step;
-  SequenceStep s{0, std::span<const int32_t>(t).first(250)};
-  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
-  s = SequenceStep{0, std::span<const int32_t>(t).subspan(250)};  // grows 256 -> 512
-  ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
-  EXPECT_EQ((*cache)->allocated_bytes(), 512u * KvCache::bytes_per_token(c, KvElement::kF32));
   const auto full = full_logits(*l.model, t);
-  EXPECT_LT(rel_err(step, std::vector<float>(full.end() - 97, full.end())), 1e-5);
+  const uint64_t per = KvCache::bytes_per_token(c, KvElement::kF32);
+  // Doubling 256 -> 512 slots; a second page of 256; pages of 1 (300 of them, a
+  // table of 512 entries).
+  for (auto [growth, page, bytes] : {std::tuple{KvGrowth::kDoubling, int64_t{256}, 512 * per},
+                                     std::tuple{KvGrowth::kPaged, int64_t{256}, 512 * per + 8 * 8},
+                                     std::tuple{KvGrowth::kPaged, int64_t{1}, 300 * per + 512 * 8}}) {
+    KvCacheOptions o;
+    o.growth = growth;
+    o.page_tokens = page;
+    auto cache = l.model->make_cache(o, 1);
+    ASSERT_TRUE(cache.ok());
+    std::vector<float> step;
+    SequenceStep s{0, std::span<const int32_t>(t).first(250)};
+    ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
+    s = SequenceStep{0, std::span<const int32_t>(t).subspan(250)};
+    ASSERT_TRUE(l.model->forward({&s, 1}, **cache, LogitsMode::kLast, &step).ok());
+    EXPECT_EQ((*cache)->allocated_bytes(), bytes) << "pages of " << page;
+    EXPECT_LT(rel_err(step, std::vector<float>(full.end() - 97, full.end())), 1e-5) << "pages of " << page;
+  }
 }
 
 TEST(ModelErrors, TokensOutsideTheVocabularyAndPositionsBeyondTheTable) {

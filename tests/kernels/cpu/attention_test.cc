@@ -59,7 +59,9 @@ struct Packed {
   std::vector<float> k_calib, v_calib;
   std::vector<float> K, V;  // decoded, [len][kv_heads * head_dim]
   KvPackedPlanes planes() const {
-    return {layout, k.data(), v.data(), k_calib.empty() ? nullptr : k_calib.data(),
+    const size_t sb = layout.slot_bytes();
+    return {layout, KvPlane::contiguous(const_cast<uint8_t*>(k.data()), sb),
+            KvPlane::contiguous(const_cast<uint8_t*>(v.data()), sb), k_calib.empty() ? nullptr : k_calib.data(),
             v_calib.empty() ? nullptr : v_calib.data()};
   }
 };
