@@ -8,6 +8,12 @@
 //   prefill    tokens/s and the FLOP rate of a prompt's forward pass;
 //   batch      decode tokens/s at batch 4 and its ratio to batch 1.
 //
+// With --kv-compare it prints only decode and prefill tokens/s with the KV cache
+// allocated statically (prompt + steps slots up front), in pages of 256 slots (the
+// default) and grown by doubling, medians of --repeats interleaved rounds, each
+// over static: what paging costs the attention kernels (every slot found through the
+// page table) at --prompt-tokens of context, with --kv-format's element.
+//
 // With --brief it prints only "DECODE PREFILL" (batch-1 decode and prefill
 // tokens/s, the best of --repeats runs) and the kernels its linear layers ran, for
 // bench/engine_vs_llamacpp.sh. --activations q8 quantizes the activations of the
@@ -39,8 +45,9 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 // Decodes `steps` tokens for `batch` sequences after a `prompt`-token prefill;
 // returns {prefill seconds, decode seconds per step}.
-std::pair<double, double> run(gb::engine::Model& m, int batch, int prompt, int steps) {
-  auto cache = m.make_cache({}, batch);
+std::pair<double, double> run(gb::engine::Model& m, int batch, int prompt, int steps,
+                              const gb::engine::KvCacheOptions& kv = {}) {
+  auto cache = m.make_cache(kv, batch);
   if (!cache.ok()) {
     std::fprintf(stderr, "%s\n", cache.message().c_str());
     std::exit(1);
@@ -91,8 +98,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bool brief = false;
   int repeats = 3;
+  std::string kv_format = "f32";
+  bool kv_compare = false;
+  app.add_flag("--kv-compare", kv_compare, "print only: static, paged and doubling KV caches' speed, over static");
+  app.add_option("--kv-format", kv_format, "--kv-compare: the KV format (f32, f16, int8, ...)")->capture_default_str();
   app.add_flag("--brief", brief, "print only: decode_tokens/s prefill_tokens/s, then the kernels used");
-  app.add_option("--repeats", repeats, "--brief: runs, the best reported")->capture_default_str();
+  app.add_option("--repeats", repeats, "--brief: runs, the best reported; --kv-compare: rounds, the median reported")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto w = gb::engine::open_weights(model);
@@ -111,6 +122,35 @@ int main(int argc, char** argv) {
   if (!m.ok()) {
     std::fprintf(stderr, "%s\n", m.message().c_str());
     return 1;
+  }
+  if (kv_compare) {
+    auto base = gb::engine::kv_cache_options(kv_format);
+    if (!base.ok()) {
+      std::fprintf(stderr, "engine_bench: --kv-format: %s\n", base.message().c_str());
+      return 2;
+    }
+    const char* names[3] = {"static", "paged-256", "doubling"};
+    gb::engine::KvCacheOptions opts[3] = {*base, *base, *base};
+    opts[0].capacity = prompt + steps;
+    opts[2].growth = gb::engine::KvGrowth::kDoubling;
+    std::vector<double> decode[3], prefill[3];
+    run(**m, 1, 8, 4);  // warm-up
+    for (int r = 0; r < repeats; ++r)
+      for (int i = 0; i < 3; ++i) {
+        const auto [pre, step] = run(**m, 1, prompt, steps, opts[i]);
+        decode[i].push_back(1.0 / step);
+        prefill[i].push_back(prompt / pre);
+      }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("kv %s, context %d + %d steps, medians of %d rounds\n", kv_format.c_str(), prompt, steps, repeats);
+    std::printf("%-10s %12s %8s %13s %8s\n", "allocation", "decode tok/s", "/static", "prefill tok/s", "/static");
+    for (int i = 0; i < 3; ++i)
+      std::printf("%-10s %12.2f %8.3f %13.1f %8.3f\n", names[i], median(decode[i]), median(decode[i]) / median(decode[0]),
+                  median(prefill[i]), median(prefill[i]) / median(prefill[0]));
+    return 0;
   }
   if (brief) {
     run(**m, 1, 8, 4);  // warm-up
