@@ -135,6 +135,18 @@ class Backend {
   // Only for matrices that linear() alone reads (not an embedding table).
   virtual void arrange_linear(PackedMatrix& w) { (void)w; }
 
+  // Synthetic weights drawn in this backend's memory, with no host copy: elements
+  // [begin, begin + n) of the synthetic tensor of `key` (mean, stddev; the generator
+  // of engine/weights/synthetic.h, bit for bit) written at dst + offset as f32, f16
+  // or bf16 (codec; rounded as the host quantizer rounds). False, and nothing
+  // written, where this backend does not draw them (then the loader draws them on
+  // the host); a device's failure is reported by take_error().
+  virtual bool fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin,
+                              int64_t n, kernels::WeightCodec codec) {
+    (void)dst, (void)offset, (void)key, (void)mean, (void)stddev, (void)begin, (void)n, (void)codec;
+    return false;
+  }
+
   // ---- ops ----
   // out[r, :] = table[ids[r], :] as f32 (dequantized); ids host memory, each in
   // [0, table.rows); out [n, table.cols].

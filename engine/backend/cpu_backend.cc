@@ -14,6 +14,8 @@
 
 #include "common/check.h"
 #include "engine/backend/thread_pool.h"
+#include "kernels/codecs/float16.h"
+#include "kernels/codecs/synthetic_value.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/add.h"
 #include "kernels/cpu/attention.h"
@@ -76,6 +78,24 @@ class CpuBackend final : public Backend {
       return;
     kernels::x8_interleave_matrix(const_cast<uint8_t*>(w.codes), w.rows, w.cols / bs.elems, bs.bytes);
     w.interleave = kernels::kInterleaveRows;
+  }
+
+  bool fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin, int64_t n,
+                      kernels::WeightCodec codec) override {
+    using kernels::WeightCodec;
+    if (codec != WeightCodec::kF32 && codec != WeightCodec::kF16 && codec != WeightCodec::kBF16) return false;
+    uint8_t* out = static_cast<uint8_t*>(dst.data()) + offset;
+    const double scale = kernels::synthetic_scale(stddev);
+    pool_.parallel_for(n, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const float x = kernels::synthetic_element(key, mean, scale, begin + static_cast<uint64_t>(j));
+        if (codec == WeightCodec::kF32)
+          reinterpret_cast<float*>(out)[j] = x;
+        else
+          reinterpret_cast<uint16_t*>(out)[j] = codec == WeightCodec::kF16 ? kernels::f32_to_f16(x) : kernels::f32_to_bf16(x);
+      }
+    }, 1 << 16);
+    return true;
   }
 
   void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) override {

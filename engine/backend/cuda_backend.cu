@@ -51,6 +51,7 @@
 #include "kernels/cuda/matmul/linear.h"
 #include "kernels/cuda/norm/norm.h"
 #include "kernels/cuda/rope/rope.h"
+#include "kernels/cuda/synthetic/synthetic_fill.h"
 
 namespace gb::engine {
 namespace {
@@ -305,6 +306,15 @@ class CudaBackendImpl final : public CudaBackend {
     const float* inv = staged_inv_freq(rope);
     if (pos == nullptr || inv == nullptr) return;
     note(kcu::rope(stream_, x, rows, row_stride, heads, head_dim, pos, rope.rot_dim, inv));
+  }
+
+  bool fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin, int64_t n,
+                      kernels::WeightCodec codec) override {
+    using kernels::WeightCodec;
+    if (codec != WeightCodec::kF32 && codec != WeightCodec::kF16 && codec != WeightCodec::kBF16) return false;
+    cudaSetDevice(device_);
+    note(kcu::synthetic_fill_as(stream_, key, mean, stddev, begin, n, codec, static_cast<uint8_t*>(dst.data()) + offset));
+    return true;
   }
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,

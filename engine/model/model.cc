@@ -255,6 +255,65 @@ class Loader {
     return kernels::quantize_matrix(bf16, back.data(), rows, cols, what);
   }
 
+  // Synthetic matrices (row blocks `names`, block i [rows[i], cols]) kept as f32,
+  // f16 or bf16 as they are: drawn straight into one buffer of the backend's memory
+  // (Backend::fill_synthetic), no host copy. nullopt where that does not apply (a
+  // file's tensor, a quantized or fake format, SmoothQuant, a backend that draws
+  // none, a shape the host path will report): the caller takes the host path.
+  Result<std::optional<PackedMatrix>> drawn(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
+                                            int64_t cols, const std::optional<WeightFormat>& format) {
+    using kernels::WeightCodec;
+    if (!options_.draw_on_backend || smooth_x_ != nullptr) return std::optional<PackedMatrix>();
+    WeightCodec codec = WeightCodec::kF32;
+    if (format) {
+      const QuantSpec s = quant_spec(*format);
+      if (format->fake || s.layout != kernels::ScaleLayout::kNone ||
+          (s.codec != WeightCodec::kF32 && s.codec != WeightCodec::kF16 && s.codec != WeightCodec::kBF16))
+        return std::optional<PackedMatrix>();
+      codec = s.codec;
+    }
+    std::vector<SyntheticDraw> draws;
+    int64_t total = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      std::optional<SyntheticDraw> d = w_.synthetic_draw(names[i]);
+      if (!d || d->shape != std::vector<int64_t>{rows[i], cols}) return std::optional<PackedMatrix>();
+      draws.push_back(std::move(*d));
+      total += rows[i];
+    }
+    const size_t elem = codec == WeightCodec::kF32 ? 4 : 2;
+    const size_t bytes = static_cast<size_t>(total) * static_cast<size_t>(cols) * elem;
+    Result<std::unique_ptr<Buffer>> buf = b_.alloc(bytes);
+    if (!buf) return buf.error();
+    size_t offset = 0;
+    for (size_t i = 0; i < draws.size(); ++i) {
+      const int64_t n = rows[i] * cols;
+      if (!b_.fill_synthetic(**buf, offset, draws[i].key, draws[i].mean, draws[i].stddev, 0, n, codec))
+        return std::optional<PackedMatrix>();
+      offset += static_cast<size_t>(n) * elem;
+    }
+    PackedMatrix m;
+    m.codec = codec;
+    m.rows = total;
+    m.cols = cols;
+    m.row_bytes = static_cast<size_t>(cols) * elem;
+    m.codes = static_cast<const uint8_t*>((*buf)->data());
+    bytes_ += bytes;
+    owned_.push_back(std::move(*buf));
+    return std::optional<PackedMatrix>(m);
+  }
+
+  // A whole matrix in the backend's memory: drawn there (above), or made on the host
+  // by matrix() and uploaded.
+  Result<PackedMatrix> table(const std::string& name, const std::vector<int64_t>& shape,
+                             const std::optional<WeightFormat>& format) {
+    Result<std::optional<PackedMatrix>> d = drawn({name}, {shape[0]}, shape[1], format);
+    if (!d) return d.error();
+    if (*d) return **d;
+    Result<QuantizedMatrix> q = matrix(name, shape, format);
+    if (!q) return q.error();
+    return upload(*q);
+  }
+
   // Lets the backend lay a linear layer's uploaded matrix out as its kernels read it.
   void arrange_linear(PackedMatrix& m) { b_.arrange_linear(m); }
 
@@ -327,6 +386,20 @@ class Loader {
       for (auto& v : smoothed) ps.push_back(&v);
       if (Status st = smooth(ps, in); !st.ok()) return st.error();
     }
+    {
+      std::vector<std::string> names;
+      for (const std::string& w : weights) names.push_back(w + ".weight");
+      Result<std::optional<PackedMatrix>> d = drawn(names, rows, in, format());
+      if (!d) return d.error();
+      if (*d) {
+        for (size_t i = 0; i < weights.size() && bias; ++i) {
+          Result<std::vector<float>> pb = host(weights[i] + ".bias", {rows[i]});
+          if (!pb) return pb.error();
+          b.insert(b.end(), pb->begin(), pb->end());
+        }
+        return finish(**d, b);
+      }
+    }
     for (size_t i = 0; i < weights.size(); ++i) {
       Result<QuantizedMatrix> part = matrix(weights[i] + ".weight", {rows[i], in}, format(),
                                             smoothed.empty() ? nullptr : &smoothed[i]);
@@ -378,11 +451,16 @@ class Loader {
   }
 
   Result<LinearWeights> finish(const QuantizedMatrix& q, const std::vector<float>& b) {
-    LinearWeights lw;
     Result<PackedMatrix> m = upload(q);
     if (!m) return m.error();
-    b_.arrange_linear(*m);
-    lw.parts = {*m};
+    return finish(*m, b);
+  }
+
+  // The same for a matrix already in the backend's memory.
+  Result<LinearWeights> finish(PackedMatrix m, const std::vector<float>& b) {
+    LinearWeights lw;
+    b_.arrange_linear(m);
+    lw.parts = {m};
     if (!b.empty()) {
       Result<const float*> pb = put(b);
       if (!pb) return pb.error();
@@ -470,11 +548,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
   const bool gpt2 = c.family == Family::kGpt2, neox = c.family == Family::kGptNeoX;
   const std::string embed_name =
       gpt2 ? "transformer.wte.weight" : neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
-  {
-    kernels::QuantizedMatrix e;
-    GB_TRY_ASSIGN(e, L.matrix(embed_name, {V, H}, L.sixteen_bit_format()));
-    GB_TRY_ASSIGN(m->embed_, L.upload(e));
-  }
+  GB_TRY_ASSIGN(m->embed_, L.table(embed_name, {V, H}, L.sixteen_bit_format()));
   if (gpt2) GB_TRY_ASSIGN(m->positions_, L.load("transformer.wpe.weight", {c.max_position_embeddings, H}));
 
   // SmoothQuant: the calibration's input absmax of layer l's linear `which` (q|k|v,
@@ -578,11 +652,9 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
     m->head_.parts = {m->embed_};
   } else {
     const bool head16 = L.format() && L.format()->head_in_16_bits;
-    kernels::QuantizedMatrix h;
-    GB_TRY_ASSIGN(h, L.matrix(neox ? "embed_out.weight" : "lm_head.weight", {V, H},
-                              head16 ? L.sixteen_bit_format() : L.format()));
     PackedMatrix head;
-    GB_TRY_ASSIGN(head, L.upload(h));
+    GB_TRY_ASSIGN(head, L.table(neox ? "embed_out.weight" : "lm_head.weight", {V, H},
+                                head16 ? L.sixteen_bit_format() : L.format()));
     L.arrange_linear(head);
     m->head_.parts = {head};
   }

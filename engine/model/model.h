@@ -74,6 +74,12 @@ struct LoadOptions {
   // biases and outputs are rounded to it, the sums stay f32. The output head, which
   // bitsandbytes does not quantize, computes in f32.
   ComputeDtype compute = ComputeDtype::kF32;
+  // A synthetic model's matrices held as f32, f16 or bf16 (the embedding table, the
+  // linear layers that need no rearranging, the output head) are drawn in the
+  // backend's memory (Backend::fill_synthetic), never on the host: on a device, a
+  // synthetic llama-3-8b loads without its weights passing through host memory.
+  // False: drawn on the host like a file's tensors (the same bytes; tests compare).
+  bool draw_on_backend = true;
 };
 
 // The load options of a weight format name ("" or "as stored": unset).

@@ -198,12 +198,21 @@ Result<TensorView> SyntheticWeights::tensor(std::string_view name) {
     e.data.reset(p);
     synthetic_fill(synthetic_tensor_key(seed_, t.name), e.init.mean, e.init.stddev, 0, n, p);
     generated_bytes_ += 4 * n;
+    total_generated_bytes_ += 4 * n;
   }
   TensorView v;
   v.dtype = DType::kF32;
   v.shape = t.shape;
   v.data = e.data.get();
   return v;
+}
+
+std::optional<SyntheticDraw> SyntheticWeights::synthetic_draw(std::string_view name) const {
+  if (!tied_head_name_.empty() && name == tied_head_name_) name = embed_name_;  // the tied head
+  auto it = entries_.find(std::string(name));
+  if (it == entries_.end()) return std::nullopt;
+  const ExpectedTensor& t = parameters_[it->second.index];
+  return SyntheticDraw{synthetic_tensor_key(seed_, t.name), it->second.init.mean, it->second.init.stddev, t.shape};
 }
 
 const Tokenizer* SyntheticWeights::tokenizer() const {

@@ -90,6 +90,8 @@ class SyntheticWeights final : public WeightSource {
   // Frees every generated tensor; a later tensor() call generates it again (the
   // same bytes).
   void release_tensors() override;
+  // Every parameter (the tied head as the embedding): its key, mean and stddev.
+  std::optional<SyntheticDraw> synthetic_draw(std::string_view name) const override;
   // A byte-level tokenizer of the model's vocab size (Tokenizer::byte_level), built
   // on first use. Null when the vocab is below 256 (one id per byte is impossible)
   // or above 2^31 - 1.
@@ -103,6 +105,9 @@ class SyntheticWeights final : public WeightSource {
   std::optional<SyntheticInit> init_of(std::string_view name) const;
   // Bytes generated so far (what tensor() calls have cost in memory).
   uint64_t generated_bytes() const { return generated_bytes_; }
+  // Bytes tensor() has generated since open, released tensors included: what the
+  // host drew (Model::load draws the rest in the backend's memory, fill_synthetic).
+  uint64_t total_generated_bytes() const { return total_generated_bytes_; }
 
  private:
   SyntheticWeights() = default;
@@ -121,6 +126,7 @@ class SyntheticWeights final : public WeightSource {
   std::string embed_name_, tied_head_name_;  // tied_head_name_ empty when untied
   uint64_t parameter_bytes_ = 0;
   uint64_t generated_bytes_ = 0;
+  uint64_t total_generated_bytes_ = 0;
   mutable std::once_flag tokenizer_once_;
   mutable std::unique_ptr<Tokenizer> tokenizer_;
 };

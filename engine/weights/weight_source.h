@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/spec/model_config.h"
@@ -17,6 +19,16 @@
 #include "engine/tokenizer/tokenizer.h"
 
 namespace gb::engine {
+
+// How a synthetic parameter is drawn (engine/weights/synthetic.h): element i of
+// the tensor is mean + stddev * z(key, i). What a backend needs to draw it in its
+// own memory (Backend::fill_synthetic) instead of reading it from tensor().
+struct SyntheticDraw {
+  uint64_t key = 0;
+  float mean = 0.0f;
+  float stddev = 0.0f;
+  std::vector<int64_t> shape;
+};
 
 class WeightSource {
  public:
@@ -38,6 +50,13 @@ class WeightSource {
   // Model::load calls it after each tensor, so loading never holds two copies
   // and the peak resident memory is that of the loaded model.
   virtual void release_tensors() {}
+
+  // A synthetic source's recipe for a parameter (the same values tensor() would
+  // return, as f32); nullopt for a parameter read from a file, or an unknown name.
+  virtual std::optional<SyntheticDraw> synthetic_draw(std::string_view name) const {
+    (void)name;
+    return std::nullopt;
+  }
 
   // Bytes the parameters take as stored (a tied head counted once).
   virtual uint64_t parameter_bytes() const = 0;

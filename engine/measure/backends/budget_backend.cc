@@ -52,5 +52,9 @@ void BudgetBackend::download(const Buffer& src, size_t offset, void* dst, size_t
 void BudgetBackend::copy(Buffer& dst, size_t dst_offset, const Buffer& src, size_t src_offset, size_t bytes) {
   inner_.copy(unwrap(dst), dst_offset, unwrap(src), src_offset, bytes);
 }
+bool BudgetBackend::fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin,
+                                   int64_t n, kernels::WeightCodec codec) {
+  return inner_.fill_synthetic(unwrap(dst), offset, key, mean, stddev, begin, n, codec);
+}
 
 }  // namespace gb::engine

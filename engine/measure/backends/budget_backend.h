@@ -33,6 +33,8 @@ class BudgetBackend final : public ForwardingBackend {
   void upload(Buffer& dst, size_t offset, const void* src, size_t bytes) override;
   void download(const Buffer& src, size_t offset, void* dst, size_t bytes) override;
   void copy(Buffer& dst, size_t dst_offset, const Buffer& src, size_t src_offset, size_t bytes) override;
+  bool fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin, int64_t n,
+                      kernels::WeightCodec codec) override;
 
  private:
   friend class BudgetBuffer;

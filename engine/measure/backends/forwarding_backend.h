@@ -50,6 +50,10 @@ class ForwardingBackend : public Backend {
     inner_.add_layer_norm(x, y, rows, dim, w, b, eps, out);
   }
   void arrange_linear(PackedMatrix& w) override { inner_.arrange_linear(w); }
+  bool fill_synthetic(Buffer& dst, size_t offset, uint64_t key, float mean, float stddev, uint64_t begin, int64_t n,
+                      kernels::WeightCodec codec) override {
+    return inner_.fill_synthetic(dst, offset, key, mean, stddev, begin, n, codec);
+  }
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override { inner_.linear(x, rows, w, y); }
   std::string linear_kernel(const PackedMatrix& w) const override { return inner_.linear_kernel(w); }
   void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,

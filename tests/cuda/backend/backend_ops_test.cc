@@ -11,13 +11,16 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "engine/weights/synthetic.h"
+#include "kernels/codecs/float16.h"
 #include "kernels/codecs/kv_quant.h"
+#include "kernels/quantize/quantize_matrix.h"
 #include "kernels/cuda/synthetic/synthetic_fill.h"
 #include "tests/cuda/backend/backend_pair.h"
 #include "tests/cuda/gpu_test_util.h"
@@ -660,6 +663,51 @@ TEST(CudaBackendOps, SyntheticFillIsTheHostGeneratorBitForBit) {
                            return a.get(d, out.size());
                          }});
       }
+  check_cases(cases);
+}
+
+// The backend op that the loader draws synthetic matrices with (fill_synthetic):
+// f32, and f16 / bf16 codes (read back as their values), at an offset into a
+// buffer. On the CPU the case also checks itself against the host generator and
+// the host's rounding, so its CPU half is a test too.
+TEST(CudaBackendOps, FillSyntheticEveryFloatCodecIsTheHostsBits) {
+  std::vector<OpCase> cases;
+  const uint64_t key = engine::synthetic_tensor_key(3, "model.embed_tokens.weight");
+  for (WeightCodec codec : {WeightCodec::kF32, WeightCodec::kF16, WeightCodec::kBF16})
+    for (int64_t n : {1, 4099, 200003}) {
+      const uint64_t begin = 77;
+      const size_t elem = codec == WeightCodec::kF32 ? 4 : 2, offset = 6 * elem;
+      cases.push_back({shape_name("fill_synthetic", kernels::codec_name(codec), {n}), 0.0, [=](Arena& a) {
+                         std::unique_ptr<Buffer> b = a.backend().alloc(offset + static_cast<size_t>(n) * elem).value();
+                         EXPECT_TRUE(a.backend().fill_synthetic(*b, offset, key, 0.0f, 0.03f, begin, n, codec));
+                         std::vector<uint8_t> raw(static_cast<size_t>(n) * elem);
+                         a.backend().download(*b, offset, raw.data(), raw.size());
+                         std::vector<float> out(static_cast<size_t>(n));
+                         for (size_t j = 0; j < out.size(); ++j) {
+                           uint16_t h = 0;
+                           if (codec == WeightCodec::kF32) {
+                             std::memcpy(&out[j], raw.data() + 4 * j, 4);
+                             continue;
+                           }
+                           std::memcpy(&h, raw.data() + 2 * j, 2);
+                           out[j] = codec == WeightCodec::kF16 ? kernels::f16_to_f32(h) : kernels::bf16_to_f32(h);
+                         }
+                         if (a.backend().name() == "cpu") {
+                           std::vector<float> host(out.size());
+                           engine::synthetic_fill(key, 0.0f, 0.03f, begin, static_cast<uint64_t>(n), host.data());
+                           for (size_t j = 0; j < host.size(); ++j) {
+                             const float want = codec == WeightCodec::kF32   ? host[j]
+                                                : codec == WeightCodec::kF16 ? kernels::f16_to_f32(kernels::f32_to_f16(host[j]))
+                                                                             : kernels::bf16_to_f32(kernels::f32_to_bf16(host[j]));
+                             if (out[j] != want) {
+                               ADD_FAILURE() << "element " << j << ": " << out[j] << ", the host draws " << want;
+                               break;
+                             }
+                           }
+                         }
+                         return out;
+                       }});
+    }
   check_cases(cases);
 }
 

@@ -209,6 +209,45 @@ TEST_P(EveryFamily, StreamingCacheWithoutEvictionEqualsFullCache) {
   EXPECT_LT(rel_err(full_logits(*l.model, t, s), full_logits(*l.model, t)), 1e-5);
 }
 
+// Synthetic weights held as f32, f16 or bf16 are drawn in the backend's memory
+// (Backend::fill_synthetic) with the host generator's bits: the same logits and
+// weight bytes as drawing them on the host, in every format (the quantized ones
+// still quantize on the host), and on the host only what the loader rearranges or
+// keeps in f32 (norms, biases, GPT-2's Conv1D and GPT-NeoX's fused qkv) is drawn.
+TEST_P(EveryFamily, SyntheticWeightsDrawnOnTheBackendEqualTheHostDrawnOnes) {
+  const ModelConfig c = tiny(GetParam());
+  const auto t = tokens(9, static_cast<int>(c.vocab_size));
+  for (const char* format : {"", "f16", "bf16", "int8-channel"}) {
+    std::vector<float> logits[2];
+    uint64_t weight_bytes[2] = {0, 0}, host_drawn[2] = {0, 0};
+    for (int on_backend = 0; on_backend < 2; ++on_backend) {
+      auto w = SyntheticWeights::open(c, 4);
+      ASSERT_TRUE(w.ok()) << w.error().message;
+      std::unique_ptr<Backend> b = make_cpu_backend(2);
+      Result<LoadOptions> o = load_options(format);
+      ASSERT_TRUE(o.ok()) << o.error().message;
+      o->draw_on_backend = on_backend == 1;
+      auto m = Model::load(**w, *b, *o);
+      ASSERT_TRUE(m.ok()) << m.error().message;
+      logits[on_backend] = full_logits(**m, t);
+      weight_bytes[on_backend] = (*m)->weight_bytes();
+      host_drawn[on_backend] = (*w)->total_generated_bytes();
+    }
+    EXPECT_EQ(logits[1], logits[0]) << family_name(c.family) << " '" << format << "'";
+    EXPECT_EQ(weight_bytes[1], weight_bytes[0]) << format;
+    const bool floats = std::string(format).empty() || std::string(format) == "f16" || std::string(format) == "bf16";
+    if (floats) {
+      EXPECT_LT(host_drawn[1], host_drawn[0]) << format;
+    } else {
+      EXPECT_LT(host_drawn[1], host_drawn[0]) << "the embedding table is f16 in " << format;
+    }
+    if (floats && c.family == Family::kLlama) {
+      // Only the norms: input and post-attention per layer, and the final one.
+      EXPECT_EQ(host_drawn[1], 4u * c.hidden_size * (2 * c.num_layers + 1)) << format;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, EveryFamily,
                          ::testing::Values(Family::kLlama, Family::kQwen2, Family::kQwen3, Family::kGptNeoX,
                                            Family::kGpt2),
