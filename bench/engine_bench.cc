@@ -14,6 +14,12 @@
 // over static: what paging costs the attention kernels (every slot found through the
 // page table) at --prompt-tokens of context, with --kv-format's element.
 //
+// With --load-compare it prints only Model::load's seconds and the resident memory
+// it peaked at above what was resident before it, for a synthetic model drawn on
+// the host (each tensor in f32, then converted and copied) and drawn in the
+// backend's memory (Backend::fill_synthetic), medians of --repeats interleaved
+// rounds, and their ratios.
+//
 // With --brief it prints only "DECODE PREFILL" (batch-1 decode and prefill
 // tokens/s, the best of --repeats runs) and the kernels its linear layers ran, for
 // bench/engine_vs_llamacpp.sh. --activations q8 quantizes the activations of the
@@ -27,8 +33,12 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
+#include "engine/measure/engine_session.h"
 #include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
@@ -102,6 +112,9 @@ int main(int argc, char** argv) {
   bool kv_compare = false;
   app.add_flag("--kv-compare", kv_compare, "print only: static, paged and doubling KV caches' speed, over static");
   app.add_option("--kv-format", kv_format, "--kv-compare: the KV format (f32, f16, int8, ...)")->capture_default_str();
+  bool load_compare = false;
+  app.add_flag("--load-compare", load_compare,
+               "print only: a synthetic model's load time and peak memory, drawn on the host and on the backend");
   app.add_flag("--brief", brief, "print only: decode_tokens/s prefill_tokens/s, then the kernels used");
   app.add_option("--repeats", repeats, "--brief: runs, the best reported; --kv-compare: rounds, the median reported")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -117,6 +130,55 @@ int main(int argc, char** argv) {
   if (!load.ok()) {
     std::fprintf(stderr, "engine_bench: --weight-format: %s\n", load.message().c_str());
     return 2;
+  }
+  if (load_compare) {
+    // Each load in a child process of its own (fork before any backend thread
+    // exists there), so that one load's freed memory, which the allocator keeps,
+    // does not hide the next one's peak.
+    std::vector<double> secs[2], peak[2];
+    for (int r = 0; r < repeats; ++r)
+      for (int on_backend = 0; on_backend < 2; ++on_backend) {
+        int fds[2];
+        if (pipe(fds) != 0) return 1;
+        const pid_t pid = fork();
+        if (pid == 0) {
+          close(fds[0]);
+          auto src = gb::engine::open_weights(model);
+          if (!src.ok()) _exit(1);
+          auto b = gb::engine::make_cpu_backend(threads);
+          gb::engine::LoadOptions o = *load;
+          o.draw_on_backend = on_backend == 1;
+          const double before = gb::engine::current_rss_bytes();
+          gb::engine::reset_run_peak_rss();
+          const auto t0 = Clock::now();
+          auto lm = gb::engine::Model::load(**src, *b, o);
+          double out[2] = {lm.ok() ? seconds_since(t0) : -1.0, gb::engine::run_peak_rss_bytes() - before};
+          if (!lm.ok()) std::fprintf(stderr, "%s\n", lm.message().c_str());
+          (void)!write(fds[1], out, sizeof(out));
+          _exit(lm.ok() ? 0 : 1);
+        }
+        close(fds[1]);
+        double got[2] = {-1, 0};
+        const bool read_all = read(fds[0], got, sizeof(got)) == static_cast<ssize_t>(sizeof(got));
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!read_all || got[0] < 0 || status != 0) return 1;
+        secs[on_backend].push_back(got[0]);
+        peak[on_backend].push_back(got[1]);
+      }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("%s, weight format %s, medians of %d rounds\n", model.c_str(),
+                weight_format.empty() ? "as stored" : weight_format.c_str(), repeats);
+    std::printf("%-8s %10s %16s\n", "drawn", "load s", "peak RSS MB");
+    const char* names[2] = {"host", "backend"};
+    for (int i = 0; i < 2; ++i) std::printf("%-8s %10.3f %16.1f\n", names[i], median(secs[i]), median(peak[i]) / 1e6);
+    std::printf("backend / host: load %.3f, peak %.3f\n", median(secs[1]) / median(secs[0]),
+                median(peak[1]) / median(peak[0]));
+    return 0;
   }
   auto m = gb::engine::Model::load(**w, *backend, *load);
   if (!m.ok()) {
