@@ -53,6 +53,11 @@ using gb::engine::SequenceStep;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 // Decodes `steps` tokens for `batch` sequences after a `prompt`-token prefill;
 // returns {prefill seconds, decode seconds per step}.
 std::pair<double, double> run(gb::engine::Model& m, int batch, int prompt, int steps,
@@ -167,10 +172,6 @@ int main(int argc, char** argv) {
         secs[on_backend].push_back(got[0]);
         peak[on_backend].push_back(got[1]);
       }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     std::printf("%s, weight format %s, medians of %d rounds\n", model.c_str(),
                 weight_format.empty() ? "as stored" : weight_format.c_str(), repeats);
     std::printf("%-8s %10s %16s\n", "drawn", "load s", "peak RSS MB");
@@ -203,10 +204,6 @@ int main(int argc, char** argv) {
         decode[i].push_back(1.0 / step);
         prefill[i].push_back(prompt / pre);
       }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     std::printf("kv %s, context %d + %d steps, medians of %d rounds\n", kv_format.c_str(), prompt, steps, repeats);
     std::printf("%-10s %12s %8s %13s %8s\n", "allocation", "decode tok/s", "/static", "prefill tok/s", "/static");
     for (int i = 0; i < 3; ++i)
