@@ -27,7 +27,7 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "coordinator/embedded_runner.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 #include "coordinator/report.h"
 #include "cli/series_export.h"

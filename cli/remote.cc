@@ -13,7 +13,7 @@
 
 #include "common/coordinator_address.h"
 #include "common/json_util.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/report.h"
 #include "proto/gridbench.grpc.pb.h"
 
@@ -307,7 +307,7 @@ int cmd_submit(const RemoteFlags& r, const std::string& grid_path, bool rerun, b
   for (const std::string& w : grid->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   Result<std::string> text = read_text(grid_path);
   if (!text.ok()) return fail(text.message(), kExitInvalid);
-  // With files resolved here (coordinator/grid_inputs.h), the coordinator gets the
+  // With files resolved here (coordinator/grid/grid_inputs.h), the coordinator gets the
   // document with its `inputs` (JSON, which a .yaml source also reads as).
   if (grid->spec.contains("inputs")) *text = grid->spec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   Result<Connection> c = connect(r);

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 
 namespace gb::cli {

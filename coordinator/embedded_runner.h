@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 #include "worker/job_spec.h"
 

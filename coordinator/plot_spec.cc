@@ -4,7 +4,7 @@
 
 #include "common/json_util.h"
 #include "common/strings.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {

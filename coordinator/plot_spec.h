@@ -1,5 +1,5 @@
 // What a report section asks the dashboard to draw: its `plots` key, validated
-// with the rest of the grid file (coordinator/grid.cc calls parse_plot_specs).
+// with the rest of the grid file (coordinator/grid/grid.cc calls parse_plot_specs).
 // This file knows the keys and checks names against the job-kind registry; it
 // does not draw (dashboard/plots/ does) and cannot check metric or series names,
 // which only results carry (the dashboard says on the page when one has no data).

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 
 namespace gb::coord {

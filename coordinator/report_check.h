@@ -9,7 +9,7 @@
 // A column names a metric some job kind of the report reports (or a parameter); a
 // baseline names values of its row or pivot parameters that some job has; a filter
 // (the report's, a column's own, and a derived column's other values) matches
-// some job. Not here: parsing the report's keys (coordinator/grid.cc) or
+// some job. Not here: parsing the report's keys (coordinator/grid/grid.cc) or
 // building the tables (coordinator/report.h).
 #pragma once
 
@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace gb::coord {
 

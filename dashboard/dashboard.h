@@ -13,7 +13,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 #include "dashboard/grid_page.h"
 #include "dashboard/index_page.h"

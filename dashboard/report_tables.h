@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/report.h"
 #include "coordinator/store/job_store.h"
 

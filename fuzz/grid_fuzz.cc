@@ -1,4 +1,4 @@
-// libFuzzer target over the grid parser (coordinator/grid.h): every input is read
+// libFuzzer target over the grid parser (coordinator/grid/grid.h): every input is read
 // as a grid file twice, once as JSON (fuzz.json) and once as YAML (fuzz.yaml), and
 // validated and expanded as `gridbench expand` would. The parser must answer with a
 // grid or an error whose every line names the file, never crash, throw or read out
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace {
 

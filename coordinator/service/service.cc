@@ -14,7 +14,7 @@
 
 #include "common/json_parse.h"
 #include "common/json_util.h"
-#include "coordinator/grid_yaml.h"
+#include "coordinator/grid/grid_yaml.h"
 #include "worker/job_spec.h"
 
 namespace gb::coord {

@@ -30,7 +30,7 @@
 #include "coordinator/service/metrics.h"
 #include "coordinator/service/theory_thread.h"
 #include "coordinator/service/db_lock.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 #include "proto/gridbench.grpc.pb.h"
 

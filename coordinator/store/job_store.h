@@ -26,7 +26,7 @@
 
 #include "common/json_util.h"
 #include "common/status.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "engine/jobs/job_kinds.h"
 
 struct sqlite3;

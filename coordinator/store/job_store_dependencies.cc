@@ -1,5 +1,5 @@
 // JobStore (job_store.h): jobs that depend on another job's output. A grid's
-// kv_calibration "job:kv_calibrate" is stored as "job:HASH" (coordinator/grid.h),
+// kv_calibration "job:kv_calibrate" is stored as "job:HASH" (coordinator/grid/grid.h),
 // the hash of the kv_calibrate job of the same point. Three rules, one per
 // function: such a job is not leased before every job it names has succeeded;
 // when one of those ends failed, oom, invalid or timeout, its pending dependents

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "dashboard/plots/bars_plot.h"
 #include "dashboard/plots/lines_plot.h"
 #include "dashboard/plots/plot_data.h"

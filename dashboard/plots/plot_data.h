@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "coordinator/store/job_store.h"
 #include "engine/jobs/job_output.h"
 

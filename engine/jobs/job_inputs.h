@@ -1,7 +1,7 @@
 // The parameters of a job that name files: `model` (hf:DIR, gguf:FILE), `dataset`
 // (text:FILE, wikitext:FILE, pg19:DIR, jsonl:FILE:FIELD, mmlu:DIR) and `tokenizer` (FILE); the digest of what such a
 // value reads, and the ${VAR} expansion done where a job runs. Used by the grid
-// (coordinator/grid_inputs.h: relative paths and hashes) and by gridbench-job.
+// (coordinator/grid/grid_inputs.h: relative paths and hashes) and by gridbench-job.
 // Not here: reading the files' content as models or datasets.
 #pragma once
 

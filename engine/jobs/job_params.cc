@@ -119,7 +119,7 @@ bool is_integer(const Json& v) {
 // domain error.
 std::optional<std::string> check_model(const Json& v) {
   // A relative path means the grid file's folder and ${VAR} the machine that runs the
-  // job: neither can be read here (coordinator/grid_inputs.h checks the first where
+  // job: neither can be read here (coordinator/grid/grid_inputs.h checks the first where
   // the grid is loaded, gridbench-job the second), so only the reference's syntax is.
   const std::string ref = v.get<std::string>();
   Result<ModelRef> r = parse_model_ref(ref);

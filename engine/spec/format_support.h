@@ -1,6 +1,6 @@
 // Whether the engine can run a model in a weight format and a KV-cache format on a
 // backend: the one rule that a grid's validation applies before any job runs
-// (coordinator/grid_support.h) and that the engine's load applies again
+// (coordinator/grid/grid_support.h) and that the engine's load applies again
 // (Model::load, Model::make_cache), so that the two never disagree. It reads only
 // the model's config and the format rows (engine/spec/formats.h). Not here: whether
 // the weights fit in memory, whether a GGUF file's stored q-types may be quantized

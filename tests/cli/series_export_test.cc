@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "tests/cli/cli_helpers.h"
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace gb::cli {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {

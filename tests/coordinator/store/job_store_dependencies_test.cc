@@ -5,7 +5,7 @@
 // pending dependents invalid without a run; both hold across a restart of the store
 // (a coordinator restart: everything is in the file). dependency_waits and
 // end_stranded_dependents: what a runner needs not to wait for a dependency that
-// will not run. Not here: grids (tests/coordinator/grid_measures_test.cc), the
+// will not run. Not here: grids (tests/coordinator/grid/grid_measures_test.cc), the
 // runners end to end (tests/cli/kv_formats_grid_test.cc, tests/integration/).
 #include <unistd.h>
 

@@ -115,7 +115,7 @@ Result<Grid> parse_grid(const nlohmann::ordered_json& doc, const std::string& so
 // kinds once, repeat 0), each projected onto its kind's parameters and normalized,
 // deduplicated by hash (first kept): the last step of parse_grid.
 // measure_params[m]: the parameters of kinds[m]'s own (the grid's {"kind": ..., PARAM:
-// VALUE} measure entries), which replace the point's; `inputs` (coordinator/grid_inputs.h)
+// VALUE} measure entries), which replace the point's; `inputs` (coordinator/grid/grid_inputs.h)
 // applied to each job. A job with kv_calibration "job:KIND" names the job of kind
 // KIND at the same point: the value becomes "job:HASH" (that job's hash), so that
 // the dependent's hash covers its dependency's; it is left out of jobs whose KV
@@ -126,7 +126,7 @@ std::vector<GridJob> expand_jobs(const std::vector<Json>& points,
                                  const nlohmann::ordered_json* inputs = nullptr);
 
 // Reads a grid file into JSON without validating it: YAML for .yaml/.yml (see
-// coordinator/grid_yaml.h), else JSON. Errors: "FILE: cannot read: REASON",
+// coordinator/grid/grid_yaml.h), else JSON. Errors: "FILE: cannot read: REASON",
 // "FILE: line L column C: WHAT" for a syntax error, "FILE: $.path: duplicate key".
 Result<nlohmann::ordered_json> read_grid_document(const std::string& path);
 

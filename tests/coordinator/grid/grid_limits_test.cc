@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/grid.h"
-#include "coordinator/grid_yaml.h"
+#include "coordinator/grid/grid.h"
+#include "coordinator/grid/grid_yaml.h"
 
 namespace gb::coord {
 namespace {

@@ -1,5 +1,5 @@
-// Job references in grid files (coordinator/grid_job_refs.h).
-#include "coordinator/grid_job_refs.h"
+// Job references in grid files (coordinator/grid/grid_job_refs.h).
+#include "coordinator/grid/grid_job_refs.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "coordinator/grid_yaml.h"
+#include "coordinator/grid/grid_yaml.h"
 
 #include <charconv>
 #include <cmath>
@@ -16,7 +16,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace gb::coord {
 namespace {

@@ -1,5 +1,5 @@
-// Checks a loaded grid's jobs against the engine's format rule (coordinator/grid_support.h).
-#include "coordinator/grid_support.h"
+// Checks a loaded grid's jobs against the engine's format rule (coordinator/grid/grid_support.h).
+#include "coordinator/grid/grid_support.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "engine/jobs/job_kinds.h"
 #include "engine/spec/format_support.h"
 

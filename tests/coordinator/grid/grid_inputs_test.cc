@@ -1,6 +1,6 @@
-// coordinator/grid_inputs.h: a grid's relative paths mean its own folder, and a
+// coordinator/grid/grid_inputs.h: a grid's relative paths mean its own folder, and a
 // job's hash is the path as written plus a digest of what it reads.
-#include "coordinator/grid_inputs.h"
+#include "coordinator/grid/grid_inputs.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 #include "engine/jobs/job_inputs.h"
 
 namespace gb::coord {

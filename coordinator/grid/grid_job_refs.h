@@ -3,7 +3,7 @@
 // "job:kv_calibrate", the calibration that int8-calib KV caches read, made by the
 // grid's own kv_calibrate job. Here: which references a grid document may hold
 // (checked before anything expands) and which jobs take one. Not here: how a
-// reference becomes its dependency's hash (expand_jobs, coordinator/grid.cc) and how
+// reference becomes its dependency's hash (expand_jobs, coordinator/grid/grid.cc) and how
 // the store runs a job after its dependency (coordinator/store/job_store_dependencies.cc).
 #pragma once
 

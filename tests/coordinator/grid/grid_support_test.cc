@@ -1,8 +1,8 @@
-// coordinator/grid_support.h: a loaded grid whose model x weight format x KV format x
+// coordinator/grid/grid_support.h: a loaded grid whose model x weight format x KV format x
 // backend combinations the engine cannot run is refused before any job runs, every
 // problem listed with the grid path of the format, by the engine's own rule
 // (tests/engine/spec/format_support_test.cc). Not here: the files (grid_inputs_test.cc).
-#include "coordinator/grid_support.h"
+#include "coordinator/grid/grid_support.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace gb::coord {
 namespace {

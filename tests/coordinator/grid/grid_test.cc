@@ -1,4 +1,4 @@
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 #include <unistd.h>
 
@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "common/json_util.h"
-#include "coordinator/grid_yaml.h"
+#include "coordinator/grid/grid_yaml.h"
 #include "engine/jobs/job_kinds.h"
 
 namespace gb::coord {

@@ -1,4 +1,4 @@
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 #include <algorithm>
 #include <cctype>
@@ -16,10 +16,10 @@
 #include "common/json_parse.h"
 #include "common/json_util.h"
 #include "common/strings.h"
-#include "coordinator/grid_inputs.h"
-#include "coordinator/grid_job_refs.h"
-#include "coordinator/grid_support.h"
-#include "coordinator/grid_yaml.h"
+#include "coordinator/grid/grid_inputs.h"
+#include "coordinator/grid/grid_job_refs.h"
+#include "coordinator/grid/grid_support.h"
+#include "coordinator/grid/grid_yaml.h"
 #include "coordinator/report_check.h"
 #include "engine/jobs/job_kinds.h"
 

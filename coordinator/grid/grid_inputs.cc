@@ -1,6 +1,6 @@
 // A grid's input files: resolved against the grid's folder, digested, applied to
-// the jobs' parameters and hashes (coordinator/grid_inputs.h).
-#include "coordinator/grid_inputs.h"
+// the jobs' parameters and hashes (coordinator/grid/grid_inputs.h).
+#include "coordinator/grid/grid_inputs.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,8 +9,8 @@
 
 #include "common/json_parse.h"
 #include "common/json_util.h"
-#include "coordinator/grid.h"
-#include "coordinator/grid_job_refs.h"
+#include "coordinator/grid/grid.h"
+#include "coordinator/grid/grid_job_refs.h"
 #include "engine/jobs/dataset.h"
 #include "engine/jobs/job_inputs.h"
 #include "engine/jobs/job_kinds.h"
@@ -28,7 +28,7 @@ struct Found {
   std::string value;
 };
 
-// "job:KIND" names another job's output, no file (coordinator/grid_job_refs.h
+// "job:KIND" names another job's output, no file (coordinator/grid/grid_job_refs.h
 // says where one may stand).
 bool names_a_job(const OJson& v) { return v.get_ref<const std::string&>().starts_with(kJobRefPrefix); }
 

@@ -10,7 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "coordinator/grid.h"
+#include "coordinator/grid/grid.h"
 
 namespace gb::coord {
 namespace {
