@@ -42,6 +42,9 @@ Result<JobOutput> run_context_search_job(const Json& params, const ProgressFn& p
   const int64_t chunk = int_param(params, "prefill_chunk", 256);
   const std::string allocation = str_param(params, "kv_allocation", "static");
   const int64_t page_tokens = int_param(params, "kv_page_tokens", 256);
+  if (params.contains("kv_page_tokens") && allocation != "paged")
+    return Error{"context_search: kv_page_tokens sizes the pages of kv_allocation \"paged\", not \"" + allocation +
+                 "\""};
   int64_t limit = int_param(params, "search_limit", int64_t{1} << 20);
   if (c.learned_positions && c.max_position_embeddings > 0) limit = std::min(limit, c.max_position_embeddings);
   KvCacheOptions kv = e->kv;

@@ -48,11 +48,6 @@ struct KvPlane {
     const int64_t mask = (int64_t{1} << page_shift) - 1;
     return pages[s >> page_shift] + offset + static_cast<size_t>(s & mask) * slot_bytes;
   }
-  // Slots from s to the end of its page (contiguous in memory from slot(s)).
-  GB_HOST_DEVICE int64_t run(int64_t s) const {
-    if (pages == nullptr) return INT64_MAX;
-    return (int64_t{1} << page_shift) - (s & ((int64_t{1} << page_shift) - 1));
-  }
 };
 
 struct KvCacheView {
@@ -71,7 +66,6 @@ struct KvCacheView {
   const float* v_calib = nullptr;
   // The slot layout of either plane (f32/f16/bf16 included: no meta, the elements as codes).
   GB_HOST_DEVICE KvSlotLayout layout() const { return {element, kv_heads, head_dim}; }
-  GB_HOST_DEVICE bool paged() const { return pages != nullptr; }
   GB_HOST_DEVICE KvPlane k_plane() const { return plane(k, k_offset); }
   GB_HOST_DEVICE KvPlane v_plane() const { return plane(v, v_offset); }
 

@@ -178,6 +178,12 @@ TEST(ContextSearchJob, PagedAllocationReachesTheStaticContextLessAPage) {
   EXPECT_LE(L, value_of(*st, "measured_max_context"));
   EXPECT_GT(L + 16 + table_slack / kKvBytes, value_of(*st, "measured_max_context"));
   EXPECT_FALSE(check_job("context_search", {{"model", kLlama}, {"kv_page_tokens", 24}}).ok());
+  Result<JobOutput> unpaged = run("context_search", {{"model", kLlama},
+                                                     {"memory_budget_gib", budget / (1024.0 * 1024.0 * 1024.0)},
+                                                     {"kv_allocation", "static"},
+                                                     {"kv_page_tokens", 16}});
+  ASSERT_FALSE(unpaged.ok());
+  EXPECT_NE(unpaged.error().message.find("kv_page_tokens"), std::string::npos) << unpaged.error().message;
 }
 
 // A budget smaller than the weights: no context runs ("oom"); without a budget on
