@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/exit_status.h"
 #include "cli/quant_error_command.h"
 #include "cli/quantize_command.h"
 #include "cli/remote.h"
@@ -54,23 +55,12 @@ using coord::Json;
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitInvalid = 2;
-constexpr int kExitOom = 3;  // the model cannot fit in the memory left (generate)
-constexpr int kExitInterrupted = 130;
-
 std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 
 std::string default_db() {
   const char* env = std::getenv("GRIDBENCH_DB");
   return env && *env ? env : "gridbench.db";
-}
-
-int fail(const std::string& message, int code = kExitError) {
-  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
-  return code;
 }
 
 std::vector<std::string> split_list(const std::string& s) {

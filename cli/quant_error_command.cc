@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/exit_status.h"
 #include "common/json_util.h"
 #include "coordinator/report.h"
 #include "engine/jobs/job_kinds.h"
@@ -14,15 +15,6 @@
 
 namespace gb::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitInvalid = 2;
-
-int fail(const std::string& message, int code = kExitError) {
-  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
-  return code;
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;

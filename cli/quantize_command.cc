@@ -3,21 +3,13 @@
 
 #include <cstdio>
 
+#include "cli/exit_status.h"
 #include "engine/jobs/job_inputs.h"
 #include "engine/spec/model_config.h"
 #include "engine/weights/hf/quantized_checkpoint.h"
 #include "engine/weights/weight_source.h"
 
 namespace gb::cli {
-namespace {
-
-int fail(const std::string& message, int code) {
-  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
-  return code;
-}
-
-}  // namespace
-
 CLI::App* add_quantize_command(CLI::App& app, QuantizeFlags& f) {
   CLI::App* c = app.add_subcommand(
       "quantize",
@@ -34,19 +26,19 @@ CLI::App* add_quantize_command(CLI::App& app, QuantizeFlags& f) {
 
 int run_quantize_command(const QuantizeFlags& f) {
   Result<engine::ModelRef> ref = engine::parse_model_ref(f.model);
-  if (!ref) return fail("--model: " + ref.message(), 2);
+  if (!ref) return fail("--model: " + ref.message(), kExitInvalid);
   if (ref->kind != engine::ModelRef::Kind::kHf)
     return fail("--model: '" + f.model +
                     "': quantize reads hf:DIR models (config.json and the tokenizer are copied beside the weights)",
-                2);
+                kExitInvalid);
   Result<engine::WeightFormat> format = engine::parse_weight_format(f.weight_format);
-  if (!format) return fail("--weight-format: " + format.message(), 2);
+  if (!format) return fail("--weight-format: " + format.message(), kExitInvalid);
   Result<std::string> digest = engine::input_digest("model", f.model);
-  if (!digest) return fail(digest.message(), 1);
+  if (!digest) return fail(digest.message(), kExitError);
   Result<std::unique_ptr<engine::WeightSource>> w = engine::open_weights(f.model);
-  if (!w) return fail(w.message(), 1);
+  if (!w) return fail(w.message(), kExitError);
   const Status s = engine::write_quantized_checkpoint(**w, ref->hf_dir, *format, {f.model, *digest}, f.out);
-  if (!s.ok()) return fail(s.message(), 1);
+  if (!s.ok()) return fail(s.message(), kExitError);
   std::printf("wrote %s: %s in %s (source digest %s); load it as hf:%s\n", f.out.c_str(), f.model.c_str(),
               format->name.c_str(), digest->c_str(), f.out.c_str());
   return 0;

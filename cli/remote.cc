@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "cli/exit_status.h"
 #include "common/coordinator_address.h"
 #include "common/json_util.h"
 #include "coordinator/grid/grid.h"
@@ -21,15 +22,6 @@ namespace gb::cli {
 namespace {
 
 namespace pb = gridbench::v1;
-
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitInvalid = 2;
-
-int fail(const std::string& message, int code = kExitError) {
-  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
-  return code;
-}
 
 Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/exit_status.h"
 #include "common/command.h"
 #include "common/subprocess.h"
 
@@ -18,15 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitInvalid = 2;
 constexpr int kSlurmCommandTimeoutMs = 120000;
-
-int fail(const std::string& message, int code = kExitError) {
-  std::fprintf(stderr, "gridbench: %s\n", message.c_str());
-  return code;
-}
 
 // `path` made absolute against the current directory ("" stays "").
 std::string absolute(const std::string& path) {

@@ -12,7 +12,7 @@ namespace {
 
 using OJson = nlohmann::ordered_json;
 
-std::string got(const OJson& v) {
+std::string got_value(const OJson& v) {
   if (v.is_string()) {
     std::string s = v.dump();
     return "got the string " + (s.size() > 60 ? s.substr(0, 57) + "..." : s);
@@ -63,7 +63,7 @@ class Parser {
     auto f = obj.find(key);
     if (f == obj.end()) return false;
     if (!f->is_string() || f->get<std::string>().empty()) {
-      add(json_path_key(path, key), "expected a metric or parameter name, " + got(*f));
+      add(json_path_key(path, key), "expected a metric or parameter name, " + got_value(*f));
       return false;
     }
     out = f->get<std::string>();
@@ -72,7 +72,7 @@ class Parser {
 
   bool param_name(const OJson& v, const std::string& path, std::string& out) {
     if (!v.is_string()) {
-      add(path, "expected a job parameter name, " + got(v));
+      add(path, "expected a job parameter name, " + got_value(v));
       return false;
     }
     const std::string n = v.get<std::string>();
@@ -100,7 +100,7 @@ class Parser {
     } else if (f->is_string()) {
       items.emplace_back(p, &*f);
     } else {
-      add(p, std::string("expected ") + what + " or a non-empty array of them, " + got(*f));
+      add(p, std::string("expected ") + what + " or a non-empty array of them, " + got_value(*f));
       return;
     }
     for (const auto& [ip, v] : items) {
@@ -108,7 +108,7 @@ class Parser {
       if (params) {
         if (!param_name(*v, ip, s)) continue;
       } else if (!v->is_string() || v->get<std::string>().empty()) {
-        add(ip, std::string("expected ") + what + ", " + got(*v));
+        add(ip, std::string("expected ") + what + ", " + got_value(*v));
         continue;
       } else {
         s = v->get<std::string>();
@@ -144,7 +144,7 @@ class Parser {
     if (f == obj.end()) return;
     const std::string p = json_path_key(path, "filter");
     if (!f->is_object()) {
-      add(p, "expected an object of job parameters, " + got(*f));
+      add(p, "expected an object of job parameters, " + got_value(*f));
       return;
     }
     nlohmann::json j = nlohmann::json::object();
@@ -166,7 +166,7 @@ class Parser {
 
   void plot(const OJson& v, const std::string& path, std::vector<PlotSpec>& out) {
     if (!v.is_object()) {
-      add(path, "expected a plot object {kind, ...}, " + got(v));
+      add(path, "expected a plot object {kind, ...}, " + got_value(v));
       return;
     }
     std::vector<std::string> kind_names;
@@ -181,7 +181,7 @@ class Parser {
       if (kf->is_string() && kf->get<std::string>() == k.name) kk = &k;
     }
     if (!kk) {
-      add(path + ".kind", "unknown plot kind (expected one of: " + join(kind_names) + "), " + got(*kf));
+      add(path + ".kind", "unknown plot kind (expected one of: " + join(kind_names) + "), " + got_value(*kf));
       return;
     }
     const size_t errors_before = errs_.size();
@@ -195,7 +195,7 @@ class Parser {
     s.kind = kk->kind;
     if (auto f = v.find("title"); f != v.end()) {
       if (f->is_string()) s.title = f->get<std::string>();
-      else add(path + ".title", "expected a string, " + got(*f));
+      else add(path + ".title", "expected a string, " + got_value(*f));
     }
     strings(v, "series", path, s.series, "a series name", false);
     name(v, "x", path, s.x);
@@ -208,7 +208,7 @@ class Parser {
     filter(v, path, s.filter);
     if (auto f = v.find("share_y"); f != v.end()) {
       if (f->is_boolean()) s.share_y = f->get<bool>() ? 1 : 0;
-      else add(path + ".share_y", "expected true or false, " + got(*f));
+      else add(path + ".share_y", "expected true or false, " + got_value(*f));
     }
 
     // What each kind needs.
@@ -255,7 +255,7 @@ std::vector<PlotSpecError> parse_plot_specs(const nlohmann::ordered_json& plots,
   std::vector<PlotSpecError> errs;
   Parser p(errs, measures);
   if (!plots.is_array()) {
-    p.add(path, "expected an array of plot objects ([] for none), " + got(plots));
+    p.add(path, "expected an array of plot objects ([] for none), " + got_value(plots));
     return errs;
   }
   for (size_t i = 0; i < plots.size(); ++i) p.plot(plots[i], json_path_index(path, i), out);

@@ -23,7 +23,7 @@ namespace {
 
 using OJson = nlohmann::ordered_json;
 
-constexpr size_t kMaxErrors = 50;
+constexpr size_t kMaxYamlErrors = 50;
 // Values a YAML text may expand to, aliases expanded: what a text of its size could
 // hold without aliases (a value and a separator: 2 bytes each), plus this many (so
 // that a small grid may still repeat a list through aliases). A 377-byte text of 8
@@ -77,7 +77,7 @@ struct Converter {
   size_t bytes = 0;  // of the scalars and keys converted, aliases expanded
 
   void add(const std::string& path, const std::string& what, const YAML::Mark& mark) {
-    if (errors.size() >= kMaxErrors) {
+    if (errors.size() >= kMaxYamlErrors) {
       ++dropped;
       return;
     }

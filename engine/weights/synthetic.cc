@@ -30,9 +30,6 @@ void fill_range(uint64_t key, float mean, float stddev, uint64_t begin, uint64_t
   for (uint64_t j = 0; j < n; ++j) out[j] = synthetic_element(key, mean, scale, begin + j);
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
 
 // The name of the untied output head of c's family.
@@ -63,12 +60,12 @@ SyntheticInit synthetic_init(const ModelConfig& c, const ExpectedTensor& t) {
   using K = SyntheticInit::Kind;
   const std::string_view name = t.name;
   const double H = static_cast<double>(std::max<int64_t>(c.hidden_size, 1));
-  if (ends_with(name, ".bias")) return {K::kBias, 0.0f, 0.02f};
+  if (name.ends_with(".bias")) return {K::kBias, 0.0f, 0.02f};
   // Norms: RMSNorm / LayerNorm weights (input_layernorm, post_attention_layernorm,
   // model.norm, q_norm/k_norm, final_layer_norm, ln_1/ln_2/ln_f).
   if (t.shape.size() == 1 && (contains(name, "norm") || contains(name, ".ln_"))) return {K::kNormWeight, 1.0f, 0.02f};
-  if (ends_with(name, "wpe.weight")) return {K::kPositions, 0.0f, static_cast<float>(0.5 / std::sqrt(H))};
-  if (contains(name, "embed") || ends_with(name, "wte.weight") || name == "lm_head.weight")
+  if (name.ends_with("wpe.weight")) return {K::kPositions, 0.0f, static_cast<float>(0.5 / std::sqrt(H))};
+  if (contains(name, "embed") || name.ends_with("wte.weight") || name == "lm_head.weight")
     return {K::kEmbedding, 0.0f, static_cast<float>(2.0 / std::sqrt(H))};
   // Projections. GPT-2's Conv1D weights are [in, out], everything else [out, in].
   const bool conv1d = c.family == Family::kGpt2;

@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "common/strings.h"
 #include "engine/spec/gguf/gguf_config.h"
 #include "engine/spec/model_tensors.h"
 #include "engine/tokenizer/gguf_vocab.h"
@@ -125,10 +126,6 @@ std::string hf_to_gguf_name(Family family, std::string_view hf) {
   return "";
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // How a stored tensor differs from its HF layout (see open_gguf_weights in gguf.h).
 enum class Transform { kNone, kUnpermuteRope, kNeoxQkv, kTranspose };
 
@@ -140,18 +137,18 @@ struct TransformOf {
 TransformOf transform_of(const ModelConfig& c, std::string_view hf) {
   switch (c.family) {
     case Family::kLlama:
-      if (ends_with(hf, ".self_attn.q_proj.weight") || ends_with(hf, ".self_attn.q_proj.bias"))
+      if (hf.ends_with(".self_attn.q_proj.weight") || hf.ends_with(".self_attn.q_proj.bias"))
         return {Transform::kUnpermuteRope, c.num_heads};
-      if (ends_with(hf, ".self_attn.k_proj.weight") || ends_with(hf, ".self_attn.k_proj.bias"))
+      if (hf.ends_with(".self_attn.k_proj.weight") || hf.ends_with(".self_attn.k_proj.bias"))
         return {Transform::kUnpermuteRope, c.num_kv_heads};
       return {};
     case Family::kGptNeoX:
-      if (ends_with(hf, ".attention.query_key_value.weight") || ends_with(hf, ".attention.query_key_value.bias"))
+      if (hf.ends_with(".attention.query_key_value.weight") || hf.ends_with(".attention.query_key_value.bias"))
         return {Transform::kNeoxQkv, c.num_heads};
       return {};
     case Family::kGpt2:
-      if (ends_with(hf, ".attn.c_attn.weight") || ends_with(hf, ".attn.c_proj.weight") ||
-          ends_with(hf, ".mlp.c_fc.weight") || ends_with(hf, ".mlp.c_proj.weight"))
+      if (hf.ends_with(".attn.c_attn.weight") || hf.ends_with(".attn.c_proj.weight") ||
+          hf.ends_with(".mlp.c_fc.weight") || hf.ends_with(".mlp.c_proj.weight"))
         return {Transform::kTranspose, 0};
       return {};
     default:
@@ -207,13 +204,6 @@ std::vector<uint8_t> transpose(const uint8_t* src, int64_t rows, int64_t cols, s
       std::memcpy(dst.data() + static_cast<size_t>(c * rows + r) * esize,
                   src + static_cast<size_t>(r * cols + c) * esize, esize);
   return dst;
-}
-
-std::string join_limited(const std::vector<std::string>& items, size_t limit = 6) {
-  std::string s;
-  for (size_t i = 0; i < items.size() && i < limit; ++i) s += (i ? "; " : "") + items[i];
-  if (items.size() > limit) s += "; and " + std::to_string(items.size() - limit) + " more";
-  return s;
 }
 
 class GgufWeights final : public WeightSource {

@@ -2,6 +2,7 @@
 #include "engine/weights/hf/hf_checkpoint.h"
 
 #include "common/json_parse.h"
+#include "common/strings.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,18 +21,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-// Joins up to `limit` items, then "and N more".
-std::string join_limited(const std::vector<std::string>& items, size_t limit = 6) {
-  std::string s;
-  for (size_t i = 0; i < items.size() && i < limit; ++i) s += (i ? "; " : "") + items[i];
-  if (items.size() > limit) s += "; and " + std::to_string(items.size() - limit) + " more";
-  return s;
-}
-
 std::string in_file(const std::string& file) { return file.empty() ? "" : " in " + file; }
 
 }  // namespace
@@ -40,12 +29,12 @@ std::string in_file(const std::string& file) { return file.empty() ? "" : " in "
 bool is_ignored_hf_buffer(Family family, std::string_view name) {
   switch (family) {
     case Family::kGpt2:
-      return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+      return name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias");
     case Family::kGptNeoX:
-      return ends_with(name, ".attention.bias") || ends_with(name, ".attention.masked_bias") ||
-             ends_with(name, ".attention.rotary_emb.inv_freq");
+      return name.ends_with(".attention.bias") || name.ends_with(".attention.masked_bias") ||
+             name.ends_with(".attention.rotary_emb.inv_freq");
     default:
-      return ends_with(name, ".self_attn.rotary_emb.inv_freq");
+      return name.ends_with(".self_attn.rotary_emb.inv_freq");
   }
 }
 
@@ -252,7 +241,7 @@ Status HfCheckpoint::read_awq_gptq(std::map<std::string, StoredTensor, std::less
   hf_quant_ = *hq;
   if (hq->method == HfQuantConfig::Method::kNone) return Status::Ok();
   for (const ExpectedTensor& e : expected_hf_tensors(config_, "transformer.")) {
-    if (e.shape.size() != 2 || !ends_with(e.name, ".weight")) continue;
+    if (e.shape.size() != 2 || !e.name.ends_with(".weight")) continue;
     const std::string base = e.name.substr(0, e.name.size() - 7);
     auto qw = tensors_.find(qweight_name(base));
     if (qw == tensors_.end()) continue;  // stored unquantized (the embedding, the head)
