@@ -174,10 +174,13 @@ class Backend {
   // x [rows, heads, head_dim] at row stride `row_stride` floats, row r at positions[r].
   virtual void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,
                     const int64_t* positions, const RopeParams& rope) = 0;
-  // Writes rows [0, n) of k and v ([n, kv_heads * head_dim] at row strides) into
-  // cache slots [slot, slot + n), converting to the cache format.
+  // Writes rows [0, n) of k and v ([n, kv_heads * head_dim] at row strides) into the
+  // cache, row r into slot visible[r] - 1, converting to the cache format. visible:
+  // host, n values, each >= 1: the visible lengths attention() takes for the same rows
+  // (a new token is the last slot it sees), so that every slot a step writes is in an
+  // index array, none in a scalar (what a recorded step, a CUDA graph, needs).
   virtual void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
-                        const KvLayerView& cache, int64_t slot) = 0;
+                        const KvLayerView& cache, const int64_t* visible) = 0;
   // Causal attention of n query rows (q [n, heads, head_dim] at row stride
   // q_stride) against cache slots; query row r sees slots [0, visible[r]).
   // out [n, heads * head_dim]. GQA: query head h reads kv head h / (heads / kv_heads).

@@ -215,7 +215,19 @@ class CpuBackend final : public Backend {
   }
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
-                const KvLayerView& cache, int64_t slot) override {
+                const KvLayerView& cache, const int64_t* visible) override {
+    // Runs of rows whose slots follow each other (every row of a forward step's
+    // sequence) are stored in one call.
+    for (int64_t r0 = 0, r1 = 1; r0 < n; r0 = r1, r1 = r0 + 1) {
+      while (r1 < n && visible[r1] == visible[r1 - 1] + 1) ++r1;
+      GB_CHECK(visible[r0] >= 1);  // the interface's precondition
+      store_run(k + r0 * row_stride, v + r0 * row_stride, r1 - r0, row_stride, kv_width, cache, visible[r0] - 1);
+    }
+  }
+
+  // Rows [0, n) into slots [slot, slot + n).
+  void store_run(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                 const KvLayerView& cache, int64_t slot) {
     const kernels::KvPlane kp = cache.k_plane(), vp = cache.v_plane();
     if (kernels::kv_element_quantized(cache.element)) {
       const kernels::KvSlotLayout L = cache.layout();

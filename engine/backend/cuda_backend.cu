@@ -318,10 +318,13 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
-                const KvLayerView& cache, int64_t slot) override {
+                const KvLayerView& cache, const int64_t* visible) override {
     if (n <= 0) return;
+    for (int64_t r = 0; r < n; ++r) GB_CHECK(visible[r] >= 1);  // the interface's precondition
     cudaSetDevice(device_);
-    note(kcu::kv_store(stream_, k, v, n, row_stride, kv_width, cache, slot));
+    // The same array attention() stages next: staged once (the recent-array check).
+    const int64_t* vis = static_cast<const int64_t*>(stage(visible, static_cast<size_t>(n) * sizeof(int64_t)));
+    if (vis != nullptr) note(kcu::kv_store_at(stream_, k, v, n, row_stride, kv_width, cache, vis));
   }
 
   void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,

@@ -754,13 +754,12 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
   const int64_t q = nh * hd, kv = nkv * hd, qkvw = q + 2 * kv, I = c.intermediate_size;
 
   std::vector<int32_t> ids;
-  std::vector<int64_t> positions, visible, row0, slots;
+  std::vector<int64_t> positions, visible, row0;
   for (const SequenceStep& s : batch) {
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     Result<int64_t> slot = cache.prepare(s.seq, n);
     if (!slot) return slot.error();
     row0.push_back(static_cast<int64_t>(ids.size()));
-    slots.push_back(*slot);
     for (int64_t i = 0; i < n; ++i) {
       ids.push_back(s.tokens[static_cast<size_t>(i)]);
       positions.push_back(*slot + i);  // full: absolute position; streaming: slot in the cache
@@ -818,7 +817,7 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
     for (size_t b = 0; b < batch.size(); ++b) {
       const int64_t r0 = row0[b], n = static_cast<int64_t>(batch[b].tokens.size());
       const KvLayerView view = cache.layer(batch[b].seq, static_cast<int64_t>(l), n);
-      B.kv_store(qkv + r0 * qkvw + q, qkv + r0 * qkvw + q + kv, n, qkvw, kv, view, slots[b]);
+      B.kv_store(qkv + r0 * qkvw + q, qkv + r0 * qkvw + q + kv, n, qkvw, kv, view, visible.data() + r0);
       B.attention(qkv + r0 * qkvw, n, qkvw, nh, nkv, hd, view, visible.data() + r0, rope, scale, attn + r0 * q);
     }
     B.linear(attn, R, y.o, tmp);

@@ -67,9 +67,9 @@ class OpTimerBackend final : public ForwardingBackend {
     inner_.rope(x, rows, row_stride, heads, head_dim, positions, rope);
   }
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
-                const KvLayerView& cache, int64_t slot) override {
+                const KvLayerView& cache, const int64_t* visible) override {
     Timed t(*this, OpCategory::kAttention, /*count=*/false);  // part of attention, not a call of its own
-    inner_.kv_store(k, v, n, row_stride, kv_width, cache, slot);
+    inner_.kv_store(k, v, n, row_stride, kv_width, cache, visible);
   }
   void attention(const float* q, int64_t n, int64_t q_stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
                  const KvLayerView& cache, const int64_t* visible, const RopeParams& rope, float scale,

@@ -39,6 +39,7 @@ struct StoreArgs {
   const float* k_calib;
   const float* v_calib;
   int64_t slot;
+  const int64_t* visible;  // non-null: row r goes to slot visible[r] - 1 (kv_store_at)
   int32_t heads;
 };
 
@@ -148,17 +149,23 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) kv_store_kernel(StoreArgs
   if (w >= a.n * a.heads) return;  // uniform per warp: the whole warp leaves
   const int64_t r = w / a.heads;
   const int32_t h = static_cast<int32_t>(w % a.heads);
+  const int64_t slot = a.visible != nullptr ? a.visible[r] - 1 : a.slot + r;
+  if (slot < 0) return;  // a row that sees no slot has none to write (uniform per warp)
   const int64_t x_off = r * a.row_stride + static_cast<int64_t>(h) * a.d.head_dim;
-  store_head(a.d, a.k + x_off, h, a.k_calib, a.kc.slot(a.slot + r), lane);
-  store_head(a.d, a.v + x_off, h, a.v_calib, a.vc.slot(a.slot + r), lane);
+  store_head(a.d, a.k + x_off, h, a.k_calib, a.kc.slot(slot), lane);
+  store_head(a.d, a.v + x_off, h, a.v_calib, a.vc.slot(slot), lane);
 }
 
 Status fail(const std::string& what) { return Error{"cuda kv_store: " + what}; }
 
 }  // namespace
 
-Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
-                const KvCacheView& cache, int64_t slot) {
+namespace {
+
+// Both entry points: rows into [slot, slot + n), or (visible non-null) row r into
+// visible[r] - 1.
+Status store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+             const KvCacheView& cache, int64_t slot, const int64_t* visible) {
   if (n < 0) return fail("n = " + std::to_string(n) + " rows, expected >= 0");
   if (n == 0) return Status::Ok();
   if (cache.kv_heads <= 0 || cache.head_dim <= 0 || cache.kv_heads > INT32_MAX / cache.head_dim)
@@ -169,7 +176,7 @@ Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64
                 std::to_string(cache.kv_heads * cache.head_dim));
   if (n > 1 && row_stride < kv_width)
     return fail("row_stride " + std::to_string(row_stride) + " < kv_width " + std::to_string(kv_width));
-  if (slot < 0) return fail("slot " + std::to_string(slot) + " < 0");
+  if (visible == nullptr && slot < 0) return fail("slot " + std::to_string(slot) + " < 0");
   if (k == nullptr || v == nullptr || !cache.k_plane().valid() || !cache.v_plane().valid())
     return fail("null k, v or cache plane");
   if (cache.element == KvElement::kInt8Calib && (cache.k_calib == nullptr || cache.v_calib == nullptr))
@@ -193,11 +200,26 @@ Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64
               cache.k_calib,
               cache.v_calib,
               slot,
+              visible,
               static_cast<int32_t>(cache.kv_heads)};
   kv_store_kernel<<<static_cast<unsigned>(blocks), kWarpsPerBlock * 32, 0, s>>>(a);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess)
     return fail(std::string("launch failed: ") + cudaGetErrorString(e));
   return Status::Ok();
+}
+
+
+}  // namespace
+
+Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                const KvCacheView& cache, int64_t slot) {
+  return store(s, k, v, n, row_stride, kv_width, cache, slot, nullptr);
+}
+
+Status kv_store_at(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                   const KvCacheView& cache, const int64_t* visible) {
+  if (n > 0 && visible == nullptr) return fail("null visible");
+  return store(s, k, v, n, row_stride, kv_width, cache, 0, visible);
 }
 
 }  // namespace gb::kernels::cuda

@@ -22,4 +22,13 @@ namespace gb::kernels::cuda {
 Status kv_store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
                 const KvCacheView& cache, int64_t slot);
 
+// The same with each row's slot read on the device: row r goes to slot visible[r] - 1
+// (visible: device, n values, the visible lengths attention() takes for the same rows;
+// a row with visible[r] < 1 is not written). Nothing about the slots is decided on the
+// host, so a CUDA graph that captured this call replays it for the slots of any later
+// step (the backend's decode-step graphs). The caller guarantees that the planes hold
+// every visible[r] slots.
+Status kv_store_at(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
+                   const KvCacheView& cache, const int64_t* visible);
+
 }  // namespace gb::kernels::cuda

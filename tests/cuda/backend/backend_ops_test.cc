@@ -15,6 +15,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/weights/synthetic.h"
@@ -427,7 +428,8 @@ TEST(CudaBackendOps, KvStoreEveryElement) {
   std::vector<OpCase> cases;
   const int64_t kvh = 2, hd = 64, kv = kvh * hd, slots = 12;
   for (const KvCase& kc : every_kv_element())
-    for (auto [n, shift] : {std::pair{int64_t{1}, -1}, std::pair{int64_t{6}, -1}, std::pair{int64_t{6}, 2}}) {
+    for (auto [n, shift, scattered] : {std::tuple{int64_t{1}, -1, false}, std::tuple{int64_t{6}, -1, false},
+                                       std::tuple{int64_t{6}, 2, false}, std::tuple{int64_t{6}, 2, true}}) {
       const int64_t stride = 4 * hd + 2 * kv;
       const std::vector<float> rows = random_normal(static_cast<size_t>(n * stride), 51);
       const std::vector<float> kcal = calib_table(kvh, 52), vcal = calib_table(kvh, 53);
@@ -436,7 +438,11 @@ TEST(CudaBackendOps, KvStoreEveryElement) {
                          : (kc.e == KvElement::kInt4 || kc.e == KvElement::kInt4G32) ? kTolKvStore4
                                                                                        : kTolKvStore8;
       // shift >= 0: pages of 2^shift slots, the rows written across two of them.
-      cases.push_back({shape_name("kv_store", kc.name + (shift >= 0 ? " paged" : ""), {n}), tol, [=](Arena& a) {
+      // scattered: the rows' slots do not follow each other (each row's slot is its own
+      // visible length less one, as a batch's decode step writes them).
+      cases.push_back({shape_name("kv_store", kc.name + (shift >= 0 ? " paged" : "") + (scattered ? " scattered" : ""),
+                                  {n}),
+                       tol, [=](Arena& a) {
                          const kernels::KvSlotLayout L{kc.e, kvh, hd};
                          const size_t plane = static_cast<size_t>(slots) * L.slot_bytes();
                          KvLayerView view;
@@ -458,7 +464,10 @@ TEST(CudaBackendOps, KvStoreEveryElement) {
                            view.v_calib = a.put(vcal);
                          }
                          const float* r = a.put(rows);
-                         a.backend().kv_store(r + 4 * hd, r + 4 * hd + kv, n, stride, kv, view, 3);
+                         std::vector<int64_t> visible;  // rows into slots 3, 4, ... or scattered
+                         const int64_t order[6] = {3, 9, 5, 11, 4, 7};
+                         for (int64_t i = 0; i < n; ++i) visible.push_back((scattered ? order[i] : 3 + i) + 1);
+                         a.backend().kv_store(r + 4 * hd, r + 4 * hd + kv, n, stride, kv, view, visible.data());
                          const std::vector<uint8_t> kb = shift >= 0 ? get_paged(a, paged, 0, slots) : a.get_bytes(view.k, plane);
                          const std::vector<uint8_t> vb = shift >= 0 ? get_paged(a, paged, 1, slots) : a.get_bytes(view.v, plane);
                          std::vector<float> k = decode_plane(L, kb, slots, calib ? kcal : std::vector<float>{});
@@ -509,7 +518,9 @@ TEST(CudaBackendOps, AttentionEveryKvElement) {
         }
         const std::vector<float> k = random_normal(static_cast<size_t>(sh.len * kv), 63);
         const std::vector<float> v = random_normal(static_cast<size_t>(sh.len * kv), 64);
-        writer->kv_store(w.put(k), w.put(v), sh.len, kv, kv, view, 0);
+        std::vector<int64_t> all(static_cast<size_t>(sh.len));
+        for (int64_t s = 0; s < sh.len; ++s) all[static_cast<size_t>(s)] = s + 1;
+        writer->kv_store(w.put(k), w.put(v), sh.len, kv, kv, view, all.data());
         kbytes = w.get_bytes(view.k, plane);
         vbytes = w.get_bytes(view.v, plane);
       }
