@@ -25,9 +25,8 @@
 // Logits reductions (argmax, sampling, target log-probabilities) download only
 // their ids or scalars.
 //
-// Not here yet: CUDA graphs of the decode step (the model's per-step arguments, the
-// KV view's length and the staged positions, change each step; capturing them needs
-// a hook in the model).
+// Not here yet: CUDA graphs of the decode step (docs/CUDA.md "Not yet": the staged
+// arrays would need fixed addresses for a graph's lifetime, and the model a hook).
 #include "engine/backend/cuda_backend.h"
 
 #include <cublasLt.h>
