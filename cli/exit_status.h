@@ -1,5 +1,5 @@
 #pragma once
-// The gridbench CLI's exit statuses (README "Exit status") and the one way a command reports a
+// The gridbench CLI's exit statuses (the README's "Exit codes") and the one way a command reports a
 // failure: the message on stderr, prefixed with the program's name, and the status returned.
 
 #include <cstdio>

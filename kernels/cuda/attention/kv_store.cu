@@ -158,10 +158,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) kv_store_kernel(StoreArgs
 
 Status fail(const std::string& what) { return Error{"cuda kv_store: " + what}; }
 
-}  // namespace
-
-namespace {
-
 // Both entry points: rows into [slot, slot + n), or (visible non-null) row r into
 // visible[r] - 1.
 Status store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,
@@ -207,7 +203,6 @@ Status store(cudaStream_t s, const float* k, const float* v, int64_t n, int64_t 
     return fail(std::string("launch failed: ") + cudaGetErrorString(e));
   return Status::Ok();
 }
-
 
 }  // namespace
 
