@@ -16,9 +16,10 @@
 //
 // With --load-compare it prints only Model::load's seconds and the resident memory
 // it peaked at above what was resident before it, for a synthetic model drawn on
-// the host (each tensor in f32, then converted and copied) and drawn in the
-// backend's memory (Backend::fill_synthetic), medians of --repeats interleaved
-// rounds, and their ratios.
+// the host (each tensor in f32, then quantized or converted, and copied) and made in
+// the backend's memory (Backend::fill_synthetic, Backend::quantize_synthetic: the
+// draw and the quantizer on the backend's threads), medians of --repeats
+// interleaved rounds, and their ratios.
 //
 // With --brief it prints only "DECODE PREFILL" (batch-1 decode and prefill
 // tokens/s, the best of --repeats runs) and the kernels its linear layers ran, for

@@ -28,6 +28,8 @@
 #include "kernels/codecs/kv_element.h"
 #include "kernels/codecs/kv_quant.h"
 #include "kernels/codecs/packed_matrix.h"
+#include "kernels/codecs/synthetic_quantize.h"
+#include "kernels/quantize/quantize_matrix.h"
 
 namespace gb::engine {
 
@@ -145,6 +147,23 @@ class Backend {
                               int64_t n, kernels::WeightCodec codec) {
     (void)dst, (void)offset, (void)key, (void)mean, (void)stddev, (void)begin, (void)n, (void)codec;
     return false;
+  }
+
+  // Synthetic matrices quantized where they are drawn, in this backend's memory:
+  // the [rows, cols] tensor of `key` (mean, stddev; element r * cols + c) in `spec`,
+  // the bytes kernels/quantize/quantize_matrix.h's quantizer makes of the host
+  // generator's matrix, written to out's arrays (this backend's memory, sized as the
+  // codec stores them; nf4/fp4's absmax as f32, before any double quantization,
+  // which is the caller's). quantizes_synthetic says where it applies (default:
+  // nowhere; then the loader quantizes on the host); a device's failure is reported
+  // by take_error().
+  virtual bool quantizes_synthetic(const kernels::QuantSpec& spec, int64_t cols) const {
+    (void)spec, (void)cols;
+    return false;
+  }
+  virtual void quantize_synthetic(uint64_t key, float mean, float stddev, const kernels::QuantSpec& spec, int64_t rows,
+                                  int64_t cols, const kernels::QuantizedArraysOut& out) {
+    (void)key, (void)mean, (void)stddev, (void)spec, (void)rows, (void)cols, (void)out;
   }
 
   // ---- ops ----

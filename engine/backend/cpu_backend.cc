@@ -15,6 +15,7 @@
 #include "common/check.h"
 #include "engine/backend/thread_pool.h"
 #include "kernels/codecs/float16.h"
+#include "kernels/codecs/synthetic_quantize.h"
 #include "kernels/codecs/synthetic_value.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/add.h"
@@ -96,6 +97,44 @@ class CpuBackend final : public Backend {
       }
     }, 1 << 16);
     return true;
+  }
+
+  bool quantizes_synthetic(const kernels::QuantSpec& spec, int64_t cols) const override {
+    return kernels::synthetic_quantizable(spec.codec, spec.layout, spec.group, cols);
+  }
+
+  // Rows on the pool's threads; int8/fp8 per row: every row's absmax first (for a
+  // per-tensor scale, their max), then the codes.
+  void quantize_synthetic(uint64_t key, float mean, float stddev, const kernels::QuantSpec& spec, int64_t rows,
+                          int64_t cols, const kernels::QuantizedArraysOut& out) override {
+    GB_CHECK(quantizes_synthetic(spec, cols));
+    const kernels::SyntheticDrawAt d{key, mean, kernels::synthetic_scale(stddev), 0};
+    if (!kernels::synthetic_row_codec(spec.codec, spec.layout)) {
+      if (spec.codec == kernels::WeightCodec::kInt4) std::memset(out.codes, 0, static_cast<size_t>(rows) * out.row_bytes);
+      const int64_t gpr = cols / kernels::synthetic_group_elems(spec.codec, spec.group);
+      pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t j = 0; j < gpr; ++j) kernels::synthetic_quantize_group(spec.codec, spec.group, d, cols, r, j, out);
+      }, 1);
+      return;
+    }
+    float* scales = reinterpret_cast<float*>(out.scales);
+    const float qmax = kernels::symmetric_qmax(spec.codec);
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) scales[r] = kernels::synthetic_row_absmax(d, cols, r);
+    }, 1);
+    float amax = 0;
+    for (int64_t r = 0; r < rows; ++r) amax = std::max(amax, scales[r]);
+    for (int64_t r = 0; r < rows; ++r) scales[r] = (spec.per_tensor ? amax : scales[r]) / qmax;
+    pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        kernels::SyntheticDrawAt row = d;
+        row.base = static_cast<uint64_t>(r) * static_cast<uint64_t>(cols);
+        const float inv = kernels::symmetric_inverse(scales[r]);
+        uint8_t* codes = out.codes + static_cast<size_t>(r) * out.row_bytes;
+        for (int64_t c = 0; c < cols; ++c) codes[c] = kernels::symmetric_code(spec.codec, row(c), inv);
+      }
+    }, 1);
   }
 
   void embedding(const int32_t* ids, int64_t n, const PackedMatrix& table, float* out) override {

@@ -51,6 +51,7 @@
 #include "kernels/cuda/norm/norm.h"
 #include "kernels/cuda/rope/rope.h"
 #include "kernels/cuda/synthetic/synthetic_fill.h"
+#include "kernels/cuda/synthetic/synthetic_quantize.h"
 
 namespace gb::engine {
 namespace {
@@ -314,6 +315,15 @@ class CudaBackendImpl final : public CudaBackend {
     cudaSetDevice(device_);
     note(kcu::synthetic_fill_as(stream_, key, mean, stddev, begin, n, codec, static_cast<uint8_t*>(dst.data()) + offset));
     return true;
+  }
+
+  bool quantizes_synthetic(const kernels::QuantSpec& spec, int64_t cols) const override {
+    return kernels::synthetic_quantizable(spec.codec, spec.layout, spec.group, cols);
+  }
+  void quantize_synthetic(uint64_t key, float mean, float stddev, const kernels::QuantSpec& spec, int64_t rows,
+                          int64_t cols, const kernels::QuantizedArraysOut& out) override {
+    cudaSetDevice(device_);
+    note(kcu::synthetic_quantize(stream_, key, mean, stddev, spec, rows, cols, out));
   }
 
   void kv_store(const float* k, const float* v, int64_t n, int64_t row_stride, int64_t kv_width,

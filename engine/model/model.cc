@@ -7,6 +7,7 @@
 #include <numbers>
 #include <string>
 
+#include "engine/model/synthetic_matrix.h"
 #include "engine/spec/format_support.h"
 #include "engine/weights/hf/hf_checkpoint.h"
 #include "kernels/quantize/quantize_matrix.h"
@@ -255,51 +256,23 @@ class Loader {
     return kernels::quantize_matrix(bf16, back.data(), rows, cols, what);
   }
 
-  // Synthetic matrices (row blocks `names`, block i [rows[i], cols]) kept as f32,
-  // f16 or bf16 as they are: drawn straight into one buffer of the backend's memory
-  // (Backend::fill_synthetic), no host copy. nullopt where that does not apply (a
-  // file's tensor, a quantized or fake format, SmoothQuant, a backend that draws
-  // none, a shape the host path will report): the caller takes the host path.
+  // Synthetic matrices (row blocks `names`, block i [rows[i], cols]) made in the
+  // backend's memory: drawn there as f32, f16 or bf16, or drawn and quantized there
+  // (engine/model/synthetic_matrix.h), no host copy. nullopt where that does not
+  // apply (a file's tensor, a fake format, SmoothQuant, a format or backend that
+  // makes none there): the caller takes the host path.
   Result<std::optional<PackedMatrix>> drawn(const std::vector<std::string>& names, const std::vector<int64_t>& rows,
                                             int64_t cols, const std::optional<WeightFormat>& format) {
-    using kernels::WeightCodec;
-    if (!options_.draw_on_backend || smooth_x_ != nullptr) return std::optional<PackedMatrix>();
-    WeightCodec codec = WeightCodec::kF32;
-    if (format) {
-      const QuantSpec s = quant_spec(*format);
-      if (format->fake || s.layout != kernels::ScaleLayout::kNone ||
-          (s.codec != WeightCodec::kF32 && s.codec != WeightCodec::kF16 && s.codec != WeightCodec::kBF16))
-        return std::optional<PackedMatrix>();
-      codec = s.codec;
-    }
-    std::vector<SyntheticDraw> draws;
-    int64_t total = 0;
-    for (size_t i = 0; i < names.size(); ++i) {
-      std::optional<SyntheticDraw> d = w_.synthetic_draw(names[i]);
-      if (!d || d->shape != std::vector<int64_t>{rows[i], cols}) return std::optional<PackedMatrix>();
-      draws.push_back(std::move(*d));
-      total += rows[i];
-    }
-    const size_t elem = codec == WeightCodec::kF32 ? 4 : 2;
-    const size_t bytes = static_cast<size_t>(total) * static_cast<size_t>(cols) * elem;
-    Result<std::unique_ptr<Buffer>> buf = b_.alloc(bytes);
-    if (!buf) return buf.error();
-    size_t offset = 0;
-    for (size_t i = 0; i < draws.size(); ++i) {
-      const int64_t n = rows[i] * cols;
-      if (!b_.fill_synthetic(**buf, offset, draws[i].key, draws[i].mean, draws[i].stddev, 0, n, codec))
-        return std::optional<PackedMatrix>();
-      offset += static_cast<size_t>(n) * elem;
-    }
-    PackedMatrix m;
-    m.codec = codec;
-    m.rows = total;
-    m.cols = cols;
-    m.row_bytes = static_cast<size_t>(cols) * elem;
-    m.codes = static_cast<const uint8_t*>((*buf)->data());
-    bytes_ += bytes;
-    owned_.push_back(std::move(*buf));
-    return std::optional<PackedMatrix>(m);
+    if (!options_.draw_on_backend || smooth_x_ != nullptr || (format && format->fake))
+      return std::optional<PackedMatrix>();
+    QuantSpec spec;
+    if (format) spec = quant_spec(*format);
+    Result<std::optional<SyntheticMatrix>> made = make_synthetic_matrix(b_, w_, names, rows, cols, spec);
+    if (!made) return made.error();
+    if (!*made) return std::optional<PackedMatrix>();
+    bytes_ += (*made)->bytes;
+    for (std::unique_ptr<Buffer>& buf : (*made)->buffers) owned_.push_back(std::move(buf));
+    return std::optional<PackedMatrix>((*made)->matrix);
   }
 
   // A whole matrix in the backend's memory: drawn there (above), or made on the host
@@ -663,6 +636,8 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
     m->rot_dim_ -= m->rot_dim_ % 2;
     m->inv_freq_ = rope_inv_freq(c, m->rot_dim_);
   }
+  // What a device's draws and quantizers met (their launches return nothing).
+  if (Status st = backend.take_error(); !st.ok()) return Error{weights.describe() + ": loading: " + st.message()};
   return m;
 }
 

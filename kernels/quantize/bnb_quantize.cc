@@ -4,24 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/codecs/bnb4.h"
+#include "kernels/codecs/group_quantize.h"
 
 namespace gb::kernels {
 namespace {
-
-// The index of the value of `table` (n values) nearest to x, the first on a tie.
-uint8_t nearest(float x, float (*value)(uint8_t), int n) {
-  uint8_t best = 0;
-  float best_d = std::fabs(x - value(0));
-  for (int i = 1; i < n; ++i) {
-    const float d = std::fabs(x - value(static_cast<uint8_t>(i)));
-    if (d < best_d) {
-      best_d = d;
-      best = static_cast<uint8_t>(i);
-    }
-  }
-  return best;
-}
 
 std::vector<float> make_dynamic_map() {
   // create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8), in float32
@@ -52,30 +38,10 @@ std::vector<float> make_dynamic_map() {
 
 }  // namespace
 
-uint8_t bnb_nf4_code(float x) { return nearest(x, nf4_value, 16); }
-
-uint8_t bnb_fp4_code(float x) {
-  // The magnitude's nearest code (first on a tie) with the sign bit for x < 0, except
-  // that a value that rounds to zero is code 8 (-0) when positive and 0 when negative,
-  // as bitsandbytes' CPU path stores it (measured: tests/data/bnb/ known answers).
-  const uint8_t m = nearest(std::fabs(x), fp4_value, 8);
-  if (m == 0) return x > 0 ? 8 : 0;
-  return x < 0 ? static_cast<uint8_t>(m | 8) : m;
-}
-
 void bnb_quantize_4bit(bool nf4, const float* x, int64_t n, int64_t block, uint8_t* codes, float* absmax) {
   for (int64_t b = 0; b < n / block; ++b) {
-    float amax = 0;
-    for (int64_t k = 0; k < block; ++k) amax = std::max(amax, std::fabs(x[b * block + k]));
-    absmax[b] = amax;
-    const float inv = 1.0f / amax;
-    for (int64_t k = 0; k < block; k += 2) {
-      const float a = std::clamp(x[b * block + k] * inv, -1.0f, 1.0f);
-      const float c = std::clamp(x[b * block + k + 1] * inv, -1.0f, 1.0f);
-      const uint8_t qa = nf4 ? bnb_nf4_code(a) : bnb_fp4_code(a);
-      const uint8_t qc = nf4 ? bnb_nf4_code(c) : bnb_fp4_code(c);
-      codes[(b * block + k) / 2] = static_cast<uint8_t>(qa << 4 | qc);
-    }
+    const float* xb = x + b * block;
+    absmax[b] = quantize_bnb4_block(nf4, [xb](int64_t k) { return xb[k]; }, block, codes + b * block / 2);
   }
 }
 

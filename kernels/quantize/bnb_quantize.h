@@ -14,13 +14,11 @@
 
 namespace gb::kernels {
 
-// x[0, n) in blocks of `block` (n % block == 0): codes[n / 2] (element 2i in the high
-// nibble), absmax[n / block].
+// x[0, n) in blocks of `block` (n % block == 0, block even): codes[n / 2] (element 2i
+// in the high nibble), absmax[n / block]. The block and the per-value codes
+// (bnb_nf4_code, bnb_fp4_code) are kernels/codecs/group_quantize.h, shared with the
+// device.
 void bnb_quantize_4bit(bool nf4, const float* x, int64_t n, int64_t block, uint8_t* codes, float* absmax);
-
-// The code of one value already scaled into [-1, 1].
-uint8_t bnb_nf4_code(float x);
-uint8_t bnb_fp4_code(float x);
 
 // bitsandbytes' create_dynamic_map(signed=True): 256 values in ascending order.
 const float* bnb_dynamic_map();

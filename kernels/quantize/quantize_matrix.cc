@@ -7,95 +7,56 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/codecs/group_quantize.h"
 #include "kernels/quantize/bnb_quantize.h"
 #include "kernels/quantize/ggml_quantize.h"
 
 namespace gb::kernels {
 namespace {
 
-void put_f16(std::vector<uint8_t>& v, size_t i, float f) {
-  const uint16_t h = f32_to_f16(f);
-  std::memcpy(v.data() + 2 * i, &h, 2);
-}
-
 void put_f32(std::vector<uint8_t>& v, size_t i, float f) { std::memcpy(v.data() + 4 * i, &f, 4); }
-
-float absmax_of(const float* x, int64_t n) {
-  float a = 0;
-  for (int64_t i = 0; i < n; ++i) a = std::max(a, std::fabs(x[i]));
-  return a;
-}
-
-// Symmetric absmax codes of x[0, n) with scale s: int8 round-half-even clamped to
-// [-127, 127], or fp8 e4m3 (saturating).
-void encode_symmetric(WeightCodec codec, const float* x, int64_t n, float s, uint8_t* out) {
-  const float inv = s > 0 ? 1.0f / s : 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    if (codec == WeightCodec::kInt8) {
-      const float q = std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f);
-      out[i] = static_cast<uint8_t>(static_cast<int8_t>(q));
-    } else {
-      out[i] = f32_to_fp8_e4m3(x[i] * inv);
-    }
-  }
-}
 
 Status quantize_symmetric(QuantizedMatrix& q, const float* w) {
   const QuantSpec& s = q.spec;
-  const float qmax = s.codec == WeightCodec::kInt8 ? 127.0f : kFp8E4m3Max;
   if (s.layout == ScaleLayout::kRow) {
     q.scales.resize(static_cast<size_t>(q.rows) * 4);
-    const float tensor_scale = absmax_of(w, q.rows * q.cols) / qmax;
+    const float qmax = symmetric_qmax(s.codec);
+    const float tensor_scale = group_absmax([w](int64_t k) { return w[k]; }, q.rows * q.cols) / qmax;
     for (int64_t r = 0; r < q.rows; ++r) {
       const float* x = w + r * q.cols;
-      const float scale = s.per_tensor ? tensor_scale : absmax_of(x, q.cols) / qmax;
+      const float scale = s.per_tensor ? tensor_scale : group_absmax([x](int64_t k) { return x[k]; }, q.cols) / qmax;
       put_f32(q.scales, static_cast<size_t>(r), scale);
-      encode_symmetric(s.codec, x, q.cols, scale, q.codes.data() + r * q.row_bytes);
+      const float inv = symmetric_inverse(scale);
+      uint8_t* out = q.codes.data() + r * q.row_bytes;
+      for (int64_t k = 0; k < q.cols; ++k) out[k] = symmetric_code(s.codec, x[k], inv);
     }
     return Status::Ok();
   }
   const int64_t gpr = q.cols / s.group;
   q.scales.resize(static_cast<size_t>(q.rows * gpr) * 2);
+  auto* scales = reinterpret_cast<uint16_t*>(q.scales.data());
   for (int64_t r = 0; r < q.rows; ++r)
     for (int64_t g = 0; g < gpr; ++g) {
       const float* x = w + r * q.cols + g * s.group;
-      // Codes against the scale as stored (f16), so that decoding is consistent.
-      const float scale = f16_to_f32(f32_to_f16(absmax_of(x, s.group) / qmax));
-      put_f16(q.scales, static_cast<size_t>(r * gpr + g), scale);
-      encode_symmetric(s.codec, x, s.group, scale, q.codes.data() + r * q.row_bytes + g * s.group);
+      quantize_symmetric_group(s.codec, [x](int64_t k) { return x[k]; }, s.group, &scales[r * gpr + g],
+                               q.codes.data() + r * q.row_bytes + g * s.group);
     }
   return Status::Ok();
 }
 
-// Asymmetric 4-bit per group (AWQ/GPTQ style): s = (max - min) / 15, integer zero
-// point z = round(-min / s) in [0, 15], q = clamp(round(x / s) + z, 0, 15).
+// Asymmetric 4-bit per group (AWQ/GPTQ style): kernels/codecs/group_quantize.h.
 void quantize_int4(QuantizedMatrix& q, const float* w) {
   const int64_t g = q.spec.group, gpr = q.cols / g;
   q.scales.resize(static_cast<size_t>(q.rows * gpr) * 2);
   q.zeros.resize(static_cast<size_t>(q.rows * gpr) * 2);
+  auto* scales = reinterpret_cast<uint16_t*>(q.scales.data());
+  auto* zeros = reinterpret_cast<uint16_t*>(q.zeros.data());
   std::fill(q.codes.begin(), q.codes.end(), 0);
   for (int64_t r = 0; r < q.rows; ++r)
     for (int64_t j = 0; j < gpr; ++j) {
       const float* x = w + r * q.cols + j * g;
-      float mn = x[0], mx = x[0];
-      for (int64_t k = 1; k < g; ++k) {
-        mn = std::min(mn, x[k]);
-        mx = std::max(mx, x[k]);
-      }
-      mn = std::min(mn, 0.0f);  // the range includes 0, so that 0 is exact
-      mx = std::max(mx, 0.0f);
-      float scale = (mx - mn) / 15.0f;
-      if (!(scale > 0)) scale = 1.0f;
-      scale = f16_to_f32(f32_to_f16(scale));
-      const float zero = std::clamp(std::nearbyint(-mn / scale), 0.0f, 15.0f);
-      put_f16(q.scales, static_cast<size_t>(r * gpr + j), scale);
-      put_f16(q.zeros, static_cast<size_t>(r * gpr + j), zero);
-      uint8_t* row = q.codes.data() + r * q.row_bytes;
-      for (int64_t k = 0; k < g; ++k) {
-        const int code = static_cast<int>(std::clamp(std::nearbyint(x[k] / scale) + zero, 0.0f, 15.0f));
-        const int64_t e = j * g + k;
-        row[e / 2] = static_cast<uint8_t>(row[e / 2] | ((e & 1) ? code << 4 : code));
-      }
+      quantize_int4_group([x](int64_t k) { return x[k]; }, g, j * g, q.codes.data() + r * q.row_bytes,
+                          &scales[r * gpr + j], &zeros[r * gpr + j]);
     }
 }
 
@@ -108,10 +69,7 @@ void quantize_bnb(QuantizedMatrix& q, const float* w) {
     std::memcpy(q.scales.data(), absmax.data(), q.scales.size());
     return;
   }
-  q.scales.resize(static_cast<size_t>(nb));
-  float offset = 0;
-  bnb_double_quantize(absmax.data(), nb, q.scales.data(), &q.dq_scales, &offset);
-  q.dq_offsets.assign(q.dq_scales.size(), offset);
+  double_quantize_absmax(q, absmax.data(), nb);
 }
 
 Status check_shape(const QuantSpec& s, int64_t rows, int64_t cols, const std::string& what) {
@@ -316,6 +274,13 @@ Result<QuantizedMatrix> concat_rows(std::vector<QuantizedMatrix> parts, const st
     out.rows += p.rows;
   }
   return out;
+}
+
+void double_quantize_absmax(QuantizedMatrix& q, const float* absmax, int64_t nb) {
+  q.scales.resize(static_cast<size_t>(nb));
+  float offset = 0;
+  bnb_double_quantize(absmax, nb, q.scales.data(), &q.dq_scales, &offset);
+  q.dq_offsets.assign(q.dq_scales.size(), offset);
 }
 
 std::vector<float> dequantize_matrix(const QuantizedMatrix& q) {

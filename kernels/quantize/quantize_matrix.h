@@ -70,6 +70,11 @@ Status check_quantized_sizes(const QuantSpec& spec, int64_t rows, int64_t cols, 
 // fused q|k|v or gate|up), each keeping its own scales.
 Result<QuantizedMatrix> concat_rows(std::vector<QuantizedMatrix> parts, const std::string& what);
 
+// nf4/fp4 double quantization: q's scales, dq_scales and dq_offsets made from the f32
+// absmax of its nb blocks (what quantize_matrix stores for spec.double_quant; the
+// device that quantized the codes hands the absmax back for this).
+void double_quantize_absmax(QuantizedMatrix& q, const float* absmax, int64_t nb);
+
 // Row r of a quantized matrix as f32 (dequantize_row over view()).
 std::vector<float> dequantize_matrix(const QuantizedMatrix& q);
 

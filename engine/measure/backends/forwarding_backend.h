@@ -54,6 +54,13 @@ class ForwardingBackend : public Backend {
                       kernels::WeightCodec codec) override {
     return inner_.fill_synthetic(dst, offset, key, mean, stddev, begin, n, codec);
   }
+  bool quantizes_synthetic(const kernels::QuantSpec& spec, int64_t cols) const override {
+    return inner_.quantizes_synthetic(spec, cols);
+  }
+  void quantize_synthetic(uint64_t key, float mean, float stddev, const kernels::QuantSpec& spec, int64_t rows,
+                          int64_t cols, const kernels::QuantizedArraysOut& out) override {
+    inner_.quantize_synthetic(key, mean, stddev, spec, rows, cols, out);
+  }
   void linear(const float* x, int64_t rows, const LinearWeights& w, float* y) override { inner_.linear(x, rows, w, y); }
   std::string linear_kernel(const PackedMatrix& w) const override { return inner_.linear_kernel(w); }
   void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const int64_t* positions,

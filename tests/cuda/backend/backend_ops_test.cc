@@ -677,6 +677,63 @@ TEST(CudaBackendOps, SyntheticFillIsTheHostGeneratorBitForBit) {
   check_cases(cases);
 }
 
+// The backend op that the loader draws and quantizes synthetic matrices with
+// (quantize_synthetic), every codec it makes: its codes, scales and zeros (bytes,
+// read back as values) at an offset into their buffers. On the CPU the case also
+// checks itself against the host path, the host generator's f32 matrix through
+// kernels/quantize/quantize_matrix.h, so its CPU half is a test too. Double
+// quantization is the loader's (the op's absmax is nf4-b64's).
+TEST(CudaBackendOps, QuantizeSyntheticIsTheHostQuantizerBitForBit) {
+  std::vector<OpCase> cases;
+  const uint64_t key = engine::synthetic_tensor_key(5, "model.layers.1.self_attn.o_proj.weight");
+  for (const CodecCase& cc : every_codec()) {
+    if (elementwise_codec(cc.spec) && cc.spec.layout == ScaleLayout::kNone) continue;  // fill_synthetic's
+    if (cc.spec.double_quant) continue;
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 256}, {37, 512}, {300, 64}}) {
+      const QuantSpec sp = cc.spec;
+      if (!engine::make_cpu_backend(1)->quantizes_synthetic(sp, cols)) continue;  // the K types: host code
+      cases.push_back({shape_name("quantize_synthetic", cc.name, {rows, cols}), 0.0, [=](Arena& a) {
+        Backend& b = a.backend();
+        EXPECT_TRUE(b.quantizes_synthetic(sp, cols));
+        QuantSpec plain = sp;
+        plain.double_quant = false;
+        const std::vector<float> w = [&] {
+          std::vector<float> v(static_cast<size_t>(rows * cols));
+          engine::synthetic_fill(key, 0.0f, 0.04f, 0, v.size(), v.data());
+          return v;
+        }();
+        const QuantizedMatrix host = kernels::quantize_matrix(plain, w.data(), rows, cols, "host").value();
+        // The op's nf4/fp4 scales are the f32 absmax; the host's are too without dq.
+        const size_t off = 16;
+        auto buffer = [&](size_t n) { return b.alloc(off + std::max<size_t>(n, 1)).value(); };
+        std::unique_ptr<Buffer> codes = buffer(host.codes.size()), scales = buffer(host.scales.size()),
+                                zeros = buffer(host.zeros.size());
+        kernels::QuantizedArraysOut out;
+        out.codes = static_cast<uint8_t*>(codes->data()) + off;
+        out.scales = host.scales.empty() ? nullptr : static_cast<uint8_t*>(scales->data()) + off;
+        out.zeros = host.zeros.empty() ? nullptr : static_cast<uint8_t*>(zeros->data()) + off;
+        out.row_bytes = host.row_bytes;
+        b.quantize_synthetic(key, 0.0f, 0.04f, sp, rows, cols, out);
+        std::vector<uint8_t> got_codes(host.codes.size()), got_scales(host.scales.size()), got_zeros(host.zeros.size());
+        b.download(*codes, off, got_codes.data(), got_codes.size());
+        if (!got_scales.empty()) b.download(*scales, off, got_scales.data(), got_scales.size());
+        if (!got_zeros.empty()) b.download(*zeros, off, got_zeros.data(), got_zeros.size());
+        if (b.name() == "cpu") {
+          EXPECT_EQ(got_codes, host.codes) << "codes";
+          EXPECT_EQ(got_scales, host.scales) << "scales";
+          EXPECT_EQ(got_zeros, host.zeros) << "zeros";
+        }
+        std::vector<float> all;
+        for (const auto* v : {&got_codes, &got_scales, &got_zeros})
+          for (uint8_t x : *v) all.push_back(static_cast<float>(x));
+        return all;
+      }});
+    }
+  }
+  EXPECT_EQ(cases.size(), 39u);  // 13 codecs and layouts, 3 shapes each
+  check_cases(cases);
+}
+
 // The backend op that the loader draws synthetic matrices with (fill_synthetic):
 // f32, and f16 / bf16 codes (read back as their values), at an offset into a
 // buffer. On the CPU the case also checks itself against the host generator and
