@@ -114,7 +114,12 @@ class CpuBackend final : public Backend {
       const int64_t gpr = cols / kernels::synthetic_group_elems(spec.codec, spec.group);
       pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r)
-          for (int64_t j = 0; j < gpr; ++j) kernels::synthetic_quantize_group(spec.codec, spec.group, d, cols, r, j, out);
+          for (int64_t j = 0; j < gpr; ++j) {
+            if (kernels::is_k_ggml_codec(spec.codec))
+              kernels::synthetic_quantize_k_block(spec.codec, d, cols, r, j, out);
+            else
+              kernels::synthetic_quantize_group(spec.codec, spec.group, d, cols, r, j, out);
+          }
       }, 1);
       return;
     }

@@ -2,7 +2,7 @@
 // of its elements (Model::load's path for synthetic sources): f32, f16 and bf16
 // drawn there (Backend::fill_synthetic), the quantized formats the backend makes
 // there drawn and quantized at once (Backend::quantize_synthetic; nf4/fp4's double
-// quantization of the absmax on the host, a 64th of the codes). The bytes are those
+// quantization of the absmax on the host: 4 bytes per block of 64). The bytes are those
 // the host path (draw in f32, kernels/quantize/quantize_matrix.h, upload) gives.
 #pragma once
 
@@ -29,7 +29,7 @@ struct SyntheticMatrix {
 // Row blocks `names` of `w` (block i [rows[i], cols], concatenated as a fused layer
 // is: each block keeps its own scales) in `spec`, made in b's memory. nullopt where
 // that does not apply: a tensor that is not synthetic or not of that shape, a spec
-// the backend does not make (the K types, a shape the host quantizer refuses: its
+// the backend does not make (a shape the host quantizer refuses: its
 // error is the one to report), a backend that draws nothing; the caller then takes
 // the host path. Errors: an allocation, a download.
 Result<std::optional<SyntheticMatrix>> make_synthetic_matrix(Backend& b, const WeightSource& w,

@@ -11,8 +11,7 @@
 // (no fused multiply-add: a translation unit of nvcc that calls these is compiled
 // with --fmad=false; the host compiles ISO C++, which does not contract), division
 // and the roundings (rint: nearest even; round: half away from zero) are exact.
-// The K types' quantizers (iterative searches) are host code only
-// (kernels/quantize/ggml_quantize_k.cc).
+// The K types' superblocks are kernels/codecs/ggml_quantize_k.h.
 #pragma once
 
 #include <cmath>
@@ -44,6 +43,15 @@ GB_HOST_DEVICE inline float quant_round(float x) {
   return roundf(x);
 #else
   return std::round(x);
+#endif
+}
+
+// The square root, correctly rounded (nvcc's default -prec-sqrt=true on the device).
+GB_HOST_DEVICE inline float quant_sqrt(float x) {
+#if defined(__CUDA_ARCH__)
+  return sqrtf(x);
+#else
+  return std::sqrt(x);
 #endif
 }
 

@@ -9,13 +9,15 @@
 //
 // Codecs: int8 and fp8 (a scale per row: synthetic_row_absmax, then symmetric_code
 // per element; per group), int4, nf4 and fp4 (absmax in f32; double quantization is
-// the caller's, over those absmax values), q8_0, q4_0, q4_1, q5_0 and q5_1. Not the
-// K types (their searches are host code).
+// the caller's, over those absmax values), q8_0, q4_0, q4_1, q5_0 and q5_1, and the
+// K types q2_K...q6_K (a superblock of 256 drawn into an array first: their
+// searches read each element many times).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/codecs/ggml_quantize_k.h"
 #include "kernels/codecs/group_quantize.h"
 #include "kernels/codecs/host_device.h"
 #include "kernels/codecs/packed_matrix.h"
@@ -48,15 +50,17 @@ struct QuantizedArraysOut {
 // quantized per row (int8/fp8 kRow).
 GB_HOST_DEVICE constexpr bool synthetic_grouped_codec(WeightCodec c, ScaleLayout layout) {
   return ((c == WeightCodec::kInt8 || c == WeightCodec::kFp8) && layout == ScaleLayout::kGroup) ||
-         c == WeightCodec::kInt4 || c == WeightCodec::kNf4 || c == WeightCodec::kFp4 || is_simple_ggml_codec(c);
+         c == WeightCodec::kInt4 || c == WeightCodec::kNf4 || c == WeightCodec::kFp4 || is_simple_ggml_codec(c) ||
+         is_k_ggml_codec(c);
 }
 GB_HOST_DEVICE constexpr bool synthetic_row_codec(WeightCodec c, ScaleLayout layout) {
   return (c == WeightCodec::kInt8 || c == WeightCodec::kFp8) && layout == ScaleLayout::kRow;
 }
 
-// Elements per group of a grouped codec: 32 for the GGUF blocks, `group` otherwise.
+// Elements per group of a grouped codec: the GGUF blocks' (32, or 256 for the K
+// types), `group` otherwise.
 GB_HOST_DEVICE constexpr int64_t synthetic_group_elems(WeightCodec c, int64_t group) {
-  return is_simple_ggml_codec(c) ? kQK : group;
+  return is_simple_ggml_codec(c) ? kQK : is_k_ggml_codec(c) ? kQK_K : group;
 }
 
 // Whether the codec, its layout and group are quantized here for rows of `cols`
@@ -79,7 +83,7 @@ GB_HOST_DEVICE inline float synthetic_row_absmax(SyntheticDrawAt d, int64_t cols
 }
 
 // Group j of row r (j < cols / synthetic_group_elems) of a [., cols] synthetic
-// matrix in a grouped codec, written into `out`. int4 ORs its nibbles: the caller
+// matrix in a grouped codec other than the K types, written into `out`. int4 ORs its nibbles: the caller
 // zeroes the codes first.
 GB_HOST_DEVICE inline void synthetic_quantize_group(WeightCodec codec, int64_t group, SyntheticDrawAt d, int64_t cols,
                                                     int64_t r, int64_t j, const QuantizedArraysOut& out) {
@@ -103,6 +107,20 @@ GB_HOST_DEVICE inline void synthetic_quantize_group(WeightCodec codec, int64_t g
       quantize_simple_ggml_block(codec, d, row + static_cast<size_t>(j) * static_cast<size_t>(ggml_block_shape(codec).bytes));
       break;
   }
+}
+
+// The same for superblock j of row r in a K type (q2_K...q6_K): drawn into an array
+// first, since their searches read each element many times. Apart from
+// synthetic_quantize_group so that a device kernel of the other codecs does not
+// carry these arrays on its stack.
+GB_HOST_DEVICE inline void synthetic_quantize_k_block(WeightCodec codec, SyntheticDrawAt d, int64_t cols, int64_t r,
+                                                      int64_t j, const QuantizedArraysOut& out) {
+  d.base = static_cast<uint64_t>(r) * static_cast<uint64_t>(cols) + static_cast<uint64_t>(j * kQK_K);
+  float x[kQK_K];
+  for (int k = 0; k < kQK_K; ++k) x[k] = d(k);
+  quantize_k_block(codec, x,
+                   out.codes + static_cast<size_t>(r) * out.row_bytes +
+                       static_cast<size_t>(j) * static_cast<size_t>(ggml_block_shape(codec).bytes));
 }
 
 }  // namespace gb::kernels

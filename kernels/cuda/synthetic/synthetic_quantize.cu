@@ -1,7 +1,8 @@
 // The device synthetic_quantize of kernels/cuda/synthetic/synthetic_quantize.h.
 // Grouped codecs: one group a thread (grid-stride), each element drawn where the
 // shared group quantizer reads it (twice: once for the group's scale, once for its
-// code). Per-row int8/fp8: a warp a row finds the absmax (a max: exact in any
+// code); a K superblock a thread in a kernel of its own, drawn into a local array of
+// 256 first (the thread's stack, with the searches' own arrays: about 1.5 KB). Per-row int8/fp8: a warp a row finds the absmax (a max: exact in any
 // order), a per-tensor scale is the max of those in one block, then one element a
 // thread encodes. This file is compiled with --fmad=false (kernels/CMakeLists.txt),
 // so that the shared quantizers round every product before the sum, as the host
@@ -67,6 +68,14 @@ __global__ void __launch_bounds__(kThreads) group_kernel(WeightCodec codec, int6
     synthetic_quantize_group(codec, group, d, cols, u / gpr, u % gpr, out);
 }
 
+__global__ void __launch_bounds__(kThreads) k_block_kernel(WeightCodec codec, SyntheticDrawAt d, int64_t rows,
+                                                           int64_t cols, QuantizedArraysOut out) {
+  const int64_t bpr = cols / kQK_K, units = rows * bpr;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kThreads;
+  for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units; u += step)
+    synthetic_quantize_k_block(codec, d, cols, u / bpr, u % bpr, out);
+}
+
 }  // namespace
 
 Status synthetic_quantize(cudaStream_t s, uint64_t key, float mean, float stddev, const QuantSpec& spec, int64_t rows,
@@ -89,7 +98,10 @@ Status synthetic_quantize(cudaStream_t s, uint64_t key, float mean, float stddev
   if (spec.codec == WeightCodec::kInt4)
     GB_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.codes, 0, static_cast<size_t>(rows) * out.row_bytes, s));
   const int64_t units = rows * (cols / synthetic_group_elems(spec.codec, spec.group));
-  group_kernel<<<grid_blocks(units, kThreads), kThreads, 0, s>>>(spec.codec, spec.group, d, rows, cols, out);
+  if (is_k_ggml_codec(spec.codec))
+    k_block_kernel<<<grid_blocks(units, kThreads), kThreads, 0, s>>>(spec.codec, d, rows, cols, out);
+  else
+    group_kernel<<<grid_blocks(units, kThreads), kThreads, 0, s>>>(spec.codec, spec.group, d, rows, cols, out);
   return launch_status("synthetic_quantize");
 }
 

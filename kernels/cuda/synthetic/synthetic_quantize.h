@@ -18,8 +18,8 @@ namespace gb::kernels::cuda {
 // into `out` (device memory, sized as the codec stores the matrix; nf4/fp4: absmax
 // in f32, before any double quantization). A spec that synthetic_quantizable
 // (kernels/codecs/synthetic_quantize.h) refuses is an error: int8/fp8 per row,
-// tensor or group, int4 and nf4/fp4 in even groups, q8_0, q4_0, q4_1, q5_0 and q5_1
-// are made here, not the K types.
+// tensor or group, int4 and nf4/fp4 in even groups, and every GGUF block type
+// (q8_0...q5_1, q2_K...q6_K).
 Status synthetic_quantize(cudaStream_t s, uint64_t key, float mean, float stddev, const QuantSpec& spec, int64_t rows,
                           int64_t cols, const QuantizedArraysOut& out);
 

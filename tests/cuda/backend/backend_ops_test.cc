@@ -691,7 +691,7 @@ TEST(CudaBackendOps, QuantizeSyntheticIsTheHostQuantizerBitForBit) {
     if (cc.spec.double_quant) continue;
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 256}, {37, 512}, {300, 64}}) {
       const QuantSpec sp = cc.spec;
-      if (!engine::make_cpu_backend(1)->quantizes_synthetic(sp, cols)) continue;  // the K types: host code
+      if (!engine::make_cpu_backend(1)->quantizes_synthetic(sp, cols)) continue;  // the K types: rows of 256
       cases.push_back({shape_name("quantize_synthetic", cc.name, {rows, cols}), 0.0, [=](Arena& a) {
         Backend& b = a.backend();
         EXPECT_TRUE(b.quantizes_synthetic(sp, cols));
@@ -730,7 +730,7 @@ TEST(CudaBackendOps, QuantizeSyntheticIsTheHostQuantizerBitForBit) {
       }});
     }
   }
-  EXPECT_EQ(cases.size(), 39u);  // 13 codecs and layouts, 3 shapes each
+  EXPECT_EQ(cases.size(), 49u);  // 13 codecs and layouts in 3 shapes, the 5 K types in 2 (rows of 256 and 512)
   check_cases(cases);
 }
 

@@ -217,20 +217,24 @@ TEST_P(EveryFamily, StreamingCacheWithoutEvictionEqualsFullCache) {
 // same logits and weight bytes as drawing them in f32 on the host and quantizing
 // there, in every format. On the host only what the loader rearranges or keeps in
 // f32 (norms, biases, GPT-2's Conv1D and GPT-NeoX's fused qkv) is drawn, and the
-// matrices of the formats made only on the host (fake quantization, the K types).
-// Widths of 64 and 128, so that every block and group fits.
+// matrices of fake quantization. Widths of 64 and 128 (256 and 512 for the K
+// types), so that every block and group fits.
 TEST_P(EveryFamily, SyntheticWeightsMadeOnTheBackendEqualTheHostMadeOnes) {
   ModelConfig c = tiny(GetParam());
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  c.head_dim = 16;
   const auto t = tokens(9, static_cast<int>(c.vocab_size));
   const std::vector<std::string> on_backend_formats = {
       "", "f16", "bf16", "int8-channel", "int8-tensor", "int8-g32", "int8-llm", "fp8-channel", "fp8-g64",
       "int4-g32", "nf4-b64", "nf4-b64-dq", "fp4-b64", "fp4-b64-dq", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"};
   std::vector<std::string> formats = on_backend_formats;
   formats.push_back("fake:int4-g32");  // host only
+  // The K types: rows of 256 and 512.
+  const std::vector<std::string> k_formats = {"q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+  formats.insert(formats.end(), k_formats.begin(), k_formats.end());
   for (const std::string& format : formats) {
+    const bool k = std::find(k_formats.begin(), k_formats.end(), format) != k_formats.end();
+    c.hidden_size = k ? 256 : 64;
+    c.intermediate_size = 2 * c.hidden_size;
+    c.head_dim = c.hidden_size / c.num_heads;
     std::vector<float> logits[2];
     uint64_t weight_bytes[2] = {0, 0}, host_drawn[2] = {0, 0};
     for (int on_backend = 0; on_backend < 2; ++on_backend) {
@@ -251,7 +255,7 @@ TEST_P(EveryFamily, SyntheticWeightsMadeOnTheBackendEqualTheHostMadeOnes) {
     EXPECT_EQ(weight_bytes[1], weight_bytes[0]);
     EXPECT_LT(host_drawn[1], host_drawn[0]);  // the embedding table at least
     const bool made_on_backend =
-        std::find(on_backend_formats.begin(), on_backend_formats.end(), format) != on_backend_formats.end();
+        k || std::find(on_backend_formats.begin(), on_backend_formats.end(), format) != on_backend_formats.end();
     if (c.family == Family::kLlama) {
       // Only the norms (input and post-attention per layer, and the final one) where
       // the backend makes every matrix.
