@@ -130,6 +130,32 @@ class Backend {
   // CPU backend has none). The model checks it after every forward step.
   virtual Status take_error() { return Status::Ok(); }
 
+  // ---- recorded steps (CUDA graphs) ----
+  // A backend that can record a sequence of ops once and launch it again (a decode
+  // step): between begin_recording() and end_recording() the ops are recorded, not
+  // run. What a recorded step reads is fixed when it is recorded: its buffers, the
+  // views' pointers and lengths, and the addresses of the host arrays it was given
+  // (ids, positions, visible lengths), whose contents every launch reads again. So
+  // the caller keeps those arrays where they were and rewrites them before each
+  // launch. launch() returns false, and runs nothing, where a buffer the backend
+  // owns (a workspace) has moved since the recording: record again. A failure while
+  // recording (an op that cannot be recorded, a workspace that would have to grow)
+  // is end_recording()'s error, not take_error()'s; nothing ran, the caller runs the
+  // step as usual. Default: nothing is recorded.
+  class RecordedStep {
+   public:
+    virtual ~RecordedStep() = default;
+  };
+  virtual bool can_record() const { return false; }
+  virtual void begin_recording() {}
+  virtual Result<std::unique_ptr<RecordedStep>> end_recording() {
+    return Error{std::string(name()) + ": this backend records no steps"};
+  }
+  virtual bool launch(RecordedStep& step) {
+    (void)step;
+    return false;
+  }
+
   // A linear layer's matrix, just put in this backend's memory by upload(): the
   // backend may rearrange its codes in place into the layout its kernels read
   // fastest (the same bytes in another order) and say so in w (the CPU backend

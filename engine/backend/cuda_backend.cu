@@ -120,12 +120,50 @@ std::string bytes_text(uint64_t b) {
   return s;
 }
 
+// A step recorded as a CUDA graph (Backend::RecordedStep). The host arrays its ops
+// were given are staged through its own pinned and device arena (fixed addresses for
+// the graph's copy nodes): launch copies their current contents into the pinned
+// arena, once the previous launch is done with it, then launches the graph.
+class CudaRecordedStep final : public Backend::RecordedStep {
+ public:
+  struct Staged {
+    const void* host;  // the caller's array, read again at every launch
+    size_t bytes;
+    size_t at;  // offset in the arenas
+  };
+  explicit CudaRecordedStep(int device) : device(device) {}
+  ~CudaRecordedStep() override {
+    cudaSetDevice(device);
+    if (done != nullptr) {
+      cudaEventSynchronize(done);
+      cudaEventDestroy(done);
+    }
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+    if (pinned != nullptr) cudaFreeHost(pinned);
+  }
+
+  int device;
+  cudaGraphExec_t exec = nullptr;
+  cudaEvent_t done = nullptr;  // recorded after each launch
+  void* pinned = nullptr;
+  std::unique_ptr<Buffer> arena;  // device
+  size_t bytes = 0, used = 0;
+  std::vector<Staged> staged;
+  uint64_t generation = 0;  // the backend's workspace generation it was recorded at
+};
+
 class CudaBackendImpl final : public CudaBackend {
  public:
   explicit CudaBackendImpl(int device) : device_(device), name_("cuda:" + std::to_string(device)) {}
 
   ~CudaBackendImpl() override {
     cudaSetDevice(device_);
+    if (recording_ != nullptr) {
+      cudaGraph_t g = nullptr;
+      if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g != nullptr) cudaGraphDestroy(g);
+      cudaGetLastError();
+      recording_.reset();
+    }
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
     workspace_.reset();
     scratch_.reset();
@@ -239,6 +277,88 @@ class CudaBackendImpl final : public CudaBackend {
 
   Status take_error() override {
     return std::exchange(error_, Status());
+  }
+
+  // ---- recorded steps: CUDA graphs by stream capture ----
+  bool can_record() const override { return true; }
+
+  void begin_recording() override {
+    GB_CHECK(recording_ == nullptr);
+    cudaSetDevice(device_);
+    (void)std::exchange(record_error_, Status());
+    auto r = std::make_unique<CudaRecordedStep>(device_);
+    r->bytes = size_t{256} << 10;  // a decode step stages ids, positions, visible lengths, RoPE: a few KB
+    r->generation = generation_;
+    Result<std::unique_ptr<Buffer>> arena = alloc_as(r->bytes, MemoryUse::kWorkspace);
+    if (!arena) fail_recording(Error{"recorded step arena: " + arena.message()});
+    else r->arena = std::move(*arena);
+    if (record_error_.ok() && cudaMallocHost(&r->pinned, r->bytes) != cudaSuccess) {
+      cudaGetLastError();
+      r->pinned = nullptr;
+      fail_recording(Error{"recorded step arena: cannot allocate pinned host memory"});
+    }
+    // Thread-local mode: this thread may not call an unsafe API (a synchronizing
+    // copy, an allocation) while capturing; another thread's calls are its own.
+    if (record_error_.ok()) {
+      const cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        fail_recording(Error{std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(e)});
+      }
+    }
+    // Ops still come while recording_ is set. After a failed start the stream is not
+    // capturing: an op that stages nothing runs at once, on scratch buffers only
+    // (kv_store, the one op that writes the KV cache, stages the visible lengths and
+    // so returns without running), and the caller then runs the whole step op by op
+    // after end_recording()'s error.
+    recording_ = std::move(r);
+    capturing_ = record_error_.ok();
+  }
+
+  Result<std::unique_ptr<RecordedStep>> end_recording() override {
+    GB_CHECK(recording_ != nullptr);
+    cudaSetDevice(device_);
+    std::unique_ptr<CudaRecordedStep> r = std::move(recording_);
+    cudaGraph_t graph = nullptr;
+    if (capturing_) {
+      const cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+      capturing_ = false;
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        fail_recording(Error{std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e)});
+      }
+    }
+    if (record_error_.ok() && graph == nullptr) fail_recording(Error{"the recording captured nothing"});
+    if (record_error_.ok()) {
+      const cudaError_t e = cudaGraphInstantiate(&r->exec, graph, 0);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        r->exec = nullptr;
+        fail_recording(Error{std::string("cudaGraphInstantiate: ") + cudaGetErrorString(e)});
+      }
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    if (record_error_.ok() && cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming) != cudaSuccess) {
+      cudaGetLastError();
+      r->done = nullptr;
+      fail_recording(Error{"cudaEventCreate failed"});
+    }
+    const Status failed = std::exchange(record_error_, Status());
+    if (!failed.ok()) return Error{name_ + ": recording a step: " + failed.message()};
+    return std::unique_ptr<RecordedStep>(std::move(r));
+  }
+
+  bool launch(RecordedStep& step) override {
+    auto& r = static_cast<CudaRecordedStep&>(step);
+    if (r.generation != generation_ || r.exec == nullptr) return false;
+    cudaSetDevice(device_);
+    // The previous launch has read the pinned arena when its event has passed.
+    if (!note(cudaEventSynchronize(r.done), "recorded step")) return true;
+    for (const CudaRecordedStep::Staged& st : r.staged)
+      std::memcpy(static_cast<uint8_t*>(r.pinned) + st.at, st.host, st.bytes);
+    note(cudaGraphLaunch(r.exec, stream_), "recorded step launch");
+    note(cudaEventRecord(r.done, stream_), "recorded step");
+    return true;
   }
 
   // ---- ops ----
@@ -445,6 +565,9 @@ class CudaBackendImpl final : public CudaBackend {
   // freed first: cudaFree waits for the kernels that read it.
   Status ensure(std::unique_ptr<Buffer>& b, size_t bytes, const char* what) {
     if (bytes == 0 || (b && b->size() >= bytes)) return Status::Ok();
+    if (recording_ != nullptr)
+      return Error{std::string(what) + " would grow to " + std::to_string(bytes) + " bytes while a step is recorded"};
+    ++generation_;  // a recorded step's pointer into the old buffer is stale now
     b.reset();
     Result<std::unique_ptr<Buffer>> n = alloc_as(round_up(bytes, kGranule), MemoryUse::kWorkspace);
     if (!n) return Error{std::string(what) + ": " + n.message()};
@@ -452,10 +575,16 @@ class CudaBackendImpl final : public CudaBackend {
     return Status::Ok();
   }
 
+  // The first failure of the step being recorded (end_recording() returns it).
+  void fail_recording(Status s) {
+    if (record_error_.ok()) std::swap(record_error_, s);
+  }
+
   // Keeps the first error; true when s is ok.
   bool note(const Status& s) {
     if (s.ok()) return true;
-    if (error_.ok()) error_ = s;
+    Status& first = recording_ != nullptr ? record_error_ : error_;  // a recording's failure is end_recording()'s
+    if (first.ok()) first = s;
     return false;
   }
   bool note(cudaError_t e, const char* what) {
@@ -466,6 +595,7 @@ class CudaBackendImpl final : public CudaBackend {
   // A device copy of a host array, valid for the kernels enqueued after it until the
   // ring wraps; null on failure (recorded).
   const void* stage(const void* host, size_t bytes) {
+    if (recording_ != nullptr) return stage_recorded(host, bytes);
     for (const Staged& s : recent_)
       if (s.bytes == bytes && s.device != nullptr && std::memcmp(s.host_copy.data(), host, bytes) == 0)
         return s.device;
@@ -511,6 +641,29 @@ class CudaBackendImpl final : public CudaBackend {
     return d;
   }
 
+  // stage() while a step is recorded: the array's place in the recording's arenas
+  // (once per array: kv_store and attention stage the same visible lengths), a
+  // pinned-to-device copy recorded before the ops that read it.
+  const void* stage_recorded(const void* host, size_t bytes) {
+    CudaRecordedStep& r = *recording_;
+    if (r.arena == nullptr || r.pinned == nullptr) return nullptr;  // the recording failed to start
+    for (const CudaRecordedStep::Staged& st : r.staged)
+      if (st.host == host && st.bytes == bytes) return static_cast<uint8_t*>(r.arena->data()) + st.at;
+    const size_t need = round_up(bytes, kGranule);
+    if (r.used + need > r.bytes) {
+      note(Status(Error{"a recorded step stages more than " + std::to_string(r.bytes) + " bytes of host arrays"}));
+      return nullptr;
+    }
+    const size_t at = r.used;
+    r.used += need;
+    uint8_t* h = static_cast<uint8_t*>(r.pinned) + at;
+    uint8_t* d = static_cast<uint8_t*>(r.arena->data()) + at;
+    std::memcpy(h, host, bytes);
+    if (!note(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, stream_), "staging (recorded)")) return nullptr;
+    r.staged.push_back({host, bytes, at});
+    return d;
+  }
+
   // The staging rings replaced by larger ones; the stream is idle when this runs.
   void free_retired() {
     retired_.clear();
@@ -542,6 +695,12 @@ class CudaBackendImpl final : public CudaBackend {
   std::vector<void*> retired_host_;
   std::array<Staged, 8> recent_;
   size_t next_recent_ = 0;
+  // Recorded steps: the one being recorded, its first failure, and the generation of
+  // the backend-owned buffers (bumped whenever ensure() reallocates one).
+  std::unique_ptr<CudaRecordedStep> recording_;
+  bool capturing_ = false;  // the stream is capturing (begin_recording succeeded)
+  Status record_error_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace

@@ -1,9 +1,18 @@
 #include "engine/model/kv_cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 
 namespace gb::engine {
+
+// Layout generations are unique across every cache of the process, so that a step
+// recorded on a cache since freed never matches a new cache at the same address.
+uint64_t KvCache::next_layout_generation() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 
 Result<KvCacheOptions> kv_cache_options(const KvFormat& format) {
   KvCacheOptions o;
@@ -95,6 +104,7 @@ Status KvCache::resize(Seq& s, int64_t capacity) {
                       static_cast<size_t>(s.len) * slot_bytes());
   s.pages.clear();
   s.pages.push_back(std::move(*buf));
+  layout_generation_ = next_layout_generation();
   s.capacity = capacity;
   return Status();
 }
@@ -121,6 +131,7 @@ Status KvCache::add_page(Seq& s) {
     backend_.upload(*s.table, (s.table_host.size() - 1) * sizeof(uint8_t*), &s.table_host.back(), sizeof(uint8_t*));
   }
   s.pages.push_back(std::move(*page));
+  layout_generation_ = next_layout_generation();
   s.capacity += P;
   return Status();
 }
@@ -215,6 +226,12 @@ KvLayerView KvCache::layer(int seq, int64_t layer, int64_t extra) {
     v.k_calib = t;
     v.v_calib = t + 2 * layout_.heads;
   }
+  return v;
+}
+
+KvLayerView KvCache::layer_bound(int seq, int64_t layer) {
+  KvLayerView v = this->layer(seq, layer);
+  v.len = seqs_[seq].capacity;
   return v;
 }
 

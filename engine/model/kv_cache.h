@@ -105,6 +105,15 @@ class KvCache {
   // A layer's view for attention; `extra` more slots than length() are visible
   // (the tokens being written by the current step).
   KvLayerView layer(int seq, int64_t layer, int64_t extra = 0);
+  // The same view bound to every slot allocated (len: the slots the sequence's
+  // storage holds now), for a step recorded once and launched again
+  // (Backend::RecordedStep), whose kernels read how many slots each row sees from
+  // its visible length alone. Valid while layout_generation() is unchanged.
+  KvLayerView layer_bound(int seq, int64_t layer);
+  // Changes whenever any sequence's storage moves or grows (a page or a page table
+  // added, a contiguous buffer reallocated): what a bound view's validity rests on.
+  // Unique in the process: no two caches, alive or freed, share a value.
+  uint64_t layout_generation() const { return layout_generation_; }
 
   // An f32 cache's keys (which 0) or values (1) of `seq` in `layer`, copied to
   // the host: [length(seq)][kv_heads * head_dim], as stored (keys rotated in a
@@ -154,6 +163,8 @@ class KvCache {
   std::vector<Seq> seqs_;
   // int8-calib: [layers][2 (k, v)][kv_heads][2 (scale, zero point)] f32.
   std::unique_ptr<Buffer> calib_;
+  static uint64_t next_layout_generation();
+  uint64_t layout_generation_ = next_layout_generation();
 };
 
 }  // namespace gb::engine

@@ -514,6 +514,7 @@ Result<std::unique_ptr<Model>> Model::load(WeightSource& weights, Backend& backe
     if (!p.empty()) return Error{weights.describe() + ": " + p.front().what};
   }
   std::unique_ptr<Model> m(new Model(c, backend));
+  m->record_decode_steps_ = options.record_decode_steps;
   const MemoryUseScope weights_memory(backend, MemoryUse::kWeights);
   Loader L(weights, backend, m->owned_, m->weight_bytes_, options);
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
@@ -673,6 +674,7 @@ Status Model::ensure_scratch(int64_t rows) {
                             {&logits_buf_, c.vocab_size}})
     if (Status s = get(*buf, width); !s.ok()) return s;
   scratch_rows_ = rows;
+  ++scratch_generation_;
   return Status();
 }
 
@@ -723,26 +725,61 @@ Status Model::forward(std::span<const SequenceStep> batch, KvCache& cache, Logit
 
 Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode,
                            std::vector<float>* logits) {
-  const ModelConfig& c = config_;
-  Backend& B = backend_;
-  const int64_t H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
-  const int64_t q = nh * hd, kv = nkv * hd, qkvw = q + 2 * kv, I = c.intermediate_size;
-
-  std::vector<int32_t> ids;
-  std::vector<int64_t> positions, visible, row0;
+  step_ids_.clear();
+  step_positions_.clear();
+  step_visible_.clear();
+  step_row0_.clear();
+  std::vector<int> seqs;
   for (const SequenceStep& s : batch) {
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     Result<int64_t> slot = cache.prepare(s.seq, n);
     if (!slot) return slot.error();
-    row0.push_back(static_cast<int64_t>(ids.size()));
+    step_row0_.push_back(static_cast<int64_t>(step_ids_.size()));
+    seqs.push_back(s.seq);
     for (int64_t i = 0; i < n; ++i) {
-      ids.push_back(s.tokens[static_cast<size_t>(i)]);
-      positions.push_back(*slot + i);  // full: absolute position; streaming: slot in the cache
-      visible.push_back(*slot + i + 1);
+      step_ids_.push_back(s.tokens[static_cast<size_t>(i)]);
+      step_positions_.push_back(*slot + i);  // full: absolute position; streaming: slot in the cache
+      step_visible_.push_back(*slot + i + 1);
     }
   }
-  const int64_t R = static_cast<int64_t>(ids.size());
+  const int64_t R = static_cast<int64_t>(step_ids_.size());
   if (Status s = ensure_scratch(R); !s.ok()) return s;
+  // A decode step from a recording where the backend records (recorded_steps.h).
+  // Its views are bound to the slots allocated whether it is recorded or not, so
+  // that the step run before the recording sizes the workspaces the recording needs.
+  const bool recordable = record_decode_steps_ && backend_.can_record() && mode == LogitsMode::kLast &&
+                          !cache.streaming() && R == static_cast<int64_t>(batch.size());
+  bool launched = false;
+  if (recordable) {
+    const StepShape shape{&cache, cache.layout_generation(), scratch_generation_, std::move(seqs),
+                          {step_ids_.data(), step_positions_.data(), step_visible_.data()}};
+    launched = recorded_.run(backend_, shape, [&] { enqueue_step(batch, cache, mode, true); });
+  }
+  if (!launched) enqueue_step(batch, cache, mode, recordable);
+  for (size_t b = 0; b < batch.size(); ++b) cache.commit(batch[b].seq, static_cast<int64_t>(batch[b].tokens.size()));
+
+  const int64_t out_rows = mode == LogitsMode::kLast ? static_cast<int64_t>(batch.size()) : R;
+  Backend& B = backend_;
+  if (logits != nullptr) {
+    logits->resize(static_cast<size_t>(out_rows * config_.vocab_size));
+    B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
+  }
+  B.synchronize();
+  // A device backend's failed launch or copy (its ops return nothing) ends the step here.
+  if (Status st = B.take_error(); !st.ok()) return Error{"forward: " + st.message()};
+  if (logits == nullptr) kept_rows_ = out_rows;
+  return Status();
+}
+
+void Model::enqueue_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, bool bound) {
+  const ModelConfig& c = config_;
+  Backend& B = backend_;
+  const int64_t H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+  const int64_t q = nh * hd, kv = nkv * hd, qkvw = q + 2 * kv, I = c.intermediate_size;
+  const int64_t R = static_cast<int64_t>(step_ids_.size());
+  const int32_t* ids = step_ids_.data();
+  const int64_t* positions = step_positions_.data();
+  const int64_t* visible = step_visible_.data();
   float* x = x_->f32();
   float* h = h_->f32();
   float* qkv = qkv_->f32();
@@ -773,8 +810,8 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
     }
   };
 
-  B.embedding(ids.data(), R, embed_, x);
-  if (positions_ != nullptr) B.add_rows(positions.data(), R, positions_, H, x);
+  B.embedding(ids, R, embed_, x);
+  if (positions_ != nullptr) B.add_rows(positions, R, positions_, H, x);
   // The residual add that ends a layer is fused into the norm that starts the next.
   bool residual_pending = false;  // x += tmp not yet done
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -787,13 +824,14 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
         B.rms_norm(qkv + r * qkvw, nh, hd, y.q_norm, eps, qkv + r * qkvw);
         B.rms_norm(qkv + r * qkvw + q, nkv, hd, y.k_norm, eps, qkv + r * qkvw + q);
       }
-    B.rope(qkv, R, qkvw, nh, hd, positions.data(), rope);
-    if (!cache.streaming()) B.rope(qkv + q, R, qkvw, nkv, hd, positions.data(), rope);
+    B.rope(qkv, R, qkvw, nh, hd, positions, rope);
+    if (!cache.streaming()) B.rope(qkv + q, R, qkvw, nkv, hd, positions, rope);
     for (size_t b = 0; b < batch.size(); ++b) {
-      const int64_t r0 = row0[b], n = static_cast<int64_t>(batch[b].tokens.size());
-      const KvLayerView view = cache.layer(batch[b].seq, static_cast<int64_t>(l), n);
-      B.kv_store(qkv + r0 * qkvw + q, qkv + r0 * qkvw + q + kv, n, qkvw, kv, view, visible.data() + r0);
-      B.attention(qkv + r0 * qkvw, n, qkvw, nh, nkv, hd, view, visible.data() + r0, rope, scale, attn + r0 * q);
+      const int64_t r0 = step_row0_[b], n = static_cast<int64_t>(batch[b].tokens.size());
+      const int64_t layer = static_cast<int64_t>(l);
+      const KvLayerView view = bound ? cache.layer_bound(batch[b].seq, layer) : cache.layer(batch[b].seq, layer, n);
+      B.kv_store(qkv + r0 * qkvw + q, qkv + r0 * qkvw + q + kv, n, qkvw, kv, view, visible + r0);
+      B.attention(qkv + r0 * qkvw, n, qkvw, nh, nkv, hd, view, visible + r0, rope, scale, attn + r0 * q);
     }
     B.linear(attn, R, y.o, tmp);
     if (c.parallel_residual) {
@@ -808,7 +846,6 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
     residual_pending = true;
   }
   if (residual_pending) B.add(x, tmp, R * H);
-  for (size_t b = 0; b < batch.size(); ++b) cache.commit(batch[b].seq, static_cast<int64_t>(batch[b].tokens.size()));
 
   // Final norm and output head over the rows whose logits are wanted.
   int64_t out_rows = R;
@@ -816,22 +853,13 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
   if (mode == LogitsMode::kLast) {
     out_rows = static_cast<int64_t>(batch.size());
     for (size_t b = 0; b < batch.size(); ++b) {
-      const int64_t last = row0[b] + static_cast<int64_t>(batch[b].tokens.size()) - 1;
+      const int64_t last = step_row0_[b] + static_cast<int64_t>(batch[b].tokens.size()) - 1;
       B.copy(*tmp_, b * H * sizeof(float), *x_, static_cast<size_t>(last * H) * sizeof(float), H * sizeof(float));
     }
     final_in = tmp;
   }
   norm(final_in, out_rows, final_w_, final_b_, h);
   B.linear(h, out_rows, head_, logits_buf_->f32());
-  if (logits != nullptr) {
-    logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
-    B.download(*logits_buf_, 0, logits->data(), logits->size() * sizeof(float));
-  }
-  B.synchronize();
-  // A device backend's failed launch or copy (its ops return nothing) ends the step here.
-  if (Status st = B.take_error(); !st.ok()) return Error{"forward: " + st.message()};
-  if (logits == nullptr) kept_rows_ = out_rows;
-  return Status();
 }
 
 Status Model::forward_kept(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode) {

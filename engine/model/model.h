@@ -27,6 +27,7 @@
 #include "common/status.h"
 #include "engine/backend/backend.h"
 #include "engine/model/kv_cache.h"
+#include "engine/model/recorded_steps.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
 #include "engine/weights/weight_source.h"
@@ -80,6 +81,11 @@ struct LoadOptions {
   // synthetic llama-3-8b loads without its weights passing through host memory.
   // False: drawn on the host like a file's tensors (the same bytes; tests compare).
   bool draw_on_backend = true;
+  // Decode steps (one token for each sequence, a full cache, the last logits) are
+  // recorded once per batch shape and launched again (Backend::RecordedStep: CUDA
+  // graphs) on backends that record; engine/model/recorded_steps.h says when a
+  // recording is made again. False: every step's ops are enqueued one by one.
+  bool record_decode_steps = true;
 };
 
 // The load options of a weight format name ("" or "as stored": unset).
@@ -119,6 +125,14 @@ class Model {
   // discards them.
   Status forward_kept(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode);
   int64_t kept_rows() const { return kept_rows_; }
+  // Decode steps launched from a recording, recordings made, and why recording
+  // stopped if it did (LoadOptions::record_decode_steps).
+  const RecordedSteps& recorded_steps() const { return recorded_; }
+  // LoadOptions::record_decode_steps after the load (off: the recordings are dropped).
+  void set_record_decode_steps(bool on) {
+    record_decode_steps_ = on;
+    if (!on) recorded_.clear();
+  }
   // Of the kept rows (each span kept_rows() long): the argmax ids; tokens drawn with
   // the uniforms u (Sampler::uniform()); log-probabilities of targets (< 0: not scored).
   Status argmax(std::span<int32_t> ids);
@@ -130,6 +144,9 @@ class Model {
   Model(const ModelConfig& c, Backend& b);
   // logits null: they stay in logits_buf_ (forward_kept).
   Status forward_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, std::vector<float>* logits);
+  // The step's ops, from the embedding to the output head, over the step_* arrays;
+  // bound: the caches' views bound to their slots allocated (a recorded step).
+  void enqueue_step(std::span<const SequenceStep> batch, KvCache& cache, LogitsMode mode, bool bound);
   Status kept(size_t n, const char* what) const;
   Status ensure_scratch(int64_t rows);
 
@@ -149,6 +166,14 @@ class Model {
   int64_t scratch_rows_ = 0;
   int64_t kept_rows_ = 0;  // rows of logits_buf_ that forward_kept left
   std::unique_ptr<Buffer> x_, h_, qkv_, attn_, tmp_, mlp_, logits_buf_;
+  uint64_t scratch_generation_ = 0;  // changes when the scratch buffers are reallocated
+  // The host arrays of the current step (ids, positions, visible lengths, each
+  // sequence's first row): members, so that a recorded step finds them where it
+  // was recorded.
+  std::vector<int32_t> step_ids_;
+  std::vector<int64_t> step_positions_, step_visible_, step_row0_;
+  bool record_decode_steps_ = true;
+  RecordedSteps recorded_;
 };
 
 // The RoPE inverse frequencies of `c` (rot_dim / 2 of them), rope scaling applied.

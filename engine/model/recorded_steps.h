@@ -1,0 +1,60 @@
+// Decode steps recorded once and launched again (Backend::RecordedStep: CUDA graphs
+// on the CUDA backend), for Model::forward. A recorded step is bound to what it was
+// recorded with (its StepShape): the cache and the layout of its storage, the
+// model's scratch buffers, the sequences in the batch and the host arrays the step
+// hands the backend (their addresses: the model rewrites their contents before each
+// launch). The first step of a shape runs as usual (it grows the backend's
+// workspaces to what the step needs), the second is recorded and launched, every
+// later one only launched; a recording that fails turns recording off for this model
+// (every step then runs as usual), and says why in last_failure().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.h"
+
+namespace gb::engine {
+
+struct StepShape {
+  const void* cache = nullptr;
+  uint64_t cache_layout = 0;  // KvCache::layout_generation()
+  uint64_t scratch = 0;       // the model's scratch buffers' generation
+  std::vector<int> seqs;      // the batch's sequences, in order (one token each)
+  std::vector<const void*> host_arrays;
+  bool operator==(const StepShape&) const = default;
+};
+
+class RecordedSteps {
+ public:
+  // Runs a step of `shape` on `b` from a recording: launches the one recorded for
+  // it, or records `enqueue` (which enqueues the step's ops) and launches that.
+  // False where the caller runs the step itself: nothing recorded yet for this
+  // shape (the first step of it), a backend that records nothing, a failed
+  // recording (recording is then off).
+  bool run(Backend& b, const StepShape& shape, const std::function<void()>& enqueue);
+
+  int64_t launches() const { return launches_; }
+  int64_t recordings() const { return recordings_; }
+  const std::string& last_failure() const { return last_failure_; }
+  // Forgets every recording (before the buffers they read are freed).
+  void clear() { entries_.clear(); }
+
+ private:
+  static constexpr size_t kMaxEntries = 4;
+  struct Entry {
+    StepShape shape;
+    std::unique_ptr<Backend::RecordedStep> step;
+  };
+  std::vector<Entry> entries_;  // the most recently recorded last
+  std::optional<StepShape> last_eager_;
+  bool off_ = false;
+  int64_t launches_ = 0, recordings_ = 0;
+  std::string last_failure_;
+};
+
+}  // namespace gb::engine
