@@ -40,7 +40,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/measure/engine_session.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
 #include "engine/weights/weight_source.h"

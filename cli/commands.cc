@@ -39,7 +39,7 @@
 #include "engine/spec/model_config.h"
 #include "engine/jobs/placement.h"
 #include "engine/model/generate.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/weights/weight_source.h"

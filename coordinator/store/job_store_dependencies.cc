@@ -46,7 +46,7 @@ namespace {
 
 // The calibration a succeeded kv_calibrate run stores: its num_layers and
 // num_kv_heads metrics and its k_min, k_max, v_min, v_max series ([layer][head]),
-// as engine/model/kv_calibration.h's JSON.
+// as engine/kv/kv_calibration.h's JSON.
 Result<Json> calibration_of(sqlite::StmtCache& db, const std::string& hash, int64_t run_id, const Json& params) {
   const std::string where = "kv_calibrate job " + hash;
   int64_t layers = 0, heads = 0;

@@ -20,7 +20,7 @@ const std::vector<ParamSpec>& make_params() {
       {"kv_format", ParamType::kString,
        "KV cache format: f32, f16, bf16, int8, fp8, int4, int4-g32, int8-calib, optionally +sink{S}+win{W}"},
       {"kv_calibration", ParamType::kString,
-       "int8-calib KV caches: the calibration file (JSON, engine/model/kv_calibration.h); in a grid also "
+       "int8-calib KV caches: the calibration file (JSON, engine/kv/kv_calibration.h); in a grid also "
        "\"job:kv_calibrate\", the calibration of the grid's kv_calibrate measure at the same point"},
       {"device", ParamType::kStringOrObject,
        "device preset (rtx4090, a100-80g, h100-sxm, h200) or {name, memory_gib, bandwidth_gib_s, tflops}"},

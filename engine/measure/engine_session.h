@@ -13,7 +13,7 @@
 #include "common/status.h"
 #include "engine/backend/backend.h"
 #include "engine/jobs/job_output.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/spec/model_config.h"
 #include "engine/weights/weight_source.h"

@@ -3,10 +3,10 @@
 // f32 cache, and the range of every layer's and KV head's stored keys and values
 // is recorded: keys after RoPE (calib_keys "rotated", what a full int8-calib cache
 // stores) or before it ("unrotated", a streaming cache). The result is the
-// calibration file engine/model/kv_calibration.h reads (JobOutput::files: gridbench-job
+// calibration file engine/kv/kv_calibration.h reads (JobOutput::files: gridbench-job
 // writes it beside RESULT.json and reports its path as `calibration_file`), and the
 // same ranges as series, so that the store keeps them. Not the cache that uses
-// them (engine/model/kv_cache.cc).
+// them (engine/kv/kv_cache.cc).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -18,7 +18,7 @@
 #include "engine/measure/engine_session.h"
 #include "engine/measure/evals/eval_session.h"
 #include "engine/measure/measures.h"
-#include "engine/model/kv_calibration.h"
+#include "engine/kv/kv_calibration.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace gb::engine {

@@ -26,7 +26,7 @@
 
 #include "common/status.h"
 #include "engine/backend/backend.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/recorded_steps.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"

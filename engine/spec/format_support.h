@@ -4,7 +4,7 @@
 // (Model::load, Model::make_cache), so that the two never disagree. It reads only
 // the model's config and the format rows (engine/spec/formats.h). Not here: whether
 // the weights fit in memory, whether a GGUF file's stored q-types may be quantized
-// again (the file is needed), a kv_calibration's match (engine/model/kv_cache.h).
+// again (the file is needed), a kv_calibration's match (engine/kv/kv_cache.h).
 #pragma once
 
 #include <string>

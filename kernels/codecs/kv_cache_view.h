@@ -8,7 +8,7 @@
 // keys are stored before RoPE (the streaming policy) and attention rotates key slot
 // s to position s. int8-calib: k_calib and v_calib are the layer's [kv_heads][2]
 // (scale, zero point) of K and of V. Not the cache's policy or its memory
-// (engine/model/kv_cache.h owns both).
+// (engine/kv/kv_cache.h owns both).
 //
 // Where the slots are: either contiguous (pages == nullptr: slot s of the keys at
 // k + s * slot_bytes) or in pages of 2^page_shift slots (a paged cache grown page

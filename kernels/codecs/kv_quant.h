@@ -2,7 +2,7 @@
 // are laid out in each KV element, and the reference quantizer, dequantizer and
 // fused dot product / weighted accumulation that every attention kernel is checked
 // against. For the host and the device alike (header-only C++17, no engine
-// includes). Not the cache's policy (engine/model/kv_cache.h) nor a fast kernel
+// includes). Not the cache's policy (engine/kv/kv_cache.h) nor a fast kernel
 // (kernels/cpu/attention.cc).
 //
 // A slot (one token, one of the K or V planes of one layer) is

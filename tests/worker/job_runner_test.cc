@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/model/kv_calibration.h"
+#include "engine/kv/kv_calibration.h"
 
 namespace gb::worker {
 namespace {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "engine/measure/evals/scoring_model.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 

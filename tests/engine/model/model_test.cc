@@ -17,7 +17,7 @@
 
 #include "engine/backend/backend.h"
 #include "engine/model/generate.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
 #include "engine/weights/hf/safetensors.h"

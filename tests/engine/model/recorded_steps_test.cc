@@ -15,7 +15,7 @@
 
 #include "engine/backend/cpu_backend.h"
 #include "engine/measure/backends/forwarding_backend.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/weights/synthetic.h"
 

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "engine/backend/cpu_backend.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/weights/synthetic.h"
 #include "tests/engine/temp_dir.h"

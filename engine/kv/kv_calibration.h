@@ -2,7 +2,7 @@
 // over a calibration set, from which an int8-calib cache takes its static scales
 // (reference 002: zp = (min + max) / 2, scale = (max - min) / 255 per layer and
 // head). The kv_calibrate job (the reports issue) writes the file; this reads and
-// checks it. Not the cache itself (engine/model/kv_cache.h).
+// checks it. Not the cache itself (engine/kv/kv_cache.h).
 //
 // The file is JSON:
 //

@@ -1,4 +1,4 @@
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache.h"
 
 #include <algorithm>
 #include <atomic>

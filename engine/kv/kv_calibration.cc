@@ -1,5 +1,5 @@
-// Reading and writing KV-cache calibrations (engine/model/kv_calibration.h).
-#include "engine/model/kv_calibration.h"
+// Reading and writing KV-cache calibrations (engine/kv/kv_calibration.h).
+#include "engine/kv/kv_calibration.h"
 
 #include <cerrno>
 #include <cmath>

@@ -40,7 +40,7 @@
 
 #include "common/status.h"
 #include "engine/backend/backend.h"
-#include "engine/model/kv_calibration.h"
+#include "engine/kv/kv_calibration.h"
 #include "engine/spec/formats.h"
 #include "engine/spec/model_config.h"
 
@@ -62,7 +62,7 @@ struct KvCacheOptions {
   // Full policy: no sequence may exceed this many tokens (0 = no limit beyond
   // memory). The model sets it from max_position_embeddings for GPT-2.
   int64_t max_tokens = 0;
-  // int8-calib: the calibration its scales come from (engine/model/kv_calibration.h).
+  // int8-calib: the calibration its scales come from (engine/kv/kv_calibration.h).
   std::shared_ptr<const KvCalibration> calibration;
 };
 
