@@ -746,7 +746,7 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
   if (Status s = ensure_scratch(R); !s.ok()) return s;
   // A decode step from a recording where the backend records (recorded_steps.h).
   // Its views are bound to the slots allocated whether it is recorded or not, so
-  // that the step run before the recording sizes the workspaces the recording needs.
+  // that the step run before its recording sizes the workspaces the recording needs.
   const bool recordable = record_decode_steps_ && backend_.can_record() && mode == LogitsMode::kLast &&
                           !cache.streaming() && R == static_cast<int64_t>(batch.size());
   bool launched = false;

@@ -16,25 +16,18 @@ bool RecordedSteps::run(Backend& b, const StepShape& shape, const std::function<
     entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));  // a workspace moved: record again
     break;
   }
-  if (!(last_eager_ && *last_eager_ == shape)) {
-    last_eager_ = shape;
-    return false;
-  }
+  // The step runs op by op (growing what it needs), then is recorded for the next
+  // steps of its shape: recording enqueues nothing that runs.
+  enqueue();
   b.begin_recording();
   enqueue();
   Result<std::unique_ptr<Backend::RecordedStep>> step = b.end_recording();
   if (!step) {
     off_ = true;
     last_failure_ = step.message();
-    return false;
+    return true;
   }
   ++recordings_;
-  if (!b.launch(**step)) {
-    off_ = true;
-    last_failure_ = "a step recorded just now could not be launched";
-    return false;
-  }
-  ++launches_;
   if (entries_.size() == kMaxEntries) entries_.erase(entries_.begin());
   entries_.push_back({shape, std::move(*step)});
   return true;

@@ -3,16 +3,15 @@
 // recorded with (its StepShape): the cache and the layout of its storage, the
 // model's scratch buffers, the sequences in the batch and the host arrays the step
 // hands the backend (their addresses: the model rewrites their contents before each
-// launch). The first step of a shape runs as usual (it grows the backend's
-// workspaces to what the step needs), the second is recorded and launched, every
-// later one only launched; a recording that fails turns recording off for this model
-// (every step then runs as usual), and says why in last_failure().
+// launch). The first step of a shape runs op by op (it grows the backend's
+// workspaces to what the step needs) and is then recorded, without running again;
+// every later step of the shape is launched. A recording that fails turns recording
+// off for this model (every step then runs op by op), and says why in last_failure().
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +30,11 @@ struct StepShape {
 
 class RecordedSteps {
  public:
-  // Runs a step of `shape` on `b` from a recording: launches the one recorded for
-  // it, or records `enqueue` (which enqueues the step's ops) and launches that.
-  // False where the caller runs the step itself: nothing recorded yet for this
-  // shape (the first step of it), a backend that records nothing, a failed
-  // recording (recording is then off).
+  // Runs a step of `shape` on `b`: launches the recording made for it, or, the
+  // first time (or when the backend refuses a recording whose workspace moved),
+  // runs `enqueue` (which enqueues the step's ops) and records it for the next
+  // steps. False, and nothing run, where the caller runs the step itself: a backend
+  // that records nothing, or recording off after a failed recording.
   bool run(Backend& b, const StepShape& shape, const std::function<void()>& enqueue);
 
   int64_t launches() const { return launches_; }
@@ -51,7 +50,6 @@ class RecordedSteps {
     std::unique_ptr<Backend::RecordedStep> step;
   };
   std::vector<Entry> entries_;  // the most recently recorded last
-  std::optional<StepShape> last_eager_;
   bool off_ = false;
   int64_t launches_ = 0, recordings_ = 0;
   std::string last_failure_;

@@ -177,9 +177,9 @@ struct Decoded {
 
 // Each prompt prefilled alone (sequence i), then `steps` greedy decode steps of
 // every sequence as one batch; after `prefill_at` decode steps, sequence 0 is fed
-// a 5-token piece (a prefill between decode steps: more rows than a decode).
+// a piece of `piece` tokens (a prefill between decode steps: more rows than a decode).
 Decoded decode(Backend& b, const ModelConfig& c, const std::vector<std::vector<int32_t>>& prompts, int steps,
-               const KvCacheOptions& kv, bool record, int prefill_at = -1) {
+               const KvCacheOptions& kv, bool record, int prefill_at = -1, int piece = 5) {
   auto w = open_synthetic_weights(c, 3);
   EXPECT_TRUE(w.ok());
   LoadOptions o;
@@ -197,10 +197,11 @@ Decoded decode(Backend& b, const ModelConfig& c, const std::vector<std::vector<i
     EXPECT_TRUE(model.forward({&s, 1}, **cache, LogitsMode::kLast, &logits).ok());
     next[i] = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
-  const std::vector<int32_t> piece = {5, 6, 7, 8, 9};
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < piece; ++i) tokens.push_back(5 + i);
   for (int step = 0; step < steps; ++step) {
     if (step == prefill_at) {
-      const SequenceStep s{0, piece};
+      const SequenceStep s{0, tokens};
       EXPECT_TRUE(model.forward({&s, 1}, **cache, LogitsMode::kLast, &logits).ok());
     }
     std::vector<SequenceStep> batch;
@@ -232,7 +233,7 @@ std::vector<std::vector<int32_t>> prompts(int n) {
 class RecordedDecode : public ::testing::TestWithParam<Family> {};
 
 // Pages of 8 slots: the layout changes every 8 tokens, so the step is recorded
-// again after each new page (one eager step, one recording, launches until the
+// again after each new page (a step run op by op and recorded, launches until the
 // next page); the rest of the steps are launches. Batches of 1 and 3.
 TEST_P(RecordedDecode, PagedDecodeEqualsTheEagerStepsBitForBit) {
   const ModelConfig c = tiny(GetParam());
@@ -256,9 +257,10 @@ TEST_P(RecordedDecode, PagedDecodeEqualsTheEagerStepsBitForBit) {
   }
 }
 
-// A static cache never changes its layout: one recording for every decode step
-// but the first; a prefill between them (more rows, the scratch grown) takes the
-// eager path and the decode steps after it are recorded again.
+// A static cache never changes its layout: one recording, made at the first decode
+// step, for all of them. A prefill between decode steps runs op by op; where it fits
+// the scratch the decode steps after it launch the same recording, where it grows
+// the scratch (and the step's host arrays) they are recorded again.
 TEST_P(RecordedDecode, StaticCacheRecordsOnceAndAgainAfterTheScratchGrows) {
   const ModelConfig c = tiny(GetParam());
   KvCacheOptions kv;
@@ -270,7 +272,7 @@ TEST_P(RecordedDecode, StaticCacheRecordsOnceAndAgainAfterTheScratchGrows) {
     const Decoded got = decode(rec, c, prompts(2), 12, kv, true);
     EXPECT_EQ(got.logits, want.logits);
     EXPECT_EQ(got.recordings, 1);
-    EXPECT_EQ(got.launches, 11);  // every decode step but the first
+    EXPECT_EQ(got.launches, 11);  // every decode step but the first, which is recorded
   }
   {
     // Prompts of 3 and 7 tokens grow the scratch to 7 rows before decoding; the
@@ -281,6 +283,15 @@ TEST_P(RecordedDecode, StaticCacheRecordsOnceAndAgainAfterTheScratchGrows) {
     EXPECT_EQ(got.logits, want.logits);
     EXPECT_EQ(got.recordings, 1);
     EXPECT_EQ(got.launches, 11);
+  }
+  {
+    // A 12-token piece grows the scratch: decode step 6 is recorded again.
+    RecordingBackend rec(*cpu);
+    const Decoded want = decode(*cpu, c, prompts(2), 12, kv, false, 6, 12);
+    const Decoded got = decode(rec, c, prompts(2), 12, kv, true, 6, 12);
+    EXPECT_EQ(got.logits, want.logits);
+    EXPECT_EQ(got.recordings, 2);
+    EXPECT_EQ(got.launches, 10);
   }
 }
 
@@ -317,18 +328,18 @@ TEST(RecordedDecodeFailures, AFailedRecordingFallsBackAndAStaleOneIsRecordedAgai
     ASSERT_TRUE((*m)->forward({&s, 1}, **cache, LogitsMode::kLast, &logits).ok());
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     for (int step = 0; step < 10; ++step) {
-      if (step == 5) rec.stale();  // the recording made at step 1 is refused from now on
+      if (step == 5) rec.stale();  // the recording made at step 0 is refused from now on
       SequenceStep d{0, {&next, 1}};
       ASSERT_TRUE((*m)->forward({&d, 1}, **cache, LogitsMode::kLast, &logits).ok());
       all.push_back(logits);
       next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     }
     EXPECT_EQ(all, want.logits);
-    // Step 0 runs eagerly, step 1 is recorded and launched, steps 2-4 launched; at
-    // step 5 the launch is refused and, the shape having run eagerly before, the
-    // step is recorded again at once and launched, as are steps 6-9.
+    // Step 0 runs op by op and is recorded, steps 1-4 are launched; at step 5 the
+    // launch is refused, so the step runs op by op and is recorded again, and
+    // steps 6-9 are launched.
     EXPECT_EQ((*m)->recorded_steps().recordings(), 2);
-    EXPECT_EQ((*m)->recorded_steps().launches(), 9);
+    EXPECT_EQ((*m)->recorded_steps().launches(), 8);
   }
 }
 
