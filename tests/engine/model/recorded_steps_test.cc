@@ -18,6 +18,7 @@
 #include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/weights/synthetic.h"
+#include "tests/engine/model/tiny_models.h"
 
 namespace gb::engine {
 namespace {
@@ -140,34 +141,7 @@ class RecordingBackend final : public ForwardingBackend {
   bool fail_ = false, unsafe_ = false;
 };
 
-ModelConfig tiny(Family f) {
-  ModelConfig c;
-  c.name = "tiny";
-  c.family = f;
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.num_layers = 2;
-  c.intermediate_size = 48;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 128;
-  c.norm_eps = 1e-5;
-  if (f == Family::kQwen3) {
-    c.qk_norm = true;
-    c.num_kv_heads = 1;
-  }
-  if (f == Family::kGpt2) {
-    c.num_kv_heads = 4;
-    c.gated_mlp = false;
-    c.qkv_bias = c.o_bias = c.mlp_bias = true;
-    c.layer_norm = true;
-    c.learned_positions = true;
-    c.tie_embeddings = true;
-    c.activation = ModelConfig::Activation::kGeluTanh;
-  }
-  return c;
-}
+using test_models::tiny;
 
 struct Decoded {
   std::vector<std::vector<float>> logits;  // every step's last logits, [sequences x vocab]
