@@ -59,6 +59,9 @@ const std::vector<ParamSpec>& make_params() {
        "whole sequence (reference 000's naive decoding)"},
       {"op_breakdown", ParamType::kBool,
        "speed: also time the decode step's ops by category (attention, linear, norms, the rest)"},
+      {"cuda_graphs", ParamType::kBool,
+       "speed, decode_curve on the cuda backend: decode steps recorded once per shape as CUDA graphs and launched "
+       "(default true); false: every op of every step enqueued one by one"},
       {"memory_budget_gib", ParamType::kNumber,
        "context_search: the memory the engine's allocations may take on the CPU, GiB (> 0)"},
       {"kv_allocation", ParamType::kString,

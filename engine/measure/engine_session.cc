@@ -92,6 +92,7 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
   e.weight_format = str_param(params, "weight_format", std::string(kAsStored));
   Result<LoadOptions> load = load_options(e.weight_format);
   if (!load) return load.error();
+  load->record_decode_steps = params.value("cuda_graphs", true);
   e.kv_format = str_param(params, "kv_format", "f32");
   Result<KvCacheOptions> kv = kv_cache_options(e.kv_format, str_param(params, "kv_calibration", ""));
   if (!kv) return kv.error();
