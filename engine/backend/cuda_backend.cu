@@ -567,7 +567,9 @@ class CudaBackendImpl final : public CudaBackend {
     if (bytes == 0 || (b && b->size() >= bytes)) return Status::Ok();
     if (recording_ != nullptr)
       return Error{std::string(what) + " would grow to " + std::to_string(bytes) + " bytes while a step is recorded"};
-    ++generation_;  // a recorded step's pointer into the old buffer is stale now
+    // The ops a step records read the kernels' workspace; the logits reductions'
+    // buffer and the copy scratch are used outside recorded steps only.
+    if (&b == &workspace_) ++generation_;  // a recorded step's pointer into the old one is stale now
     b.reset();
     Result<std::unique_ptr<Buffer>> n = alloc_as(round_up(bytes, kGranule), MemoryUse::kWorkspace);
     if (!n) return Error{std::string(what) + ": " + n.message()};
@@ -696,7 +698,7 @@ class CudaBackendImpl final : public CudaBackend {
   std::array<Staged, 8> recent_;
   size_t next_recent_ = 0;
   // Recorded steps: the one being recorded, its first failure, and the generation of
-  // the backend-owned buffers (bumped whenever ensure() reallocates one).
+  // the kernels' workspace (bumped whenever ensure() reallocates it).
   std::unique_ptr<CudaRecordedStep> recording_;
   bool capturing_ = false;  // the stream is capturing (begin_recording succeeded)
   Status record_error_;
