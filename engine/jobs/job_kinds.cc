@@ -50,7 +50,7 @@ const std::vector<JobKind>& make_kinds() {
        engine_job_requirement,
        {"prefill_ms", "prefill_min_ms", "prefill_max_ms", "prefill_tokens_per_s", "prefill_samples_per_s", "ttft_ms", "tpot_ms",
         "step_stddev_ms", "step_min_ms", "step_max_ms", "step_p50_ms", "step_p90_ms", "step_p99_ms",
-        "seq_tokens_per_s", "decode_tokens_per_s", "decode_weight_gb_s", "timed_steps", "load_ms",
+        "seq_tokens_per_s", "decode_tokens_per_s", "decode_weight_gb_s", "timed_steps", "graph_steps", "load_ms",
         "decode_attn_ms", "decode_linear_ms", "decode_norm_ms", "decode_other_ms", "decode_attn_calls",
         "decode_linear_calls", "decode_norm_calls", "generate_s", "loaded_weight_bytes", "model_rss_bytes",
         "peak_rss_bytes", "run_peak_rss_bytes"},

@@ -117,6 +117,7 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
   std::vector<double> prefill, ttft, steps, whole;
   OpTotals ops;
   std::vector<double> curve_sum(static_cast<size_t>(gen), 0.0);
+  const int64_t launches_before = e->model->recorded_steps().launches();
   for (int64_t r = 0; r < runs; ++r) {
     auto on_step = [&](int64_t i) {
       if (progress)
@@ -173,6 +174,9 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
                              static_cast<double>(e->model->weight_bytes()) / (tpot / 1000.0) / 1e9, "GB/s"));
   }
   m.push_back(value_metric("timed_steps", static_cast<double>(step.n), "steps"));
+  // Of them, the steps launched from a recorded CUDA graph (Model::recorded_steps).
+  m.push_back(value_metric(
+      "graph_steps", static_cast<double>(e->model->recorded_steps().launches() - launches_before), "steps"));
   // One run, prompt to last token (reference 000's "inference time"), and the
   // memory of reference 000's table.
   m.push_back(value_metric("generate_s", sample_stats(whole).mean / 1000.0, "s"));

@@ -261,6 +261,7 @@ TEST(SpeedJob, RunsWarmupAndTimedRunsWithPercentiles) {
                                         {"timed_runs", 2}});
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(value_of(*out, "timed_steps"), 8);
+  EXPECT_EQ(value_of(*out, "graph_steps"), 0);  // the cpu backend records no steps
   ASSERT_EQ(out->series.size(), 1u);
   ASSERT_EQ(out->series[0].points.size(), 4u);
   double sum = 0;
