@@ -6,7 +6,6 @@
 // figures and percentiles (the `speed` kind).
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -89,9 +88,7 @@ Result<JobOutput> run_decode_curve_job(const Json& params, const ProgressFn& pro
   setup.kv_capacity = kv.window_tokens > 0 ? kv.sink_tokens + kv.window_tokens : 0;
   const Roofline theory(setup);
 
-  // Said in the job's log where the decode steps could not be launched from graphs.
-  if (const std::string& why = e->model->recorded_steps().last_failure(); !why.empty())
-    std::fprintf(stderr, "cuda_graphs_off: decode steps ran op by op: %s\n", why.c_str());
+  log_recording_failure(*e);
   JobOutput out;
   auto& m = out.metrics;
   m.push_back(value_metric("fit_B_ms", fit.B_ms, "ms"));

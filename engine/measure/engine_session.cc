@@ -245,4 +245,9 @@ double format_weight_bytes(const ModelConfig& c, double bits) {
   return static_cast<double>(parameter_count(c)) * bits / 8.0;
 }
 
+void log_recording_failure(const EngineSession& e) {
+  if (const std::string& why = e.model->recorded_steps().last_failure(); !why.empty())
+    std::fprintf(stderr, "cuda_graphs_off: decode steps ran op by op: %s\n", why.c_str());
+}
+
 }  // namespace gb::engine

@@ -76,6 +76,10 @@ Result<EngineSession> open_engine_session(const Json& params, const BackendWrapp
 // device class measured results are compared and reused by.
 Json session_device_json(const EngineSession& e);
 
+// Says in the job's log (stderr, "cuda_graphs_off: ...") why the session's model
+// stopped launching decode steps from recorded CUDA graphs, if it did.
+void log_recording_failure(const EngineSession& e);
+
 // The copy bandwidth of the session's device, measured now, bytes/s (read + write
 // counted once each): the device-to-device copy kernel on a cuda session (the host's
 // memcpy where that measurement fails), the host memcpy on a cpu session. The

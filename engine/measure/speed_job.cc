@@ -9,7 +9,6 @@
 // loaded weights, the resident memory with the model alone, the job's peak and the
 // peak of the runs alone (after loading: 000's "memory during inference").
 #include <algorithm>
-#include <cstdio>
 #include <optional>
 #include <span>
 #include <string>
@@ -142,9 +141,7 @@ Result<JobOutput> run_speed_job(const Json& params, const ProgressFn& progress) 
   const SampleStats pre = sample_stats(prefill), first = sample_stats(ttft), step = sample_stats(steps);
   const double tpot = step.mean;
 
-  // Said in the job's log where the decode steps could not be launched from graphs.
-  if (const std::string& why = e->model->recorded_steps().last_failure(); !why.empty())
-    std::fprintf(stderr, "cuda_graphs_off: decode steps ran op by op: %s\n", why.c_str());
+  log_recording_failure(*e);
   JobOutput out;
   auto& m = out.metrics;
   m.push_back(value_metric("prefill_ms", pre.mean, "ms"));

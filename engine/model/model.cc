@@ -751,7 +751,7 @@ Status Model::forward_step(std::span<const SequenceStep> batch, KvCache& cache, 
                           !cache.streaming() && R == static_cast<int64_t>(batch.size());
   bool launched = false;
   if (recordable) {
-    const StepShape shape{&cache, cache.layout_generation(), scratch_generation_, std::move(seqs),
+    const StepShape shape{cache.layout_generation(), scratch_generation_, std::move(seqs),
                           {step_ids_.data(), step_positions_.data(), step_visible_.data()}};
     launched = recorded_.run(backend_, shape, [&] { enqueue_step(batch, cache, mode, true); });
   }

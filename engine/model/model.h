@@ -75,11 +75,13 @@ struct LoadOptions {
   // biases and outputs are rounded to it, the sums stay f32. The output head, which
   // bitsandbytes does not quantize, computes in f32.
   ComputeDtype compute = ComputeDtype::kF32;
-  // A synthetic model's matrices held as f32, f16 or bf16 (the embedding table, the
-  // linear layers that need no rearranging, the output head) are drawn in the
-  // backend's memory (Backend::fill_synthetic), never on the host: on a device, a
-  // synthetic llama-3-8b loads without its weights passing through host memory.
-  // False: drawn on the host like a file's tensors (the same bytes; tests compare).
+  // A synthetic model's matrices (the embedding table, the linear layers that need
+  // no rearranging, the output head) are made in the backend's memory, never on the
+  // host: drawn as f32, f16 or bf16 (Backend::fill_synthetic) or drawn and quantized
+  // in the format (Backend::quantize_synthetic; engine/model/synthetic_matrix.h, which
+  // says what stays on the host). On a device, a synthetic llama-3-8b loads without
+  // its weights passing through host memory. False: drawn on the host like a file's
+  // tensors (the same bytes; tests compare).
   bool draw_on_backend = true;
   // Decode steps (one token for each sequence, a full cache, the last logits) are
   // recorded once per batch shape and launched again (Backend::RecordedStep: CUDA

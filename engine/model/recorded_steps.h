@@ -1,6 +1,6 @@
 // Decode steps recorded once and launched again (Backend::RecordedStep: CUDA graphs
 // on the CUDA backend), for Model::forward. A recorded step is bound to what it was
-// recorded with (its StepShape): the cache and the layout of its storage, the
+// recorded with (its StepShape): the layout of its cache's storage, the
 // model's scratch buffers, the sequences in the batch and the host arrays the step
 // hands the backend (their addresses: the model rewrites their contents before each
 // launch). The first step of a shape runs op by op (it grows the backend's
@@ -20,8 +20,7 @@
 namespace gb::engine {
 
 struct StepShape {
-  const void* cache = nullptr;
-  uint64_t cache_layout = 0;  // KvCache::layout_generation()
+  uint64_t cache_layout = 0;  // KvCache::layout_generation(): unique to one cache's layout
   uint64_t scratch = 0;       // the model's scratch buffers' generation
   std::vector<int> seqs;      // the batch's sequences, in order (one token each)
   std::vector<const void*> host_arrays;

@@ -14,23 +14,6 @@ using kernels::WeightCodec;
 
 bool float_codec(WeightCodec c) { return c == WeightCodec::kF32 || c == WeightCodec::kF16 || c == WeightCodec::kBF16; }
 
-// Bytes of scales and of zeros per row, as the codec stores them (nf4/fp4: the f32
-// absmax, before double quantization).
-struct RowArrays {
-  size_t scales = 0, zeros = 0;
-};
-RowArrays row_arrays(const QuantSpec& s, int64_t cols) {
-  const size_t groups = s.group > 0 ? static_cast<size_t>(cols / s.group) : 0;
-  switch (s.codec) {
-    case WeightCodec::kInt8:
-    case WeightCodec::kFp8: return {s.layout == kernels::ScaleLayout::kRow ? 4 : 2 * groups, 0};
-    case WeightCodec::kInt4: return {2 * groups, 2 * groups};
-    case WeightCodec::kNf4:
-    case WeightCodec::kFp4: return {4 * groups, 0};
-    default: return {};
-  }
-}
-
 class Maker {
  public:
   explicit Maker(Backend& b) : b_(b) {}
@@ -104,7 +87,11 @@ Result<std::optional<SyntheticMatrix>> make_synthetic_matrix(Backend& b, const W
     return std::optional<SyntheticMatrix>(mk.take(m));
   }
 
-  const RowArrays per_row = row_arrays(spec, cols);
+  // Bytes of scales and zeros per row, as the codec stores them (nf4/fp4: the f32
+  // absmax, before double quantization).
+  QuantSpec single = spec;
+  single.double_quant = false;
+  const kernels::QuantizedSizes per_row = kernels::quantized_sizes(single, 1, cols);
   const bool dq = spec.double_quant;
   // Double quantization: the f32 absmax in a workspace, handed back to the host.
   std::unique_ptr<Buffer> absmax;

@@ -106,7 +106,8 @@ class SyntheticWeights final : public WeightSource {
   // Bytes generated so far (what tensor() calls have cost in memory).
   uint64_t generated_bytes() const { return generated_bytes_; }
   // Bytes tensor() has generated since open, released tensors included: what the
-  // host drew (Model::load draws the rest in the backend's memory, fill_synthetic).
+  // host drew (Model::load makes the rest in the backend's memory: fill_synthetic,
+  // quantize_synthetic).
   uint64_t total_generated_bytes() const { return total_generated_bytes_; }
 
  private:

@@ -22,7 +22,8 @@ namespace gb::engine {
 
 // How a synthetic parameter is drawn (engine/weights/synthetic.h): element i of
 // the tensor is mean + stddev * z(key, i). What a backend needs to draw it in its
-// own memory (Backend::fill_synthetic) instead of reading it from tensor().
+// own memory (Backend::fill_synthetic, quantize_synthetic) instead of reading it
+// from tensor().
 struct SyntheticDraw {
   uint64_t key = 0;
   float mean = 0.0f;

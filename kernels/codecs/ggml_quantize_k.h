@@ -34,14 +34,8 @@ GB_HOST_DEVICE inline int nearest_int(float f) {
 // Symmetric codes in [-nmax, nmax - 1] (stored + nmax) with a scale refined over 18
 // candidate inverse scales (rmse_type 1: weights x^2).
 GB_HOST_DEVICE inline float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = quant_abs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax;
+  const float max = signed_absmax([x](int64_t i) { return x[i]; }, n, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -103,14 +97,8 @@ GB_HOST_DEVICE inline float make_qx_quants(int n, int nmax, const float* x, int8
 
 // q3_K's codes in [-nmax, nmax - 1] (stored + nmax), refined code by code.
 GB_HOST_DEVICE inline float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = quant_abs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax;
+  const float max = signed_absmax([x](int64_t i) { return x[i]; }, n, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;

@@ -173,18 +173,25 @@ GB_HOST_DEVICE float quantize_bnb4_block(bool nf4, X x, int64_t n, uint8_t* code
 
 // ---- GGUF blocks of 32 ----
 
-// The value of largest magnitude (the first of equal magnitudes).
+// The value of largest magnitude of x(0..n-1) (the first of equal magnitudes; 0
+// when all are 0), and its magnitude in *amax.
 template <class X>
-GB_HOST_DEVICE float ggml_signed_absmax(X x) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < kQK; ++j) {
+GB_HOST_DEVICE float signed_absmax(X x, int64_t n, float* amax) {
+  float a = 0.0f, max = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
     const float v = x(j);
-    if (amax < quant_abs(v)) {
-      amax = quant_abs(v);
+    if (a < quant_abs(v)) {
+      a = quant_abs(v);
       max = v;
     }
   }
+  *amax = a;
   return max;
+}
+template <class X>
+GB_HOST_DEVICE float ggml_signed_absmax(X x) {
+  float amax;
+  return signed_absmax(x, kQK, &amax);
 }
 
 template <class X>

@@ -83,8 +83,8 @@ GB_HOST_DEVICE inline float synthetic_row_absmax(SyntheticDrawAt d, int64_t cols
 }
 
 // Group j of row r (j < cols / synthetic_group_elems) of a [., cols] synthetic
-// matrix in a grouped codec other than the K types, written into `out`. int4 ORs its nibbles: the caller
-// zeroes the codes first.
+// matrix in a grouped codec other than the K types, written into `out`. int4 ORs
+// its nibbles: the caller zeroes the codes first.
 GB_HOST_DEVICE inline void synthetic_quantize_group(WeightCodec codec, int64_t group, SyntheticDrawAt d, int64_t cols,
                                                     int64_t r, int64_t j, const QuantizedArraysOut& out) {
   const int64_t g = synthetic_group_elems(codec, group), gpr = cols / g, unit = r * gpr + j;

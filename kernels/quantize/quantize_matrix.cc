@@ -198,9 +198,7 @@ Result<QuantizedMatrix> packed_matrix_copy(WeightCodec codec, const uint8_t* dat
   return q;
 }
 
-Status check_quantized_sizes(const QuantSpec& s, int64_t rows_, int64_t cols, const QuantizedSizes& have,
-                             const std::string& what) {
-  if (Status st = check_shape(s, rows_, cols, what); !st.ok()) return st;
+QuantizedSizes quantized_sizes(const QuantSpec& s, int64_t rows_, int64_t cols) {
   const size_t rows = static_cast<size_t>(rows_);
   const size_t groups = s.group > 0 ? rows * static_cast<size_t>(cols / s.group) : 0;
   QuantizedSizes want;
@@ -221,6 +219,13 @@ Status check_quantized_sizes(const QuantSpec& s, int64_t rows_, int64_t cols, co
     default:
       break;
   }
+  return want;
+}
+
+Status check_quantized_sizes(const QuantSpec& s, int64_t rows_, int64_t cols, const QuantizedSizes& have,
+                             const std::string& what) {
+  if (Status st = check_shape(s, rows_, cols, what); !st.ok()) return st;
+  const QuantizedSizes want = quantized_sizes(s, rows_, cols);
   auto check = [&](const char* array, size_t h, size_t w) -> Status {
     if (h == w) return Status::Ok();
     return Error{what + ": " + array + " holds " + std::to_string(h) + ", expected " + std::to_string(w) + " for " +

@@ -65,6 +65,9 @@ struct QuantizedSizes {
 };
 Status check_quantized_sizes(const QuantSpec& spec, int64_t rows, int64_t cols, const QuantizedSizes& have,
                              const std::string& what);
+// The sizes of the arrays `spec` stores for a [rows, cols] matrix (bytes of codes,
+// scales and zeros; floats of dq_scales and dq_offsets), for a shape it takes.
+QuantizedSizes quantized_sizes(const QuantSpec& spec, int64_t rows, int64_t cols);
 
 // The rows of several matrices of one codec and column count, one after another (a
 // fused q|k|v or gate|up), each keeping its own scales.

@@ -1,7 +1,7 @@
 // Synthetic weights drawn on the device: the values of engine/weights/synthetic.cc's
 // synthetic_fill, bit for bit, through the shared per-element draw
 // (kernels/codecs/synthetic_value.h), in f32, or rounded to f16 or bf16 as the host
-// quantizer rounds (kernels/codecs/float16.h). Quantizing on the device is not here.
+// quantizer rounds (kernels/codecs/float16.h). Quantizing on the device: synthetic_quantize.h.
 #pragma once
 
 #include <cuda_runtime_api.h>

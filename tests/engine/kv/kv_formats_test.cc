@@ -15,6 +15,7 @@
 #include "engine/model/model.h"
 #include "engine/weights/synthetic.h"
 #include "tests/engine/temp_dir.h"
+#include "tests/engine/test_models.h"
 
 namespace gb::engine {
 namespace {
@@ -82,22 +83,10 @@ Loaded load(const ModelConfig& c, uint64_t seed = 1) {
   return l;
 }
 
-std::vector<int32_t> tokens(int n, uint32_t seed = 7) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = static_cast<int32_t>(g() % 97u);
-  return t;
-}
+using test_models::rel_err;
 
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num = std::max(num, std::abs(double{a[i]} - b[i]));
-    den = std::max(den, std::abs(double{b[i]}));
-  }
-  return den > 0 ? num / den : num;
-}
+// Token ids of the tiny models' vocabulary.
+std::vector<int32_t> tokens(int n, uint32_t seed = 7) { return test_models::tokens(n, 97, seed); }
 
 std::vector<float> logits(Model& m, std::span<const int32_t> t, const KvCacheOptions& o) {
   auto cache = m.make_cache(o, 1);

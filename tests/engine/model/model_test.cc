@@ -25,13 +25,15 @@
 #include "engine/weights/weight_source.h"
 #include "engine/backend/cpu_backend.h"
 #include "engine/measure/perplexity.h"
-#include "tests/engine/model/tiny_models.h"
+#include "tests/engine/test_models.h"
 
 namespace gb::engine {
 namespace {
 namespace model_test {
 
+using test_models::rel_err;
 using test_models::tiny;
+using test_models::tokens;
 
 struct Loaded {
   std::unique_ptr<WeightSource> weights;
@@ -49,24 +51,6 @@ Loaded load(const ModelConfig& c, uint64_t seed = 1, int threads = 2) {
   EXPECT_TRUE(m.ok()) << m.error().message;
   l.model = std::move(*m);
   return l;
-}
-
-std::vector<int32_t> tokens(int n, int vocab, uint32_t seed = 7) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = static_cast<int32_t>(g() % static_cast<uint32_t>(vocab));
-  return t;
-}
-
-// max |a - b| / max |b|.
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num = std::max(num, std::abs(double{a[i]} - b[i]));
-    den = std::max(den, std::abs(double{b[i]}));
-  }
-  return den > 0 ? num / den : num;
 }
 
 std::vector<float> full_logits(Model& m, std::span<const int32_t> t, KvCacheOptions o = {}) {

@@ -18,7 +18,7 @@
 #include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/weights/synthetic.h"
-#include "tests/engine/model/tiny_models.h"
+#include "tests/engine/test_models.h"
 
 namespace gb::engine {
 namespace {

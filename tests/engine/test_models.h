@@ -1,6 +1,15 @@
-// Tiny model configs for the model's tests (model_test, recorded_steps_test), to be
-// given synthetic weights.
+// Shared by the engine's model tests (tests/engine/model/, tests/engine/kv/): tiny
+// model configs to be given synthetic weights, seeded token ids and the relative
+// error of two logit vectors.
 #pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
 
 #include "engine/spec/model_config.h"
 
@@ -56,6 +65,25 @@ inline ModelConfig tiny(Family f) {
       break;
   }
   return c;
+}
+
+// n token ids below `vocab`, from std::mt19937(seed).
+inline std::vector<int32_t> tokens(int n, int vocab, uint32_t seed = 7) {
+  std::mt19937 g(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = static_cast<int32_t>(g() % static_cast<uint32_t>(vocab));
+  return t;
+}
+
+// max |a - b| / max |b|.
+inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num = std::max(num, std::abs(double{a[i]} - b[i]));
+    den = std::max(den, std::abs(double{b[i]}));
+  }
+  return den > 0 ? num / den : num;
 }
 
 }  // namespace gb::engine::test_models
